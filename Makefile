@@ -1,0 +1,61 @@
+# The two commands: `make run` and `make test` (see README). Both start from `make setup`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+BUN_VERSION := 1.4.5
+# bun from the npm registry (Reflex's own installer downloads from GitHub, unreachable here).
+BUN_PACKAGE := $(shell grep -q avx2 /proc/cpuinfo && echo bun-linux-x64 || echo bun-linux-x64-baseline)
+BUN := $(CURDIR)/tools/node_modules/@oven/$(BUN_PACKAGE)/bin/bun
+
+export REFLEX_BUN_PATH := $(BUN)
+export REFLEX_DIR := $(CURDIR)/.cache/reflex
+export BUN_INSTALL_CACHE_DIR := $(CURDIR)/.cache/bun
+export npm_config_cache := $(CURDIR)/.cache/npm
+export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null || echo https://registry.npmjs.org/)
+export REFLEX_TELEMETRY_ENABLED := false
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup setup-test run test test-unit test-integration test-e2e bench clean
+
+help:
+	@echo "make run   - install what is missing, migrate, seed the demo, start the app, print launch links"
+	@echo "make test  - install what is missing and run every test (unit, integration, end-to-end)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(BUN):
+	npm install --prefix tools --ignore-scripts --no-save --no-audit --no-fund @oven/$(BUN_PACKAGE)@$(BUN_VERSION)
+
+setup: $(VENV)/.installed $(BUN)
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+setup-test: setup
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+run: setup
+	$(BIN)/billing-admin run
+
+test: setup-test
+	$(BIN)/python -m pytest tests
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration
+
+test-e2e: setup-test
+	$(BIN)/python -m pytest tests/e2e
+
+clean:
+	rm -rf .web .states tools .cache

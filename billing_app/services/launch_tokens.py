@@ -1,0 +1,73 @@
+"""Signed, expiring launch tokens: what the connector's `$` icon opens (SPEC §2).
+
+A token is `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`; the
+payload names the account, the admin email, an expiry and a random token id so a
+link can be redeemed once. Only the HMAC is trusted: nothing in a payload is
+looked at before its signature has been checked in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+MAX_TOKEN_LENGTH = 2048
+
+
+class InvalidLaunchToken(Exception):
+    """The token is missing, malformed, forged, tampered with or expired."""
+
+
+@dataclass(frozen=True)
+class LaunchClaims:
+    account: str
+    email: str
+    expires_at: int
+    token_id: str
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(secret: bytes, payload: str) -> str:
+    return _b64encode(hmac.new(secret, payload.encode("ascii"), hashlib.sha256).digest())
+
+
+def sign_launch_token(
+    secret: bytes, *, account: str, email: str, ttl_seconds: int, now: float | None = None
+) -> str:
+    if not secret:
+        raise ValueError("launch secret is empty")
+    issued = int(time.time() if now is None else now)
+    body = {"a": account, "e": email, "x": issued + ttl_seconds, "n": secrets.token_urlsafe(12)}
+    payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
+    return f"{payload}.{_signature(secret, payload)}"
+
+
+def verify_launch_token(secret: bytes, token: str | None, *, now: float | None = None) -> LaunchClaims:
+    if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
+        raise InvalidLaunchToken("malformed")
+    payload, signature = token.split(".")
+    if not hmac.compare_digest(_signature(secret, payload), signature):
+        raise InvalidLaunchToken("bad signature")
+    try:
+        body = json.loads(_b64decode(payload))
+        claims = LaunchClaims(
+            account=str(body["a"]), email=str(body["e"]), expires_at=int(body["x"]), token_id=str(body["n"])
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidLaunchToken("malformed payload") from exc
+    if claims.expires_at <= (time.time() if now is None else now):
+        raise InvalidLaunchToken("expired")
+    return claims

@@ -1,0 +1,181 @@
+"""Configuration, read from the environment and `.env` (SPEC §4).
+
+With no `STRIPE_SECRET_KEY` the app runs in *test mode*: it talks to an
+embedded localstripe on 127.0.0.1:`LOCALSTRIPE_PORT` with generated keys.
+Secrets that must survive restarts but are not configured (the launch-link
+secret, the test-mode webhook secret) are generated once and kept in `data/`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A CSP source: 'self', 'none', a scheme ("https:") or an origin with an optional
+# wildcard sub-domain and port. Anything else (";", quotes, spaces inside) could
+# inject other directives into the header, so it is refused.
+_FRAME_SOURCE = re.compile(
+    r"^(?:'self'|'none'|[a-z][a-z0-9+.-]*:|"
+    r"[a-z][a-z0-9+.-]*://(?:\*\.)?[a-z0-9.-]+(?::\d{1,5})?/?|\*)$",
+    re.IGNORECASE,
+)
+_CURRENCY = re.compile(r"^[a-z]{3}$")
+
+TEST_MODE_SECRET_KEY = "sk_test_localstripe"
+TEST_MODE_PUBLISHABLE_KEY = "pk_test_localstripe"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    billing_port: int = Field(3000, ge=1, le=65535)
+    billing_public_url: str | None = None
+    database_url: str = "sqlite:///data/billing.db"
+    reflex_redis_url: str | None = None
+    billing_launch_secret: SecretStr | None = None
+    billing_frame_ancestors: str = "'self'"
+    stripe_secret_key: SecretStr | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    localstripe_port: int = Field(8420, ge=1, le=65535)
+    billing_data_dir: Path = Path("data")
+
+    # Pricing of the Unlimited Version, in minor units of `billing_currency`.
+    billing_price_monthly_cents: int = Field(800, gt=0, le=10_000_000)
+    billing_price_yearly_cents: int = Field(8000, gt=0, le=100_000_000)
+    billing_currency: str = "usd"
+
+    # Launch links expire; SPEC §2 caps them at 10 minutes.
+    billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
+
+    @field_validator("billing_public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL such as https://billing.example.com")
+        return value.rstrip("/")
+
+    @field_validator("billing_frame_ancestors")
+    @classmethod
+    def _check_frame_ancestors(cls, value: str) -> str:
+        sources = value.split()
+        if not sources:
+            raise ValueError("must list at least one source, e.g. 'self'")
+        bad = [s for s in sources if not _FRAME_SOURCE.match(s)]
+        if bad:
+            raise ValueError(f"not a valid CSP source: {' '.join(bad)}")
+        return " ".join(sources)
+
+    @field_validator("billing_currency")
+    @classmethod
+    def _check_currency(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _CURRENCY.match(value):
+            raise ValueError("must be a 3-letter ISO currency code such as usd")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("stripe_secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("sk_", "rk_")):
+            raise ValueError("must be a secret or restricted key (sk_… or rk_…), never a publishable key")
+        return value
+
+    @model_validator(mode="after")
+    def _check_stripe_keys(self) -> "Settings":
+        if self.stripe_secret_key is not None:
+            if not self.stripe_publishable_key or not self.stripe_webhook_secret:
+                raise ValueError(
+                    "with STRIPE_SECRET_KEY set, STRIPE_PUBLISHABLE_KEY and "
+                    "STRIPE_WEBHOOK_SECRET are required too"
+                )
+        return self
+
+    # Derived values -------------------------------------------------------
+
+    @property
+    def test_mode(self) -> bool:
+        """True when no real Stripe key is configured: use the embedded localstripe."""
+        return self.stripe_secret_key is None
+
+    @property
+    def stripe_live_mode(self) -> bool:
+        return self.stripe_api_key.startswith(("sk_live_", "rk_live_"))
+
+    @property
+    def public_url(self) -> str:
+        return self.billing_public_url or f"http://localhost:{self.billing_port}"
+
+    @property
+    def stripe_api_base(self) -> str:
+        if self.test_mode:
+            return f"http://127.0.0.1:{self.localstripe_port}"
+        return "https://api.stripe.com"
+
+    @property
+    def stripe_js_url(self) -> str:
+        if self.test_mode:
+            return f"http://127.0.0.1:{self.localstripe_port}/js.stripe.com/v3/"
+        return "https://js.stripe.com/v3/"
+
+    @property
+    def stripe_api_key(self) -> str:
+        if self.stripe_secret_key is None:
+            return TEST_MODE_SECRET_KEY
+        return self.stripe_secret_key.get_secret_value()
+
+    @property
+    def stripe_publishable(self) -> str:
+        return self.stripe_publishable_key or TEST_MODE_PUBLISHABLE_KEY
+
+    @property
+    def webhook_secret(self) -> str:
+        if self.stripe_webhook_secret is not None:
+            return self.stripe_webhook_secret.get_secret_value()
+        return self._kept_secret("stripe_webhook_secret", prefix="whsec_")
+
+    @property
+    def launch_secret(self) -> bytes:
+        if self.billing_launch_secret is not None:
+            return self.billing_launch_secret.get_secret_value().encode()
+        return self._kept_secret("launch_secret").encode()
+
+    @property
+    def localstripe_store(self) -> Path:
+        return self.billing_data_dir / "localstripe.pickle"
+
+    def _kept_secret(self, name: str, prefix: str = "") -> str:
+        """A random secret generated on first use and kept (mode 0600) in the data dir."""
+        path = self.billing_data_dir / f".{name}"
+        if not path.exists():
+            self.billing_data_dir.mkdir(parents=True, exist_ok=True)
+            value = prefix + secrets.token_urlsafe(32)
+            # O_EXCL: if two processes race, one creates it and both read the winner.
+            try:
+                with open(path, "x", encoding="ascii") as handle:
+                    handle.write(value)
+                path.chmod(0o600)
+            except FileExistsError:
+                pass
+        return path.read_text(encoding="ascii").strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.billing_data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

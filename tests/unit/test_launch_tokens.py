@@ -1,0 +1,58 @@
+import base64
+import json
+
+import pytest
+
+from billing_app.services.launch_tokens import InvalidLaunchToken, sign_launch_token, verify_launch_token
+
+SECRET = b"s" * 32
+
+
+def test_round_trip_names_account_and_email():
+    token = sign_launch_token(SECRET, account="demo", email="admin@acme.test", ttl_seconds=600, now=1000)
+    claims = verify_launch_token(SECRET, token, now=1500)
+    assert (claims.account, claims.email, claims.expires_at) == ("demo", "admin@acme.test", 1600)
+    assert len(claims.token_id) >= 16
+
+
+def test_each_token_has_its_own_id():
+    one = verify_launch_token(SECRET, sign_launch_token(SECRET, account="demo", email="a@b.co", ttl_seconds=60))
+    two = verify_launch_token(SECRET, sign_launch_token(SECRET, account="demo", email="a@b.co", ttl_seconds=60))
+    assert one.token_id != two.token_id
+
+
+def test_expired_token_is_refused():
+    token = sign_launch_token(SECRET, account="demo", email="a@b.co", ttl_seconds=600, now=1000)
+    verify_launch_token(SECRET, token, now=1599)
+    with pytest.raises(InvalidLaunchToken, match="expired"):
+        verify_launch_token(SECRET, token, now=1600)
+
+
+def test_token_signed_with_another_secret_is_refused():
+    token = sign_launch_token(b"other-secret", account="demo", email="a@b.co", ttl_seconds=600)
+    with pytest.raises(InvalidLaunchToken, match="signature"):
+        verify_launch_token(SECRET, token)
+
+
+def test_tampered_payload_is_refused():
+    token = sign_launch_token(SECRET, account="free-demo", email="a@b.co", ttl_seconds=600)
+    payload, signature = token.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    body["a"] = "demo"
+    forged = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
+    with pytest.raises(InvalidLaunchToken):
+        verify_launch_token(SECRET, f"{forged}.{signature}")
+
+
+@pytest.mark.parametrize("token", [None, "", "abc", "a.b.c", "x" * 5000, "....", "%%%.%%%", "eyJ9.sig"])
+def test_garbage_is_refused(token):
+    with pytest.raises(InvalidLaunchToken):
+        verify_launch_token(SECRET, token)
+
+
+def test_validly_signed_but_malformed_payload_is_refused():
+    from billing_app.services.launch_tokens import _b64encode, _signature
+
+    payload = _b64encode(b'{"a": "demo"}')
+    with pytest.raises(InvalidLaunchToken, match="malformed"):
+        verify_launch_token(SECRET, f"{payload}.{_signature(SECRET, payload)}")

@@ -1,0 +1,82 @@
+import pytest
+from pydantic import ValidationError
+
+from billing_app.settings import Settings
+
+
+def make(**values):
+    return Settings(_env_file=None, **values)
+
+
+def test_defaults_follow_the_spec(tmp_path, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings = make(billing_data_dir=tmp_path)
+    assert settings.billing_port == 3000
+    assert settings.public_url == "http://localhost:3000"
+    assert settings.database_url == "sqlite:///data/billing.db"
+    assert settings.billing_frame_ancestors == "'self'"
+    assert settings.localstripe_port == 8420
+    assert settings.billing_price_monthly_cents == 800
+    assert settings.billing_price_yearly_cents == 8000
+    assert settings.test_mode
+    assert settings.stripe_api_base == "http://127.0.0.1:8420"
+    assert settings.stripe_js_url == "http://127.0.0.1:8420/js.stripe.com/v3/"
+
+
+def test_public_url_follows_the_port_unless_set(tmp_path):
+    assert make(billing_data_dir=tmp_path, billing_port=3100).public_url == "http://localhost:3100"
+    assert make(billing_data_dir=tmp_path, billing_public_url="https://pay.example.com/").public_url == "https://pay.example.com"
+
+
+def test_environment_and_dotenv_are_read(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text('BILLING_PORT=3555\nBILLING_FRAME_ANCESTORS="\'self\' https://mail.example.com"\n')
+    monkeypatch.setenv("LOCALSTRIPE_PORT", "9999")
+    settings = Settings(_env_file=env_file, billing_data_dir=tmp_path)
+    assert settings.billing_port == 3555
+    assert settings.localstripe_port == 9999
+    assert settings.billing_frame_ancestors == "'self' https://mail.example.com"
+
+
+def test_launch_secret_is_generated_once_and_kept(tmp_path):
+    first = make(billing_data_dir=tmp_path).launch_secret
+    assert len(first) >= 32
+    assert make(billing_data_dir=tmp_path).launch_secret == first
+    assert (tmp_path / ".launch_secret").stat().st_mode & 0o077 == 0
+    assert make(billing_data_dir=tmp_path, billing_launch_secret="configured-secret").launch_secret == b"configured-secret"
+
+
+def test_real_stripe_needs_all_three_keys(tmp_path):
+    with pytest.raises(ValidationError, match="STRIPE_PUBLISHABLE_KEY"):
+        make(billing_data_dir=tmp_path, stripe_secret_key="sk_test_123")
+    settings = make(
+        billing_data_dir=tmp_path, stripe_secret_key="sk_test_123",
+        stripe_publishable_key="pk_test_123", stripe_webhook_secret="whsec_123",
+    )
+    assert not settings.test_mode
+    assert settings.stripe_api_base == "https://api.stripe.com"
+    assert settings.stripe_js_url == "https://js.stripe.com/v3/"
+    assert settings.webhook_secret == "whsec_123"
+    assert "sk_test_123" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("billing_port", "0"),
+        ("billing_port", "70000"),
+        ("billing_port", "three thousand"),
+        ("billing_frame_ancestors", "'self'; script-src *"),
+        ("billing_frame_ancestors", "   "),
+        ("billing_public_url", "localhost:3000"),
+        ("database_url", "mysql://x"),
+        ("billing_currency", "dollars"),
+        ("billing_price_monthly_cents", "-5"),
+        ("billing_launch_ttl_seconds", "3600"),
+        ("stripe_secret_key", "pk_live_oops"),
+    ],
+)
+def test_bad_values_are_refused_with_the_field_named(tmp_path, field, value):
+    with pytest.raises(ValidationError) as info:
+        make(billing_data_dir=tmp_path, **{field: value})
+    assert field in str(info.value)
