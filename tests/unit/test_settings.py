@@ -4,12 +4,18 @@ from pydantic import ValidationError
 from billing_app.settings import Settings
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """These tests are about defaults: drop what tests/conftest.py set for the other suites."""
+    for name in ("DATABASE_URL", "BILLING_PORT", "LOCALSTRIPE_PORT", "BILLING_FRAME_ANCESTORS", "BILLING_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def make(**values):
     return Settings(_env_file=None, **values)
 
 
-def test_defaults_follow_the_spec(tmp_path, monkeypatch):
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+def test_defaults_follow_the_spec(tmp_path):
     settings = make(billing_data_dir=tmp_path)
     assert settings.billing_port == 3000
     assert settings.public_url == "http://localhost:3000"

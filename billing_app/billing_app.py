@@ -1,0 +1,16 @@
+"""Wiring only: the Reflex app, its page, its HTTP middleware and start-up tasks."""
+
+import reflex as rx
+
+from billing_app.api.security_headers import with_security_headers
+from billing_app.pages import billing_page
+from billing_app.services.startup import prepare_stripe
+from billing_app.settings import get_settings
+from billing_app.states.page import PageState
+
+app = rx.App(
+    theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium", scaling="100%"),
+    api_transformer=[with_security_headers(get_settings().billing_frame_ancestors)],
+)
+app.add_page(billing_page, route="/", title="Billing", on_load=PageState.open_page)
+app.register_lifespan_task(prepare_stripe)

@@ -1,0 +1,150 @@
+"""`billing-admin`: the operator's command line (SPEC §2)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from pydantic import ValidationError
+
+from billing_app.settings import Settings, get_settings
+
+
+class CommandError(Exception):
+    """A failure the operator can fix; printed without a traceback, exit code 1."""
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise CommandError(f"invalid configuration: {problems}") from exc
+
+
+def cmd_migrate(_args) -> None:
+    from billing_app.runner import migrate
+
+    migrate(_settings().database_url)
+    print("database is at the newest schema")
+
+
+def cmd_create_account(args) -> None:
+    from billing_app.db import session_scope
+    from billing_app.services.accounts import create_account
+
+    _settings()
+    with session_scope() as session:
+        account = create_account(session, slug=args.account, name=args.name, admin_email=args.admin_email, actor="billing-admin")
+    print(f"created account {account.slug} ({account.name}, {account.admin_email}) on the free version")
+
+
+def cmd_seed_demo(_args) -> None:
+    from billing_app.services.gateway import get_gateway
+    from billing_app.services.seeding import seed_demo
+
+    settings = _settings()
+    for slug in seed_demo(get_gateway(), settings):
+        print(f"demo account ready: {slug}")
+
+
+def cmd_launch_url(args) -> None:
+    from billing_app.db import session_scope
+    from billing_app.services.accounts import get_account, launch_url
+
+    settings = _settings()
+    with session_scope() as session:
+        print(launch_url(settings, get_account(session, args.account), args.email))
+
+
+def cmd_api_key(args) -> None:
+    from billing_app.db import session_scope
+    from billing_app.services.accounts import get_account, issue_api_key
+
+    _settings()
+    with session_scope() as session:
+        key = issue_api_key(session, get_account(session, args.account), actor="billing-admin")
+    print(key)
+    print("Store this key in the connector now: it is not kept and cannot be shown again.", file=sys.stderr)
+
+
+def cmd_run(_args) -> None:
+    from billing_app.runner import Stack, migrate
+    from billing_app.services.accounts import get_account, launch_url
+    from billing_app.services.gateway import get_gateway
+    from billing_app.services.seeding import seed_demo
+
+    settings = _settings()
+    # Let `kill` stop the children as cleanly as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    migrate(settings.database_url)
+    with Stack(settings) as stack:
+        if settings.test_mode:
+            print(f"test mode: starting localstripe on 127.0.0.1:{settings.localstripe_port}")
+            stack.start_localstripe()
+        slugs = seed_demo(get_gateway(), settings)
+        print(f"starting the app on port {settings.billing_port} (the first start builds the frontend)...")
+        stack.start_app()
+        from billing_app.db import session_scope
+
+        with session_scope() as session:
+            links = [(slug, launch_url(settings, get_account(session, slug))) for slug in slugs]
+        print("\nBilling Page is running. Launch links (valid "
+              f"{settings.billing_launch_ttl_seconds // 60} min, one use each; "
+              "`.venv/bin/billing-admin launch-url ACCOUNT` prints new ones):")
+        for slug, url in links:
+            print(f"  {slug:10} {url}")
+        print("\nCtrl-C stops everything.")
+        code = stack.wait()
+    sys.exit(code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billing-admin", description="Operate the connector's Billing Page.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("create-account", help="create an account on the free version")
+    p.add_argument("account", metavar="ACCOUNT", help="short id, e.g. acme-corp")
+    p.add_argument("--name", required=True, help="company name shown on the page")
+    p.add_argument("--admin-email", required=True, help="the account admin's email")
+    p.set_defaults(func=cmd_create_account)
+
+    p = sub.add_parser("seed-demo", help="create or repair the demo accounts (idempotent)")
+    p.set_defaults(func=cmd_seed_demo)
+
+    p = sub.add_parser("launch-url", help="print a signed launch link for an account's Billing Page")
+    p.add_argument("account", metavar="ACCOUNT")
+    p.add_argument("--email", help="who opens it (default: the account's admin email)")
+    p.set_defaults(func=cmd_launch_url)
+
+    p = sub.add_parser("api-key", help="issue a new connector API key (replaces the old one)")
+    p.add_argument("account", metavar="ACCOUNT")
+    p.set_defaults(func=cmd_api_key)
+
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("run", help="migrate, seed the demo, start everything and print launch links")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from billing_app.services.accounts import AccountError
+    from billing_app.services.emails import InvalidEmail
+    from billing_app.stripe_gateway import GatewayError
+
+    try:
+        args.func(args)
+    except (CommandError, AccountError, InvalidEmail) as exc:
+        print(f"billing-admin: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except GatewayError as exc:
+        print(f"billing-admin: Stripe error: {exc.user_message}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

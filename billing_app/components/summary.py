@@ -1,0 +1,91 @@
+"""The summary card: plan, billing interval, licenses, next invoice, card."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from billing_app.states.page import PageState
+
+S = PageState.summary
+
+
+def _row(label: str, value: rx.Component) -> rx.Component:
+    return rx.hstack(
+        rx.text(label, size="2", color_scheme="gray", min_width="110px"),
+        rx.box(value, text_align="right", flex="1", min_width="0"),
+        justify="between",
+        align="center",
+        width="100%",
+        padding_y="10px",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        _last_child={"border_bottom": "none"},
+    )
+
+
+def _licenses() -> rx.Component:
+    used, purchased = S["licenses_used"].to(int), S["licenses_purchased"].to(int)
+    return rx.vstack(
+        rx.text(
+            rx.text.strong(used), " of ", rx.text.strong(purchased), " licenses used",
+            size="2", id="licenses-summary",
+        ),
+        rx.progress(
+            value=rx.cond(purchased > 0, (used * 100 / purchased).to(int), 0),
+            max=100, size="1", width="140px", aria_label="Licenses used",
+        ),
+        align="end",
+        spacing="1",
+    )
+
+
+def _next_invoice() -> rx.Component:
+    return rx.cond(
+        S["cancels_on"].to(str) != "",
+        rx.badge("Cancels on ", S["cancels_on"].to(str), color_scheme="amber"),
+        rx.cond(
+            S["next_invoice_amount"].to(str) != "",
+            rx.text(
+                rx.text.strong(S["next_invoice_amount"].to(str)), " on ", S["next_invoice_date"].to(str), size="2",
+            ),
+            rx.text("—", size="2", color_scheme="gray"),
+        ),
+    )
+
+
+def _card() -> rx.Component:
+    return rx.cond(
+        S["card_label"].to(str) != "",
+        rx.vstack(
+            rx.hstack(rx.icon("credit-card", size=16), rx.text(S["card_label"].to(str), size="2"), spacing="2", align="center"),
+            rx.text("Expires ", S["card_expiry"].to(str), size="1", color_scheme="gray"),
+            align="end",
+            spacing="0",
+        ),
+        rx.text("No card on file", size="2", color_scheme="gray"),
+    )
+
+
+def summary_card() -> rx.Component:
+    unlimited = S["is_unlimited"].to(bool)
+    return rx.card(
+        rx.vstack(
+            rx.heading("Subscription", size="3", as_="h2"),
+            _row("Plan", rx.text(S["plan_label"].to(str), size="2", weight="medium")),
+            rx.cond(unlimited, _row("Billing", rx.text(S["interval_label"].to(str), size="2"))),
+            _row("Licenses", _licenses()),
+            rx.cond(unlimited, _row("Next invoice", _next_invoice())),
+            _row("Card", _card()),
+            rx.cond(
+                ~unlimited,
+                rx.callout(
+                    "You are on the free version of the connector.",
+                    icon="info", size="1", color_scheme="gray", width="100%",
+                ),
+            ),
+            spacing="0",
+            width="100%",
+        ),
+        width="100%",
+        size="2",
+        id="summary-card",
+    )

@@ -1,0 +1,41 @@
+"""The Billing Page ("/"): the frame, then either the account's page or why it cannot be shown."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from billing_app.components.history import history_tab
+from billing_app.components.shell import denied, frame, header, loading
+from billing_app.components.summary import summary_card
+from billing_app.components.users import users_tab
+from billing_app.states.page import HistoryState, PageState
+
+
+def _account_page() -> rx.Component:
+    return rx.fragment(
+        header(),
+        rx.tabs.root(
+            rx.tabs.list(
+                rx.tabs.trigger("Plan", value="overview"),
+                rx.tabs.trigger("Billing History", value="history", on_click=HistoryState.load),
+                rx.tabs.trigger("User Management", value="users"),
+                size="2",
+            ),
+            rx.tabs.content(rx.box(summary_card(), padding_top="16px"), value="overview"),
+            rx.tabs.content(rx.box(history_tab(), padding_top="16px"), value="history"),
+            rx.tabs.content(rx.box(users_tab(), padding_top="16px"), value="users"),
+            default_value="overview",
+            width="100%",
+        ),
+    )
+
+
+def billing_page() -> rx.Component:
+    return frame(
+        rx.match(
+            PageState.phase,
+            ("ready", _account_page()),
+            ("denied", denied()),
+            loading(),
+        )
+    )

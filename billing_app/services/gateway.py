@@ -1,0 +1,11 @@
+"""The process-wide Stripe client, built once from the settings."""
+
+from functools import lru_cache
+
+from billing_app.settings import get_settings
+from billing_app.stripe_gateway import StripeClient
+
+
+@lru_cache(maxsize=1)
+def get_gateway() -> StripeClient:
+    return StripeClient(get_settings())

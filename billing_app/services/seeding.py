@@ -1,0 +1,110 @@
+"""The demo accounts of SPEC §4, created idempotently through the real Stripe gateway."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from billing_app.db import session_scope
+from billing_app.models import Account, ActivatedUser, AllowedDomain
+from billing_app.services import audit
+from billing_app.services.accounts import AccountNotFound, create_account, get_account
+from billing_app.services.billing import apply_card, apply_subscription
+from billing_app.settings import Settings
+from billing_app.stripe_gateway import StripeClient
+
+ACTOR = "billing-admin seed-demo"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    slug: str
+    name: str
+    admin_email: str
+    users: tuple[str, ...] = ()
+    licenses: int = 0  # 0: stays on the free version
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount(
+        "demo", "Acme Corp", "admin@acme.test",
+        users=("alice@acme.test", "bob@acme.test", "carol@acme.test"), licenses=10,
+    ),
+    DemoAccount("free-demo", "Globex", "admin@globex.test"),
+)
+
+
+def _ensure_local(session: Session, demo: DemoAccount) -> Account:
+    try:
+        account = get_account(session, demo.slug)
+    except AccountNotFound:
+        account = create_account(
+            session, slug=demo.slug, name=demo.name, admin_email=demo.admin_email, actor=ACTOR
+        )
+    known = set(session.exec(select(ActivatedUser.email).where(ActivatedUser.account_id == account.id)))
+    for email in demo.users:
+        if email not in known:
+            session.add(ActivatedUser(account_id=account.id, email=email))
+    domain = demo.admin_email.rsplit("@", 1)[1]
+    if session.exec(
+        select(AllowedDomain.id).where(AllowedDomain.account_id == account.id, AllowedDomain.domain == domain)
+    ).first() is None:
+        session.add(AllowedDomain(account_id=account.id, domain=domain))
+    return account
+
+
+def _ensure_subscription(gateway: StripeClient, account_id: int, demo: DemoAccount) -> None:
+    """Give the demo account a Stripe customer, a Visa card and a paid subscription.
+
+    After the embedded emulator was reset our database may name a customer that
+    Stripe no longer has: then everything is created again.
+    """
+    with session_scope() as session:
+        account = session.get(Account, account_id)
+        customer_id = account.stripe_customer_id
+        subscription_id = account.stripe_subscription_id
+    if customer_id and subscription_id and gateway.customer_exists(customer_id):
+        subscription = gateway.retrieve_subscription(subscription_id)
+        card = gateway.default_card(customer_id)
+    else:
+        catalogue = gateway.ensure_catalogue()
+        # A fresh key per seeding attempt: the objects are new ones each time.
+        attempt = uuid.uuid4().hex
+        customer_id = gateway.create_customer(
+            name=demo.name, email=demo.admin_email, account_ref=demo.slug,
+            idempotency_key=f"seed:{demo.slug}:{attempt}:customer",
+        )
+        with session_scope() as session:
+            account = session.get(Account, account_id)
+            account.stripe_customer_id = customer_id
+            account.stripe_subscription_id = None
+        card = gateway.attach_default_card(
+            customer_id, "pm_card_visa", idempotency_key=f"seed:{demo.slug}:{attempt}:card"
+        )
+        subscription = gateway.create_subscription(
+            customer_id, catalogue.monthly_plan_id, demo.licenses,
+            idempotency_key=f"seed:{demo.slug}:{attempt}:subscription",
+        )
+    with session_scope() as session:
+        account = session.get(Account, account_id)
+        apply_subscription(account, subscription)
+        apply_card(account, card)
+        session.add(account)
+        audit.record(
+            session, action="seed.subscription", actor=ACTOR, account_id=account_id,
+            subscription=subscription.id, quantity=subscription.quantity,
+        )
+
+
+def seed_demo(gateway: StripeClient, settings: Settings) -> list[str]:
+    """Create or repair the demo accounts; return their slugs."""
+    if settings.stripe_live_mode:
+        raise RuntimeError("Refusing to seed demo accounts with a live Stripe key.")
+    for demo in DEMO_ACCOUNTS:
+        with session_scope() as session:
+            account_id = _ensure_local(session, demo).id
+        if demo.licenses:
+            _ensure_subscription(gateway, account_id, demo)
+    return [demo.slug for demo in DEMO_ACCOUNTS]

@@ -1,0 +1,85 @@
+"""What the Billing Page shows about an account, as plain display values."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from billing_app.models import INTERVAL_YEAR, PLAN_UNLIMITED, Account, ActivatedUser, AllowedDomain
+from billing_app.services.accounts import licenses_used
+from billing_app.services.money import format_money
+from billing_app.stripe_gateway import InvoiceSummary
+
+INVOICE_STATUS_LABELS = {"paid": "Paid", "open": "Open", "void": "Void", "draft": "Draft", "uncollectible": "Uncollectible"}
+
+
+def format_date(value: datetime | None) -> str:
+    return f"{value:%b} {value.day}, {value:%Y}" if value else ""
+
+
+@dataclass(frozen=True)
+class PageSummary:
+    account_name: str
+    plan_label: str
+    is_unlimited: bool
+    interval_label: str
+    licenses_used: int
+    licenses_purchased: int
+    next_invoice_date: str
+    next_invoice_amount: str
+    cancels_on: str
+    card_label: str
+    card_expiry: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_summary(session: Session, account: Account) -> PageSummary:
+    unlimited = account.plan == PLAN_UNLIMITED
+    has_card = bool(account.card_last4)
+    return PageSummary(
+        account_name=account.name,
+        plan_label="Unlimited Version" if unlimited else "Free Version",
+        is_unlimited=unlimited,
+        interval_label=("Yearly" if account.billing_interval == INTERVAL_YEAR else "Monthly") if unlimited else "",
+        licenses_used=licenses_used(session, account.id),
+        licenses_purchased=account.licenses_purchased,
+        next_invoice_date=format_date(account.current_period_end) if account.next_invoice_amount_cents else "",
+        next_invoice_amount=(
+            format_money(account.next_invoice_amount_cents, account.currency)
+            if account.next_invoice_amount_cents is not None else ""
+        ),
+        cancels_on=format_date(account.cancel_at),
+        card_label=f"{(account.card_brand or 'card').title()} ending {account.card_last4}" if has_card else "",
+        card_expiry=f"{account.card_exp_month:02d}/{account.card_exp_year}" if has_card and account.card_exp_month else "",
+    )
+
+
+def user_rows(session: Session, account_id: int, limit: int = 25) -> list[dict[str, str]]:
+    users = session.exec(
+        select(ActivatedUser).where(ActivatedUser.account_id == account_id).order_by(ActivatedUser.email).limit(limit)
+    )
+    return [{"email": user.email, "activated": format_date(user.activated_at)} for user in users]
+
+
+def domain_names(session: Session, account_id: int) -> list[str]:
+    return list(
+        session.exec(select(AllowedDomain.domain).where(AllowedDomain.account_id == account_id).order_by(AllowedDomain.domain))
+    )
+
+
+def invoice_row(invoice: InvoiceSummary, fallback_number: str) -> dict[str, str]:
+    period = ""
+    if invoice.period_start and invoice.period_end:
+        period = f"{format_date(invoice.period_start)} – {format_date(invoice.period_end)}"
+    return {
+        "id": invoice.id,
+        "date": format_date(invoice.created),
+        "number": invoice.number or fallback_number,
+        "period": period,
+        "amount": format_money(invoice.total, invoice.currency),
+        "status": INVOICE_STATUS_LABELS.get(invoice.status, invoice.status.title()),
+    }

@@ -1,0 +1,21 @@
+"""Every response of the production app carries the embedding and hardening headers."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("path", ["/", "/ping", "/?launch=forged.token", "/favicon.ico", "/no-such-page", "/_event/"])
+def test_security_headers_on_every_response(base_url: str, path: str):
+    response = httpx.get(base_url + path, timeout=10)
+    assert response.headers["content-security-policy"] == "frame-ancestors 'self' http://connector.test"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_page_html_has_no_built_with_badge(base_url: str):
+    html = httpx.get(base_url + "/", timeout=10).text
+    assert "Built with Reflex" not in html
