@@ -8,7 +8,8 @@ from billing_app.components.history import history_tab
 from billing_app.components.shell import denied, frame, header, loading
 from billing_app.components.summary import summary_card
 from billing_app.components.users import users_tab
-from billing_app.states.page import HistoryState, PageState
+from billing_app.states.history import HistoryState
+from billing_app.states.page import PageState
 
 
 def _account_page() -> rx.Component:

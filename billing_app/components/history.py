@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from billing_app.states.page import HistoryState
+from billing_app.states.history import HistoryState
 
 _STATUS_COLORS = {"Paid": "grass", "Open": "amber", "Void": "gray"}
 
