@@ -15,5 +15,5 @@ config = rx.Config(
     deploy_url=_settings.public_url,
     redis_url=_settings.reflex_redis_url,
     plugins=[rx.plugins.RadixThemesPlugin()],
-    disable_plugins=["reflex_base.plugins.sitemap.SitemapPlugin"],
+    disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -41,6 +41,9 @@ class Account(SQLModel, table=True):
     current_period_end: datetime | None = None
     cancel_at: datetime | None = None
     next_invoice_amount_cents: int | None = None
+    # Set while the latest invoice is unpaid (a failed payment): the page asks for a new card.
+    unpaid_invoice_id: str | None = Field(default=None, max_length=255)
+    unpaid_amount_cents: int | None = None
     currency: str = Field(default="usd", max_length=3)
 
     # Summary of the default card as Stripe reports it (never the number itself).
@@ -105,3 +108,65 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=64)
     outcome: str = Field(max_length=16)  # "ok" | "error"
     detail: str = Field(default="", sa_type=sa.Text)
+
+
+ACTION_PENDING = "pending"
+ACTION_SUCCEEDED = "succeeded"
+ACTION_FAILED = "failed"
+
+
+@rx.ModelRegistry.register
+class BillingAction(SQLModel, table=True):
+    """One money action (purchase, card change, plan switch, cancel): its intent, then its result.
+
+    The idempotency key is unique, and at most one action per account may be
+    pending at a time, so a double click, a second tab or a retry cannot charge twice
+    (localstripe ignores Stripe idempotency keys; the database enforces it too).
+    """
+
+    __tablename__ = "billing_action"
+    __table_args__ = (
+        sa.Index(
+            "ix_billing_action_one_pending_per_account", "account_id", unique=True,
+            sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    kind: str = Field(max_length=32)
+    idempotency_key: str = Field(max_length=128, sa_column_kwargs={"unique": True})
+    status: str = Field(default=ACTION_PENDING, max_length=16)
+    params: str = Field(default="{}", sa_type=sa.Text)
+    message: str = Field(default="", max_length=500)
+    actor: str = Field(max_length=254)
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+@rx.ModelRegistry.register
+class CancellationFeedback(SQLModel, table=True):
+    """Why a customer cancelled: saved before Stripe is asked, so it is never lost."""
+
+    __tablename__ = "cancellation_feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    reason: str = Field(sa_type=sa.Text)
+    additional_features: str = Field(default="", sa_type=sa.Text)
+    actor: str = Field(max_length=254)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+@rx.ModelRegistry.register
+class StripeEvent(SQLModel, table=True):
+    """Each webhook event once, by Stripe's id, with the outcome of processing it."""
+
+    __tablename__ = "stripe_event"
+
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    received_at: datetime = Field(default_factory=utcnow)
+    outcome: str = Field(default="", max_length=16)  # "applied" | "ignored" | "error"
+    detail: str = Field(default="", max_length=500)

@@ -63,6 +63,7 @@ _CARD_MESSAGES = {
     "processing_error": "Your card could not be processed. Please try again.",
     "card_declined": MSG_DECLINED,
 }
+_CARD_FAILURE_CODES = frozenset(_CARD_MESSAGES)
 
 
 class GatewayError(Exception):
@@ -150,6 +151,7 @@ class SubscriptionSnapshot:
     id: str
     customer_id: str
     status: str
+    item_id: str
     plan_id: str
     interval: Interval
     quantity: int
@@ -159,6 +161,7 @@ class SubscriptionSnapshot:
     current_period_end: datetime | None
     cancel_at_period_end: bool
     cancel_at: datetime | None
+    latest_invoice_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,19 @@ class InvoiceSummary:
     amount_paid: int
     amount_due: int
     lines: tuple[InvoiceLine, ...]
+
+
+@dataclass(frozen=True)
+class InvoicePreview:
+    """What a change would invoice now (prorations, may be negative: a credit)."""
+
+    amount_due: int
+    total: int
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    # What is invoiced at once: the lines of the current period. Real Stripe's preview
+    # also lists the next period's renewal, which starts at the current period's end.
+    charged_now: int
 
 
 def plan_id_for(interval: Interval, amount: int, currency: str) -> str:
@@ -239,6 +255,7 @@ def _subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
         id=sub["id"],
         customer_id=str(_id(sub.get("customer"))),
         status=sub["status"],
+        item_id=item["id"],
         plan_id=plan.get("id") or price["id"],
         interval=interval,
         quantity=int(_first(item.get("quantity"), sub.get("quantity"), 1)),
@@ -250,6 +267,7 @@ def _subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
                                       sub.get("current_period_end"))),
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         cancel_at=_dt(sub.get("cancel_at")),
+        latest_invoice_id=_id(sub.get("latest_invoice")),
     )
 
 
@@ -492,6 +510,104 @@ class StripeClient:
                               params={"limit": 100, "starting_after": lines[-1]["id"]})
             lines.extend(page.get("data") or [])
         return _invoice_from(inv, lines)
+
+    def change_subscription(self, subscription: SubscriptionSnapshot, *, plan_id: str, quantity: int,
+                            idempotency_key: str) -> SubscriptionSnapshot:
+        """Set the plan and quantity of the subscription's one item (Stripe prorates by default).
+
+        `plan` is sent, never `price`: localstripe ignores `price` on modify.
+        """
+        if quantity < 1:
+            raise ValueError("quantity must be at least 1")
+        sub = self._call(self._v1.subscriptions.update, subscription.id, params={
+            "items": [{"id": subscription.item_id, "plan": plan_id, "quantity": quantity}],
+        }, options=_options(idempotency_key, "modify"))
+        return _subscription_from(sub)
+
+    def preview_change(self, subscription: SubscriptionSnapshot, *, plan_id: str,
+                       quantity: int) -> InvoicePreview:
+        """What `change_subscription` with these values would invoice now."""
+        inv = self._call(self._v1.invoices.create_preview, params={
+            "customer": subscription.customer_id,
+            "subscription": subscription.id,
+            "subscription_details": {
+                "items": [{"id": subscription.item_id, "plan": plan_id, "quantity": quantity}],
+            },
+        })
+        lines = tuple(_line_from(line) for line in (inv.get("lines") or {}).get("data") or [])
+        period_end = subscription.current_period_end
+        charged_now = sum(
+            line.amount for line in lines
+            if period_end is None or line.period_start is None or line.period_start < period_end
+        )
+        return InvoicePreview(amount_due=int(inv.get("amount_due") or 0), total=int(inv.get("total") or 0),
+                              currency=str(inv.get("currency")), lines=lines, charged_now=charged_now)
+
+    def invoice_now(self, subscription: SubscriptionSnapshot, *, idempotency_key: str) -> InvoiceSummary | None:
+        """Invoice the pending prorations of a change and try to pay them at once.
+
+        Returns the invoice (status "paid" or "open" when the card failed: localstripe
+        answers a failed payment with 200, real Stripe with a CardError, both end
+        here as an open invoice), or None when nothing was pending.
+        """
+        try:
+            inv = self._call(self._v1.invoices.create, params={
+                "customer": subscription.customer_id,
+                "subscription": subscription.id,
+                "pending_invoice_items_behavior": "include",
+            }, options=_options(idempotency_key, "invoice"))
+        except GatewayError as err:
+            if err.code == "invoice_no_customer_line_items":
+                return None
+            raise
+        return self.pay_invoice(inv["id"], idempotency_key=idempotency_key)
+
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceSummary:
+        """Try to pay a draft or open invoice with the default card; a decline leaves it open."""
+        invoice = self.retrieve_invoice(invoice_id)
+        if invoice.status not in ("draft", "open"):
+            return invoice
+        try:
+            self._call(self._v1.invoices.pay, invoice_id, options=_options(idempotency_key, "pay"))
+        except GatewayError as err:
+            if err.code not in _CARD_FAILURE_CODES:
+                raise
+        return self.retrieve_invoice(invoice_id)
+
+    def open_invoice(self, customer_id: str) -> InvoiceSummary | None:
+        """The newest unpaid (open) invoice, if any (localstripe cannot filter by status)."""
+        invoices, _ = self.list_invoices(customer_id, limit=10)
+        return next((inv for inv in invoices if inv.status == "open"), None)
+
+    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
+                                 idempotency_key: str) -> SubscriptionSnapshot:
+        sub = self._call(self._v1.subscriptions.update, subscription_id,
+                         params={"cancel_at_period_end": cancel},
+                         options=_options(idempotency_key, "cancel" if cancel else "resume"))
+        return _subscription_from(sub)
+
+    def create_setup_intent(self, customer_id: str, *, idempotency_key: str) -> str:
+        """A SetupIntent for Stripe.js `confirmCardSetup`; returns its client secret."""
+        intent = self._call(self._v1.setup_intents.create, params={
+            "customer": customer_id, "usage": "off_session", "payment_method_types": ["card"],
+        }, options=_options(idempotency_key, "setup"))
+        return str(intent["client_secret"])
+
+    def setup_intent_payment_method(self, client_secret: str) -> str | None:
+        """The card a confirmed SetupIntent collected (None unless it succeeded)."""
+        intent_id = client_secret.split("_secret_", 1)[0]
+        intent = self._call(self._v1.setup_intents.retrieve, intent_id)
+        if intent.get("status") != "succeeded":
+            return None
+        return _id(intent.get("payment_method"))
+
+    def construct_event(self, payload: bytes, signature: str) -> dict[str, Any]:
+        """Verify a webhook delivery's signature; raise ValueError if it is not Stripe's."""
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, self._settings.webhook_secret)
+        except (stripe.SignatureVerificationError, ValueError) as exc:
+            raise ValueError("invalid webhook signature or payload") from exc
+        return event.to_dict()
 
     # Test mode and health --------------------------------------------------------
 

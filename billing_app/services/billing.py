@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from billing_app.models import INTERVAL_MONTH, INTERVAL_YEAR, PLAN_FREE, PLAN_UNLIMITED, Account, utcnow
-from billing_app.stripe_gateway import CardSummary, SubscriptionSnapshot
+from billing_app.stripe_gateway import CardSummary, InvoiceSummary, SubscriptionSnapshot
 
 # Statuses in which the customer keeps the Unlimited Version (past_due: Stripe is still retrying).
 _LIVE_STATUSES = {"active", "trialing", "past_due", "incomplete"}
@@ -51,4 +51,15 @@ def apply_card(account: Account, card: CardSummary | None) -> None:
     account.card_last4 = card.last4 if card else None
     account.card_exp_month = card.exp_month if card else None
     account.card_exp_year = card.exp_year if card else None
+    account.updated_at = utcnow()
+
+
+def apply_payment_state(account: Account, open_invoice: InvoiceSummary | None) -> None:
+    """Remember the unpaid invoice (the page then asks for a new card), or forget it once paid."""
+    if open_invoice is not None and open_invoice.status == "open" and open_invoice.amount_due > 0:
+        account.unpaid_invoice_id = open_invoice.id
+        account.unpaid_amount_cents = open_invoice.amount_due
+    else:
+        account.unpaid_invoice_id = None
+        account.unpaid_amount_cents = None
     account.updated_at = utcnow()
