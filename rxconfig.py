@@ -14,6 +14,10 @@ config = rx.Config(
     api_url=_settings.public_url,
     deploy_url=_settings.public_url,
     redis_url=_settings.reflex_redis_url,
-    plugins=[rx.plugins.RadixThemesPlugin()],
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium", scaling="100%"),
+        ),
+    ],
     disable_plugins=[rx.plugins.SitemapPlugin],
 )

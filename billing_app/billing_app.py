@@ -11,7 +11,6 @@ from billing_app.settings import get_settings
 from billing_app.states.page import PageState
 
 app = rx.App(
-    theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium", scaling="100%"),
     # Route groups are added here by each area (webhook, license API, invoice PDFs).
     api_transformer=[build_api(stripe_webhook.routes), with_security_headers(get_settings().billing_frame_ancestors)],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.actions import billing_dialogs, manage_card, payment_failed_banner
 from billing_app.components.history import history_tab
 from billing_app.components.shell import denied, frame, header, loading
 from billing_app.components.summary import summary_card
@@ -22,12 +23,17 @@ def _account_page() -> rx.Component:
                 rx.tabs.trigger("User Management", value="users"),
                 size="2",
             ),
-            rx.tabs.content(rx.box(summary_card(), padding_top="16px"), value="overview"),
+            rx.tabs.content(
+                rx.vstack(payment_failed_banner(), summary_card(), manage_card(), spacing="4", padding_top="16px"),
+                value="overview",
+            ),
             rx.tabs.content(rx.box(history_tab(), padding_top="16px"), value="history"),
             rx.tabs.content(rx.box(users_tab(), padding_top="16px"), value="users"),
             default_value="overview",
             width="100%",
         ),
+        billing_dialogs(),
+        rx.script(src="/billing_card.js"),
     )
 
 

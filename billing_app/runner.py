@@ -24,6 +24,19 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
+def frontend_build_env() -> dict[str, str]:
+    """Where Reflex finds bun and keeps its caches (set by the Makefile too; needed without it)."""
+    bun = next(iter(sorted((PROJECT_ROOT / "tools" / "node_modules" / "@oven").glob("bun-linux-*/bin/bun"))), None)
+    env = {
+        "REFLEX_DIR": str(PROJECT_ROOT / ".cache" / "reflex"),
+        "BUN_INSTALL_CACHE_DIR": str(PROJECT_ROOT / ".cache" / "bun"),
+        "REFLEX_TELEMETRY_ENABLED": "false",
+    }
+    if bun is not None:
+        env["REFLEX_BUN_PATH"] = str(bun)
+    return env
+
+
 def migrate(database_url: str) -> None:
     """Bring the database to the newest schema (Alembic `upgrade head`)."""
     config = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
@@ -52,7 +65,7 @@ class Stack:
 
     def __init__(self, settings: Settings, *, env: dict[str, str] | None = None, log_dir: Path | None = None):
         self.settings = settings
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**frontend_build_env(), **os.environ, **(env or {})}
         self.log_dir = log_dir or settings.billing_data_dir / "logs"
         self.processes: list[tuple[str, subprocess.Popen]] = []
 

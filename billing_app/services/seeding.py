@@ -13,7 +13,7 @@ from billing_app.services import audit
 from billing_app.services.accounts import AccountNotFound, create_account, get_account
 from billing_app.services.billing import apply_card, apply_subscription
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import StripeClient
+from billing_app.stripe_gateway import CardSummary, StripeClient, SubscriptionSnapshot
 
 ACTOR = "billing-admin seed-demo"
 
@@ -55,6 +55,31 @@ def _ensure_local(session: Session, demo: DemoAccount) -> Account:
     return account
 
 
+def subscribe_with_test_card(
+    gateway: StripeClient, account_id: int, licenses: int, *, card: str = "pm_card_visa", yearly: bool = False
+) -> tuple[CardSummary, SubscriptionSnapshot]:
+    """Create a Stripe customer with a test card and a paid subscription (demo data and tests)."""
+    with session_scope() as session:
+        account = session.get(Account, account_id)
+        name, email, slug = account.name, account.admin_email, account.slug
+    catalogue = gateway.ensure_catalogue()
+    # A fresh key per attempt: the objects are new ones each time.
+    attempt = uuid.uuid4().hex
+    customer_id = gateway.create_customer(
+        name=name, email=email, account_ref=slug, idempotency_key=f"seed:{slug}:{attempt}:customer"
+    )
+    with session_scope() as session:
+        account = session.get(Account, account_id)
+        account.stripe_customer_id = customer_id
+        account.stripe_subscription_id = None
+    summary = gateway.attach_default_card(customer_id, card, idempotency_key=f"seed:{slug}:{attempt}:card")
+    plan_id = catalogue.yearly_plan_id if yearly else catalogue.monthly_plan_id
+    subscription = gateway.create_subscription(
+        customer_id, plan_id, licenses, idempotency_key=f"seed:{slug}:{attempt}:subscription"
+    )
+    return summary, subscription
+
+
 def _ensure_subscription(gateway: StripeClient, account_id: int, demo: DemoAccount) -> None:
     """Give the demo account a Stripe customer, a Visa card and a paid subscription.
 
@@ -69,24 +94,7 @@ def _ensure_subscription(gateway: StripeClient, account_id: int, demo: DemoAccou
         subscription = gateway.retrieve_subscription(subscription_id)
         card = gateway.default_card(customer_id)
     else:
-        catalogue = gateway.ensure_catalogue()
-        # A fresh key per seeding attempt: the objects are new ones each time.
-        attempt = uuid.uuid4().hex
-        customer_id = gateway.create_customer(
-            name=demo.name, email=demo.admin_email, account_ref=demo.slug,
-            idempotency_key=f"seed:{demo.slug}:{attempt}:customer",
-        )
-        with session_scope() as session:
-            account = session.get(Account, account_id)
-            account.stripe_customer_id = customer_id
-            account.stripe_subscription_id = None
-        card = gateway.attach_default_card(
-            customer_id, "pm_card_visa", idempotency_key=f"seed:{demo.slug}:{attempt}:card"
-        )
-        subscription = gateway.create_subscription(
-            customer_id, catalogue.monthly_plan_id, demo.licenses,
-            idempotency_key=f"seed:{demo.slug}:{attempt}:subscription",
-        )
+        card, subscription = subscribe_with_test_card(gateway, account_id, demo.licenses)
     with session_scope() as session:
         account = session.get(Account, account_id)
         apply_subscription(account, subscription)

@@ -32,6 +32,8 @@ class PageSummary:
     cancels_on: str
     card_label: str
     card_expiry: str
+    is_monthly: bool
+    unpaid_amount: str
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,6 +57,10 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         cancels_on=format_date(account.cancel_at),
         card_label=f"{(account.card_brand or 'card').title()} ending {account.card_last4}" if has_card else "",
         card_expiry=f"{account.card_exp_month:02d}/{account.card_exp_year}" if has_card and account.card_exp_month else "",
+        is_monthly=unlimited and account.billing_interval != INTERVAL_YEAR,
+        unpaid_amount=(
+            format_money(account.unpaid_amount_cents, account.currency) if account.unpaid_invoice_id else ""
+        ),
     )
 
 

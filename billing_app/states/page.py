@@ -34,6 +34,8 @@ class PageState(rx.State):
 
     _account_id: int | None = None
     _bound_token_id: str | None = None
+    # Who opened the page (the launch link's email): the actor of audit entries.
+    _actor: str = ""
 
     @rx.event
     def open_page(self):
@@ -46,7 +48,7 @@ class PageState(rx.State):
                     account, claims = redeem_launch_token(
                         session, get_settings(), token, already_bound_token_id=self._bound_token_id
                     )
-                self._account_id, self._bound_token_id = account.id, claims.token_id
+                self._account_id, self._bound_token_id, self._actor = account.id, claims.token_id, claims.email
             except InvalidLaunchToken as exc:
                 log.info("launch refused: %s", exc)
                 return self._deny()
@@ -58,6 +60,7 @@ class PageState(rx.State):
 
     def _deny(self):
         self._account_id = self._bound_token_id = None
+        self._actor = ""
         self.summary, self.users, self.domains = {}, [], []
         self.phase = "denied"
 
@@ -74,3 +77,7 @@ class PageState(rx.State):
     @property
     def account_id(self) -> int | None:
         return self._account_id
+
+    @property
+    def actor(self) -> str:
+        return self._actor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,30 @@ def page(browser: Browser) -> Page:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def make_account(app_settings: Settings):
+    """make_account(licenses=10) → slug of a new account, subscribed through Stripe when licenses > 0."""
+    from billing_app.models import Account
+    from billing_app.services.accounts import create_account
+    from billing_app.services.billing import apply_card, apply_subscription
+    from billing_app.services.seeding import subscribe_with_test_card
+
+    def make(licenses: int = 0, *, card: str = "pm_card_visa", yearly: bool = False) -> str:
+        slug = "e2e-" + uuid.uuid4().hex[:10]
+        with session_scope() as session:
+            account_id = create_account(session, slug=slug, name=f"Shop {slug[-4:]}", admin_email=f"boss@{slug}.test",
+                                        actor="tests").id
+        if licenses:
+            card_summary, subscription = subscribe_with_test_card(get_gateway(), account_id, licenses, card=card,
+                                                                  yearly=yearly)
+            with session_scope() as session:
+                account = session.get(Account, account_id)
+                apply_subscription(account, subscription)
+                apply_card(account, card_summary)
+                session.add(account)
+        return slug
+
+    return make
+

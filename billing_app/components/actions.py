@@ -1,0 +1,69 @@
+"""The buttons that start each flow, the failed-payment banner, and the dialogs they open."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from billing_app.components.card import card_dialog
+from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
+from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
+from billing_app.states.billing import CancelState, CardState, LicensePurchaseState, UpgradeState, YearlyState
+from billing_app.states.page import PageState
+
+S = PageState.summary
+
+
+def payment_failed_banner() -> rx.Component:
+    return rx.cond(
+        S["unpaid_amount"].to(str) != "",
+        rx.callout(
+            rx.text("Your last payment of ", rx.text.strong(S["unpaid_amount"].to(str)),
+                    " failed. Update your credit card to pay the open invoice."),
+            icon="circle-alert",
+            color_scheme="red",
+            width="100%",
+            role="alert",
+            id="payment-failed",
+        ),
+    )
+
+
+def _action(label: str, on_click, icon: str, **props) -> rx.Component:
+    return rx.button(rx.icon(icon, size=16), label, on_click=on_click, width="100%", justify="start", **props)
+
+
+def manage_card() -> rx.Component:
+    unlimited = S["is_unlimited"].to(bool)
+    cancelling = S["cancels_on"].to(str) != ""
+    return rx.card(
+        rx.vstack(
+            rx.heading("Manage", size="3", as_="h2"),
+            rx.cond(
+                unlimited,
+                rx.grid(
+                    _action("Purchase Additional License", LicensePurchaseState.open_form, "user-plus"),
+                    _action("Update Credit Card", CardState.open_form, "credit-card", variant="soft"),
+                    rx.cond(S["is_monthly"].to(bool) & ~cancelling,
+                            _action("Convert to Yearly Billing", YearlyState.open_form, "calendar", variant="soft")),
+                    rx.cond(
+                        cancelling,
+                        _action("Resume Subscription", CancelState.resume, "rotate-ccw", variant="soft",
+                                color_scheme="grass", loading=CancelState.pending),
+                        _action("Cancel Subscription", CancelState.open_form, "circle-x", variant="ghost",
+                                color_scheme="red"),
+                    ),
+                    columns=rx.breakpoints(initial="1", sm="2"),
+                    spacing="2",
+                    width="100%",
+                ),
+                _action("Purchase Unlimited Version", UpgradeState.open_form, "sparkles", size="3"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def billing_dialogs() -> rx.Component:
+    return rx.fragment(additional_license_dialog(), upgrade_dialog(), card_dialog(), yearly_dialog(), cancel_dialog())

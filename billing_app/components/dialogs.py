@@ -1,0 +1,100 @@
+"""Pieces shared by the money dialogs: the frame, inline errors, the footer, the card form."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from billing_app.states.billing import CARD_ELEMENT_ID
+
+
+def dialog(state, title: str, description: str | rx.Var, *body: rx.Component, modal: bool = True) -> rx.Component:
+    """A dialog that fits the 320–420 px sidebar; `state` is a BillingDialogMixin state.
+
+    Dialogs holding the card form are not modal: a modal dialog makes the rest of the
+    page inert, and Stripe's 3-D Secure challenge is added outside the dialog.
+    """
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title(title, size="4"),
+            rx.dialog.description(description, size="2", color_scheme="gray", margin_bottom="12px"),
+            rx.vstack(*body, spacing="3", width="100%"),
+            width="calc(100vw - 24px)",
+            max_width="460px",
+            padding=["16px", "20px", "24px"],
+        ),
+        open=state.open,
+        on_open_change=state.set_open,
+        modal=modal,
+    )
+
+
+def inline_error(message: rx.Var) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon="triangle-alert", color_scheme="red", size="1", width="100%", role="alert"),
+    )
+
+
+def footer(state, label: str, on_click, disabled: rx.Var | bool = False) -> rx.Component:
+    """"Close" and the confirming button, which spins and is disabled while pending."""
+    return rx.hstack(
+        rx.button("Close", variant="soft", color_scheme="gray", on_click=state.close, disabled=state.pending,
+                  type="button"),
+        rx.button(label, on_click=on_click, loading=state.pending, disabled=disabled, type="button"),
+        justify="end",
+        spacing="2",
+        width="100%",
+        padding_top="4px",
+    )
+
+
+def field(label: str, control: rx.Component, control_id: str, hint: rx.Component | None = None) -> rx.Component:
+    """A labelled control (the label points at the control's id, for screen readers)."""
+    return rx.vstack(
+        rx.el.label(label, html_for=control_id, style={"fontSize": "14px", "fontWeight": 500}),
+        control,
+        hint if hint is not None else rx.fragment(),
+        spacing="1",
+        width="100%",
+    )
+
+
+def card_form(state) -> rx.Component:
+    """Stripe.js mounts the card inputs into #card-element; only Stripe sees the card data."""
+    return rx.vstack(
+        field(
+            "Name on card",
+            rx.input(value=state.card_name, on_change=state.set_card_name, id="card-name",
+                     placeholder="Jane Doe", auto_complete="cc-name", width="100%"),
+            "card-name",
+        ),
+        rx.vstack(
+            rx.text("Card details", size="2", weight="medium"),
+            rx.box(
+                id=CARD_ELEMENT_ID,
+                padding="10px",
+                border=f"1px solid {rx.color('gray', 7)}",
+                border_radius="6px",
+                width="100%",
+                min_height="40px",
+                class_name="card-element",
+            ),
+            rx.text("Card number, expiry date (MM/YYYY) and CVC. Card details go straight to Stripe, never to us.",
+                    size="1", color_scheme="gray"),
+            rx.cond(~state.card_ready & (state.error == ""), rx.hstack(rx.spinner(size="1"),
+                    rx.text("Loading the secure card form…", size="1", color_scheme="gray"), align="center")),
+            spacing="1",
+            width="100%",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
+def agreement(state, conditions: rx.Component) -> rx.Component:
+    return rx.vstack(
+        rx.box(conditions, padding="10px", background=rx.color("gray", 2), border_radius="6px", width="100%"),
+        rx.checkbox("I Agree", checked=state.agreed, on_change=state.set_agreed, id="i-agree"),
+        spacing="2",
+        width="100%",
+    )
