@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -19,7 +21,7 @@ from billing_app.services.accounts import create_account
 from billing_app.services.billing_actions import MSG_BUSY, MSG_STALE_PAGE, BillingError, BillingService
 from billing_app.services.webhooks import handle_delivery
 from billing_app.settings import TEST_MODE_PUBLISHABLE_KEY, get_settings
-from billing_app.stripe_gateway import MSG_UNREACHABLE, StripeClient
+from billing_app.stripe_gateway import MSG_SERVICE_ERROR, MSG_UNREACHABLE, StripeClient
 
 ACTOR = "admin@test.example"
 
@@ -39,6 +41,31 @@ def offline_service(settings_for, closed_port, settings) -> BillingService:
     """The same service with Stripe unreachable."""
     offline = settings_for(closed_port, settings.billing_data_dir)
     return BillingService(StripeClient(offline), offline)
+
+
+@pytest.fixture(scope="module")
+def erroring_service(settings_for, settings):
+    """The same service against a server that answers every request with HTTP 500."""
+
+    class Always500(BaseHTTPRequestHandler):
+        def _fail(self):
+            body = b'{"error": {"type": "api_error", "message": "boom"}}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_DELETE = _fail
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Always500)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    broken = settings_for(server.server_address[1], settings.billing_data_dir)
+    yield BillingService(StripeClient(broken), broken)
+    server.shutdown()
 
 
 def key() -> str:
@@ -262,6 +289,24 @@ def test_stripe_down_changes_nothing_and_the_retry_works(service, offline_servic
     assert (after.licenses_purchased, after.billing_interval, after.cancel_at, after.card_last4) == (
         before.licenses_purchased, before.billing_interval, before.cancel_at, before.card_last4)
     runs[action](service, action_key)
+
+
+@pytest.mark.parametrize("action", ["add", "yearly", "cancel"])
+def test_stripe_answering_500_changes_nothing(service, erroring_service, emulator, action):
+    account_id = subscribed_account(service, emulator, licenses=3)
+    before = account(account_id)
+    runs = {
+        "add": lambda: erroring_service.add_licenses(account_id, 1, expected_licenses=3, key=key(), actor=ACTOR),
+        "yearly": lambda: erroring_service.convert_to_yearly(account_id, key=key(), actor=ACTOR),
+        "cancel": lambda: erroring_service.cancel(account_id, reason="r", additional_features="", key=key(),
+                                                  actor=ACTOR),
+    }
+    with pytest.raises(BillingError, match=MSG_SERVICE_ERROR):
+        runs[action]()
+    after = account(account_id)
+    assert (after.licenses_purchased, after.billing_interval, after.cancel_at) == (
+        before.licenses_purchased, before.billing_interval, before.cancel_at)
+    assert [a.status for a in actions(account_id) if a.kind != "purchase_unlimited"] == ["failed"]
 
 
 # Failed payments -----------------------------------------------------------------------------
