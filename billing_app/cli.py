@@ -7,6 +7,7 @@ import signal
 import sys
 
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from billing_app.settings import Settings, get_settings
 
@@ -69,6 +70,41 @@ def cmd_api_key(args) -> None:
     print("Store this key in the connector now: it is not kept and cannot be shown again.", file=sys.stderr)
 
 
+def cmd_set_password(args) -> None:
+    from billing_app.db import session_scope
+    from billing_app.services.accounts import get_account
+    from billing_app.services.passwords import PasswordRuleError, check_new_password, set_password
+
+    if not args.password_stdin:
+        raise CommandError("give the password on standard input with --password-stdin "
+                           "(never as an argument: it would land in the shell history)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    _settings()
+    with session_scope() as session:
+        account = get_account(session, args.account)
+        try:
+            check_new_password(account, password, password)
+        except PasswordRuleError as exc:
+            raise CommandError(str(exc)) from exc
+        set_password(session, account, password, actor="billing-admin", action="account.set_password")
+    print(f"password set for {args.account}; its Billing Page now asks for it (signed-in sessions were ended)")
+
+
+def cmd_clear_password(args) -> None:
+    from billing_app.db import session_scope
+    from billing_app.services.accounts import get_account
+    from billing_app.services.passwords import set_password
+
+    _settings()
+    with session_scope() as session:
+        account = get_account(session, args.account)
+        if account.password_hash is None:
+            print(f"{args.account} has no password; nothing changed")
+            return
+        set_password(session, account, None, actor="billing-admin", action="account.clear_password")
+    print(f"password cleared for {args.account}")
+
+
 def cmd_run(_args) -> None:
     from billing_app.runner import Stack, migrate
     from billing_app.services.accounts import get_account, launch_url
@@ -122,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("account", metavar="ACCOUNT")
     p.set_defaults(func=cmd_api_key)
 
+    p = sub.add_parser("set-password", help="protect an account's Billing Page with a password")
+    p.add_argument("account", metavar="ACCOUNT")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input")
+    p.set_defaults(func=cmd_set_password)
+
+    p = sub.add_parser("clear-password", help="remove an account's page password")
+    p.add_argument("account", metavar="ACCOUNT")
+    p.set_defaults(func=cmd_clear_password)
+
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(func=cmd_migrate)
 
@@ -143,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except GatewayError as exc:
         print(f"billing-admin: Stripe error: {exc.user_message}", file=sys.stderr)
+        sys.exit(1)
+    except OperationalError as exc:
+        print(f"billing-admin: error: the database is not reachable or not migrated "
+              f"(run `billing-admin migrate`): {exc.orig}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -53,6 +53,8 @@ class Account(SQLModel, table=True):
     card_exp_year: int | None = None
 
     password_hash: str | None = Field(default=None, max_length=255)
+    # Bumped when the password changes or is cleared: sessions signed in before are ended.
+    session_epoch: int = Field(default=0)
     api_key_hash: str | None = Field(default=None, max_length=255)
 
     created_at: datetime = Field(default_factory=utcnow)
@@ -170,3 +172,15 @@ class StripeEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
     outcome: str = Field(default="", max_length=16)  # "applied" | "ignored" | "error"
     detail: str = Field(default="", max_length=500)
+
+
+@rx.ModelRegistry.register
+class SignInAttempt(SQLModel, table=True):
+    """Password attempts on an account's Billing Page; failures drive the lockout (kept across restarts)."""
+
+    __tablename__ = "sign_in_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    succeeded: bool = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.access import change_password_dialog, password_prompt, security_card
 from billing_app.components.actions import billing_dialogs, manage_card, payment_failed_banner
 from billing_app.components.history import history_tab
 from billing_app.components.shell import denied, frame, header, loading
@@ -24,7 +25,8 @@ def _account_page() -> rx.Component:
                 size="2",
             ),
             rx.tabs.content(
-                rx.vstack(payment_failed_banner(), summary_card(), manage_card(), spacing="4", padding_top="16px"),
+                rx.vstack(payment_failed_banner(), summary_card(), manage_card(), security_card(), spacing="4",
+                          padding_top="16px"),
                 value="overview",
             ),
             rx.tabs.content(rx.box(history_tab(), padding_top="16px"), value="history"),
@@ -33,6 +35,7 @@ def _account_page() -> rx.Component:
             width="100%",
         ),
         billing_dialogs(),
+        change_password_dialog(),
         rx.script(src="/billing_card.js"),
     )
 
@@ -43,6 +46,7 @@ def billing_page() -> rx.Component:
             PageState.phase,
             ("ready", _account_page()),
             ("denied", denied()),
+            ("password", password_prompt()),
             loading(),
         )
     )

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
 
     # Launch links expire; SPEC §2 caps them at 10 minutes.
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
+    # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
+    billing_session_idle_minutes: int = Field(30, ge=1, le=1440)
 
     @field_validator("billing_public_url")
     @classmethod

@@ -8,7 +8,7 @@ from billing_app.states.billing import CARD_ELEMENT_ID
 
 
 def dialog(state, title: str, description: str | rx.Var, *body: rx.Component, modal: bool = True) -> rx.Component:
-    """A dialog that fits the 320–420 px sidebar; `state` is a BillingDialogMixin state.
+    """A dialog that fits the 320–420 px sidebar; `state` is a DialogMixin state.
 
     Dialogs holding the card form are not modal: a modal dialog makes the rest of the
     page inert, and Stripe's 3-D Secure challenge is added outside the dialog.

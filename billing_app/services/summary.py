@@ -34,6 +34,7 @@ class PageSummary:
     card_expiry: str
     is_monthly: bool
     unpaid_amount: str
+    has_password: bool
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +62,7 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         unpaid_amount=(
             format_money(account.unpaid_amount_cents, account.currency) if account.unpaid_invoice_id else ""
         ),
+        has_password=account.password_hash is not None,
     )
 
 

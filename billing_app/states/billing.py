@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import reflex as rx
 
@@ -25,55 +24,14 @@ from billing_app.services.billing_actions import (
 from billing_app.services.gateway import get_billing_service
 from billing_app.services.money import format_money
 from billing_app.settings import get_settings
+from billing_app.states.dialog import SESSION_EXPIRED, DialogMixin, new_idempotency_key
 from billing_app.states.page import PageState
 
 CARD_ELEMENT_ID = "card-element"
-SESSION_EXPIRED = "Your session has ended. Open the Billing Page again from the $ icon in the connector."
 
 
-def _new_key() -> str:
-    return uuid.uuid4().hex
-
-
-class BillingDialogMixin(rx.State, mixin=True):
-    """What every money dialog has: open flag, pending flag, inline error, idempotency key."""
-
-    open: bool = False
-    pending: bool = False
-    error: str = ""
-    _key: str = ""
-
-    async def _bound_account(self) -> int | None:
-        return (await self.get_state(PageState)).account_id
-
-    async def _open_dialog(self) -> bool:
-        """Open the dialog with a fresh idempotency key; False if the tab is not bound to an account."""
-        if await self._bound_account() is None:
-            return False
-        self.open, self.pending, self.error, self._key = True, False, "", _new_key()
-        return True
-
-    @rx.event
-    def close(self):
-        self.open = False
-        self.pending = False
-
-    @rx.event
-    def set_open(self, value: bool):
-        # Radix closes the dialog on Escape/outside click; never while money is moving.
-        if not value and not self.pending:
-            self.open = False
-
-    async def _start_submit(self, ready: bool) -> int | None:
-        """The bound account if the form may be submitted now (then marked pending), else None."""
-        account_id = await self._bound_account()
-        if account_id is None:
-            self.error = SESSION_EXPIRED
-            return None
-        if not (self.open and ready) or self.pending:  # e.g. the second click of a double click
-            return None
-        self.pending, self.error = True, ""
-        return account_id
+class BillingDialogMixin(DialogMixin, mixin=True):
+    """A dialog whose confirming button runs one BillingService action."""
 
     async def _finish(self, call, *args, **kwargs):
         """Run a service action; on success close, refresh the page and toast; else show the error."""
@@ -85,7 +43,7 @@ class BillingDialogMixin(rx.State, mixin=True):
             if str(exc) != MSG_STALE_PAGE:
                 return None
             (await self.get_state(PageState)).refresh()
-            self._key = _new_key()
+            self._key = new_idempotency_key()
             return None
         self.pending, self.open = False, False
         (await self.get_state(PageState)).refresh()
@@ -110,7 +68,7 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         self.card_ready, self.card_name, self.client_secret = False, "", ""
         try:
             self.client_secret = await asyncio.to_thread(
-                get_billing_service().start_card_setup, account_id, key=_new_key())
+                get_billing_service().start_card_setup, account_id, key=new_idempotency_key())
         except BillingError as exc:
             self.error = str(exc)
             return None
@@ -370,7 +328,7 @@ class CancelState(BillingDialogMixin, rx.State):
             return
         if self.pending:
             return
-        self.pending, self.error, self._key = True, "", _new_key()
+        self.pending, self.error, self._key = True, "", new_idempotency_key()
         yield
         yield await self._finish(get_billing_service().resume, account_id, key=self._key)
         if self.error:  # the resume button sits on the page, not in a dialog

@@ -2,12 +2,16 @@
 
 The tab is bound by redeeming a launch link once; the binding lives in
 backend-only vars (leading underscore), so nothing of the account reaches the
-browser until the link has been verified.
+browser until the link has been verified and, for a password-protected account,
+the password given. A binding ends when the tab has been idle too long or the
+account's password changed since it signed in (another session's change).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
 import reflex as rx
 
@@ -15,6 +19,7 @@ from billing_app.db import session_scope
 from billing_app.models import Account
 from billing_app.services.accounts import redeem_launch_token
 from billing_app.services.launch_tokens import InvalidLaunchToken
+from billing_app.services.passwords import sign_in
 from billing_app.services.summary import build_summary, domain_names, user_rows
 from billing_app.settings import get_settings
 
@@ -26,16 +31,22 @@ _FORGET_LAUNCH_TOKEN = "window.history.replaceState(null, '', window.location.pa
 
 
 class PageState(rx.State):
-    phase: str = "loading"  # loading | denied | ready
+    phase: str = "loading"  # loading | denied | password | ready
     test_mode: bool = False
     summary: dict[str, str | int | bool] = {}
     users: list[dict[str, str]] = []
     domains: list[str] = []
+    password_error: str = ""
+    signing_in: bool = False
 
+    # The account whose launch link this tab redeemed; `_account_id` once signed in.
+    _launched_account_id: int | None = None
     _account_id: int | None = None
     _bound_token_id: str | None = None
     # Who opened the page (the launch link's email): the actor of audit entries.
     _actor: str = ""
+    _session_epoch: int = 0
+    _last_activity: float = 0.0
 
     @rx.event
     def open_page(self):
@@ -48,34 +59,115 @@ class PageState(rx.State):
                     account, claims = redeem_launch_token(
                         session, get_settings(), token, already_bound_token_id=self._bound_token_id
                     )
-                self._account_id, self._bound_token_id, self._actor = account.id, claims.token_id, claims.email
+                if claims.token_id != self._bound_token_id:
+                    self._forget()
+                self._launched_account_id, self._bound_token_id, self._actor = account.id, claims.token_id, claims.email
+                if account.password_hash is None:
+                    self._sign_in_as(account)
             except InvalidLaunchToken as exc:
                 log.info("launch refused: %s", exc)
                 return self._deny()
-        if self._account_id is None:
+        if self._launched_account_id is None:
             return self._deny()
-        self.refresh()
+        if self.account_id is None:
+            self._ask_password()
+        else:
+            self.refresh()
         if token:
             return rx.call_script(_FORGET_LAUNCH_TOKEN)
 
-    def _deny(self):
-        self._account_id = self._bound_token_id = None
+    def _forget(self) -> None:
+        self._launched_account_id = self._account_id = self._bound_token_id = None
         self._actor = ""
         self.summary, self.users, self.domains = {}, [], []
+
+    def _deny(self):
+        self._forget()
         self.phase = "denied"
 
+    def _ask_password(self) -> None:
+        self._account_id = None
+        self.summary, self.users, self.domains = {}, [], []
+        self.phase = "password"
+
+    def _sign_in_as(self, account: Account) -> None:
+        self._account_id, self._session_epoch, self._last_activity = account.id, account.session_epoch, time.time()
+
+    @rx.event
+    async def submit_password(self, form: dict):
+        if self._launched_account_id is None:
+            self._deny()
+            return
+        if self.signing_in:
+            return
+        self.signing_in, self.password_error = True, ""
+        yield
+        result = await asyncio.to_thread(self._check_password, str(form.get("password", ""))[:512])
+        self.signing_in = False
+        if result:
+            self.password_error = result
+            return
+        self.refresh()
+
+    def _check_password(self, password: str) -> str:
+        """Try the password; return the error message, or "" once signed in."""
+        with session_scope() as session:
+            account = session.get(Account, self._launched_account_id)
+            if account is None:
+                return "This account no longer exists."
+            if account.password_hash is None:
+                self._sign_in_as(account)
+                return ""
+            result = sign_in(session, account, password, actor=self._actor)
+            if result.ok:
+                self._sign_in_as(account)
+            return result.message
+
+    def _session_problem(self, account: Account | None) -> str | None:
+        """Why the signed-in binding no longer holds ("password" or "denied"), or None."""
+        if account is None:
+            return "denied"
+        idle = time.time() - self._last_activity > get_settings().billing_session_idle_minutes * 60
+        if account.password_hash is not None and (idle or account.session_epoch != self._session_epoch):
+            return "password"
+        if idle:
+            return "denied"
+        return None
+
     def refresh(self) -> None:
+        if self._account_id is None:
+            return self._ask_password() if self._launched_account_id is not None else self._deny()
         with session_scope() as session:
             account = session.get(Account, self._account_id)
-            if account is None:
+            problem = self._session_problem(account)
+            if problem == "password":
+                return self._ask_password()
+            if problem == "denied":
                 return self._deny()
+            self._last_activity = time.time()
             self.summary = build_summary(session, account).as_dict()
             self.users = user_rows(session, account.id)
             self.domains = domain_names(session, account.id)
         self.phase = "ready"
 
+    def note_password_changed(self, session_epoch: int) -> None:
+        """This tab changed the password: it stays signed in, the account's other sessions do not."""
+        self._session_epoch = session_epoch
+
     @property
     def account_id(self) -> int | None:
+        """The signed-in account, checked on every use (idle time, password changed elsewhere)."""
+        if self._account_id is None:
+            return None
+        with session_scope() as session:
+            problem = self._session_problem(session.get(Account, self._account_id))
+        if problem == "password":
+            self._ask_password()
+            return None
+        if problem == "denied":
+            self._deny()
+            return None
+        self._last_activity = time.time()
         return self._account_id
 
     @property

@@ -49,13 +49,19 @@ def base_url(app_settings: Settings) -> str:
     return app_settings.public_url
 
 
+# Every secret the tests hand out, for the check that none of them is stored or logged.
+ISSUED_SECRETS: list[str] = []
+
+
 @pytest.fixture
 def launch(app_settings: Settings):
     """launch("demo") → a fresh, signed launch link for that account."""
 
     def make(slug: str = "demo") -> str:
         with session_scope() as session:
-            return launch_url(app_settings, get_account(session, slug))
+            url = launch_url(app_settings, get_account(session, slug))
+        ISSUED_SECRETS.append(url.split("launch=", 1)[1])
+        return url
 
     return make
 

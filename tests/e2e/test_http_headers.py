@@ -16,6 +16,14 @@ def test_security_headers_on_every_response(base_url: str, path: str):
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
+def test_security_headers_on_api_responses(base_url: str):
+    response = httpx.post(base_url + "/api/stripe/webhook", content=b"{}", timeout=10)
+    assert response.status_code == 400
+    assert response.headers["content-security-policy"] == "frame-ancestors 'self' http://connector.test"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
 def test_page_html_has_no_built_with_badge(base_url: str):
     html = httpx.get(base_url + "/", timeout=10).text
     assert "Built with Reflex" not in html

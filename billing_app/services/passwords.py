@@ -1,0 +1,138 @@
+"""Optional page passwords: argon2id hashes, password rules, lockout after repeated failures.
+
+Lockout: 5 failed attempts within 15 minutes lock sign-in for 15 minutes from
+the fifth failure. Attempts are rows in the database, so a restart (or another
+worker) sees the same count. The clock is a parameter so tests can move time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from billing_app.models import Account, SignInAttempt, utcnow
+from billing_app.services import audit
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+LOCKOUT = timedelta(minutes=15)
+
+# argon2id (the library's default type) with its RFC 9106 "low memory" parameters.
+_hasher = PasswordHasher()
+
+Clock = Callable[[], datetime]
+
+
+class PasswordRuleError(ValueError):
+    """The new password is not acceptable; the message says why."""
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    ok: bool
+    attempts_left: int = 0
+    locked_for: timedelta | None = None
+
+    @property
+    def message(self) -> str:
+        if self.ok:
+            return ""
+        if self.locked_for is not None:
+            minutes = max(1, -(-int(self.locked_for.total_seconds()) // 60))
+            return f"Too many incorrect passwords. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        return f"Incorrect password. {self.attempts_left} attempt{'s' if self.attempts_left != 1 else ''} left."
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    """Constant-time argon2id verification; any malformed input is simply no match."""
+    if not password_hash or not isinstance(password, str) or len(password) > MAX_LENGTH:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_new_password(account: Account, password: str, confirmation: str) -> None:
+    if password != confirmation:
+        raise PasswordRuleError("The new passwords do not match.")
+    if len(password) < MIN_LENGTH:
+        raise PasswordRuleError(f"Use at least {MIN_LENGTH} characters.")
+    if len(password) > MAX_LENGTH:
+        raise PasswordRuleError(f"Use at most {MAX_LENGTH} characters.")
+    lowered = password.strip().lower()
+    if lowered in {account.name.strip().lower(), account.admin_email.lower(), account.slug.lower()}:
+        raise PasswordRuleError("Do not use the account name or the admin email as the password.")
+
+
+def _failures_since(session: Session, account_id: int, since: datetime) -> list[datetime]:
+    last_success = session.exec(
+        select(sa.func.max(SignInAttempt.at)).where(SignInAttempt.account_id == account_id, SignInAttempt.succeeded)
+    ).one()
+    start = max(since, last_success) if last_success else since
+    return list(session.exec(
+        select(SignInAttempt.at)
+        .where(SignInAttempt.account_id == account_id, ~SignInAttempt.succeeded, SignInAttempt.at > start)
+        .order_by(SignInAttempt.at)
+    ))
+
+
+def lockout_remaining(session: Session, account_id: int, now: datetime) -> timedelta | None:
+    """How long sign-in stays locked, or None when it is open."""
+    failures = _failures_since(session, account_id, now - FAILURE_WINDOW - LOCKOUT)
+    # Locked when some 5 consecutive failures fall within one window and the lock has not run out.
+    for index in range(len(failures) - MAX_FAILURES + 1):
+        first, fifth = failures[index], failures[index + MAX_FAILURES - 1]
+        if fifth - first <= FAILURE_WINDOW and fifth + LOCKOUT > now:
+            return fifth + LOCKOUT - now
+    return None
+
+
+def sign_in(session: Session, account: Account, password: str, *, actor: str, clock: Clock = utcnow) -> SignInResult:
+    now = clock()
+    locked = lockout_remaining(session, account.id, now)
+    if locked is not None:
+        audit.record(session, action="page.sign_in", actor=actor, account_id=account.id, outcome=audit.OUTCOME_ERROR,
+                     reason="locked")
+        return SignInResult(False, locked_for=locked)
+    ok = password_matches(account.password_hash, password)
+    session.add(SignInAttempt(account_id=account.id, at=now, succeeded=ok))
+    audit.record(session, action="page.sign_in", actor=actor, account_id=account.id,
+                 outcome=audit.OUTCOME_OK if ok else audit.OUTCOME_ERROR)
+    session.flush()
+    if ok:
+        return SignInResult(True)
+    locked = lockout_remaining(session, account.id, now)
+    if locked is not None:
+        return SignInResult(False, locked_for=locked)
+    recent = len(_failures_since(session, account.id, now - FAILURE_WINDOW))
+    return SignInResult(False, attempts_left=max(MAX_FAILURES - recent, 0))
+
+
+def set_password(session: Session, account: Account, password: str | None, *, actor: str, action: str) -> None:
+    """Set (or clear, with None) the page password; sessions signed in before are ended."""
+    account.password_hash = hash_password(password) if password is not None else None
+    account.session_epoch += 1
+    account.updated_at = utcnow()
+    session.add(account)
+    audit.record(session, action=action, actor=actor, account_id=account.id)
+
+
+def change_password(session: Session, account: Account, current: str, new: str, confirmation: str, *,
+                    actor: str) -> None:
+    if not password_matches(account.password_hash, current):
+        raise PasswordRuleError("The current password is incorrect.")
+    check_new_password(account, new, confirmation)
+    set_password(session, account, new, actor=actor, action="page.change_password")

@@ -1,0 +1,48 @@
+"""Change Password (shown to a signed-in tab of a password-protected account).
+
+Passwords travel only in the submitted form, never in state vars (which would be
+sent back to the browser).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import reflex as rx
+
+from billing_app.db import session_scope
+from billing_app.models import Account
+from billing_app.services.passwords import PasswordRuleError, change_password
+from billing_app.states.dialog import SESSION_EXPIRED, DialogMixin
+from billing_app.states.page import PageState
+
+
+class ChangePasswordState(DialogMixin, rx.State):
+    @rx.event
+    async def open_form(self):
+        if not await self._open_dialog():
+            return rx.toast.error(SESSION_EXPIRED)
+
+    @rx.event
+    async def submit(self, form: dict):
+        if (account_id := await self._start_submit(True)) is None:
+            return
+        yield
+        page = await self.get_state(PageState)
+        try:
+            epoch = await asyncio.to_thread(
+                _change, account_id, str(form.get("current_password", "")), str(form.get("new_password", "")),
+                str(form.get("confirm_password", "")), page.actor)
+        except PasswordRuleError as exc:
+            self.pending, self.error = False, str(exc)
+            return
+        page.note_password_changed(epoch)
+        self.pending, self.open = False, False
+        yield rx.toast.success("Password changed. Other signed-in sessions of this page were signed out.")
+
+
+def _change(account_id: int, current: str, new: str, confirmation: str, actor: str) -> int:
+    with session_scope() as session:
+        account = session.get(Account, account_id)
+        change_password(session, account, current[:512], new[:512], confirmation[:512], actor=actor)
+        return account.session_epoch
