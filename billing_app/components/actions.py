@@ -49,7 +49,7 @@ def manage_card() -> rx.Component:
                         cancelling,
                         _action("Resume Subscription", CancelState.resume, "rotate-ccw", variant="soft",
                                 color_scheme="grass", loading=CancelState.pending),
-                        _action("Cancel Subscription", CancelState.open_form, "circle-x", variant="ghost",
+                        _action("Cancel Subscription", CancelState.open_form, "circle-x", variant="soft",
                                 color_scheme="red"),
                     ),
                     columns=rx.breakpoints(initial="1", sm="2"),
