@@ -45,8 +45,14 @@ setup-test: setup
 run: setup
 	$(BIN)/billing-admin run
 
+# With TEST_DATABASE_URL (a PostgreSQL server) and TEST_REDIS_URL set, the integration and
+# E2E suites run a second time in production mode: PostgreSQL, Redis, several workers.
 test: setup-test
 	$(BIN)/python -m pytest tests
+	@if [ -n "$$TEST_DATABASE_URL" ] && [ -n "$$TEST_REDIS_URL" ]; then \
+		echo "== production mode: PostgreSQL + Redis + several app workers =="; \
+		BILLING_TEST_PRODUCTION=1 $(BIN)/python -m pytest tests/integration tests/e2e; \
+	fi
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit

@@ -98,6 +98,9 @@ class Stack:
         wait_for_http(f"http://127.0.0.1:{port}/ping", timeout=600, process=process)
         wait_for_http(f"http://127.0.0.1:{port}/", timeout=120, process=process)
 
+    def process(self, name: str) -> subprocess.Popen:
+        return next(process for process_name, process in self.processes if process_name == name)
+
     def stop(self) -> None:
         for _name, process in reversed(self.processes):
             if process.poll() is None:

@@ -14,6 +14,7 @@ from billing_app.services.accounts import get_account, launch_url
 from billing_app.services.gateway import get_gateway
 from billing_app.services.seeding import seed_demo
 from billing_app.settings import Settings, get_settings
+from tests.e2e.helpers import ISSUED_SECRETS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -26,7 +27,7 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
-def app_settings() -> Settings:
+def app_stack() -> Stack:
     """Start localstripe, seed the demo through it, start the app in production mode."""
     settings = get_settings()
     migrate(settings.database_url)
@@ -35,7 +36,7 @@ def app_settings() -> Settings:
         stack.start_localstripe()
         seed_demo(get_gateway(), settings)
         stack.start_app()
-        yield settings
+        yield stack
     except Exception:
         for log in sorted(stack.log_dir.glob("*.log")):
             print(f"--- {log.name} (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
@@ -45,12 +46,13 @@ def app_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
+def app_settings(app_stack: Stack) -> Settings:
+    return app_stack.settings
+
+
+@pytest.fixture(scope="session")
 def base_url(app_settings: Settings) -> str:
     return app_settings.public_url
-
-
-# Every secret the tests hand out, for the check that none of them is stored or logged.
-ISSUED_SECRETS: list[str] = []
 
 
 @pytest.fixture

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# Every secret the tests hand out, for the check that none of them is stored or logged.
+# (Kept here, not in conftest.py: pytest imports conftest under another module name.)
+ISSUED_SECRETS: list[str] = []
+
 
 def fill_card(frame, number: str, expiry_month: str = "12", expiry_year: str = "31") -> None:
     """Type a card into the Stripe.js card element (localstripe's inputs in test mode)."""

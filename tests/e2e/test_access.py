@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from billing_app.runner import PROJECT_ROOT
-from tests.e2e.conftest import ISSUED_SECRETS
+from tests.e2e.helpers import ISSUED_SECRETS
 
 pytestmark = pytest.mark.e2e
 

@@ -8,21 +8,45 @@ and every launch token handed out. localstripe's own store is emulator state
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import SQLModel
 
-from tests.e2e.conftest import ISSUED_SECRETS
+from billing_app.db import get_engine
+from tests.e2e.helpers import ISSUED_SECRETS
 
 pytestmark = pytest.mark.e2e
 
 CARD_NUMBERS = ["4242424242424242", "4000000000000002", "5555555555554444", "4000002500003155"]
 
 
+def _database_text() -> bytes:
+    """Every row of every table as text (any engine), plus SQLite's raw file (free pages too)."""
+    engine = get_engine()
+    with engine.connect() as connection:
+        rows = [repr(tuple(row)) for table in SQLModel.metadata.sorted_tables
+                for row in connection.execute(sa.select(table))]
+    text = "\n".join(rows).encode()
+    if engine.url.get_backend_name() == "sqlite":
+        database = engine.url.database
+        text += b"".join(open(path, "rb").read() for path in (database, database + "-wal") if _exists(path))
+    return text
+
+
+def _exists(path: str) -> bool:
+    try:
+        open(path, "rb").close()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def test_database_and_logs_hold_no_secret(app_settings):
-    data_dir = app_settings.billing_data_dir
-    files = [p for p in data_dir.glob("billing.db*")] + list((data_dir / "logs").glob("*.log"))
-    assert any(p.name == "billing.db" for p in files) and any(p.suffix == ".log" for p in files)
+    logs = list((app_settings.billing_data_dir / "logs").glob("*.log"))
+    assert {log.name for log in logs} >= {"app.log", "localstripe.log"}
+    places = {"database": _database_text(), **{log.name: log.read_bytes() for log in logs}}
+    assert b"Acme Corp" in places["database"]  # the dump really holds the data
     secrets = CARD_NUMBERS + ISSUED_SECRETS
     assert len(secrets) > len(CARD_NUMBERS)
-    for path in files:
-        content = path.read_bytes()
+    for place, content in places.items():
         for secret in secrets:
-            assert secret.encode() not in content, f"{secret[:6]}… found in {path.name}"
+            assert secret.encode() not in content, f"{secret[:6]}… found in {place}"
