@@ -50,7 +50,8 @@ class Account(SQLModel, table=True):
     card_exp_year: int | None = None
 
     password_hash: str | None = Field(default=None, max_length=255)
-    api_key_hash: str | None = Field(default=None, max_length=255)
+    # Unique and indexed: the license API finds the account by the hash of the key it is given.
+    api_key_hash: str | None = Field(default=None, max_length=255, sa_column_kwargs={"unique": True}, index=True)
 
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
