@@ -15,7 +15,7 @@ from billing_app.db import session_scope
 from billing_app.models import Account
 from billing_app.services.accounts import redeem_launch_token
 from billing_app.services.launch_tokens import InvalidLaunchToken
-from billing_app.services.summary import build_summary, domain_names, user_rows
+from billing_app.services.summary import build_summary
 from billing_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,10 @@ class PageState(rx.State):
     phase: str = "loading"  # loading | denied | ready
     test_mode: bool = False
     summary: dict[str, str | int | bool] = {}
-    users: list[dict[str, str]] = []
-    domains: list[str] = []
 
     _account_id: int | None = None
     _bound_token_id: str | None = None
+    _admin_email: str | None = None  # who opened the page: the actor in the audit log
 
     @rx.event
     def open_page(self):
@@ -46,7 +45,7 @@ class PageState(rx.State):
                     account, claims = redeem_launch_token(
                         session, get_settings(), token, already_bound_token_id=self._bound_token_id
                     )
-                self._account_id, self._bound_token_id = account.id, claims.token_id
+                self._account_id, self._bound_token_id, self._admin_email = account.id, claims.token_id, claims.email
             except InvalidLaunchToken as exc:
                 log.info("launch refused: %s", exc)
                 return self._deny()
@@ -57,8 +56,8 @@ class PageState(rx.State):
             return rx.call_script(_FORGET_LAUNCH_TOKEN)
 
     def _deny(self):
-        self._account_id = self._bound_token_id = None
-        self.summary, self.users, self.domains = {}, [], []
+        self._account_id = self._bound_token_id = self._admin_email = None
+        self.summary = {}
         self.phase = "denied"
 
     def refresh(self) -> None:
@@ -67,10 +66,12 @@ class PageState(rx.State):
             if account is None:
                 return self._deny()
             self.summary = build_summary(session, account).as_dict()
-            self.users = user_rows(session, account.id)
-            self.domains = domain_names(session, account.id)
         self.phase = "ready"
 
     @property
     def account_id(self) -> int | None:
         return self._account_id
+
+    @property
+    def admin_email(self) -> str:
+        return self._admin_email or ""
