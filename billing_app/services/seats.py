@@ -108,27 +108,33 @@ def _insert_if_free(session: Session, account_id: int, email: str) -> bool:
 
 
 def activate(session: Session, account_id: int, raw_email: object, *, actor: str) -> Activation:
-    """Give the user a license if the plan, the domain and a free seat allow; idempotent. Raises InvalidEmail."""
+    """Give the user a license if the plan, the domain and a free seat allow. Raises InvalidEmail.
+
+    Idempotent: a user already holding a license is answered without a lock or a write
+    (the connector repeats activations; nothing changes, so nothing is audited).
+    """
     email = normalize_email(raw_email)
+    account = session.get_one(Account, account_id)
+    if account.plan == PLAN_UNLIMITED and _is_active(session, account_id, email):
+        return Activation(Outcome.ALREADY_ACTIVE, email, licenses_used(session, account_id), account.licenses_purchased)
     account = _lock_account(session, account_id)
     if account.plan != PLAN_UNLIMITED:
         outcome = Outcome.PLAN_REQUIRED
-    elif _is_active(session, account_id, email):
-        outcome = Outcome.ALREADY_ACTIVE
     elif not domain_allowed(session, account, email_domain(email)):
         outcome = Outcome.DOMAIN_NOT_ALLOWED
     elif _insert_if_free(session, account_id, email):
         outcome = Outcome.ACTIVATED
-    # On SQLite a concurrent request for the same email may have won between the checks.
+    # A concurrent request for the same email won since the first look.
     elif _is_active(session, account_id, email):
         outcome = Outcome.ALREADY_ACTIVE
     else:
         outcome = Outcome.NO_FREE_LICENSE
     activation = Activation(outcome, email, licenses_used(session, account_id), account.licenses_purchased)
-    audit.record(
-        session, action="license.activate", actor=actor, account_id=account_id,
-        outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR, email=email, result=outcome.value,
-    )
+    if outcome != Outcome.ALREADY_ACTIVE:
+        audit.record(
+            session, action="license.activate", actor=actor, account_id=account_id,
+            outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR, email=email, result=outcome.value,
+        )
     return activation
 
 
