@@ -32,7 +32,8 @@ class PageState(rx.State):
 
     _account_id: int | None = None
     _bound_token_id: str | None = None
-    _admin_email: str | None = None  # who opened the page: the actor in the audit log
+    # Who opened the page (the launch link's email): the actor of audit entries.
+    _actor: str = ""
 
     @rx.event
     def open_page(self):
@@ -45,7 +46,7 @@ class PageState(rx.State):
                     account, claims = redeem_launch_token(
                         session, get_settings(), token, already_bound_token_id=self._bound_token_id
                     )
-                self._account_id, self._bound_token_id, self._admin_email = account.id, claims.token_id, claims.email
+                self._account_id, self._bound_token_id, self._actor = account.id, claims.token_id, claims.email
             except InvalidLaunchToken as exc:
                 log.info("launch refused: %s", exc)
                 return self._deny()
@@ -56,7 +57,8 @@ class PageState(rx.State):
             return rx.call_script(_FORGET_LAUNCH_TOKEN)
 
     def _deny(self):
-        self._account_id = self._bound_token_id = self._admin_email = None
+        self._account_id = self._bound_token_id = None
+        self._actor = ""
         self.summary = {}
         self.phase = "denied"
 
@@ -73,5 +75,5 @@ class PageState(rx.State):
         return self._account_id
 
     @property
-    def admin_email(self) -> str:
-        return self._admin_email or ""
+    def actor(self) -> str:
+        return self._actor

@@ -122,7 +122,7 @@ class UsersState(rx.State):
         yield
         try:
             with session_scope() as session:
-                released = seats.release(session, page.account_id, email, actor=page.admin_email)
+                released = seats.release(session, page.account_id, email, actor=page.actor)
         except InvalidEmail as exc:
             released, message = False, str(exc)
         else:
@@ -143,7 +143,7 @@ class UsersState(rx.State):
         yield
         try:
             with session_scope() as session:
-                activation = seats.activate(session, page.account_id, form_data.get("email"), actor=page.admin_email)
+                activation = seats.activate(session, page.account_id, form_data.get("email"), actor=page.actor)
         except InvalidEmail as exc:
             self.add_error = str(exc)
         else:
@@ -184,7 +184,7 @@ class UsersState(rx.State):
         try:
             with session_scope() as session:
                 account = session.get(Account, page.account_id)
-                change = domains.replace_domains(session, account, entries, actor=page.admin_email)
+                change = domains.replace_domains(session, account, entries, actor=page.actor)
                 orphans = seats.users_of_domains(session, account.id, change.removed)
         except InvalidDomain as exc:
             self.domain_error = str(exc)
@@ -210,7 +210,7 @@ class UsersState(rx.State):
         yield
         with session_scope() as session:
             account = session.get(Account, page.account_id)
-            released = seats.release_users_of_domains(session, account, self.orphaned_domains, actor=page.admin_email)
+            released = seats.release_users_of_domains(session, account, self.orphaned_domains, actor=page.actor)
         self.releasing, self.orphaned_domains, self.orphaned_message = False, [], ""
         self._load_users(page.account_id)
         page.refresh()
