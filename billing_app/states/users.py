@@ -145,16 +145,17 @@ class UsersState(rx.State):
             with session_scope() as session:
                 activation = seats.activate(session, page.account_id, form_data.get("email"), actor=page.actor)
         except InvalidEmail as exc:
-            self.add_error = str(exc)
-        else:
-            if activation.licensed:
-                self._load_users(page.account_id)
-                page.refresh()
-                yield rx.set_value(NEW_USER_INPUT_ID, "")
-                yield rx.toast.success(activation.message)
-            else:
-                self.add_error = activation.message
+            self.adding, self.add_error = False, str(exc)
+            return
+        # Enabled again with the result: a disabled button would block the next Enter in the form.
         self.adding = False
+        if not activation.licensed:
+            self.add_error = activation.message
+            return
+        self._load_users(page.account_id)
+        page.refresh()
+        yield rx.set_value(NEW_USER_INPUT_ID, "")
+        yield rx.toast.success(activation.message)
 
     @rx.event
     def edit_domain(self, index: int, value: str):

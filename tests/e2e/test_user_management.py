@@ -130,6 +130,7 @@ def test_admin_adds_a_user_with_the_api_rules(page: Page, launch, seat_account):
     expect(page.locator(".user-row")).to_have_count(3)
     expect(page.locator("#users-licenses")).to_have_text("3 of 3 licenses used")
     expect(email_box).to_have_value("")
+    expect(page.get_by_role("button", name="Add user")).to_be_enabled()
     email_box.fill(f"one.more@{domain}")
     email_box.press("Enter")
     expect(page.locator("#add-user-error")).to_contain_text("No free license: all 3 are in use.")
