@@ -63,5 +63,9 @@ test-integration: setup
 test-e2e: setup-test
 	$(BIN)/python -m pytest tests/e2e
 
+# Benchmarks (numbers in the README's Performance section); each script starts what it measures.
+bench: setup-test
+	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
 clean:
 	rm -rf .web .states tools .cache

@@ -17,9 +17,10 @@ from sqlmodel import Session
 from billing_app.settings import get_settings
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, **options) -> Engine:
+    """An engine with this app's connection settings; `options` go to `create_engine` (e.g. pool_size)."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **options)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -30,7 +31,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, **options)
 
 
 @lru_cache(maxsize=1)

@@ -55,7 +55,8 @@ class Account(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     # Bumped when the password changes or is cleared: sessions signed in before are ended.
     session_epoch: int = Field(default=0)
-    api_key_hash: str | None = Field(default=None, max_length=255)
+    # Unique and indexed: the license API finds the account by the hash of the key it is given.
+    api_key_hash: str | None = Field(default=None, max_length=255, sa_column_kwargs={"unique": True}, index=True)
 
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

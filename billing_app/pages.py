@@ -12,6 +12,7 @@ from billing_app.components.summary import summary_card
 from billing_app.components.users import users_tab
 from billing_app.states.history import HistoryState
 from billing_app.states.page import PageState
+from billing_app.states.users import UsersState
 
 
 def _account_page() -> rx.Component:
@@ -21,7 +22,7 @@ def _account_page() -> rx.Component:
             rx.tabs.list(
                 rx.tabs.trigger("Plan", value="overview"),
                 rx.tabs.trigger("Billing History", value="history", on_click=HistoryState.load),
-                rx.tabs.trigger("User Management", value="users"),
+                rx.tabs.trigger("User Management", value="users", on_click=UsersState.load),
                 size="2",
             ),
             rx.tabs.content(

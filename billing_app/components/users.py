@@ -5,18 +5,138 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.states.page import PageState
+from billing_app.states.users import DOMAIN_FIELD_PREFIX, NEW_USER_INPUT_ID, UsersState
+
+_ROW_BORDER = f"1px solid {rx.color('gray', 4)}"
+
+
+def _licenses_line() -> rx.Component:
+    used, purchased = PageState.summary["licenses_used"].to(int), PageState.summary["licenses_purchased"].to(int)
+    over = used - purchased
+    return rx.vstack(
+        rx.text(rx.text.strong(used), " of ", rx.text.strong(purchased), " licenses used", size="2", id="users-licenses"),
+        # A lower quantity from Stripe never removes anyone: the admin chooses whom to remove.
+        rx.cond(
+            PageState.summary["is_unlimited"].to(bool) & (over > 0),
+            rx.callout(
+                rx.text(
+                    "More users than licenses: remove ", rx.text.strong(over),
+                    rx.cond(over == 1, " user", " users"),
+                    " or purchase more licenses. New users cannot be added until then.",
+                ),
+                icon="triangle-alert", color_scheme="amber", size="1", width="100%", id="over-licensed-warning",
+            ),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def _remove_button(label: rx.Var, on_click: rx.EventSpec) -> rx.Component:
+    """The "x" of a list row; its accessible name says what it removes."""
+    return rx.icon_button(
+        rx.icon("x", size=16), type="button", variant="ghost", color_scheme="gray",
+        aria_label=label, title=label, on_click=on_click,
+    )
 
 
 def _user(user: rx.Var) -> rx.Component:
     return rx.hstack(
-        rx.text(user["email"], size="2", trim="both", min_width="0", overflow_wrap="anywhere"),
-        rx.spacer(),
-        rx.text(user["activated"], size="1", color_scheme="gray", white_space="nowrap"),
+        rx.vstack(
+            rx.text(user["email"], size="2", overflow_wrap="anywhere"),
+            rx.text("Activated ", user["activated"], size="1", color_scheme="gray"),
+            spacing="0",
+            min_width="0",
+            flex="1",
+        ),
+        _remove_button("Remove " + user["email"].to(str), UsersState.ask_remove(user["email"])),
         width="100%",
         align="center",
         padding_y="8px",
-        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        border_bottom=_ROW_BORDER,
         class_name="user-row",
+    )
+
+
+def _pager() -> rx.Component:
+    return rx.hstack(
+        rx.text(UsersState.range_label, size="1", color_scheme="gray", id="users-range"),
+        rx.spacer(),
+        rx.icon_button(
+            rx.icon("chevron-left", size=16), variant="soft", size="1", aria_label="Previous page",
+            disabled=UsersState.page_index == 0, on_click=UsersState.previous_page,
+        ),
+        rx.icon_button(
+            rx.icon("chevron-right", size=16), variant="soft", size="1", aria_label="Next page",
+            disabled=UsersState.page_index >= UsersState.page_count - 1, on_click=UsersState.next_page,
+        ),
+        width="100%",
+        align="center",
+        padding_top="4px",
+    )
+
+
+def _user_list() -> rx.Component:
+    return rx.cond(
+        UsersState.loading,
+        rx.center(rx.spinner(), padding_y="24px", width="100%", aria_label="Loading users"),
+        rx.cond(
+            UsersState.total_users > 0,
+            rx.vstack(rx.foreach(UsersState.users, _user), _pager(), spacing="0", width="100%"),
+            rx.text(
+                rx.cond(UsersState.search != "", "No user matches your search.", "No user has activated a license yet."),
+                size="2", color_scheme="gray", padding_y="8px",
+            ),
+        ),
+    )
+
+
+def _add_user_form() -> rx.Component:
+    return rx.form(
+        rx.vstack(
+            rx.text("Add a user", as_="label", custom_attrs={"htmlFor": NEW_USER_INPUT_ID}, size="2", weight="medium"),
+            rx.hstack(
+                rx.input(
+                    id=NEW_USER_INPUT_ID, name="email", type="email", placeholder="name@yourcompany.com",
+                    auto_complete=False, flex="1", min_width="0",
+                ),
+                rx.button("Add user", type="submit", loading=UsersState.adding),
+                width="100%",
+            ),
+            rx.cond(
+                UsersState.add_error != "",
+                rx.text(UsersState.add_error, size="1", color_scheme="red", role="alert", id="add-user-error"),
+            ),
+            spacing="1",
+            width="100%",
+        ),
+        on_submit=UsersState.add_user,
+        reset_on_submit=False,
+        width="100%",
+    )
+
+
+def _confirm_removal() -> rx.Component:
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Remove this user?"),
+            rx.alert_dialog.description(
+                rx.text.strong(UsersState.confirm_email),
+                " loses the license at once: the connector stops working for them at its next check.",
+                size="2",
+                overflow_wrap="anywhere",
+            ),
+            rx.flex(
+                rx.button("No", variant="soft", color_scheme="gray", disabled=UsersState.removing, on_click=UsersState.cancel_remove),
+                rx.button("Yes", color_scheme="red", loading=UsersState.removing, on_click=UsersState.remove_user),
+                justify="end",
+                spacing="3",
+                margin_top="16px",
+            ),
+            max_width="420px",
+        ),
+        open=UsersState.confirm_email != "",
+        on_open_change=UsersState.cancel_remove,
     )
 
 
@@ -24,29 +144,107 @@ def users_section() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.heading("Activated Add-on users", size="3", as_="h2"),
-            rx.cond(
-                PageState.users.length() > 0,
-                rx.foreach(PageState.users, _user),
-                rx.text("No user has activated a license yet.", size="2", color_scheme="gray"),
+            _licenses_line(),
+            rx.input(
+                rx.input.slot(rx.icon("search", size=16)),
+                value=UsersState.search,
+                on_change=UsersState.set_search,
+                debounce_timeout=300,
+                type="search",
+                placeholder="Search users",
+                aria_label="Search users",
+                width="100%",
             ),
-            spacing="1",
+            _user_list(),
+            _add_user_form(),
+            _confirm_removal(),
+            spacing="3",
             width="100%",
         ),
         width="100%",
     )
 
 
+def _own_domain() -> rx.Component:
+    return rx.hstack(
+        rx.icon("lock", size=14, color=rx.color("gray", 10)),
+        rx.text(UsersState.own_domain, size="2", weight="medium"),
+        rx.badge("your domain · always allowed", color_scheme="gray", variant="soft"),
+        align="center",
+        spacing="2",
+        wrap="wrap",
+        padding_y="6px",
+    )
+
+
+def _domain_row(domain: rx.Var, index: rx.Var) -> rx.Component:
+    return rx.hstack(
+        rx.input(
+            value=domain,
+            name=f"{DOMAIN_FIELD_PREFIX}{index}",
+            on_change=lambda value: UsersState.edit_domain(index, value),
+            placeholder="example.com",
+            aria_label="Allowed domain " + (index + 1).to_string(),
+            auto_complete=False,
+            flex="1",
+            min_width="0",
+        ),
+        _remove_button("Remove domain " + domain, UsersState.remove_domain_row(index)),
+        width="100%",
+        align="center",
+        class_name="domain-row",
+    )
+
+
+def _orphaned_users_offer() -> rx.Component:
+    return rx.cond(
+        UsersState.orphaned_message != "",
+        rx.callout(
+            rx.vstack(
+                rx.text(UsersState.orphaned_message, " Release their licenses?"),
+                rx.hstack(
+                    rx.button("Release them", size="1", color_scheme="amber", loading=UsersState.releasing,
+                              on_click=UsersState.release_orphaned_users),
+                    rx.button("Keep them", size="1", variant="soft", color_scheme="gray",
+                              disabled=UsersState.releasing, on_click=UsersState.keep_orphaned_users),
+                    spacing="2",
+                ),
+                spacing="2",
+            ),
+            icon="info", color_scheme="amber", size="1", width="100%", id="orphaned-users",
+        ),
+    )
+
+
 def domains_section() -> rx.Component:
     return rx.card(
-        rx.vstack(
-            rx.heading("Email Domain allowed to use licenses", size="3", as_="h2"),
-            rx.flex(
-                rx.foreach(PageState.domains, lambda domain: rx.badge(domain, variant="surface", size="2")),
-                gap="2",
-                wrap="wrap",
+        rx.form(
+            rx.vstack(
+                rx.heading("Email Domain allowed to use licenses", size="3", as_="h2"),
+                rx.text(
+                    "Only users with an email address at these domains can activate a license.",
+                    size="1", color_scheme="gray",
+                ),
+                _own_domain(),
+                rx.foreach(UsersState.domain_drafts, _domain_row),
+                rx.cond(
+                    UsersState.domain_error != "",
+                    rx.callout(UsersState.domain_error, icon="circle-alert", color_scheme="red", size="1",
+                               width="100%", role="alert", id="domain-error"),
+                ),
+                rx.hstack(
+                    rx.button(rx.icon("plus", size=16), "Add domain", type="button", variant="soft",
+                              on_click=UsersState.add_domain_row),
+                    rx.spacer(),
+                    rx.button("Update", type="submit", loading=UsersState.saving_domains),
+                    width="100%",
+                ),
+                _orphaned_users_offer(),
+                spacing="2",
+                width="100%",
             ),
-            spacing="3",
-            width="100%",
+            on_submit=UsersState.save_domains,
+            reset_on_submit=False,
         ),
         width="100%",
     )

@@ -85,6 +85,13 @@ def api_key_matches(account: Account, key: str) -> bool:
     return account.api_key_hash is not None and hmac.compare_digest(account.api_key_hash, hash_api_key(key))
 
 
+def account_for_api_key(session: Session, key: str) -> Account | None:
+    """The account whose connector API key this is, or None."""
+    account = session.exec(select(Account).where(Account.api_key_hash == hash_api_key(key))).first()
+    # The look-up is by hash; the constant-time comparison is what decides.
+    return account if account is not None and api_key_matches(account, key) else None
+
+
 def launch_url(settings: Settings, account: Account, email: str | None = None) -> str:
     token = sign_launch_token(
         settings.launch_secret,

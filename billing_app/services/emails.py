@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 
-# One address, no display name, no comments: local@domain with a dotted domain.
-_EMAIL = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+from billing_app.services.domains import InvalidDomain, email_domain, to_ascii_domain
+
+__all__ = ["InvalidEmail", "email_domain", "normalize_email"]
+
+# The local part as the connector's users have it: one dot-atom, no quotes, no comments.
+_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_MESSAGE = "Enter one email address, such as name@example.com."
 
 
 class InvalidEmail(ValueError):
@@ -13,14 +18,16 @@ class InvalidEmail(ValueError):
 
 
 def normalize_email(value: object) -> str:
-    """Lower-case, strip and validate one email address; raise InvalidEmail otherwise."""
-    if not isinstance(value, str):
-        raise InvalidEmail("Enter one email address, such as name@example.com.")
-    email = value.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email) or ".." in email:
-        raise InvalidEmail("Enter one email address, such as name@example.com.")
+    """Lower-case, strip and validate one email address (IDNA for the domain); raise InvalidEmail otherwise."""
+    if not isinstance(value, str) or len(value) > 1000:
+        raise InvalidEmail(_MESSAGE)
+    local, at, domain = value.strip().lower().rpartition("@")
+    if not at or len(local) > 64 or not _LOCAL_PART.match(local):
+        raise InvalidEmail(_MESSAGE)
+    try:
+        email = f"{local}@{to_ascii_domain(domain)}"
+    except InvalidDomain as exc:
+        raise InvalidEmail(_MESSAGE) from exc
+    if len(email) > 254:
+        raise InvalidEmail(_MESSAGE)
     return email
-
-
-def email_domain(email: str) -> str:
-    return email.rsplit("@", 1)[1]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from billing_app.models import INTERVAL_YEAR, PLAN_UNLIMITED, Account, ActivatedUser, AllowedDomain
+from billing_app.models import INTERVAL_YEAR, PLAN_UNLIMITED, Account
 from billing_app.services.accounts import licenses_used
 from billing_app.services.money import format_money
 from billing_app.stripe_gateway import InvoiceSummary
@@ -63,19 +63,6 @@ def build_summary(session: Session, account: Account) -> PageSummary:
             format_money(account.unpaid_amount_cents, account.currency) if account.unpaid_invoice_id else ""
         ),
         has_password=account.password_hash is not None,
-    )
-
-
-def user_rows(session: Session, account_id: int, limit: int = 25) -> list[dict[str, str]]:
-    users = session.exec(
-        select(ActivatedUser).where(ActivatedUser.account_id == account_id).order_by(ActivatedUser.email).limit(limit)
-    )
-    return [{"email": user.email, "activated": format_date(user.activated_at)} for user in users]
-
-
-def domain_names(session: Session, account_id: int) -> list[str]:
-    return list(
-        session.exec(select(AllowedDomain.domain).where(AllowedDomain.account_id == account_id).order_by(AllowedDomain.domain))
     )
 
 

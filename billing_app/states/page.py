@@ -20,7 +20,7 @@ from billing_app.models import Account
 from billing_app.services.accounts import redeem_launch_token
 from billing_app.services.launch_tokens import InvalidLaunchToken
 from billing_app.services.passwords import sign_in
-from billing_app.services.summary import build_summary, domain_names, user_rows
+from billing_app.services.summary import build_summary
 from billing_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,6 @@ class PageState(rx.State):
     phase: str = "loading"  # loading | denied | password | ready
     test_mode: bool = False
     summary: dict[str, str | int | bool] = {}
-    users: list[dict[str, str]] = []
-    domains: list[str] = []
     password_error: str = ""
     signing_in: bool = False
 
@@ -79,7 +77,7 @@ class PageState(rx.State):
     def _forget(self) -> None:
         self._launched_account_id = self._account_id = self._bound_token_id = None
         self._actor = ""
-        self.summary, self.users, self.domains = {}, [], []
+        self.summary = {}
 
     def _deny(self):
         self._forget()
@@ -87,7 +85,7 @@ class PageState(rx.State):
 
     def _ask_password(self) -> None:
         self._account_id = None
-        self.summary, self.users, self.domains = {}, [], []
+        self.summary = {}
         self.phase = "password"
 
     def _sign_in_as(self, account: Account) -> None:
@@ -146,8 +144,6 @@ class PageState(rx.State):
                 return self._deny()
             self._last_activity = time.time()
             self.summary = build_summary(session, account).as_dict()
-            self.users = user_rows(session, account.id)
-            self.domains = domain_names(session, account.id)
         self.phase = "ready"
 
     def note_password_changed(self, session_epoch: int) -> None:

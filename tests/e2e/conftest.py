@@ -9,8 +9,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from billing_app.db import session_scope
+from billing_app.models import PLAN_UNLIMITED, ActivatedUser
 from billing_app.runner import PROJECT_ROOT, Stack, migrate
-from billing_app.services.accounts import get_account, launch_url
+from billing_app.services.accounts import create_account, get_account, issue_api_key, launch_url
 from billing_app.services.gateway import get_gateway
 from billing_app.services.seeding import seed_demo
 from billing_app.settings import Settings, get_settings
@@ -95,7 +96,6 @@ def artifacts() -> Path:
 def make_account(app_settings: Settings):
     """make_account(licenses=10) → slug of a new account, subscribed through Stripe when licenses > 0."""
     from billing_app.models import Account
-    from billing_app.services.accounts import create_account
     from billing_app.services.billing import apply_card, apply_subscription
     from billing_app.services.seeding import subscribe_with_test_card
 
@@ -116,3 +116,21 @@ def make_account(app_settings: Settings):
 
     return make
 
+
+@pytest.fixture
+def seat_account(app_settings: Settings):
+    """seat_account(licenses=10, users=2) → (slug, domain, API key) of a new account on the
+    Unlimited Version with no Stripe objects (the license API and the User Management tab need none):
+    admin admin@<domain>, users user1@<domain>…, so tests do not disturb the demo accounts."""
+
+    def make(*, licenses: int = 10, users: int = 2) -> tuple[str, str, str]:
+        slug = f"seats-{uuid.uuid4().hex[:10]}"
+        domain = f"{slug}.test"
+        with session_scope() as session:
+            account = create_account(session, slug=slug, name=f"Seats {slug[-4:]}", admin_email=f"admin@{domain}", actor="test")
+            account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
+            session.add_all(ActivatedUser(account_id=account.id, email=f"user{i}@{domain}") for i in range(1, users + 1))
+            key = issue_api_key(session, account, actor="test")
+        return slug, domain, key
+
+    return make

@@ -4,22 +4,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
-from billing_app.db import make_engine
 from billing_app.models import Account, ActivatedUser, AllowedDomain, AuditLog
-from billing_app.runner import migrate
 from billing_app.services import accounts
 from billing_app.services.emails import InvalidEmail
 from billing_app.services.launch_tokens import InvalidLaunchToken
 from billing_app.settings import Settings
-
-
-@pytest.fixture
-def engine(tmp_path):
-    url = f"sqlite:///{tmp_path}/test.db"
-    migrate(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -1,0 +1,157 @@
+"""The connector's license API (SPEC §2): activate, check and release a user's license.
+
+JSON in and out, `Authorization: Bearer <account API key>`. Refusals are JSON
+with a stable `error` code for the connector and a `message` for people:
+400 bad input, 401 no or wrong key, 402 free version, 403 domain not allowed,
+409 no free license, 413 body over 4 KB, 503 database busy (retry).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from billing_app.db import session_scope
+from billing_app.models import Account
+from billing_app.services import seats
+from billing_app.services.accounts import account_for_api_key
+from billing_app.services.emails import InvalidEmail
+from billing_app.services.seats import Outcome
+
+MAX_BODY_BYTES = 4096
+MAX_API_KEY_CHARS = 200
+ACTOR = "connector (license API)"
+_REFUSAL_STATUS = {Outcome.PLAN_REQUIRED: 402, Outcome.DOMAIN_NOT_ALLOWED: 403, Outcome.NO_FREE_LICENSE: 409}
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+_BODY_HINT = 'Send a JSON object such as {"email": "name@example.com"}.'
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.error, self.message, self.headers = status, error, message, headers
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.error, "message": self.message}, self.status, headers=self.headers)
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+
+
+def _bearer_key(request: Request) -> str:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key or len(key) > MAX_API_KEY_CHARS:
+        raise _unauthorized("Send the account's API key as: Authorization: Bearer <key>.")
+    return key
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refused (413) past MAX_BODY_BYTES whether or not a length was declared."""
+    too_large = ApiError(413, "body_too_large", f"The request body is limited to {MAX_BODY_BYTES} bytes.")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise too_large
+    return bytes(body)
+
+
+async def _email_from_json(request: Request) -> str:
+    body = await _read_body(request)
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise ApiError(400, "bad_request", _BODY_HINT) from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("email"), str):
+        raise ApiError(400, "bad_request", _BODY_HINT)
+    return payload["email"]
+
+
+async def _email_from_query(request: Request) -> str:
+    values = request.query_params.getlist("email")
+    if len(values) != 1:
+        raise ApiError(400, "bad_request", "Give one email: ?email=name@example.com.")
+    return values[0]
+
+
+def _activate(session: Session, account: Account, email: str) -> JSONResponse:
+    activation = seats.activate(session, account.id, email, actor=ACTOR)
+    body: dict[str, Any] = {
+        "licensed": activation.licensed,
+        "email": activation.email,
+        "plan": account.plan,
+        "licenses_used": activation.licenses_used,
+        "licenses_purchased": activation.licenses_purchased,
+        "message": activation.message,
+    }
+    if activation.licensed:
+        return JSONResponse({**body, "already_active": activation.outcome == Outcome.ALREADY_ACTIVE})
+    return JSONResponse({**body, "error": activation.outcome.value}, _REFUSAL_STATUS[activation.outcome])
+
+
+def _check(session: Session, account: Account, email: str) -> JSONResponse:
+    return JSONResponse({"licensed": seats.is_licensed(session, account, email), "plan": account.plan})
+
+
+def _release(session: Session, account: Account, email: str) -> JSONResponse:
+    released = seats.release(session, account.id, email, actor=ACTOR)
+    return JSONResponse({"released": released, "licensed": False})
+
+
+Action = Callable[[Session, Account, str], JSONResponse]
+
+
+def _serve(key: str, email: str, bad_request: ApiError | None, action: Action) -> JSONResponse:
+    with session_scope() as session:
+        account = account_for_api_key(session, key)
+        if account is None:
+            raise _unauthorized("Unknown API key. Get one with: billing-admin api-key ACCOUNT.")
+        if bad_request is not None:
+            raise bad_request
+        return action(session, account, email)
+
+
+def _route(path: str, method: str, read_email: Callable[[Request], Awaitable[str]], action: Action) -> Route:
+    async def endpoint(request: Request) -> JSONResponse:
+        try:
+            if request.method != method:
+                # Answered here: otherwise the request would fall through to the page app's 404.
+                raise ApiError(405, "method_not_allowed", f"Use {method}.", {"Allow": method})
+            key = _bearer_key(request)
+            try:
+                email, bad_request = await read_email(request), None
+            except ApiError as exc:
+                # A wrong key is told so before anything about its request.
+                email, bad_request = "", exc
+            # The database calls block: keep them off the event loop.
+            return await run_in_threadpool(_serve, key, email, bad_request, action)
+        except ApiError as exc:
+            return exc.response()
+        except InvalidEmail as exc:
+            return ApiError(400, "invalid_email", str(exc)).response()
+        except sa.exc.OperationalError:
+            # e.g. SQLite busy past its timeout under a burst: nothing was written, the call can be repeated.
+            return ApiError(503, "busy", "Try again in a moment.", {"Retry-After": "1"}).response()
+
+    # Every method reaches the endpoint, which answers a wrong one itself.
+    return Route(path, endpoint, methods=_ANY_METHOD)
+
+
+routes = [
+    _route("/api/v1/licenses/activate", "POST", _email_from_json, _activate),
+    _route("/api/v1/licenses/check", "GET", _email_from_query, _check),
+    _route("/api/v1/licenses/release", "POST", _email_from_json, _release),
+]

@@ -1,0 +1,215 @@
+"""The seat ledger: which connector users hold one of an account's licenses.
+
+A seat is an ActivatedUser row and "licenses used" is their count. Activation
+adds the row with one conditional INSERT (only while fewer rows than
+`Account.licenses_purchased` exist), so racing requests never oversubscribe:
+- SQLite takes its single write lock at the start of a writing statement, so the
+  count the INSERT reads is the count it writes against;
+- PostgreSQL (READ COMMITTED) would let two transactions read the same count, so
+  the account row is locked first (SELECT … FOR UPDATE): activations of one
+  account queue behind each other, and each then sees the others' rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, utcnow
+from billing_app.services import audit
+from billing_app.services.accounts import licenses_used
+from billing_app.services.domains import domain_allowed, email_domain
+from billing_app.services.emails import normalize_email
+
+PAGE_SIZE = 25
+MAX_SEARCH_CHARS = 254
+
+
+class Outcome(StrEnum):
+    ACTIVATED = "activated"
+    ALREADY_ACTIVE = "already_active"
+    PLAN_REQUIRED = "plan_required"
+    DOMAIN_NOT_ALLOWED = "domain_not_allowed"
+    NO_FREE_LICENSE = "no_free_license"
+
+
+LICENSED = {Outcome.ACTIVATED, Outcome.ALREADY_ACTIVE}
+
+
+@dataclass(frozen=True)
+class Activation:
+    outcome: Outcome
+    email: str
+    licenses_used: int
+    licenses_purchased: int
+
+    @property
+    def licensed(self) -> bool:
+        return self.outcome in LICENSED
+
+    @property
+    def message(self) -> str:
+        """What the admin (User Management) and the connector (license API) are told."""
+        domain = email_domain(self.email)
+        match self.outcome:
+            case Outcome.ACTIVATED:
+                return f"{self.email} now uses a license."
+            case Outcome.ALREADY_ACTIVE:
+                return f"{self.email} already uses a license."
+            case Outcome.PLAN_REQUIRED:
+                return "Licenses need the Unlimited Version: this account is on the free version."
+            case Outcome.DOMAIN_NOT_ALLOWED:
+                return f"{domain} is not an email domain allowed to use licenses of this account."
+        over = self.licenses_used - self.licenses_purchased
+        if over > 0:
+            return (
+                f"{self.licenses_used} users hold {self.licenses_purchased} licenses: "
+                f"remove {over} {'user' if over == 1 else 'users'} before adding new ones."
+            )
+        return f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase more licenses."
+
+
+def _lock_account(session: Session, account_id: int) -> Account:
+    # FOR UPDATE serialises activations per account on PostgreSQL; SQLite ignores it.
+    # populate_existing: the caller may hold this account already, read before the lock.
+    statement = (
+        select(Account).where(Account.id == account_id).with_for_update().execution_options(populate_existing=True)
+    )
+    return session.exec(statement).one()
+
+
+def _is_active(session: Session, account_id: int, email: str) -> bool:
+    return session.exec(
+        select(ActivatedUser.id).where(ActivatedUser.account_id == account_id, ActivatedUser.email == email)
+    ).first() is not None
+
+
+def _insert_if_free(session: Session, account_id: int, email: str) -> bool:
+    """Add the seat in one statement that re-counts the seats; False if none is free (or the email holds one)."""
+    users = ActivatedUser.__table__
+    used = sa.select(sa.func.count()).select_from(users).where(users.c.account_id == account_id).scalar_subquery()
+    purchased = sa.select(Account.licenses_purchased).where(Account.id == account_id).scalar_subquery()
+    holds_one = sa.exists().where(users.c.account_id == account_id, users.c.email == email)
+    row = sa.select(
+        sa.literal(account_id, sa.Integer),
+        sa.literal(email, users.c.email.type),
+        sa.literal(utcnow(), users.c.activated_at.type),
+    ).where(used < purchased, ~holds_one)
+    inserted = session.execute(
+        sa.insert(users).from_select(["account_id", "email", "activated_at"], row).returning(users.c.id)
+    )
+    return inserted.first() is not None
+
+
+def activate(session: Session, account_id: int, raw_email: object, *, actor: str) -> Activation:
+    """Give the user a license if the plan, the domain and a free seat allow. Raises InvalidEmail.
+
+    Idempotent: a user already holding a license is answered without a lock or a write
+    (the connector repeats activations; nothing changes, so nothing is audited).
+    """
+    email = normalize_email(raw_email)
+    account = session.get_one(Account, account_id)
+    if account.plan == PLAN_UNLIMITED and _is_active(session, account_id, email):
+        return Activation(Outcome.ALREADY_ACTIVE, email, licenses_used(session, account_id), account.licenses_purchased)
+    account = _lock_account(session, account_id)
+    if account.plan != PLAN_UNLIMITED:
+        outcome = Outcome.PLAN_REQUIRED
+    elif not domain_allowed(session, account, email_domain(email)):
+        outcome = Outcome.DOMAIN_NOT_ALLOWED
+    elif _insert_if_free(session, account_id, email):
+        outcome = Outcome.ACTIVATED
+    # A concurrent request for the same email won since the first look.
+    elif _is_active(session, account_id, email):
+        outcome = Outcome.ALREADY_ACTIVE
+    else:
+        outcome = Outcome.NO_FREE_LICENSE
+    activation = Activation(outcome, email, licenses_used(session, account_id), account.licenses_purchased)
+    if outcome != Outcome.ALREADY_ACTIVE:
+        audit.record(
+            session, action="license.activate", actor=actor, account_id=account_id,
+            outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR, email=email, result=outcome.value,
+        )
+    return activation
+
+
+def is_licensed(session: Session, account: Account, raw_email: object) -> bool:
+    """The connector's check: an activated user of an account on the Unlimited Version. Raises InvalidEmail."""
+    return account.plan == PLAN_UNLIMITED and _is_active(session, account.id, normalize_email(raw_email))
+
+
+def _release_where(session: Session, account_id: int, condition: sa.ColumnElement[bool], *, actor: str) -> list[str]:
+    deleted = session.execute(
+        sa.delete(ActivatedUser).where(ActivatedUser.account_id == account_id, condition).returning(ActivatedUser.email)
+    )
+    emails = list(deleted.scalars())
+    for email in emails:
+        audit.record(session, action="license.release", actor=actor, account_id=account_id, email=email)
+    return emails
+
+
+def release(session: Session, account_id: int, raw_email: object, *, actor: str) -> bool:
+    """Free the user's license at once; False if they held none. Raises InvalidEmail."""
+    email = normalize_email(raw_email)
+    return bool(_release_where(session, account_id, ActivatedUser.email == email, actor=actor))
+
+
+def _of_domain(domain: str) -> sa.ColumnElement[bool]:
+    return ActivatedUser.email.endswith("@" + domain, autoescape=True)
+
+
+def users_of_domains(session: Session, account_id: int, domains: Iterable[str]) -> dict[str, int]:
+    """How many activated users each domain has (domains without users are left out)."""
+    counts = {}
+    for domain in domains:
+        count = session.exec(
+            select(sa.func.count()).select_from(ActivatedUser)
+            .where(ActivatedUser.account_id == account_id, _of_domain(domain))
+        ).one()
+        if count:
+            counts[domain] = count
+    return counts
+
+
+def release_users_of_domains(session: Session, account: Account, domains: Iterable[str], *, actor: str) -> int:
+    """Release the users of domains that are no longer allowed (an allowed one is skipped); return how many."""
+    no_longer_allowed = [domain for domain in domains if not domain_allowed(session, account, domain)]
+    if not no_longer_allowed:
+        return 0
+    condition = sa.or_(*(_of_domain(domain) for domain in no_longer_allowed))
+    return len(_release_where(session, account.id, condition, actor=actor))
+
+
+@dataclass(frozen=True)
+class UserRow:
+    email: str
+    activated_at: datetime
+
+
+@dataclass(frozen=True)
+class UserPage:
+    users: list[UserRow]
+    total: int
+    page: int  # 0-based, clamped to the pages that exist
+    page_count: int
+
+
+def list_users(session: Session, account_id: int, *, search: str = "", page: int = 0, page_size: int = PAGE_SIZE) -> UserPage:
+    """One page of activated users, by email, optionally only those whose email contains `search`."""
+    condition = ActivatedUser.account_id == account_id
+    needle = search.strip().lower()[:MAX_SEARCH_CHARS]
+    if needle:
+        condition = sa.and_(condition, ActivatedUser.email.contains(needle, autoescape=True))
+    total = session.exec(select(sa.func.count()).select_from(ActivatedUser).where(condition)).one()
+    page_count = max(1, math.ceil(total / page_size))
+    page = min(max(page, 0), page_count - 1)
+    rows = session.exec(
+        select(ActivatedUser.email, ActivatedUser.activated_at)
+        .where(condition).order_by(ActivatedUser.email).offset(page * page_size).limit(page_size)
+    )
+    return UserPage([UserRow(email, at) for email, at in rows], total, page, page_count)

@@ -1,0 +1,74 @@
+"""Racing activations never oversubscribe an account: SQLite always, PostgreSQL with TEST_DATABASE_URL.
+
+TEST_DATABASE_URL names a throw-away PostgreSQL database (postgresql+psycopg://…);
+it is migrated and gets accounts with unique names, so it can be reused.
+"""
+
+import os
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlmodel import Session
+
+from billing_app.db import make_engine, session_scope
+from billing_app.runner import migrate
+from billing_app.services import seats
+from billing_app.services.accounts import licenses_used
+from billing_app.services.seats import Outcome
+
+RACERS = 48
+PURCHASED = 10
+HELD = 7  # so RACERS requests race for the last PURCHASED - HELD licenses
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def race_engine(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/race.db"
+    else:
+        url = os.environ.get("TEST_DATABASE_URL") or pytest.skip("TEST_DATABASE_URL is not set")
+    migrate(url)
+    # One connection per racer, so they really run at once.
+    engine = make_engine(url, pool_size=RACERS, max_overflow=0)
+    yield engine
+    engine.dispose()
+
+
+def _race(engine, account_id: int, emails: list[str]) -> Counter:
+    start = threading.Barrier(len(emails))
+
+    def activate(email: str) -> Outcome:
+        start.wait()
+        with session_scope(engine) as session:
+            return seats.activate(session, account_id, email, actor="race").outcome
+
+    with ThreadPoolExecutor(max_workers=len(emails)) as pool:
+        return Counter(pool.map(activate, emails))
+
+
+def _account(engine, add_unlimited_account) -> tuple[int, str]:
+    """A new account holding HELD of its PURCHASED licenses; returns its id and its (allowed) domain."""
+    slug = f"race-{uuid.uuid4().hex[:12]}"
+    domain = f"{slug}.test"
+    with Session(engine) as session:
+        held = tuple(f"held{i}@{domain}" for i in range(HELD))
+        return add_unlimited_account(session, slug, licenses=PURCHASED, users=held).id, domain
+
+
+def test_racing_activations_get_exactly_the_free_licenses(race_engine, add_unlimited_account):
+    account_id, domain = _account(race_engine, add_unlimited_account)
+    outcomes = _race(race_engine, account_id, [f"user{i}@{domain}" for i in range(RACERS)])
+    assert outcomes == {Outcome.ACTIVATED: PURCHASED - HELD, Outcome.NO_FREE_LICENSE: RACERS - (PURCHASED - HELD)}
+    with Session(race_engine) as session:
+        assert licenses_used(session, account_id) == PURCHASED
+
+
+def test_racing_activations_of_one_user_take_one_license(race_engine, add_unlimited_account):
+    account_id, domain = _account(race_engine, add_unlimited_account)
+    outcomes = _race(race_engine, account_id, [f"same@{domain}"] * RACERS)
+    assert outcomes == {Outcome.ACTIVATED: 1, Outcome.ALREADY_ACTIVE: RACERS - 1}
+    with Session(race_engine) as session:
+        assert licenses_used(session, account_id) == HELD + 1
