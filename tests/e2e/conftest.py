@@ -131,6 +131,7 @@ def seat_account(app_settings: Settings):
             account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
             session.add_all(ActivatedUser(account_id=account.id, email=f"user{i}@{domain}") for i in range(1, users + 1))
             key = issue_api_key(session, account, actor="test")
+        ISSUED_SECRETS.append(key)
         return slug, domain, key
 
     return make

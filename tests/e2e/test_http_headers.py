@@ -16,9 +16,14 @@ def test_security_headers_on_every_response(base_url: str, path: str):
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
-def test_security_headers_on_api_responses(base_url: str):
-    response = httpx.post(base_url + "/api/stripe/webhook", content=b"{}", timeout=10)
-    assert response.status_code == 400
+@pytest.mark.parametrize("method, path, status", [
+    ("POST", "/api/stripe/webhook", 400),
+    ("GET", "/api/v1/licenses/check?email=a@acme.test", 401),
+    ("POST", "/api/v1/licenses/activate", 401),
+])
+def test_security_headers_on_api_responses(base_url: str, method: str, path: str, status: int):
+    response = httpx.request(method, base_url + path, content=b"{}", timeout=10)
+    assert response.status_code == status
     assert response.headers["content-security-policy"] == "frame-ancestors 'self' http://connector.test"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
