@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
     # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
     billing_session_idle_minutes: int = Field(30, ge=1, le=1440)
+    # `make bench` only: serve the bare JSON baseline endpoint (billing_app/api/bench_baseline.py).
+    billing_bench_baseline: bool = False
 
     @field_validator("billing_public_url")
     @classmethod

@@ -86,3 +86,11 @@ def test_bad_values_are_refused_with_the_field_named(tmp_path, field, value):
     with pytest.raises(ValidationError) as info:
         make(billing_data_dir=tmp_path, **{field: value})
     assert field in str(info.value)
+
+
+def test_bench_baseline_route_only_when_asked(tmp_path):
+    from billing_app.api import bench_baseline
+
+    assert make(billing_data_dir=tmp_path).billing_bench_baseline is False
+    assert bench_baseline.routes(False) == []
+    assert [route.path for route in bench_baseline.routes(True)] == [bench_baseline.PATH]
