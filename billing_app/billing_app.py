@@ -2,6 +2,7 @@
 
 import reflex as rx
 
+from billing_app.api import invoice_pdf
 from billing_app.api.routes import build_api
 from billing_app.api.security_headers import with_security_headers
 from billing_app.pages import billing_page
@@ -12,7 +13,7 @@ from billing_app.states.page import PageState
 app = rx.App(
     theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium", scaling="100%"),
     # Route groups are added here by each area (webhook, license API, invoice PDFs).
-    api_transformer=[build_api(), with_security_headers(get_settings().billing_frame_ancestors)],
+    api_transformer=[build_api(invoice_pdf.routes), with_security_headers(get_settings().billing_frame_ancestors)],
 )
 app.add_page(billing_page, route="/", title="Billing", on_load=PageState.open_page)
 app.register_lifespan_task(prepare_stripe)

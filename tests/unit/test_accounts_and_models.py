@@ -4,27 +4,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
-from billing_app.db import make_engine
 from billing_app.models import Account, ActivatedUser, AllowedDomain, AuditLog
-from billing_app.runner import migrate
 from billing_app.services import accounts
 from billing_app.services.emails import InvalidEmail
 from billing_app.services.launch_tokens import InvalidLaunchToken
-from billing_app.settings import Settings
-
-
-@pytest.fixture
-def engine(tmp_path):
-    url = f"sqlite:///{tmp_path}/test.db"
-    migrate(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(_env_file=None, billing_data_dir=tmp_path, billing_port=3999)
 
 
 def test_migrations_build_exactly_the_models(engine):
