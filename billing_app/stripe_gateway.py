@@ -191,6 +191,11 @@ class InvoiceSummary:
     customer_address: tuple[str, ...] = ()
     customer_tax_ids: tuple[str, ...] = ()
 
+    @property
+    def amount_remaining(self) -> int:
+        """What is still to pay (Stripe keeps `amount_due` at the full amount once paid)."""
+        return max(self.amount_due - self.amount_paid, 0)
+
 
 @dataclass(frozen=True)
 class InvoicePage:

@@ -149,7 +149,7 @@ def invoice_document(invoice: InvoiceSummary, number: str, seller: Party, buyer:
         TotalRow("Tax", money(invoice.tax)),
         TotalRow("Total", money(invoice.total), strong=True),
         TotalRow("Amount paid", money(invoice.amount_paid)),
-        TotalRow("Amount due", money(invoice.amount_due), strong=True),
+        TotalRow("Amount due", money(invoice.amount_remaining), strong=True),
     )
     return InvoiceDocument(
         number=number,

@@ -43,7 +43,7 @@ def invoice(invoice_id: str, days: int, *, status: str = "paid", number: str | N
         id=invoice_id, number=number, created=created, period_start=created,
         period_end=created + timedelta(days=30), status=status, currency="usd", subtotal=amount, tax=0,
         total=amount, amount_paid=amount if status == "paid" else 0,
-        amount_due=0 if status == "paid" else amount, lines=lines,
+        amount_due=amount, lines=lines,
     )
 
 

@@ -32,7 +32,7 @@ def stripe_invoice(lines: tuple[InvoiceLine, ...], *, status: str = "paid", tax:
     return InvoiceSummary(
         id="in_1Test", number=None, created=datetime(2026, 11, 26, 9, 31), period_start=START, period_end=END,
         status=status, currency=currency, subtotal=subtotal, tax=tax, total=total, amount_paid=paid,
-        amount_due=total - paid, lines=lines,
+        amount_due=total, lines=lines,  # as on Stripe: amount_due stays the full amount once paid
     )
 
 
@@ -69,7 +69,7 @@ def test_pdf_has_the_number_dates_every_line_and_stripes_totals(tmp_path):
     # Stripe's amounts, not recomputed ones: 80.00 - 26.67 + 32.01 = 85.34, + 8.53 tax.
     assert "Subtotal $85.34" in text and "Tax $8.53" in text and "Total $93.87" in text
     for label, amount in (("Subtotal", invoice.subtotal), ("Tax", invoice.tax), ("Total", invoice.total),
-                          ("Amount paid", invoice.amount_paid), ("Amount due", invoice.amount_due)):
+                          ("Amount paid", invoice.amount_paid), ("Amount due", invoice.amount_remaining)):
         assert f"{label} {format_money(amount, 'usd')}" in text
     assert PdfReader(io.BytesIO(content)).metadata.title == "Invoice DEMO-0007"
 
