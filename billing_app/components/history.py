@@ -126,4 +126,6 @@ def history_tab() -> rx.Component:
             width="100%",
         ),
         width="100%",
+        # The tab's content mounts whenever the tab is shown (by click or keyboard).
+        on_mount=HistoryState.load,
     )

@@ -82,6 +82,14 @@ def test_download_saves_the_pdf_as_a_file(page: Page, launch):
         assert saved.read(5) == b"%PDF-"
 
 
+def test_keyboard_users_reach_the_history_too(page: Page, launch):
+    page.goto(launch("demo"))
+    page.get_by_role("tab", name="Plan").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Billing History")).to_have_attribute("aria-selected", "true")
+    first_demo_invoice(page)
+
+
 def test_new_account_sees_the_empty_state(page: Page, launch, artifacts):
     open_history(page, launch("free-demo"))
     expect(page.get_by_text("No invoices yet")).to_be_visible()
