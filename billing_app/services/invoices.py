@@ -76,15 +76,15 @@ def assign_numbers(session: Session, account: Account, invoices: Sequence[Invoic
                 last = session.exec(
                     select(sa.func.max(InvoiceNumber.sequence)).where(InvoiceNumber.account_id == account.id)
                 ).one() or 0
-                for sequence, invoice in enumerate(new, start=last + 1):
-                    session.add(InvoiceNumber(
-                        stripe_invoice_id=invoice.id, account_id=account.id, sequence=sequence,
-                        number=f"{account.slug.upper()}-{sequence:04d}",
-                    ))
+                rows = [InvoiceNumber(stripe_invoice_id=invoice.id, account_id=account.id, sequence=sequence,
+                                      number=f"{account.slug.upper()}-{sequence:04d}")
+                        for sequence, invoice in enumerate(new, start=last + 1)]
+                session.add_all(rows)
         except sa.exc.IntegrityError:
             continue  # another worker numbered some of them at the same moment: read theirs
-        audit.record(session, action="invoice.number", actor=actor, account_id=account.id,
-                     invoices=[invoice.id for invoice in new])
+        added = {row.stripe_invoice_id: row.number for row in rows}
+        audit.record(session, action="invoice.number", actor=actor, account_id=account.id, numbers=added)
+        return numbers | known | added
     raise RuntimeError(f"could not number the invoices of account {account.id}")
 
 

@@ -121,7 +121,8 @@ def test_rows_are_newest_first_with_our_numbers_oldest_first_and_signed_links(en
     assert [r["number"] for r in again.rows] == ["ACME-0002", "STRIPE-7", "ACME-0001"]
     with Session(engine) as session:
         audits = session.exec(select(AuditLog).where(AuditLog.action == "invoice.number")).all()
-    assert len(audits) == 1 and "in_old" in audits[0].detail and audits[0].actor == "test"
+    assert len(audits) == 1 and audits[0].actor == "test"
+    assert '"in_old": "ACME-0001"' in audits[0].detail and '"in_new": "ACME-0002"' in audits[0].detail
 
 
 def test_pages_of_25_with_a_cursor(engine, settings):
@@ -150,6 +151,28 @@ def test_each_account_numbers_its_own_invoices(engine):
             "in_a1": "ONE-0001", "in_a2": "ONE-0002"}
         session.commit()
         assert len(session.exec(select(InvoiceNumber)).all()) == 4
+
+
+def test_a_worker_numbering_the_same_invoices_at_the_same_moment_wins(engine, monkeypatch):
+    account_id = make_account(engine, "race", "cus_race")
+    with Session(engine) as session:
+        account = session.get(Account, account_id)
+        begin_nested = session.begin_nested
+
+        def after_the_other_worker():
+            # The other worker commits between our read of known numbers and our insert.
+            monkeypatch.setattr(session, "begin_nested", begin_nested)
+            with Session(engine) as other:
+                assign_numbers(other, other.get(Account, account_id), [invoice("in_r1", 1)], actor="other")
+                other.commit()
+            return begin_nested()
+
+        monkeypatch.setattr(session, "begin_nested", after_the_other_worker)
+        numbers = assign_numbers(session, account, [invoice("in_r1", 1), invoice("in_r2", 2)], actor="us")
+        session.commit()
+        assert numbers == {"in_r1": "RACE-0001", "in_r2": "RACE-0002"}
+        rows = session.exec(select(InvoiceNumber).where(InvoiceNumber.account_id == account_id)).all()
+        assert sorted((row.stripe_invoice_id, row.sequence) for row in rows) == [("in_r1", 1), ("in_r2", 2)]
 
 
 def test_stripe_errors_reach_the_caller(engine, settings):
