@@ -255,4 +255,5 @@ def domains_section() -> rx.Component:
 
 
 def users_tab() -> rx.Component:
-    return rx.vstack(users_section(), domains_section(), spacing="4", width="100%")
+    # The tab's content mounts whenever the tab is shown (by click or keyboard).
+    return rx.vstack(users_section(), domains_section(), spacing="4", width="100%", on_mount=UsersState.load)
