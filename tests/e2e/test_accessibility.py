@@ -85,6 +85,15 @@ def test_denied_and_password_screens_and_change_password(page: Page, base_url: s
     assert_accessible(page, "Change Password dialog")
 
 
+def tab_until_focused(page: Page, target, presses: int) -> None:
+    """Press Tab until `target` has the focus (at most `presses` times)."""
+    for _ in range(presses):
+        if target.evaluate("el => el === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    expect(target).to_be_focused()
+
+
 def test_purchase_form_by_keyboard_only(page: Page, launch, make_account):
     slug = make_account(licenses=2)
     page.goto(launch(slug))
@@ -94,11 +103,7 @@ def test_purchase_form_by_keyboard_only(page: Page, launch, make_account):
     dialog = page.get_by_role("dialog", name="Purchase Form")
     expect(dialog).to_be_visible()
     count = dialog.get_by_label("How many extra licenses?")
-    for _ in range(6):  # focus moves into the dialog; tab until the number box has it
-        if count.evaluate("el => el === document.activeElement"):
-            break
-        page.keyboard.press("Tab")
-    expect(count).to_be_focused()
+    tab_until_focused(page, count, 6)  # focus moves into the dialog, then to the number box
     page.keyboard.press("Control+A")
     page.keyboard.type("3")
     expect(dialog.locator("#license-preview")).to_contain_text("$40.00 per month")
@@ -120,19 +125,11 @@ def test_user_removal_by_keyboard_only(page: Page, launch, seat_account):
     page.keyboard.press("Enter")
     remove = page.get_by_role("button", name=f"Remove user1@{domain}")
     expect(remove).to_be_visible()
-    for _ in range(40):
-        if remove.evaluate("el => el === document.activeElement"):
-            break
-        page.keyboard.press("Tab")
-    expect(remove).to_be_focused()
+    tab_until_focused(page, remove, 40)
     page.keyboard.press("Enter")
     confirm = page.get_by_role("alertdialog")
     expect(confirm).to_be_visible()
     yes = confirm.get_by_role("button", name="Yes")
-    for _ in range(4):
-        if yes.evaluate("el => el === document.activeElement"):
-            break
-        page.keyboard.press("Tab")
-    expect(yes).to_be_focused()
+    tab_until_focused(page, yes, 4)
     page.keyboard.press("Enter")
     expect(page.get_by_role("button", name=f"Remove user1@{domain}")).to_have_count(0)
