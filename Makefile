@@ -38,9 +38,12 @@ $(BUN):
 
 setup: $(VENV)/.installed $(BUN)
 
-# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
+# a CJK font lets the invoice PDF tests cover the fallback font, poppler-utils renders PDFs to PNG.
+TEST_PACKAGES := chromium fonts-droid-fallback poppler-utils
 setup-test: setup
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
 
 run: setup
 	$(BIN)/billing-admin run

@@ -185,3 +185,21 @@ class SignInAttempt(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", index=True)
     at: datetime = Field(default_factory=utcnow, index=True)
     succeeded: bool = False
+
+
+@rx.ModelRegistry.register
+class InvoiceNumber(SQLModel, table=True):
+    """Our own number for an invoice Stripe gave none (localstripe never does).
+
+    Assigned once, per account in sequence, and never changed: a number printed
+    on a PDF must mean the same invoice forever.
+    """
+
+    __tablename__ = "invoice_number"
+    __table_args__ = (sa.UniqueConstraint("account_id", "sequence"),)
+
+    stripe_invoice_id: str = Field(primary_key=True, max_length=255)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    sequence: int = Field(ge=1)
+    number: str = Field(max_length=80, sa_column_kwargs={"unique": True})
+    assigned_at: datetime = Field(default_factory=utcnow)

@@ -10,9 +10,7 @@ from billing_app.components.history import history_tab
 from billing_app.components.shell import denied, frame, header, loading
 from billing_app.components.summary import summary_card
 from billing_app.components.users import users_tab
-from billing_app.states.history import HistoryState
 from billing_app.states.page import PageState
-from billing_app.states.users import UsersState
 
 
 def _account_page() -> rx.Component:
@@ -21,8 +19,8 @@ def _account_page() -> rx.Component:
         rx.tabs.root(
             rx.tabs.list(
                 rx.tabs.trigger("Plan", value="overview"),
-                rx.tabs.trigger("Billing History", value="history", on_click=HistoryState.load),
-                rx.tabs.trigger("User Management", value="users", on_click=UsersState.load),
+                rx.tabs.trigger("Billing History", value="history"),
+                rx.tabs.trigger("User Management", value="users"),
                 size="2",
             ),
             rx.tabs.content(

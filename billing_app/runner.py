@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,6 +70,13 @@ class Stack:
         self.log_dir = log_dir or settings.billing_data_dir / "logs"
         self.processes: list[tuple[str, subprocess.Popen]] = []
 
+    @staticmethod
+    def _ensure_port_free(port: int) -> None:
+        # Otherwise the wait below would happily find another deployment on that port.
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise RuntimeError(f"port {port} is already in use: stop what runs there or choose another port")
+
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
@@ -80,6 +88,7 @@ class Stack:
 
     def start_localstripe(self) -> None:
         port = self.settings.localstripe_port
+        self._ensure_port_free(port)
         process = self._spawn(
             "localstripe",
             [sys.executable, "-m", "billing_app.localstripe_server", "--port", str(port),
@@ -89,6 +98,7 @@ class Stack:
 
     def start_app(self) -> None:
         port = str(self.settings.billing_port)
+        self._ensure_port_free(self.settings.billing_port)
         process = self._spawn(
             "app",
             [str(VENV_BIN / "reflex"), "run", "--env", "prod", "--frontend-port", port, "--backend-port", port,

@@ -8,12 +8,15 @@ secret, the test-mode webhook secret) are generated once and kept in `data/`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A CSP source: 'self', 'none', a scheme ("https:") or an origin with an optional
@@ -25,6 +28,12 @@ _FRAME_SOURCE = re.compile(
     re.IGNORECASE,
 )
 _CURRENCY = re.compile(r"^[a-z]{3}$")
+# Seller details are printed on invoices: no control characters (a newline is allowed
+# in the address, which may also separate its lines with ";").
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+# Domain separation: the PDF-link key is derived from the launch secret, so a
+# launch token can never pass as a PDF link or the other way round.
+_PDF_LINK_KEY_LABEL = b"billing-app/invoice-pdf-link/v1"
 
 TEST_MODE_SECRET_KEY = "sk_test_localstripe"
 TEST_MODE_PUBLISHABLE_KEY = "pk_test_localstripe"
@@ -54,6 +63,15 @@ class Settings(BaseSettings):
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
     # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
     billing_session_idle_minutes: int = Field(30, ge=1, le=1440)
+    # Invoice PDF links are signed when the history list loads and expire after this.
+    billing_pdf_link_ttl_seconds: int = Field(900, ge=60, le=3600)
+
+    # The seller block printed on invoice PDFs.
+    billing_seller_name: str = Field("iEnterprise Inc.", max_length=200)
+    billing_seller_address: str = Field("", max_length=500)
+    billing_seller_tax_id: str = Field("", max_length=64)
+    billing_invoice_paper: Literal["a4", "letter"] = "a4"
+
     # `make bench` only: serve the bare JSON baseline endpoint (billing_app/api/bench_baseline.py).
     billing_bench_baseline: bool = False
 
@@ -76,6 +94,20 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not a valid CSP source: {' '.join(bad)}")
         return " ".join(sources)
+
+    @field_validator("billing_seller_name", "billing_seller_address", "billing_seller_tax_id")
+    @classmethod
+    def _check_printable(cls, value: str, info: ValidationInfo) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        if info.field_name == "billing_seller_name" and not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("billing_invoice_paper", mode="before")
+    @classmethod
+    def _lower_paper(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("billing_currency")
     @classmethod
@@ -157,6 +189,14 @@ class Settings(BaseSettings):
         if self.billing_launch_secret is not None:
             return self.billing_launch_secret.get_secret_value().encode()
         return self._kept_secret("launch_secret").encode()
+
+    @property
+    def pdf_link_secret(self) -> bytes:
+        return hmac.new(self.launch_secret, _PDF_LINK_KEY_LABEL, hashlib.sha256).digest()
+
+    @property
+    def seller_address_lines(self) -> list[str]:
+        return [line.strip() for line in re.split(r"[;\n]", self.billing_seller_address) if line.strip()]
 
     @property
     def localstripe_store(self) -> Path:

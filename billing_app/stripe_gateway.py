@@ -190,6 +190,23 @@ class InvoiceSummary:
     amount_paid: int
     amount_due: int
     lines: tuple[InvoiceLine, ...]
+    # The buyer's billing address and tax ids as Stripe froze them on the invoice.
+    customer_address: tuple[str, ...] = ()
+    customer_tax_ids: tuple[str, ...] = ()
+
+    @property
+    def amount_remaining(self) -> int:
+        """What is still to pay (Stripe keeps `amount_due` at the full amount once paid)."""
+        return max(self.amount_due - self.amount_paid, 0)
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    invoices: list[InvoiceSummary]  # newest first
+    has_more: bool
+    # Stripe's own last id of the page: the cursor for the next one, which
+    # differs from invoices[-1] when localstripe's order had to be corrected.
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -296,6 +313,14 @@ def _tax(inv: dict[str, Any]) -> int:
     return sum(int(t.get("amount") or 0) for t in taxes)
 
 
+def _address_lines(address: dict[str, Any] | None) -> tuple[str, ...]:
+    if not address:
+        return ()
+    locality = " ".join(str(address[k]) for k in ("postal_code", "city", "state") if address.get(k))
+    lines = (address.get("line1"), address.get("line2"), locality, address.get("country"))
+    return tuple(str(line) for line in lines if line)
+
+
 def _invoice_from(inv: dict[str, Any], raw_lines: list[dict[str, Any]] | None = None
                   ) -> InvoiceSummary:
     if raw_lines is None:
@@ -319,6 +344,9 @@ def _invoice_from(inv: dict[str, Any], raw_lines: list[dict[str, Any]] | None = 
         amount_paid=int(inv.get("amount_paid") or 0),
         amount_due=int(inv.get("amount_due") or 0),
         lines=lines,
+        customer_address=_address_lines(inv.get("customer_address")),
+        customer_tax_ids=tuple(str(t["value"]) for t in inv.get("customer_tax_ids") or []
+                               if t.get("value")),
     )
 
 
@@ -485,16 +513,24 @@ class StripeClient:
                       starting_after: str | None = None
                       ) -> tuple[list[InvoiceSummary], bool]:
         """One page of the customer's invoices, newest first, and whether more follow."""
+        page = self.invoice_page(customer_id, limit=limit, starting_after=starting_after)
+        return page.invoices, page.has_more
+
+    def invoice_page(self, customer_id: str, *, limit: int = 25,
+                     starting_after: str | None = None) -> InvoicePage:
+        """One page of the customer's invoices, newest first, with the next page's cursor."""
         if not 1 <= limit <= 100:
             raise ValueError("limit must be between 1 and 100")
         params: dict[str, Any] = {"customer": customer_id, "limit": limit}
         if starting_after:
             params["starting_after"] = starting_after
         page = self._call(self._v1.invoices.list, params=params)
-        invoices = [_invoice_from(inv) for inv in page.get("data") or []]
+        data = page.get("data") or []
+        invoices = [_invoice_from(inv) for inv in data]
         # localstripe orders by its `date` (a period boundary), not by creation.
         invoices.sort(key=lambda inv: inv.created, reverse=True)
-        return invoices, bool(page.get("has_more"))
+        return InvoicePage(invoices, bool(page.get("has_more")),
+                           str(data[-1]["id"]) if data else None)
 
     def retrieve_invoice(self, invoice_id: str, *, customer_id: str | None = None
                          ) -> InvoiceSummary:

@@ -1,4 +1,4 @@
-"""The "Billing History" tab: the account's invoices, newest first."""
+"""The "Billing History" tab: the account's invoices, newest first, each with Open and Download."""
 
 from __future__ import annotations
 
@@ -13,8 +13,29 @@ def _status(status: rx.Var) -> rx.Component:
     return rx.badge(status, color_scheme=rx.match(status, *_STATUS_COLORS.items(), "gray"), variant="soft")
 
 
+def _pdf_link(label: str, icon: str, href: rx.Var, variant: str, **link_props) -> rx.Component:
+    # Real links, signed when the list loaded: the browser opens them itself
+    # (reload_document: not the client-side router), so no popup blocker
+    # interferes and no cookie is needed in the iframe.
+    return rx.button(
+        rx.el.a(rx.icon(icon, size=14, aria_hidden="true"), label, href=href, reload_document=True, **link_props),
+        as_child=True,
+        size="1",
+        variant=variant,
+    )
+
+
+def _actions(invoice: rx.Var) -> rx.Component:
+    return rx.hstack(
+        _pdf_link("Open", "external-link", invoice["open_url"], "soft", target="_blank", rel="noopener"),
+        _pdf_link("Download", "download", invoice["download_url"], "ghost", download=""),
+        spacing="3",
+        align="center",
+    )
+
+
 def _invoice(invoice: rx.Var) -> rx.Component:
-    return rx.box(
+    return rx.flex(
         rx.hstack(
             rx.vstack(
                 rx.text(invoice["date"], size="2", weight="medium"),
@@ -25,7 +46,7 @@ def _invoice(invoice: rx.Var) -> rx.Component:
             ),
             rx.spacer(),
             rx.vstack(
-                rx.text(invoice["amount"], size="2", weight="medium"),
+                rx.text(invoice["amount"], size="2", weight="medium", white_space="nowrap"),
                 _status(invoice["status"]),
                 align="end",
                 spacing="1",
@@ -33,10 +54,62 @@ def _invoice(invoice: rx.Var) -> rx.Component:
             width="100%",
             align="center",
         ),
+        rx.box(_actions(invoice), align_self=rx.breakpoints(initial="flex-end", xs="center"), flex_shrink="0"),
+        # Sidebar: the actions go below the invoice; wider: beside it.
+        direction=rx.breakpoints(initial="column", xs="row"),
+        row_gap="8px",
+        column_gap="20px",
         padding_y="10px",
         border_bottom=f"1px solid {rx.color('gray', 4)}",
         width="100%",
         class_name="invoice-row",
+        aria_label=invoice["number"],
+        role="listitem",
+    )
+
+
+def _empty() -> rx.Component:
+    return rx.vstack(
+        rx.icon("receipt", size=28, color=rx.color("gray", 9)),
+        rx.text("No invoices yet", size="2", weight="medium"),
+        rx.text("Your invoices appear here after the first payment.", size="1", color_scheme="gray", align="center"),
+        align="center",
+        spacing="1",
+        padding_y="24px",
+        width="100%",
+    )
+
+
+def _error() -> rx.Component:
+    return rx.callout.root(
+        rx.callout.icon(rx.icon("triangle-alert")),
+        rx.callout.text(HistoryState.error),
+        rx.cond(
+            HistoryState.invoices.length() == 0,
+            rx.button("Try again", size="1", variant="soft", color_scheme="red", on_click=HistoryState.load),
+        ),
+        color_scheme="red",
+        size="1",
+        width="100%",
+        role="alert",
+    )
+
+
+def _list() -> rx.Component:
+    return rx.fragment(
+        rx.cond(
+            HistoryState.invoices.length() > 0,
+            rx.box(rx.foreach(HistoryState.invoices, _invoice), role="list", aria_label="Invoices", width="100%"),
+            rx.cond(HistoryState.error == "", _empty()),
+        ),
+        rx.cond(HistoryState.error != "", _error()),
+        rx.cond(
+            HistoryState.has_more,
+            rx.button(
+                "Load more", on_click=HistoryState.load_more, loading=HistoryState.loading_more,
+                variant="soft", width="100%", margin_top="8px",
+            ),
+        ),
     )
 
 
@@ -46,19 +119,13 @@ def history_tab() -> rx.Component:
             rx.heading("Invoices", size="3", as_="h2"),
             rx.cond(
                 HistoryState.loading,
-                rx.center(rx.spinner(), padding_y="24px", width="100%", aria_label="Loading invoices"),
-                rx.cond(
-                    HistoryState.error != "",
-                    rx.callout(HistoryState.error, icon="triangle-alert", color_scheme="red", size="1", width="100%"),
-                    rx.cond(
-                        HistoryState.invoices.length() > 0,
-                        rx.foreach(HistoryState.invoices, _invoice),
-                        rx.text("No invoices yet.", size="2", color_scheme="gray"),
-                    ),
-                ),
+                rx.center(rx.spinner(), padding_y="24px", width="100%", aria_label="Loading invoices", role="status"),
+                _list(),
             ),
             spacing="2",
             width="100%",
         ),
         width="100%",
+        # The tab's content mounts whenever the tab is shown (by click or keyboard).
+        on_mount=HistoryState.load,
     )

@@ -24,7 +24,8 @@ def frame(*children: rx.Component) -> rx.Component:
 def test_mode_badge() -> rx.Component:
     return rx.cond(
         PageState.test_mode,
-        rx.badge("Test mode", color_scheme="orange", variant="soft", title="Payments go to a local Stripe emulator"),
+        rx.badge("Test mode", color_scheme="orange", variant="soft", high_contrast=True,
+                 title="Payments go to a local Stripe emulator"),
     )
 
 

@@ -127,7 +127,11 @@ def _confirm_removal() -> rx.Component:
                 overflow_wrap="anywhere",
             ),
             rx.flex(
-                rx.button("No", variant="soft", color_scheme="gray", disabled=UsersState.removing, on_click=UsersState.cancel_remove),
+                # Keyboard users start on "No" (the safe answer); Tab reaches "Yes".
+                rx.alert_dialog.cancel(
+                    rx.button("No", variant="soft", color_scheme="gray", disabled=UsersState.removing,
+                              on_click=UsersState.cancel_remove, auto_focus=True),
+                ),
                 rx.button("Yes", color_scheme="red", loading=UsersState.removing, on_click=UsersState.remove_user),
                 justify="end",
                 spacing="3",
@@ -251,4 +255,5 @@ def domains_section() -> rx.Component:
 
 
 def users_tab() -> rx.Component:
-    return rx.vstack(users_section(), domains_section(), spacing="4", width="100%")
+    # The tab's content mounts whenever the tab is shown (by click or keyboard).
+    return rx.vstack(users_section(), domains_section(), spacing="4", width="100%", on_mount=UsersState.load)

@@ -66,15 +66,16 @@ def build_summary(session: Session, account: Account) -> PageSummary:
     )
 
 
+def format_period(start: datetime | None, end: datetime | None) -> str:
+    return f"{format_date(start)} – {format_date(end)}" if start and end else ""
+
+
 def invoice_row(invoice: InvoiceSummary, fallback_number: str) -> dict[str, str]:
-    period = ""
-    if invoice.period_start and invoice.period_end:
-        period = f"{format_date(invoice.period_start)} – {format_date(invoice.period_end)}"
     return {
         "id": invoice.id,
         "date": format_date(invoice.created),
         "number": invoice.number or fallback_number,
-        "period": period,
+        "period": format_period(invoice.period_start, invoice.period_end),
         "amount": format_money(invoice.total, invoice.currency),
         "status": INVOICE_STATUS_LABELS.get(invoice.status, invoice.status.title()),
     }

@@ -20,6 +20,7 @@ def test_security_headers_on_every_response(base_url: str, path: str):
     ("POST", "/api/stripe/webhook", 400),
     ("GET", "/api/v1/licenses/check?email=a@acme.test", 401),
     ("POST", "/api/v1/licenses/activate", 401),
+    ("GET", "/api/invoices/in_nothing/pdf?account=1&expires=1&signature=x", 403),
 ])
 def test_security_headers_on_api_responses(base_url: str, method: str, path: str, status: int):
     response = httpx.request(method, base_url + path, content=b"{}", timeout=10)

@@ -1,4 +1,4 @@
-"""Unit-test fixtures: a freshly migrated SQLite database per test, and accounts in it."""
+"""Unit-test fixtures: a migrated SQLite database, settings of their own and accounts, per test."""
 
 import pytest
 from sqlmodel import Session
@@ -7,6 +7,7 @@ from billing_app.db import make_engine
 from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser
 from billing_app.runner import migrate
 from billing_app.services.accounts import create_account
+from billing_app.settings import Settings
 
 
 @pytest.fixture
@@ -31,3 +32,8 @@ def add_unlimited_account():
     """add_unlimited_account(session, slug, licenses=n, users=(...)) → an account on the Unlimited
     Version, admin admin@<slug>.test, holding those users."""
     return _add_unlimited_account
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return Settings(_env_file=None, billing_data_dir=tmp_path, billing_port=3999)

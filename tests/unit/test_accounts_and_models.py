@@ -8,12 +8,6 @@ from billing_app.models import Account, ActivatedUser, AllowedDomain, AuditLog
 from billing_app.services import accounts
 from billing_app.services.emails import InvalidEmail
 from billing_app.services.launch_tokens import InvalidLaunchToken
-from billing_app.settings import Settings
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return Settings(_env_file=None, billing_data_dir=tmp_path, billing_port=3999)
 
 
 def test_migrations_build_exactly_the_models(engine):

@@ -80,12 +80,29 @@ def test_real_stripe_needs_all_three_keys(tmp_path):
         ("billing_price_monthly_cents", "-5"),
         ("billing_launch_ttl_seconds", "3600"),
         ("stripe_secret_key", "pk_live_oops"),
+        ("billing_seller_name", "  "),
+        ("billing_seller_name", "Evil\x00Corp"),
+        ("billing_seller_address", "x" * 501),
+        ("billing_seller_tax_id", "DE\r123"),
+        ("billing_invoice_paper", "a3"),
+        ("billing_pdf_link_ttl_seconds", "86400"),
     ],
 )
 def test_bad_values_are_refused_with_the_field_named(tmp_path, field, value):
     with pytest.raises(ValidationError) as info:
         make(billing_data_dir=tmp_path, **{field: value})
     assert field in str(info.value)
+
+
+def test_invoice_seller_block_and_pdf_settings(tmp_path):
+    defaults = make(billing_data_dir=tmp_path)
+    assert defaults.billing_seller_name == "iEnterprise Inc."
+    assert defaults.seller_address_lines == [] and defaults.billing_seller_tax_id == ""
+    assert (defaults.billing_invoice_paper, defaults.billing_pdf_link_ttl_seconds) == ("a4", 900)
+    settings = make(billing_data_dir=tmp_path, billing_seller_address=" 1 Harbour Road ;Springfield\n USA; ",
+                    billing_invoice_paper="Letter")
+    assert settings.seller_address_lines == ["1 Harbour Road", "Springfield", "USA"]
+    assert settings.billing_invoice_paper == "letter"
 
 
 def test_bench_baseline_route_only_when_asked(tmp_path):

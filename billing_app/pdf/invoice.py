@@ -1,0 +1,269 @@
+"""The invoice PDF: lays out an `InvoiceDocument` (display strings) with fpdf2.
+
+What goes on the invoice, and how amounts and dates are written, is decided
+by billing_app.services.invoices; this module only places it on A4 or Letter
+pages: seller and buyer blocks, the invoice facts, a PAID/VOID stamp, one
+table row per line (the heading repeats on each page), totals, page numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fpdf import FPDF, FontFace
+from fpdf.enums import TableBordersLayout, XPos, YPos
+
+from billing_app.pdf import fonts
+
+log = logging.getLogger(__name__)
+
+Paper = Literal["a4", "letter"]
+
+FAMILY = "dejavu"
+# What a character no loaded font can draw becomes, instead of silently vanishing.
+REPLACEMENT_CHARACTER = "\N{REPLACEMENT CHARACTER}"
+_KEPT_CONTROLS = {"\n"}
+
+MARGIN = 18.0
+BOTTOM_MARGIN = 22.0
+PAGE_NUMBER_WIDTH = 24.0
+INK = (33, 37, 41)
+MUTED = (104, 112, 122)
+RULE = (218, 222, 227)
+HEADING_FILL = (244, 245, 248)
+STAMP_COLORS = {"PAID": (34, 139, 84), "VOID": (130, 136, 145)}
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    description: str
+    detail: str  # e.g. the service period, "(proration)"
+    quantity: str
+    unit_price: str
+    amount: str
+
+
+@dataclass(frozen=True)
+class TotalRow:
+    label: str
+    amount: str
+    strong: bool = False
+
+
+@dataclass(frozen=True)
+class InvoiceDocument:
+    number: str
+    issue_date: str
+    period: str
+    status: str
+    stamp: str | None  # "PAID", "VOID" or None
+    seller: Party
+    buyer: Party
+    lines: tuple[DocumentLine, ...]
+    totals: tuple[TotalRow, ...]
+    note: str  # e.g. "All amounts in US dollars (USD)."
+
+    def texts(self) -> list[str]:
+        """Every piece of text that comes from data (labels are ours, in ASCII)."""
+        parties = [self.seller.name, *self.seller.lines, self.buyer.name, *self.buyer.lines]
+        lines = [text for line in self.lines for text in (line.description, line.detail)]
+        return [self.number, self.period, *parties, *lines]
+
+
+class _InvoicePDF(FPDF):
+    def __init__(self, document: InvoiceDocument, paper: Paper) -> None:
+        super().__init__(orientation="portrait", unit="mm", format=paper)
+        self.document = document
+        self._cmaps: list[dict[int, object]] = []
+
+    def use_fonts(self, fallback_fonts: Sequence[Path]) -> None:
+        self.add_font(FAMILY, "", fonts.REGULAR)
+        self.add_font(FAMILY, "B", fonts.BOLD)
+        self._cmaps = [self.fonts[FAMILY].cmap]
+        missing = {ch for text in self.document.texts() for ch in text if not self._drawable(ch)}
+        # Parsing a CJK font costs ~0.3 s: only load fallbacks a document needs.
+        fallback_ids = [FAMILY]  # bold text falls back to regular DejaVu first
+        for index, path in enumerate(fallback_fonts):
+            if not missing:
+                break
+            font_id = f"fallback{index}"
+            try:
+                self.add_font(font_id, "", path)
+            except Exception:  # a broken or unsupported font file must not break the invoice
+                log.warning("Cannot use fallback font %s", path, exc_info=True)
+                continue
+            self._cmaps.append(self.fonts[font_id].cmap)
+            fallback_ids.append(font_id)
+            missing = {ch for ch in missing if not self._drawable(ch)}
+        self.set_fallback_fonts(fallback_ids, exact_match=False)
+
+    def _drawable(self, ch: str) -> bool:
+        return ch in _KEPT_CONTROLS or any(ord(ch) in cmap for cmap in self._cmaps)
+
+    def normalize_text(self, text: str) -> str:
+        # Called by fpdf2 on every text it draws or measures.
+        return "".join(ch if self._drawable(ch) else REPLACEMENT_CHARACTER for ch in text)
+
+    def footer(self) -> None:
+        self.set_y(-14)
+        self.set_font(FAMILY, "", 8)
+        self.set_text_color(*MUTED)
+        self.cell(self.epw - PAGE_NUMBER_WIDTH, 5, f"Invoice {self.document.number}")
+        # Left-aligned: fpdf2 measures "{nb}" before the page count replaces it,
+        # so right-aligned text would end short of the margin.
+        self.cell(PAGE_NUMBER_WIDTH, 5, f"Page {self.page_no()} of {{nb}}")
+
+
+def render_invoice(document: InvoiceDocument, *, paper: Paper = "a4",
+                   fallback_fonts: Sequence[Path] | None = None) -> bytes:
+    """The invoice as PDF bytes. `fallback_fonts`: by default the CJK fonts installed here."""
+    pdf = _InvoicePDF(document, paper)
+    pdf.use_fonts(fonts.installed_fallback_fonts() if fallback_fonts is None else fallback_fonts)
+    pdf.set_title(f"Invoice {document.number}")
+    pdf.set_author(document.seller.name)
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    pdf.set_auto_page_break(True, margin=BOTTOM_MARGIN)
+    pdf.add_page()
+    _header(pdf, document)
+    _parties_and_facts(pdf, document)
+    _lines_table(pdf, document)
+    _totals(pdf, document)
+    return bytes(pdf.output())
+
+
+def _half_width(pdf: FPDF) -> float:
+    return (pdf.epw - 10) / 2
+
+
+def _header(pdf: FPDF, document: InvoiceDocument) -> None:
+    top = pdf.get_y()
+    pdf.set_text_color(*INK)
+    pdf.set_font(FAMILY, "B", 13)
+    pdf.multi_cell(_half_width(pdf), 6, document.seller.name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FAMILY, "", 9)
+    pdf.set_text_color(*MUTED)
+    for line in document.seller.lines:
+        pdf.multi_cell(_half_width(pdf), 4.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    left_bottom = pdf.get_y()
+
+    right = pdf.l_margin + _half_width(pdf) + 10
+    pdf.set_xy(right, top)
+    pdf.set_text_color(*INK)
+    pdf.set_font(FAMILY, "B", 22)
+    pdf.cell(_half_width(pdf), 10, "INVOICE", align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_font(FAMILY, "", 10)
+    pdf.set_text_color(*MUTED)
+    pdf.cell(_half_width(pdf), 5, document.number, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_y(max(left_bottom, pdf.get_y()) + 6)
+    pdf.set_draw_color(*RULE)
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+    pdf.ln(6)
+
+
+def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
+    top = pdf.get_y()
+    width = _half_width(pdf)
+    pdf.set_font(FAMILY, "B", 8)
+    pdf.set_text_color(*MUTED)
+    pdf.cell(width, 5, "BILL TO", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(*INK)
+    pdf.set_font(FAMILY, "B", 11)
+    pdf.multi_cell(width, 5.5, document.buyer.name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FAMILY, "", 9)
+    for line in document.buyer.lines:
+        pdf.multi_cell(width, 4.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    left_bottom = pdf.get_y()
+
+    right = pdf.l_margin + width + 10
+    pdf.set_y(top)
+    facts = (("Invoice number", document.number), ("Issue date", document.issue_date),
+             ("Billing period", document.period or "—"), ("Status", document.status))
+    for label, value in facts:
+        pdf.set_x(right)
+        pdf.set_font(FAMILY, "", 9)
+        pdf.set_text_color(*MUTED)
+        pdf.cell(30, 5.5, label)
+        pdf.set_text_color(*INK)
+        pdf.set_font(FAMILY, "B" if label == "Status" else "", 9)
+        pdf.multi_cell(width - 30, 5.5, value, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_y(max(left_bottom, pdf.get_y()) + 8)
+
+
+def _lines_table(pdf: FPDF, document: InvoiceDocument) -> None:
+    pdf.set_font(FAMILY, "", 9)
+    pdf.set_text_color(*INK)
+    pdf.set_draw_color(*RULE)
+    headings = FontFace(emphasis="BOLD", color=MUTED, fill_color=HEADING_FILL, size_pt=8)
+    detail_style = FontFace(color=MUTED, size_pt=8)
+    with pdf.table(
+        col_widths=(96, 14, 32, 32),
+        text_align=("LEFT", "RIGHT", "RIGHT", "RIGHT"),
+        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
+        headings_style=headings,
+        line_height=4.6,
+        padding=(2.2, 2, 2.2, 2),
+        v_align="TOP",
+        width=pdf.epw,
+    ) as table:
+        table.row(("Description", "Qty", "Unit price", "Amount"))
+        for line in document.lines:
+            row = table.row()
+            text = f"{line.description}\n{line.detail}" if line.detail else line.description
+            row.cell(text)
+            row.cell(line.quantity)
+            row.cell(line.unit_price)
+            row.cell(line.amount)
+        if not document.lines:
+            table.row().cell("No lines", colspan=4, style=detail_style)
+
+
+def _totals(pdf: FPDF, document: InvoiceDocument) -> None:
+    row_height = 6.0
+    needed = row_height * len(document.totals) + 20
+    if pdf.will_page_break(needed):
+        pdf.add_page()
+    pdf.ln(4)
+    top = pdf.get_y()
+    width = _half_width(pdf)
+    left = pdf.l_margin + width + 10
+    for row in document.totals:
+        if row.strong:
+            pdf.set_draw_color(*RULE)
+            pdf.line(left, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+        pdf.set_x(left)
+        pdf.set_text_color(*(INK if row.strong else MUTED))
+        pdf.set_font(FAMILY, "B" if row.strong else "", 10 if row.strong else 9)
+        pdf.cell(width / 2, row_height, row.label)
+        pdf.set_text_color(*INK)
+        pdf.cell(width / 2, row_height, row.amount, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    bottom = pdf.get_y()
+    if document.stamp:
+        _stamp(pdf, document.stamp, x=pdf.l_margin + 18, y=top + 4)
+    pdf.set_y(bottom + 6)
+    pdf.set_font(FAMILY, "", 8)
+    pdf.set_text_color(*MUTED)
+    pdf.multi_cell(0, 4.5, document.note, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _stamp(pdf: FPDF, text: str, *, x: float, y: float) -> None:
+    color = STAMP_COLORS.get(text, MUTED)
+    pdf.set_font(FAMILY, "B", 22)
+    width, height = pdf.get_string_width(text) + 10, 13.0
+    with pdf.rotation(12, x + width / 2, y + height / 2):
+        pdf.set_draw_color(*color)
+        pdf.set_text_color(*color)
+        pdf.set_line_width(0.9)
+        pdf.rect(x, y, width, height, round_corners=True, corner_radius=2)
+        pdf.set_xy(x, y)
+        pdf.cell(width, height, text, align="C")
+        pdf.set_line_width(0.2)

@@ -1,0 +1,173 @@
+"""Seed step 6: "Billing History" → "Open" → the invoice PDF in a new tab; Download; access rules."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from pypdf import PdfReader
+
+from billing_app.db import session_scope
+from billing_app.services.accounts import create_account, get_account
+from billing_app.services.gateway import get_gateway
+from billing_app.services.invoice_links import invoice_pdf_url
+from billing_app.services.invoices import PAGE_SIZE
+
+pytestmark = pytest.mark.e2e
+
+
+def open_history(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    page.get_by_role("tab", name="Billing History").click()
+
+
+def first_demo_invoice(page: Page):
+    row = page.locator(".invoice-row").first
+    expect(row).to_contain_text("$80.00")
+    expect(row).to_contain_text("Paid")
+    return row
+
+
+def pdf_text(content: bytes) -> str:
+    return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(content)).pages)
+
+
+def test_open_shows_the_invoice_pdf_in_a_new_tab(page: Page, launch, artifacts):
+    open_history(page, launch("demo"))
+    row = first_demo_invoice(page)
+    number = row.get_attribute("aria-label")
+    assert number and number.startswith("DEMO-")
+    open_link = row.get_by_role("link", name="Open", exact=True)
+    expect(open_link).to_have_attribute("target", "_blank")
+
+    context = page.context
+    with context.expect_page() as new_tab, context.expect_event(
+        "response", lambda response: "/api/invoices/" in response.url
+    ) as pdf_response:
+        open_link.click()
+    response = pdf_response.value
+    assert new_tab.value.url == response.url != page.url
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert response.headers["content-disposition"].startswith('inline; filename="invoice-DEMO-')
+
+    content = page.request.get(response.url).body()
+    text = pdf_text(content)
+    for expected in ("INVOICE", "Acme Corp", "admin@acme.test", "Unlimited Version", "Total $80.00",
+                     "Amount paid $80.00", "Amount due $0.00", "PAID", "Page 1 of 1"):
+        assert expected in text
+    assert number in text
+    (artifacts / "invoice-demo.pdf").write_bytes(content)
+    if shutil.which("pdftoppm"):  # poppler-utils: a PNG of each page, to look at
+        subprocess.run(["pdftoppm", "-png", "-r", "80", str(artifacts / "invoice-demo.pdf"),
+                        str(artifacts / "invoice-demo")], check=True, timeout=60)
+
+
+def test_download_saves_the_pdf_as_a_file(page: Page, launch):
+    open_history(page, launch("demo"))
+    row = first_demo_invoice(page)
+    with page.expect_download() as download:
+        row.get_by_role("link", name="Download", exact=True).click()
+    assert download.value.suggested_filename.startswith("invoice-DEMO-")
+    assert download.value.suggested_filename.endswith(".pdf")
+    with open(download.value.path(), "rb") as saved:
+        assert saved.read(5) == b"%PDF-"
+
+
+def test_keyboard_users_reach_the_history_too(page: Page, launch):
+    page.goto(launch("demo"))
+    page.get_by_role("tab", name="Plan").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Billing History")).to_have_attribute("aria-selected", "true")
+    first_demo_invoice(page)
+
+
+def test_new_account_sees_the_empty_state(page: Page, launch, artifacts):
+    open_history(page, launch("free-demo"))
+    expect(page.get_by_text("No invoices yet")).to_be_visible()
+    expect(page.locator(".invoice-row")).to_have_count(0)
+    expect(page.get_by_role("button", name="Load more")).to_have_count(0)
+    page.screenshot(path=artifacts / "history-empty-400.png")
+
+
+def test_load_more_pages_through_many_invoices(page: Page, launch, artifacts):
+    gateway = get_gateway()
+    slug = f"many-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        account = create_account(session, slug=slug, name="Many Invoices Ltd", admin_email="boss@many.test",
+                                 actor="e2e")
+    key = uuid.uuid4().hex
+    customer_id = gateway.create_customer(name="Many Invoices Ltd", email="boss@many.test", account_ref=slug,
+                                          idempotency_key=f"{key}:customer")
+    gateway.attach_default_card(customer_id, "pm_card_visa", idempotency_key=f"{key}:card")
+    plan_id = gateway.ensure_catalogue().monthly_plan_id
+    for n in range(PAGE_SIZE + 2):  # one paid invoice per subscription
+        gateway.create_subscription(customer_id, plan_id, 1, idempotency_key=f"{key}:sub{n}")
+    with session_scope() as session:
+        get_account(session, slug).stripe_customer_id = customer_id
+
+    open_history(page, launch(slug))
+    expect(page.locator(".invoice-row")).to_have_count(PAGE_SIZE)
+    page.get_by_role("button", name="Load more").scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "history-load-more-400.png")
+    page.get_by_role("button", name="Load more").click()
+    expect(page.locator(".invoice-row")).to_have_count(PAGE_SIZE + 2)
+    expect(page.get_by_role("button", name="Load more")).to_have_count(0)
+    numbers = page.locator(".invoice-row").evaluate_all("rows => rows.map(r => r.getAttribute('aria-label'))")
+    assert len(set(numbers)) == PAGE_SIZE + 2 and all(n.startswith(slug.upper() + "-") for n in numbers)
+
+
+# Access: the link is the only credential, so it must open exactly one invoice of one account.
+
+def demo_link(page: Page, launch) -> str:
+    open_history(page, launch("demo"))
+    href = first_demo_invoice(page).get_by_role("link", name="Open", exact=True).get_attribute("href")
+    assert href and "/api/invoices/in_" in href
+    return href
+
+
+def assert_refused(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status
+    assert "application/pdf" not in response.headers["content-type"]
+    for secret in ("Acme", "acme.test", "in_", "80.00"):
+        assert secret not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_tampered_expired_and_other_account_links_are_refused(page: Page, launch, app_settings):
+    href = demo_link(page, launch)
+    assert httpx.get(href, timeout=30).status_code == 200
+    invoice_id = urlsplit(href).path.split("/")[3]
+    with session_scope() as session:
+        demo_id = get_account(session, "demo").id
+        other_id = get_account(session, "free-demo").id
+
+    tampered_signature = href[:-1] + ("0" if href[-1] != "0" else "1")
+    assert_refused(httpx.get(tampered_signature, timeout=30), 403)
+    assert_refused(httpx.get(href.replace(f"account={demo_id}", f"account={other_id}"), timeout=30), 403)
+    assert_refused(httpx.get(href.replace("expires=", "expires=9"), timeout=30), 403)
+    expired = invoice_pdf_url(app_settings, demo_id, invoice_id, now=time.time() - 3600)
+    assert_refused(httpx.get(expired, timeout=30), 403)
+    # A genuine link of the other account cannot name this account's invoice.
+    assert_refused(httpx.get(invoice_pdf_url(app_settings, other_id, invoice_id), timeout=30), 404)
+    assert_refused(httpx.get(href.split("?")[0], timeout=30), 403)
+
+
+def test_screenshots_of_the_history_sidebar_and_desktop(browser: Browser, launch, artifacts):
+    for width, height in ((360, 780), (1280, 900)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        open_history(page, launch("demo"))
+        first_demo_invoice(page)
+        page.screenshot(path=artifacts / f"history-{width}.png", full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        context.close()

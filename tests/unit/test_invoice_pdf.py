@@ -1,0 +1,167 @@
+"""Invoice PDFs: what a reader (pypdf) finds in them equals what Stripe's invoice says."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import pytest
+from pypdf import PdfReader
+
+from billing_app.pdf import fonts
+from billing_app.pdf.invoice import REPLACEMENT_CHARACTER, Party, render_invoice
+from billing_app.services.invoices import invoice_document, pdf_filename, seller_party
+from billing_app.services.money import format_money
+from billing_app.settings import Settings
+from billing_app.stripe_gateway import InvoiceLine, InvoiceSummary
+
+START, END = datetime(2026, 11, 26, 9, 30), datetime(2026, 12, 26, 9, 30)
+BUYER = Party("Acme Corp", ("admin@acme.test",))
+
+
+def line(description: str, quantity: int, amount: int, proration: bool = False) -> InvoiceLine:
+    return InvoiceLine(description=description, quantity=quantity, unit_amount=round(amount / quantity),
+                       amount=amount, period_start=START, period_end=END, proration=proration)
+
+
+def stripe_invoice(lines: tuple[InvoiceLine, ...], *, status: str = "paid", tax: int = 0,
+                   currency: str = "usd") -> InvoiceSummary:
+    subtotal = sum(item.amount for item in lines)
+    total = subtotal + tax
+    paid = total if status == "paid" else 0
+    return InvoiceSummary(
+        id="in_1Test", number=None, created=datetime(2026, 11, 26, 9, 31), period_start=START, period_end=END,
+        status=status, currency=currency, subtotal=subtotal, tax=tax, total=total, amount_paid=paid,
+        amount_due=total, lines=lines,  # as on Stripe: amount_due stays the full amount once paid
+    )
+
+
+def settings(tmp_path, **values) -> Settings:
+    return Settings(_env_file=None, billing_data_dir=tmp_path, **values)
+
+
+def pdf_text(content: bytes) -> list[str]:
+    """Each page's text, whitespace collapsed (long descriptions wrap inside their cell)."""
+    return [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages]
+
+
+def test_pdf_has_the_number_dates_every_line_and_stripes_totals(tmp_path):
+    invoice = stripe_invoice((
+        line("Unlimited Version", 10, 8000),
+        line("Unused time on 10 × Unlimited Version after 26 Nov 2026", 10, -2667, proration=True),
+        line("Remaining time on 12 × Unlimited Version after 26 Nov 2026", 12, 3201, proration=True),
+    ), tax=853)
+    seller = seller_party(settings(tmp_path, billing_seller_name="iEnterprise Inc.",
+                                   billing_seller_address="1 Harbour Road; Springfield 12345; USA",
+                                   billing_seller_tax_id="US-99-1234567"))
+    content = render_invoice(invoice_document(invoice, "DEMO-0007", seller, BUYER))
+
+    (text,) = pdf_text(content)
+    assert content.startswith(b"%PDF-")
+    for expected in ("INVOICE", "DEMO-0007", "Issue date Nov 26, 2026", "Billing period Nov 26, 2026 – Dec 26, 2026",
+                     "Status Paid", "PAID", "iEnterprise Inc.", "1 Harbour Road", "Springfield 12345",
+                     "Tax ID: US-99-1234567", "Acme Corp", "admin@acme.test", "All amounts in USD.", "Page 1 of 1"):
+        assert expected in text
+    for item in invoice.lines:
+        money = f"{item.quantity} {format_money(item.unit_amount, 'usd')} {format_money(item.amount, 'usd')}"
+        assert item.description in text and money in text
+    assert text.count("Prorated") == 2
+    # Stripe's amounts, not recomputed ones: 80.00 - 26.67 + 32.01 = 85.34, + 8.53 tax.
+    assert "Subtotal $85.34" in text and "Tax $8.53" in text and "Total $93.87" in text
+    for label, amount in (("Subtotal", invoice.subtotal), ("Tax", invoice.tax), ("Total", invoice.total),
+                          ("Amount paid", invoice.amount_paid), ("Amount due", invoice.amount_remaining)):
+        assert f"{label} {format_money(amount, 'usd')}" in text
+    assert PdfReader(io.BytesIO(content)).metadata.title == "Invoice DEMO-0007"
+
+
+def test_open_invoice_has_no_stamp_and_shows_the_amount_due(tmp_path):
+    invoice = stripe_invoice((line("Unlimited Version", 3, 2400),), status="open")
+    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0002", seller_party(settings(tmp_path)), BUYER)))
+    assert "Status Open" in text and "PAID" not in text
+    assert "Amount paid $0.00" in text and "Amount due $24.00" in text
+
+
+def test_void_invoice_is_stamped_void(tmp_path):
+    invoice = stripe_invoice((line("Unlimited Version", 1, 800),), status="void")
+    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0003", seller_party(settings(tmp_path)), BUYER)))
+    assert "Status Void" in text and "VOID" in text
+
+
+def test_zero_decimal_currency_is_written_without_cents(tmp_path):
+    invoice = stripe_invoice((line("Unlimited Version", 2, 1600),), currency="jpy")
+    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0004", seller_party(settings(tmp_path)), BUYER)))
+    assert "Total 1,600 JPY" in text and "All amounts in JPY." in text
+
+
+def test_accented_names_round_trip(tmp_path):
+    buyer = Party("Café Zürich", ("admin@café-zürich.test", "Bahnhofstraße 1", "8001 Zürich"))
+    invoice = stripe_invoice((line("Unlimited Version — Ærøskøbing ½", 1, 800),))
+    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0005", seller_party(settings(tmp_path)), buyer)))
+    for expected in ("Café Zürich", "admin@café-zürich.test", "Bahnhofstraße 1", "Unlimited Version — Ærøskøbing ½"):
+        assert expected in text
+    assert REPLACEMENT_CHARACTER not in text
+
+
+def test_text_no_font_can_draw_is_replaced_and_never_breaks_the_render(tmp_path):
+    buyer = Party("東京商事 Café", ("admin@tokyo.test",))
+    invoice = stripe_invoice((line("Unlimited Version 東京", 1, 800),))
+    content = render_invoice(invoice_document(invoice, "DEMO-0006", seller_party(settings(tmp_path)), buyer),
+                             fallback_fonts=())
+    (text,) = pdf_text(content)
+    assert REPLACEMENT_CHARACTER * 4 + " Café" in text
+    assert "Unlimited Version " + REPLACEMENT_CHARACTER * 2 in text and "Total $8.00" in text
+
+
+def test_a_broken_fallback_font_is_skipped(tmp_path):
+    broken = tmp_path / "broken.ttf"
+    broken.write_bytes(b"not a font")
+    invoice = stripe_invoice((line("Unlimited Version", 1, 800),))
+    content = render_invoice(invoice_document(invoice, "DEMO-0008", seller_party(settings(tmp_path)),
+                                              Party("東京商事", ())), fallback_fonts=[broken])
+    assert REPLACEMENT_CHARACTER * 4 in pdf_text(content)[0]
+
+
+@pytest.mark.skipif(not fonts.installed_fallback_fonts(), reason="no CJK font installed (e.g. fonts-droid-fallback)")
+def test_cjk_names_use_an_installed_fallback_font(tmp_path):
+    buyer = Party("東京商事", ("admin@tokyo.test",))
+    invoice = stripe_invoice((line("Unlimited Version 東京", 1, 800),))
+    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0009", seller_party(settings(tmp_path)), buyer)))
+    assert "東京商事" in text and "Unlimited Version 東京" in text
+    assert REPLACEMENT_CHARACTER not in text
+
+
+def test_sixty_lines_span_pages_with_headings_and_page_numbers(tmp_path):
+    lines = tuple(line(f"Line {index:02d}: Unlimited Version", index, 800 * index) for index in range(1, 61))
+    invoice = stripe_invoice(lines)
+    content = render_invoice(invoice_document(invoice, "DEMO-0060", seller_party(settings(tmp_path)), BUYER))
+
+    pages = pdf_text(content)
+    assert len(pages) >= 2
+    for number, text in enumerate(pages, start=1):
+        assert f"Invoice DEMO-0060 Page {number} of {len(pages)}" in text
+        assert "Description Qty Unit price Amount" in text or number == len(pages)
+    everything = " ".join(pages)
+    for item in lines:  # each line exactly once, in order
+        assert everything.count(item.description) == 1
+    positions = [everything.index(item.description) for item in lines]
+    assert positions == sorted(positions)
+    assert f"Total {format_money(invoice.total, 'usd')}" in pages[-1]
+    assert "Amount due $0.00" in pages[-1]
+
+
+def test_letter_paper(tmp_path):
+    invoice = stripe_invoice((line("Unlimited Version", 1, 800),))
+    content = render_invoice(invoice_document(invoice, "DEMO-0010", seller_party(settings(tmp_path)), BUYER),
+                             paper="letter")
+    box = PdfReader(io.BytesIO(content)).pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+
+
+@pytest.mark.parametrize("number, filename", [
+    ("DEMO-0001", "invoice-DEMO-0001.pdf"),
+    ("ACME 2026/07", "invoice-ACME-2026-07.pdf"),
+    ('"; evil', "invoice-evil.pdf"),
+    ("東京", "invoice-document.pdf"),
+])
+def test_file_names_are_safe_in_a_header(number, filename):
+    assert pdf_filename(number) == filename
