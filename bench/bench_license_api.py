@@ -170,7 +170,10 @@ def main() -> int:
     database = "PostgreSQL" if settings.database_url.startswith("postgresql") else "SQLite"
     benchlib.emit(f"License API ({database}, one Granian worker)", rows, args.json, started=started, load=load,
                   notes=["The load generator (one aiohttp process) runs on the same CPUs as the server: at 10 and "
-                         "50 clients it takes a good part of them, which caps every row alike."])
+                         "50 clients it takes a good part of them, which caps every row alike. Per request the API "
+                         "runs two SQLAlchemy ORM queries (the key's account, the seat) and a commit in a worker "
+                         "thread, one Python process for all (`bench/profile_hotpaths.py api`); on SQLite, "
+                         "concurrent new activations also queue for its single write lock."])
     return 0
 
 

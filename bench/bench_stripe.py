@@ -72,7 +72,8 @@ def confirm_card(settings, client_secret: str) -> None:
         raise RuntimeError(f"SetupIntent not confirmed: {response.text[:200]}")
 
 
-def one_round(service, settings, timer: StripeTimer) -> dict[str, tuple[float, float, int]]:
+def one_round(service, settings, timer: StripeTimer) -> tuple[int, dict[str, tuple[float, float, int]]]:
+    """A fresh account through every action; returns its id and, per action, StripeTimer.measure's figures."""
     from billing_app.db import session_scope
     from billing_app.services.accounts import create_account
 
@@ -105,7 +106,7 @@ def one_round(service, settings, timer: StripeTimer) -> dict[str, tuple[float, f
     results["cancel (at period end, with feedback)"] = timer.measure(lambda: service.cancel(
         account_id, reason="Too expensive", additional_features="Reports", key=key(), actor="bench"))
     results["resume"] = timer.measure(lambda: service.resume(account_id, key=key(), actor="bench"))
-    return results
+    return account_id, results
 
 
 def main() -> int:
@@ -129,7 +130,7 @@ def main() -> int:
         service.gateway.ensure_catalogue()
         one_round(service, settings, timer)  # warm-up
         for _ in range(args.rounds):
-            for name, result in one_round(service, settings, timer).items():
+            for name, result in one_round(service, settings, timer)[1].items():
                 samples[name].append(result)
 
     rows = [section(f"Stripe actions (BillingService) vs the sum of their Stripe calls, localstripe, "

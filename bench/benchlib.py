@@ -71,7 +71,7 @@ def spread_ms(samples: Sequence[float], kind: str = "p25–p75") -> str:
 
 
 def ratio_text(value: float) -> str:
-    return f"{value:.2f}×"
+    return f"{value:.2f}×" if value < 10 else f"{value:,.0f}×"
 
 
 def met(ok: bool | None) -> str:

@@ -29,7 +29,7 @@ README = benchlib.ROOT / "README.md"
 # Browser pages and actions, Stripe actions, license API, invoice PDF: the order of the table.
 ORDER = ("bench_page.py", "bench_stripe.py", "bench_license_api.py", "bench_pdf.py")
 TIME_LIMIT = 420  # seconds for one benchmark process (the whole run stays well under 15 min)
-PDF_RUNS, PDF_RENDERS = 5, 40
+PDF_RUNS, PDF_RENDERS = 3, 20  # a run of bench_pdf.py renders six cases, the CJK one ~0.6 s each
 PDF_TARGET_MS = 15.0
 
 
@@ -73,6 +73,9 @@ def run_pdf(script: Path) -> dict:
                 "notes": ["bench_pdf.py printed no table this report can read; its output is quoted below."]}
     cases = list(medians)
     baseline = statistics.median(medians[cases[0]])
+    # The one-line PDF with the same embedded font, when there is one: what our layout adds to fpdf2's font work.
+    font_case = next((case for case in cases[1:] if not case.lower().startswith("our ") and "dejavu" in case.lower()), None)
+    font_baseline = statistics.median(medians[font_case]) if font_case else None
     rows = [benchlib.section(f"Invoice PDF render (fpdf2), median of {PDF_RUNS} runs × {PDF_RENDERS} renders")]
     for case in cases:
         value = statistics.median(medians[case])
@@ -80,10 +83,16 @@ def run_pdf(script: Path) -> dict:
         if case == cases[0]:
             rows.append(benchlib.row(f"Baseline: {case}", f"{value:.1f} ms", spread))
             continue
-        ours = case.lower().startswith("our invoice")
-        rows.append(benchlib.row(case, f"{value:.1f} ms", spread, f"{baseline:.1f} ms", benchlib.ratio_text(value / baseline),
+        ours = case.lower().startswith("our ")
+        baselines, ratios = f"{baseline:.1f} ms", benchlib.ratio_text(value / baseline)
+        if ours and font_baseline:
+            baselines += f"; same-font one-liner {font_baseline:.1f} ms"
+            ratios += f"; {benchlib.ratio_text(value / font_baseline)}"
+        rows.append(benchlib.row(case, f"{value:.1f} ms", spread, baselines, ratios,
                                  f"≤ {PDF_TARGET_MS:.0f} ms" if ours else "", value <= PDF_TARGET_MS if ours else None))
-    return {"title": "Invoice PDF", "rows": rows, "notes": [], "load_at_start": load,
+    notes = ["Where a render's time goes (`bench/profile_hotpaths.py pdf`): more than half is fpdf2 parsing the two "
+             "embedded DejaVu fonts again for every document, most of the rest subsetting them into the PDF."]
+    return {"title": "Invoice PDF", "rows": rows, "notes": notes, "load_at_start": load,
             "seconds": round(time.monotonic() - started)}
 
 
