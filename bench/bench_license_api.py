@@ -140,6 +140,7 @@ def main() -> int:
 
     settings = get_settings()
     bare_port = benchlib.port("BENCH_BARE_PORT", 3191)
+    benchlib.ensure_port_free(bare_port)
     bare = subprocess.Popen(
         [str(VENV_BIN / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(bare_port),
          "--workers", "1", "--no-log", "bench_license_api:bare_app"],

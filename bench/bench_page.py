@@ -148,6 +148,7 @@ SNAPSHOT = """() => {
 def start_bare_reflex(workdir: Path, port: int) -> subprocess.Popen:
     from billing_app.runner import PROJECT_ROOT, VENV_BIN, frontend_build_env, wait_for_http
 
+    benchlib.ensure_port_free(port)
     env = {**frontend_build_env(), **os.environ, **benchlib.LOOPBACK_ENV}
     subprocess.run([str(VENV_BIN / "reflex"), "init", "--template", "blank", "--name", "benchbare", "--no-agents"],
                    cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -188,6 +189,7 @@ def write_static_copy(browser, url: str, app_base: str, directory: Path) -> None
 def start_static_server(directory: Path, port: int) -> subprocess.Popen:
     from billing_app.runner import wait_for_http
 
+    benchlib.ensure_port_free(port)
     process = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,

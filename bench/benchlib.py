@@ -143,6 +143,13 @@ def configure_environment(*, billing_port: int, localstripe_port: int) -> Path:
     return data_dir
 
 
+def ensure_port_free(port: int) -> None:
+    """Refuse a port something already answers on (its answers would be measured instead of ours)."""
+    from billing_app.runner import Stack
+
+    Stack._ensure_port_free(port)
+
+
 def stop_process(process: subprocess.Popen, *, group: bool = True) -> None:
     """SIGTERM (to its process group when it has its own), then SIGKILL after 20 s."""
     if process.poll() is None:
