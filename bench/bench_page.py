@@ -385,7 +385,7 @@ def main() -> int:
     bare_bytes = sizes["bare"]["js_wire"] + sizes["bare"]["css_wire"]
     for key, name in (("app", "Billing Page"), ("bare", "bare Reflex page"), ("static", "static copy, uncompressed")):
         size = sizes[key]
-        rows.append(row(f"JS / CSS transferred: {name} ({size['files']} files, empty cache)",
+        rows.append(row(f"JS / CSS transferred: {name} ({size['files']} file{'s' if size['files'] != 1 else ''}, empty cache)",
                         f"{_kb(size['js_wire'])} / {_kb(size['css_wire'])}",
                         f"decoded {_kb(size['js_decoded'])} / {_kb(size['css_decoded'])}",
                         f"bare Reflex {_kb(bare_bytes)}" if key == "app" else "",

@@ -113,9 +113,7 @@ def _git(*args: str) -> str:
         return "?"
 
 
-def performance_section(results: list[dict], *, load_start: str, load_end: str, minutes: float) -> str:
-    commit = _git("rev-parse", "--short", "HEAD")
-    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no") else ""
+def performance_section(results: list[dict], *, commit: str, load_start: str, load_end: str, minutes: float) -> str:
     rows: list[dict[str, str]] = []
     notes: list[str] = []
     raw: list[str] = []
@@ -132,7 +130,7 @@ def performance_section(results: list[dict], *, load_start: str, load_end: str, 
         "in a throw-away data directory, and stops it) and rewrites this section; `make test` never runs them. "
         "Every ratio is against a baseline measured in the same run, on the same machine.",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit `{commit}`{dirty}: **{os.cpu_count()} CPUs**, "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit}: **{os.cpu_count()} CPUs**, "
         f"load average (1, 5, 15 min) **{load_start}** at the start and {load_end} at the end, "
         f"{minutes:.0f} min in all. The machine is shared with other jobs, and the browser, the load generator "
         "and the servers run on the same CPUs: absolute times move from run to run, the ratios much less.",
@@ -161,6 +159,9 @@ def main() -> int:
     parser.add_argument("--no-readme", action="store_true", help="print the section instead of writing README.md")
     args = parser.parse_args()
     started, load_start = time.monotonic(), benchlib.load_average()
+    # Read before anything runs: `reflex run` rewrites reflex.lock/package.json and .gitignore.
+    dirty = " (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    commit = f"`{_git('rev-parse', '--short', 'HEAD')}`{dirty}"
     scripts = sorted(BENCH.glob("bench_*.py"), key=lambda p: (ORDER.index(p.name) if p.name in ORDER else 99, p.name))
     results = []
     for script in scripts:
@@ -172,7 +173,7 @@ def main() -> int:
             results.append({"title": script.name, "rows": [], "notes": [], "raw": _run([sys.executable, str(script)])})
     if not (BENCH / "bench_pdf.py").exists():
         results.append(pdf_missing())
-    section = performance_section(results, load_start=load_start, load_end=benchlib.load_average(),
+    section = performance_section(results, commit=commit, load_start=load_start, load_end=benchlib.load_average(),
                                   minutes=(time.monotonic() - started) / 60)
     if args.no_readme:
         print(section)
