@@ -66,9 +66,10 @@ test-integration: setup
 test-e2e: setup-test
 	$(BIN)/python -m pytest tests/e2e
 
-# Benchmarks (numbers in the README's Performance section); each script starts what it measures.
+# Benchmarks: runs every bench/bench_*.py (each starts what it measures on its own 127.0.0.1 ports)
+# and rewrites the README's "## Performance" section. Never part of `make test`.
 bench: setup-test
-	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf .web .states tools .cache

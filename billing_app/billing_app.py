@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from billing_app.api import invoice_pdf, licenses, stripe_webhook
+from billing_app.api import bench_baseline, invoice_pdf, licenses, stripe_webhook
 from billing_app.api.routes import build_api
 from billing_app.api.security_headers import with_security_headers
 from billing_app.pages import billing_page
@@ -13,7 +13,8 @@ from billing_app.states.page import PageState
 app = rx.App(
     # Route groups are added here by each area (webhook, license API, invoice PDFs).
     api_transformer=[
-        build_api(stripe_webhook.routes, licenses.routes, invoice_pdf.routes),
+        build_api(stripe_webhook.routes, licenses.routes, invoice_pdf.routes,
+                  bench_baseline.routes(get_settings().billing_bench_baseline)),
         with_security_headers(get_settings().billing_frame_ancestors),
     ],
 )

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     billing_seller_tax_id: str = Field("", max_length=64)
     billing_invoice_paper: Literal["a4", "letter"] = "a4"
 
+    # `make bench` only: serve the bare JSON baseline endpoint (billing_app/api/bench_baseline.py).
+    billing_bench_baseline: bool = False
+
     @field_validator("billing_public_url")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:
@@ -201,18 +204,34 @@ class Settings(BaseSettings):
 
     def _kept_secret(self, name: str, prefix: str = "") -> str:
         """A random secret generated on first use and kept (mode 0600) in the data dir."""
-        path = self.billing_data_dir / f".{name}"
-        if not path.exists():
-            self.billing_data_dir.mkdir(parents=True, exist_ok=True)
-            value = prefix + secrets.token_urlsafe(32)
-            # O_EXCL: if two processes race, one creates it and both read the winner.
-            try:
-                with open(path, "x", encoding="ascii") as handle:
-                    handle.write(value)
-                path.chmod(0o600)
-            except FileExistsError:
-                pass
-        return path.read_text(encoding="ascii").strip()
+        return _kept_secret((self.billing_data_dir / f".{name}").absolute(), prefix)
+
+
+# Kept secrets by file: read once per process (launch links and webhooks need them on every request).
+_kept_secrets: dict[Path, str] = {}
+
+
+def _kept_secret(path: Path, prefix: str) -> str:
+    value = _kept_secrets.get(path)
+    if value is None:
+        value = _read_or_create_secret(path, prefix)
+        if value:  # never keep what a racing creator had not written yet
+            _kept_secrets[path] = value
+    return value
+
+
+def _read_or_create_secret(path: Path, prefix: str) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = prefix + secrets.token_urlsafe(32)
+        # O_EXCL: if two processes race, one creates it and both read the winner.
+        try:
+            with open(path, "x", encoding="ascii") as handle:
+                handle.write(value)
+            path.chmod(0o600)
+        except FileExistsError:
+            pass
+    return path.read_text(encoding="ascii").strip()
 
 
 @lru_cache(maxsize=1)

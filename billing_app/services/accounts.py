@@ -117,12 +117,14 @@ def redeem_launch_token(
     if claims.token_id == already_bound_token_id:
         return account, claims
     expires = datetime.fromtimestamp(claims.expires_at, timezone.utc)
+    # Old redemptions are useless once their token has expired. Deleted first: this write opens the
+    # transaction, so the savepoint below nests in it and the redemption and its audit entry commit
+    # together, once (SQLite's driver would commit a savepoint opened outside a transaction on release).
+    session.exec(sa.delete(LaunchTokenUse).where(LaunchTokenUse.expires_at < utcnow()))
     try:
         with session.begin_nested():
             session.add(LaunchTokenUse(token_id=claims.token_id, account_id=account.id, expires_at=expires))
     except sa.exc.IntegrityError as exc:
         raise InvalidLaunchToken("already used") from exc
-    # Old redemptions are useless once their token has expired.
-    session.exec(sa.delete(LaunchTokenUse).where(LaunchTokenUse.expires_at < utcnow()))
     audit.record(session, action="page.launch", actor=claims.email, account_id=account.id)
     return account, claims

@@ -50,10 +50,12 @@ class UsersState(rx.State):
     orphaned_message: str = ""
     releasing: bool = False
 
-    async def _bound_page(self) -> PageState | None:
-        """The page state if this tab is bound to an account (the access check), else None."""
+    async def _bound(self) -> tuple[PageState, int] | None:
+        """The page state and the account this tab is bound to, else None: the access check, made once
+        per event (each `PageState.account_id` reads the account again)."""
         page = await self.get_state(PageState)
-        return page if page.account_id is not None else None
+        account_id = page.account_id
+        return None if account_id is None else (page, account_id)
 
     def _load_users(self, account_id: int) -> None:
         with session_scope() as session:
@@ -72,22 +74,21 @@ class UsersState(rx.State):
     @rx.event
     async def load(self):
         """Opening the tab: the first page of users and the saved domains."""
-        page = await self._bound_page()
-        if page is None:
+        if (bound := await self._bound()) is None:
             return
+        _page, account_id = bound
         self.loading, self.search, self.page_index = True, "", 0
         self.add_error = self.domain_error = ""
         self.orphaned_domains, self.orphaned_message = [], ""
         yield
-        self._load_users(page.account_id)
-        self._load_domains(page.account_id)
+        self._load_users(account_id)
+        self._load_domains(account_id)
         self.loading = False
 
     async def _show_page(self, page_index: int):
-        page = await self._bound_page()
-        if page is not None:
+        if (bound := await self._bound()) is not None:
             self.page_index = page_index
-            self._load_users(page.account_id)
+            self._load_users(bound[1])
 
     @rx.event
     async def set_search(self, value: str):
@@ -114,36 +115,36 @@ class UsersState(rx.State):
     @rx.event
     async def remove_user(self):
         """"Yes" in the confirmation: release the user's license now."""
-        page = await self._bound_page()
-        if page is None:
+        if (bound := await self._bound()) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
+        page, account_id = bound
         email, self.removing = self.confirm_email, True
         yield
         try:
             with session_scope() as session:
-                released = seats.release(session, page.account_id, email, actor=page.actor)
+                released = seats.release(session, account_id, email, actor=page.actor)
         except InvalidEmail as exc:
             released, message = False, str(exc)
         else:
             message = f"{email} was removed: their license is free." if released else f"{email} had no license."
         self.removing, self.confirm_email = False, ""
-        self._load_users(page.account_id)
+        self._load_users(account_id)
         page.refresh()
         yield rx.toast.success(message) if released else rx.toast.error(message)
 
     @rx.event
     async def add_user(self, form_data: dict):
         """The admin activates a user themselves: the license API's rules and messages."""
-        page = await self._bound_page()
-        if page is None:
+        if (bound := await self._bound()) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
+        page, account_id = bound
         self.adding, self.add_error = True, ""
         yield
         try:
             with session_scope() as session:
-                activation = seats.activate(session, page.account_id, form_data.get("email"), actor=page.actor)
+                activation = seats.activate(session, account_id, form_data.get("email"), actor=page.actor)
         except InvalidEmail as exc:
             self.adding, self.add_error = False, str(exc)
             return
@@ -152,7 +153,7 @@ class UsersState(rx.State):
         if not activation.licensed:
             self.add_error = activation.message
             return
-        self._load_users(page.account_id)
+        self._load_users(account_id)
         page.refresh()
         yield rx.set_value(NEW_USER_INPUT_ID, "")
         yield rx.toast.success(activation.message)
@@ -174,24 +175,24 @@ class UsersState(rx.State):
     @rx.event
     async def save_domains(self, form_data: dict):
         """"Update": save the edited list, or say what is wrong and save nothing."""
-        page = await self._bound_page()
-        if page is None:
+        if (bound := await self._bound()) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
+        page, account_id = bound
         # The form's fields, not the drafts: they hold what was typed even before it reached the state.
         entries = [value for name, value in form_data.items() if name.startswith(DOMAIN_FIELD_PREFIX)]
         self.saving_domains, self.domain_error = True, ""
         yield
         try:
             with session_scope() as session:
-                account = session.get(Account, page.account_id)
+                account = session.get(Account, account_id)
                 change = domains.replace_domains(session, account, entries, actor=page.actor)
                 orphans = seats.users_of_domains(session, account.id, change.removed)
         except InvalidDomain as exc:
             self.domain_error = str(exc)
             self.saving_domains = False
             return
-        self._load_domains(page.account_id)
+        self._load_domains(account_id)
         self.orphaned_domains = sorted(orphans)
         self.orphaned_message = (
             f"{_plural(sum(orphans.values()), 'user')} of {', '.join(self.orphaned_domains)} still hold licenses."
@@ -203,17 +204,17 @@ class UsersState(rx.State):
     @rx.event
     async def release_orphaned_users(self):
         """Release the users of the domains just removed (offered after "Update")."""
-        page = await self._bound_page()
-        if page is None:
+        if (bound := await self._bound()) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
+        page, account_id = bound
         self.releasing = True
         yield
         with session_scope() as session:
-            account = session.get(Account, page.account_id)
+            account = session.get(Account, account_id)
             released = seats.release_users_of_domains(session, account, self.orphaned_domains, actor=page.actor)
         self.releasing, self.orphaned_domains, self.orphaned_message = False, [], ""
-        self._load_users(page.account_id)
+        self._load_users(account_id)
         page.refresh()
         yield rx.toast.success(f"{_plural(released, 'user')} released.")
 
