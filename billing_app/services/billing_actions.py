@@ -38,7 +38,7 @@ from billing_app.services.billing import apply_card, apply_payment_state, apply_
 from billing_app.services.money import format_money
 from billing_app.services.summary import format_date
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import GatewayError, InvoiceSummary, StripeClient, SubscriptionSnapshot
+from billing_app.stripe_gateway import GatewayError, InvoiceSummary, StripeClient, SubscriptionSnapshot, plan_id_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -125,6 +125,7 @@ class BillingService:
     def __init__(self, gateway: StripeClient, settings: Settings):
         self.gateway = gateway
         self.settings = settings
+        self._catalogue_ready = False
 
     # Reading ------------------------------------------------------------------
 
@@ -142,8 +143,12 @@ class BillingService:
         return account
 
     def _plan_id(self, interval: str) -> str:
-        catalogue = self.gateway.ensure_catalogue()
-        return catalogue.yearly_plan_id if interval == INTERVAL_YEAR else catalogue.monthly_plan_id
+        # Plan ids follow from the configured prices. The plans are made sure of once per
+        # process (if the start-up attempt failed, the first purchase does it).
+        if not self._catalogue_ready:
+            self.gateway.ensure_catalogue()
+            self._catalogue_ready = True
+        return plan_id_for(interval, self._unit_price(interval), self.settings.billing_currency)
 
     def _unit_price(self, interval: str) -> int:
         s = self.settings

@@ -68,6 +68,9 @@ class PageState(rx.State):
         if self._launched_account_id is None:
             return self._deny()
         if self.account_id is None:
+            # Not signed in yet, or the binding just ended (idle, password changed elsewhere).
+            if self._launched_account_id is None:
+                return self._deny()
             self._ask_password()
         else:
             self.refresh()
