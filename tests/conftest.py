@@ -1,14 +1,18 @@
 """Shared test set-up: every test run gets its own data directory and database.
 
+TEST_DATABASE_URL names a PostgreSQL server (its database is only used to create
+others): tests needing PostgreSQL get a fresh database there, dropped at the end.
 With BILLING_TEST_PRODUCTION=1 (set by `make test` for its second pass when
-TEST_DATABASE_URL and TEST_REDIS_URL are given) the run uses a fresh PostgreSQL
-database on that server, Reflex state in that Redis, and several app workers.
+TEST_DATABASE_URL and TEST_REDIS_URL are given) the whole run uses a fresh
+database, Reflex state in that Redis, and several app workers.
 """
 
 import atexit
 import os
 import tempfile
 import uuid
+
+import pytest
 
 # Settings are read from the environment; point them at a throw-away place before
 # any billing_app module is imported, and make sure a developer's real keys or .env
@@ -46,6 +50,13 @@ def _use_fresh_postgres_database(server_url: str) -> str:
 
     atexit.register(drop)
     return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A fresh database on the TEST_DATABASE_URL server (never that URL's own database)."""
+    server_url = os.environ.get("TEST_DATABASE_URL") or pytest.skip("TEST_DATABASE_URL is not set")
+    return _use_fresh_postgres_database(server_url)
 
 
 if os.environ.get("BILLING_TEST_PRODUCTION") == "1":

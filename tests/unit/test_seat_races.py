@@ -1,10 +1,9 @@
 """Racing activations never oversubscribe an account: SQLite always, PostgreSQL with TEST_DATABASE_URL.
 
-TEST_DATABASE_URL names a throw-away PostgreSQL database (postgresql+psycopg://…);
-it is migrated and gets accounts with unique names, so it can be reused.
+With TEST_DATABASE_URL (a PostgreSQL server, postgresql+psycopg://…) the races also run
+in a fresh database created there for the test run.
 """
 
-import os
 import threading
 import uuid
 from collections import Counter
@@ -29,7 +28,7 @@ def race_engine(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/race.db"
     else:
-        url = os.environ.get("TEST_DATABASE_URL") or pytest.skip("TEST_DATABASE_URL is not set")
+        url = request.getfixturevalue("postgres_url")
     migrate(url)
     # One connection per racer, so they really run at once.
     engine = make_engine(url, pool_size=RACERS, max_overflow=0)
