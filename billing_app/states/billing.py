@@ -62,9 +62,8 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
     def set_card_name(self, value: str):
         self.card_name = value[:100]
 
-    async def _prepare_card(self):
+    async def _prepare_card(self, account_id: int):
         """Create a SetupIntent and mount the card element; returns the mount script."""
-        account_id = await self._bound_account()
         self.card_ready, self.card_name, self.client_secret = False, "", ""
         try:
             self.client_secret = await asyncio.to_thread(
@@ -211,12 +210,12 @@ class UpgradeState(CardFormMixin, rx.State):
 
     @rx.event
     async def open_form(self):
-        if not await self._open_dialog():
+        if (account_id := await self._open_dialog()) is None:
             return rx.toast.error(SESSION_EXPIRED)
         used = (await self.get_state(PageState)).summary.get("licenses_used", 0)
         self.minimum = max(int(used), 1)
         self.licenses, self.interval, self.agreed = str(self.minimum), INTERVAL_MONTH, False
-        return await self._prepare_card()
+        return await self._prepare_card(account_id)
 
     @rx.event
     def set_licenses(self, value: str):
@@ -256,10 +255,10 @@ class CardState(CardFormMixin, rx.State):
 
     @rx.event
     async def change_card(self):
-        if await self._bound_account() is None:
+        if (account_id := await self._bound_account()) is None:
             return rx.toast.error(SESSION_EXPIRED)
         self.editing, self.error = True, ""
-        return await self._prepare_card()
+        return await self._prepare_card(account_id)
 
     @rx.event
     async def submit(self):
@@ -277,12 +276,12 @@ class YearlyState(PricePreviewMixin, rx.State):
 
     @rx.event
     async def open_form(self):
-        if not await self._open_dialog():
+        if (account_id := await self._open_dialog()) is None:
             yield rx.toast.error(SESSION_EXPIRED)
             return
         self.previewing = True
         yield
-        await self._load_preview(get_billing_service().preview_yearly, await self._bound_account())
+        await self._load_preview(get_billing_service().preview_yearly, account_id)
 
     @rx.event
     async def submit(self):

@@ -26,12 +26,12 @@ class DialogMixin(rx.State, mixin=True):
     async def _bound_account(self) -> int | None:
         return (await self.get_state(PageState)).account_id
 
-    async def _open_dialog(self) -> bool:
-        """Open the dialog with a fresh idempotency key; False if the tab is not bound to an account."""
-        if await self._bound_account() is None:
-            return False
-        self.open, self.pending, self.error, self._key = True, False, "", new_idempotency_key()
-        return True
+    async def _open_dialog(self) -> int | None:
+        """Open the dialog with a fresh idempotency key; the bound account, or None (nothing opened)."""
+        account_id = await self._bound_account()
+        if account_id is not None:
+            self.open, self.pending, self.error, self._key = True, False, "", new_idempotency_key()
+        return account_id
 
     @rx.event
     def close(self):
