@@ -57,6 +57,7 @@ STALE_PENDING_AFTER = timedelta(minutes=5)
 
 MSG_STALE_PAGE = "Your subscription changed in another window. Review the new figures and confirm again."
 MSG_BUSY = "Another billing change for this account is in progress. Please wait a moment and try again."
+MSG_ALREADY_YEARLY = "This subscription is already billed yearly."
 
 
 class BillingError(Exception):
@@ -111,7 +112,7 @@ def _payment_message(invoice: InvoiceSummary | None, success: str) -> str:
 def _apply_change(success: Callable[[SubscriptionSnapshot], str]):
     """Apply a (subscription, invoice charged for it) answer; the message says how the payment went."""
 
-    def apply(_session: Session, account: Account, result: tuple[SubscriptionSnapshot, InvoiceSummary | None]) -> str:
+    def apply(account: Account, result: tuple[SubscriptionSnapshot, InvoiceSummary | None]) -> str:
         subscription, invoice = result
         apply_subscription(account, subscription)
         if invoice is not None:
@@ -119,6 +120,20 @@ def _apply_change(success: Callable[[SubscriptionSnapshot], str]):
         return _payment_message(invoice, success(subscription))
 
     return apply
+
+
+# Checks made in the action's first transaction, on the account as stored; raise BillingError.
+Check = Callable[[Session, Account], None]
+
+
+def _require_subscription(account: Account) -> None:
+    if account.plan != PLAN_UNLIMITED or not account.stripe_subscription_id:
+        raise BillingError("This account has no Unlimited Version subscription.")
+
+
+def _require_customer(_session: Session, account: Account) -> None:
+    if not account.stripe_customer_id:
+        raise BillingError("Start again: the card form has expired.")
 
 
 class BillingService:
@@ -138,8 +153,7 @@ class BillingService:
 
     def _subscribed(self, account_id: int) -> Account:
         account = self._load(account_id)
-        if account.plan != PLAN_UNLIMITED or not account.stripe_subscription_id:
-            raise BillingError("This account has no Unlimited Version subscription.")
+        _require_subscription(account)
         return account
 
     def _plan_id(self, interval: str) -> str:
@@ -175,7 +189,7 @@ class BillingService:
     def preview_yearly(self, account_id: int) -> ChangePreview:
         account = self._subscribed(account_id)
         if account.billing_interval != INTERVAL_MONTH:
-            raise BillingError("This subscription is already billed yearly.")
+            raise BillingError(MSG_ALREADY_YEARLY)
         try:
             subscription = self._fresh_subscription(account, None)
             plan_id = self._plan_id(INTERVAL_YEAR)
@@ -186,17 +200,13 @@ class BillingService:
                              INTERVAL_YEAR, subscription.currency)
 
     # The action frame -------------------------------------------------------------
+    # Two transactions per action: the intent (with the checks that need the database), then
+    # Stripe's answer. Neither reads before it writes: on SQLite a transaction that reads first
+    # cannot write any more once another connection has committed meanwhile.
 
-    @staticmethod
-    def _earlier_outcome(key: str) -> ActionResult | None:
-        """The outcome of an action already done with this key (a double click, a retry)."""
-        with session_scope() as session:
-            message = session.exec(select(BillingAction.message).where(
-                BillingAction.idempotency_key == key, BillingAction.status == ACTION_SUCCEEDED)).first()
-        return None if message is None else ActionResult(message, already_done=True)
-
-    def _claim(self, account_id: int, kind: str, key: str, params: dict, actor: str) -> int | ActionResult:
-        """Record the intent; return its id, or the earlier outcome of the same key."""
+    def _claim(self, account_id: int, kind: str, key: str, params: dict, actor: str,
+               check: Check) -> tuple[Account, int] | ActionResult:
+        """The earlier outcome of this key; or else the account, checked, and the id of the intent recorded."""
         if not 8 <= len(key) <= 128:
             raise BillingError("This form has expired. Please reload the page.")
         with session_scope() as session:
@@ -210,52 +220,60 @@ class BillingService:
             if existing is not None and (existing.account_id != account_id or existing.kind != kind):
                 raise BillingError("This form has expired. Please reload the page.")
             if existing is not None and existing.status == ACTION_SUCCEEDED:
-                return ActionResult(existing.message, already_done=True)  # finished meanwhile
+                return ActionResult(existing.message, already_done=True)  # a double click, a retry
             if existing is not None and existing.status == ACTION_PENDING:
                 raise BillingError("This change is already being processed. Please wait.")
+            account = session.get(Account, account_id)
+            if account is None:
+                raise BillingError("This account no longer exists.")
+            check(session, account)
+            if existing is None:
+                existing = BillingAction(account_id=account_id, kind=kind, idempotency_key=key,
+                                         params=json.dumps(params, sort_keys=True), actor=actor)
+            else:  # a retry of a failed attempt, with the same key
+                existing.status, existing.message, existing.finished_at = ACTION_PENDING, "", None
+                existing.created_at = utcnow()
+            session.add(existing)
             try:
-                with session.begin_nested():
-                    if existing is None:
-                        existing = BillingAction(account_id=account_id, kind=kind, idempotency_key=key,
-                                                 params=json.dumps(params, sort_keys=True), actor=actor)
-                    else:  # a retry of a failed attempt, with the same key
-                        existing.status, existing.message, existing.finished_at = ACTION_PENDING, "", None
-                        existing.created_at = utcnow()
-                    session.add(existing)
-            except sa.exc.IntegrityError as exc:
+                session.flush()
+            except sa.exc.IntegrityError as exc:  # another action of this account is pending
                 raise BillingError(MSG_BUSY) from exc
-            return existing.id
+            return account, existing.id
+
+    @staticmethod
+    def _finish(session: Session, action_id: int, status: str, message: str = "") -> None:
+        session.exec(sa.update(BillingAction).where(BillingAction.id == action_id)
+                     .values(status=status, message=message[:500], finished_at=utcnow()))
 
     def _fail(self, action_id: int, account_id: int, kind: str, actor: str, params: dict, message: str) -> None:
         with session_scope() as session:
-            action = session.get(BillingAction, action_id)
-            action.status, action.message, action.finished_at = ACTION_FAILED, message[:500], utcnow()
+            self._finish(session, action_id, ACTION_FAILED, message)
             audit.record(session, action=f"billing.{kind}", actor=actor, account_id=account_id,
                          outcome=audit.OUTCOME_ERROR, message=message, **params)
 
-    def _run(self, *, account_id: int, kind: str, key: str, actor: str, params: dict,
-             work: Callable[[], T], apply: Callable[[Session, Account, T], str]) -> ActionResult:
-        claimed = self._claim(account_id, kind, key, params, actor)
+    def _run(self, *, account_id: int, kind: str, key: str, actor: str, params: dict, check: Check,
+             work: Callable[[Account], T], apply: Callable[[Account, T], str]) -> ActionResult:
+        claimed = self._claim(account_id, kind, key, params, actor, check)
         if isinstance(claimed, ActionResult):
             return claimed
+        account, action_id = claimed
         try:
-            result = work()
+            result = work(account)
         except (GatewayError, BillingError) as exc:
             message = exc.user_message if isinstance(exc, GatewayError) else str(exc)
-            self._fail(claimed, account_id, kind, actor, params, message)
+            self._fail(action_id, account_id, kind, actor, params, message)
             self._try_resync(account_id)
             raise BillingError(message) from exc
         except Exception:
             log.exception("billing action %s failed", kind)
-            self._fail(claimed, account_id, kind, actor, params, "internal error")
+            self._fail(action_id, account_id, kind, actor, params, "internal error")
             raise
-        # Applying Stripe's answer and closing the action happen in one transaction.
+        # Applying Stripe's answer and closing the action happen in one transaction. The account
+        # read by the claim is merged without a SELECT: only the fields Stripe's answer sets are written.
         with session_scope() as session:
-            account = session.get(Account, account_id)
-            message = apply(session, account, result)
-            session.add(account)
-            action = session.get(BillingAction, claimed)
-            action.status, action.message, action.finished_at = ACTION_SUCCEEDED, message[:500], utcnow()
+            account = session.merge(account, load=False)
+            message = apply(account, result)
+            self._finish(session, action_id, ACTION_SUCCEEDED, message)
             audit.record(session, action=f"billing.{kind}", actor=actor, account_id=account_id,
                          outcome=audit.OUTCOME_OK, message=message, **params)
         return ActionResult(message)
@@ -264,14 +282,14 @@ class BillingService:
 
     def add_licenses(self, account_id: int, count: Any, *, expected_licenses: int, key: str,
                      actor: str) -> ActionResult:
-        if (done := self._earlier_outcome(key)) is not None:
-            return done
         extra = parse_license_count(count)
-        account = self._subscribed(account_id)
-        if account.licenses_purchased != expected_licenses:
-            raise BillingError(MSG_STALE_PAGE)
 
-        def work() -> tuple[SubscriptionSnapshot, InvoiceSummary | None]:
+        def check(_session: Session, account: Account) -> None:
+            _require_subscription(account)
+            if account.licenses_purchased != expected_licenses:
+                raise BillingError(MSG_STALE_PAGE)
+
+        def work(account: Account) -> tuple[SubscriptionSnapshot, InvoiceSummary | None]:
             subscription = self._fresh_subscription(account, expected_licenses)
             changed = self.gateway.change_subscription(
                 subscription, plan_id=subscription.plan_id, quantity=subscription.quantity + extra,
@@ -281,20 +299,19 @@ class BillingService:
         noun = "license" if extra == 1 else "licenses"
         return self._run(
             account_id=account_id, kind=KIND_ADD_LICENSES, key=key, actor=actor,
-            params={"licenses": extra, "from": expected_licenses}, work=work,
+            params={"licenses": extra, "from": expected_licenses}, check=check, work=work,
             apply=_apply_change(lambda sub: f"Added {extra} {noun}: you now have {sub.quantity}."))
 
     def convert_to_yearly(self, account_id: int, *, key: str, actor: str) -> ActionResult:
-        if (done := self._earlier_outcome(key)) is not None:
-            return done
-        account = self._subscribed(account_id)
-        if account.billing_interval != INTERVAL_MONTH:
-            raise BillingError("This subscription is already billed yearly.")
+        def check(_session: Session, account: Account) -> None:
+            _require_subscription(account)
+            if account.billing_interval != INTERVAL_MONTH:
+                raise BillingError(MSG_ALREADY_YEARLY)
 
-        def work() -> tuple[SubscriptionSnapshot, InvoiceSummary | None]:
+        def work(account: Account) -> tuple[SubscriptionSnapshot, InvoiceSummary | None]:
             subscription = self._fresh_subscription(account, None)
             if subscription.interval != INTERVAL_MONTH:
-                raise BillingError("This subscription is already billed yearly.")
+                raise BillingError(MSG_ALREADY_YEARLY)
             changed = self.gateway.change_subscription(
                 subscription, plan_id=self._plan_id(INTERVAL_YEAR), quantity=subscription.quantity,
                 idempotency_key=key)
@@ -306,7 +323,8 @@ class BillingService:
             return changed, invoice
 
         return self._run(account_id=account_id, kind=KIND_CONVERT_YEARLY, key=key, actor=actor, params={},
-                         work=work, apply=_apply_change(lambda _sub: "Your subscription is now billed yearly."))
+                         check=check, work=work,
+                         apply=_apply_change(lambda _sub: "Your subscription is now billed yearly."))
 
     def start_card_setup(self, account_id: int, *, key: str) -> str:
         """A SetupIntent client secret for Stripe.js; creates the Stripe customer on first use."""
@@ -334,109 +352,100 @@ class BillingService:
 
     def save_card(self, account_id: int, setup_secret: str, *, key: str, actor: str) -> ActionResult:
         """Make the card collected by Stripe.js the default; pay an unpaid invoice with it."""
-        if (done := self._earlier_outcome(key)) is not None:
-            return done
-        account = self._load(account_id)
-        if not account.stripe_customer_id:
-            raise BillingError("Start again: the card form has expired.")
 
-        def work():
+        def work(account: Account):
             card = self.gateway.attach_default_card(
                 account.stripe_customer_id, self._confirmed_card(setup_secret), idempotency_key=key)
             invoice = (self.gateway.pay_invoice(account.unpaid_invoice_id, idempotency_key=key)
                        if account.unpaid_invoice_id else None)
             return card, invoice
 
-        def apply(_session: Session, acct: Account, result) -> str:
+        def apply(account: Account, result) -> str:
             card, invoice = result
-            apply_card(acct, card)
+            apply_card(account, card)
             message = f"Card saved: {card.brand.title()} ending {card.last4}."
             if invoice is None:
                 return message
-            apply_payment_state(acct, invoice)
+            apply_payment_state(account, invoice)
             if invoice.status == "paid":
                 return f"{message} The open invoice of {format_money(invoice.amount_paid, invoice.currency)} is paid."
             return f"{message} But the open invoice could not be paid with it; try another card."
 
-        return self._run(account_id=account_id, kind=KIND_CHANGE_CARD, key=key, actor=actor,
-                         params={}, work=work, apply=apply)
+        return self._run(account_id=account_id, kind=KIND_CHANGE_CARD, key=key, actor=actor, params={},
+                         check=_require_customer, work=work, apply=apply)
 
     def purchase_unlimited(self, account_id: int, *, licenses: Any, interval: str, setup_secret: str,
                            key: str, actor: str) -> ActionResult:
-        if (done := self._earlier_outcome(key)) is not None:
-            return done
-        with session_scope() as session:
-            used = licenses_used(session, account_id)
-        quantity = parse_license_count(licenses, minimum=max(used, 1))
+        quantity = parse_license_count(licenses)
         if interval not in (INTERVAL_MONTH, INTERVAL_YEAR):
             raise BillingError("Choose monthly or yearly billing.")
-        account = self._load(account_id)
-        if account.plan == PLAN_UNLIMITED:
-            raise BillingError("This account already has the Unlimited Version.")
-        if not account.stripe_customer_id:
-            raise BillingError("Start again: the card form has expired.")
 
-        def work():
+        def check(session: Session, account: Account) -> None:
+            if account.plan == PLAN_UNLIMITED:
+                raise BillingError("This account already has the Unlimited Version.")
+            _require_customer(session, account)
+            # Every user already using the connector needs a license.
+            parse_license_count(quantity, minimum=max(licenses_used(session, account.id), 1))
+
+        def work(account: Account):
             card = self.gateway.attach_default_card(
                 account.stripe_customer_id, self._confirmed_card(setup_secret), idempotency_key=key)
             subscription = self.gateway.create_subscription(
                 account.stripe_customer_id, self._plan_id(interval), quantity, idempotency_key=key)
             return card, subscription
 
-        def apply(_session: Session, acct: Account, result) -> str:
+        def apply(account: Account, result) -> str:
             card, subscription = result
-            apply_card(acct, card)
-            apply_subscription(acct, subscription)
+            apply_card(account, card)
+            apply_subscription(account, subscription)
             noun = "license" if quantity == 1 else "licenses"
             return f"Welcome to the Unlimited Version: {quantity} {noun}, billed {'yearly' if interval == INTERVAL_YEAR else 'monthly'}."
 
         return self._run(account_id=account_id, kind=KIND_PURCHASE_UNLIMITED, key=key, actor=actor,
-                         params={"licenses": quantity, "interval": interval}, work=work, apply=apply)
+                         params={"licenses": quantity, "interval": interval}, check=check, work=work, apply=apply)
 
     def cancel(self, account_id: int, *, reason: Any, additional_features: Any, key: str,
                actor: str) -> ActionResult:
-        if (done := self._earlier_outcome(key)) is not None:
-            return done
         reason_text = str(reason or "").strip()
         features_text = str(additional_features or "").strip()
         if not reason_text:
             raise BillingError("Please enter a reason for cancelling.")
         if len(reason_text) > MAX_FEEDBACK_CHARS or len(features_text) > MAX_FEEDBACK_CHARS:
             raise BillingError(f"Please keep each answer under {MAX_FEEDBACK_CHARS} characters.")
-        account = self._subscribed(account_id)
-        if account.cancel_at is not None:
-            raise BillingError("This subscription is already set to cancel.")
-        # The feedback is kept whatever Stripe answers next.
-        with session_scope() as session:
+
+        def check(session: Session, account: Account) -> None:
+            _require_subscription(account)
+            if account.cancel_at is not None:
+                raise BillingError("This subscription is already set to cancel.")
+            # The feedback is committed with the intent: it is kept whatever Stripe answers next.
             session.add(CancellationFeedback(account_id=account_id, reason=reason_text,
                                              additional_features=features_text, actor=actor))
             audit.record(session, action="billing.cancel_feedback", actor=actor, account_id=account_id)
 
-        def apply(_session: Session, acct: Account, subscription: SubscriptionSnapshot) -> str:
-            apply_subscription(acct, subscription)
-            return f"Your subscription will end on {format_date(acct.cancel_at)}. You can resume it until then."
+        def apply(account: Account, subscription: SubscriptionSnapshot) -> str:
+            apply_subscription(account, subscription)
+            return f"Your subscription will end on {format_date(account.cancel_at)}. You can resume it until then."
 
         return self._run(
-            account_id=account_id, kind=KIND_CANCEL, key=key, actor=actor, params={},
-            work=lambda: self.gateway.set_cancel_at_period_end(account.stripe_subscription_id, True,
-                                                               idempotency_key=key),
+            account_id=account_id, kind=KIND_CANCEL, key=key, actor=actor, params={}, check=check,
+            work=lambda account: self.gateway.set_cancel_at_period_end(
+                account.stripe_subscription_id, True, idempotency_key=key),
             apply=apply)
 
     def resume(self, account_id: int, *, key: str, actor: str) -> ActionResult:
-        if (done := self._earlier_outcome(key)) is not None:
-            return done
-        account = self._subscribed(account_id)
-        if account.cancel_at is None:
-            raise BillingError("This subscription is not set to cancel.")
+        def check(_session: Session, account: Account) -> None:
+            _require_subscription(account)
+            if account.cancel_at is None:
+                raise BillingError("This subscription is not set to cancel.")
 
-        def apply(_session: Session, acct: Account, subscription: SubscriptionSnapshot) -> str:
-            apply_subscription(acct, subscription)
+        def apply(account: Account, subscription: SubscriptionSnapshot) -> str:
+            apply_subscription(account, subscription)
             return "Your subscription continues. Nothing else changed."
 
         return self._run(
-            account_id=account_id, kind=KIND_RESUME, key=key, actor=actor, params={},
-            work=lambda: self.gateway.set_cancel_at_period_end(account.stripe_subscription_id, False,
-                                                               idempotency_key=key),
+            account_id=account_id, kind=KIND_RESUME, key=key, actor=actor, params={}, check=check,
+            work=lambda account: self.gateway.set_cancel_at_period_end(
+                account.stripe_subscription_id, False, idempotency_key=key),
             apply=apply)
 
     # Re-sync (webhooks) -------------------------------------------------------------
