@@ -81,15 +81,27 @@ def issue_api_key(session: Session, account: Account, *, actor: str) -> str:
     return key
 
 
+def api_key_hash_matches(stored_hash: str | None, key_hash: str) -> bool:
+    """The constant-time comparison that decides whether a key is an account's (look-ups by hash only find it)."""
+    return stored_hash is not None and hmac.compare_digest(stored_hash, key_hash)
+
+
 def api_key_matches(account: Account, key: str) -> bool:
-    return account.api_key_hash is not None and hmac.compare_digest(account.api_key_hash, hash_api_key(key))
+    return api_key_hash_matches(account.api_key_hash, hash_api_key(key))
 
 
-def account_for_api_key(session: Session, key: str) -> Account | None:
-    """The account whose connector API key this is, or None."""
-    account = session.exec(select(Account).where(Account.api_key_hash == hash_api_key(key))).first()
-    # The look-up is by hash; the constant-time comparison is what decides.
-    return account if account is not None and api_key_matches(account, key) else None
+# SQLAlchemy Core, built once (compiled once per dialect): the license API's per-request look-ups.
+_accounts = Account.__table__
+API_KEY_HASH = sa.bindparam("api_key_hash", type_=sa.String)
+HAS_API_KEY = _accounts.c.api_key_hash == API_KEY_HASH  # a WHERE clause; its parameter: api_key_hash
+_ACCOUNT_BY_KEY = sa.select(_accounts.c.id, _accounts.c.api_key_hash).where(HAS_API_KEY)
+
+
+def account_id_for_api_key(connection: sa.Connection, key: str) -> int | None:
+    """The id of the account whose connector API key this is, or None: one indexed SELECT, no ORM."""
+    key_hash = hash_api_key(key)
+    row = connection.execute(_ACCOUNT_BY_KEY, {"api_key_hash": key_hash}).first()
+    return row.id if row is not None and api_key_hash_matches(row.api_key_hash, key_hash) else None
 
 
 def launch_url(settings: Settings, account: Account, email: str | None = None) -> str:

@@ -1,5 +1,8 @@
 """Racing activations never oversubscribe an account: SQLite always, PostgreSQL with TEST_DATABASE_URL.
 
+Both ways in race: the page's (`seats.activate` in a Session) and the license API's (the
+look-up by API key on a connection of its own, then the writes in a transaction).
+
 With TEST_DATABASE_URL (a PostgreSQL server, postgresql+psycopg://…) the races also run
 in a fresh database created there for the test run.
 """
@@ -15,7 +18,7 @@ from sqlmodel import Session
 from billing_app.db import make_engine, session_scope
 from billing_app.runner import migrate
 from billing_app.services import seats
-from billing_app.services.accounts import licenses_used
+from billing_app.services.accounts import issue_api_key, licenses_used
 from billing_app.services.seats import Outcome
 
 RACERS = 48
@@ -36,38 +39,60 @@ def race_engine(request, tmp_path):
     engine.dispose()
 
 
-def _race(engine, account_id: int, emails: list[str]) -> Counter:
+def _as_the_page(engine, account_id: int, _key: str, email: str) -> Outcome:
+    with session_scope(engine) as session:
+        return seats.activate(session, account_id, email, actor="race").outcome
+
+
+def _as_the_api(engine, _account_id: int, key: str, email: str) -> Outcome:
+    with engine.connect() as connection:  # the read-only look, as the API runs it (no transaction)
+        look = seats.look_by_api_key(connection, key, email)
+    if look.answer is not None:
+        return look.answer.outcome
+    with engine.begin() as connection:
+        return seats.activate_looked_up(connection, look, actor="race").outcome
+
+
+@pytest.fixture(params=[_as_the_page, _as_the_api], ids=["page", "api"])
+def way(request):
+    return request.param
+
+
+def _race(engine, way, account: tuple[int, str, str], emails: list[str]) -> Counter:
+    account_id, _domain, key = account
     start = threading.Barrier(len(emails))
 
     def activate(email: str) -> Outcome:
         start.wait()
-        with session_scope(engine) as session:
-            return seats.activate(session, account_id, email, actor="race").outcome
+        return way(engine, account_id, key, email)
 
     with ThreadPoolExecutor(max_workers=len(emails)) as pool:
         return Counter(pool.map(activate, emails))
 
 
-def _account(engine, add_unlimited_account) -> tuple[int, str]:
-    """A new account holding HELD of its PURCHASED licenses; returns its id and its (allowed) domain."""
+def _account(engine, add_unlimited_account) -> tuple[int, str, str]:
+    """A new account holding HELD of its PURCHASED licenses; returns its id, its (allowed) domain, its API key."""
     slug = f"race-{uuid.uuid4().hex[:12]}"
     domain = f"{slug}.test"
     with Session(engine) as session:
         held = tuple(f"held{i}@{domain}" for i in range(HELD))
-        return add_unlimited_account(session, slug, licenses=PURCHASED, users=held).id, domain
+        account = add_unlimited_account(session, slug, licenses=PURCHASED, users=held)
+        key = issue_api_key(session, account, actor="test")
+        session.commit()
+        return account.id, domain, key
 
 
-def test_racing_activations_get_exactly_the_free_licenses(race_engine, add_unlimited_account):
-    account_id, domain = _account(race_engine, add_unlimited_account)
-    outcomes = _race(race_engine, account_id, [f"user{i}@{domain}" for i in range(RACERS)])
+def test_racing_activations_get_exactly_the_free_licenses(race_engine, way, add_unlimited_account):
+    account = account_id, domain, _key = _account(race_engine, add_unlimited_account)
+    outcomes = _race(race_engine, way, account, [f"user{i}@{domain}" for i in range(RACERS)])
     assert outcomes == {Outcome.ACTIVATED: PURCHASED - HELD, Outcome.NO_FREE_LICENSE: RACERS - (PURCHASED - HELD)}
     with Session(race_engine) as session:
         assert licenses_used(session, account_id) == PURCHASED
 
 
-def test_racing_activations_of_one_user_take_one_license(race_engine, add_unlimited_account):
-    account_id, domain = _account(race_engine, add_unlimited_account)
-    outcomes = _race(race_engine, account_id, [f"same@{domain}"] * RACERS)
+def test_racing_activations_of_one_user_take_one_license(race_engine, way, add_unlimited_account):
+    account = account_id, domain, _key = _account(race_engine, add_unlimited_account)
+    outcomes = _race(race_engine, way, account, [f"same@{domain}"] * RACERS)
     assert outcomes == {Outcome.ACTIVATED: 1, Outcome.ALREADY_ACTIVE: RACERS - 1}
     with Session(race_engine) as session:
         assert licenses_used(session, account_id) == HELD + 1
