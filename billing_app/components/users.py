@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.states.page import PageState
-from billing_app.states.users import DOMAIN_FIELD_PREFIX, NEW_USER_INPUT_ID, UsersState
+from billing_app.states.users import DOMAIN_FIELD_PREFIX, NEW_USER_INPUT_ID, DomainsState, RemoveUserState, UsersState
 
 _ROW_BORDER = f"1px solid {rx.color('gray', 4)}"
 
@@ -49,7 +49,7 @@ def _user(user: rx.Var) -> rx.Component:
             min_width="0",
             flex="1",
         ),
-        _remove_button("Remove " + user["email"].to(str), UsersState.ask_remove(user["email"])),
+        _remove_button("Remove " + user["email"].to(str), RemoveUserState.ask_remove(user["email"])),
         width="100%",
         align="center",
         padding_y="8px",
@@ -100,7 +100,7 @@ def _add_user_form() -> rx.Component:
                     id=NEW_USER_INPUT_ID, name="email", type="email", placeholder="name@yourcompany.com",
                     auto_complete=False, flex="1", min_width="0",
                 ),
-                rx.button("Add user", type="submit", loading=UsersState.adding),
+                rx.button("Add user", type="submit"),
                 width="100%",
             ),
             rx.cond(
@@ -121,7 +121,7 @@ def _confirm_removal() -> rx.Component:
         rx.alert_dialog.content(
             rx.alert_dialog.title("Remove this user?"),
             rx.alert_dialog.description(
-                rx.text.strong(UsersState.confirm_email),
+                rx.text.strong(RemoveUserState.confirm_email),
                 " loses the license at once: the connector stops working for them at its next check.",
                 size="2",
                 overflow_wrap="anywhere",
@@ -129,18 +129,18 @@ def _confirm_removal() -> rx.Component:
             rx.flex(
                 # Keyboard users start on "No" (the safe answer); Tab reaches "Yes".
                 rx.alert_dialog.cancel(
-                    rx.button("No", variant="soft", color_scheme="gray", disabled=UsersState.removing,
-                              on_click=UsersState.cancel_remove, auto_focus=True),
+                    rx.button("No", variant="soft", color_scheme="gray", on_click=RemoveUserState.cancel_remove,
+                              auto_focus=True),
                 ),
-                rx.button("Yes", color_scheme="red", loading=UsersState.removing, on_click=UsersState.remove_user),
+                rx.button("Yes", color_scheme="red", on_click=RemoveUserState.remove_user),
                 justify="end",
                 spacing="3",
                 margin_top="16px",
             ),
             max_width="420px",
         ),
-        open=UsersState.confirm_email != "",
-        on_open_change=UsersState.cancel_remove,
+        open=RemoveUserState.confirm_email != "",
+        on_open_change=RemoveUserState.cancel_remove,
     )
 
 
@@ -172,7 +172,7 @@ def users_section() -> rx.Component:
 def _own_domain() -> rx.Component:
     return rx.hstack(
         rx.icon("lock", size=14, color=rx.color("gray", 10)),
-        rx.text(UsersState.own_domain, size="2", weight="medium"),
+        rx.text(DomainsState.own_domain, size="2", weight="medium"),
         rx.badge("your domain · always allowed", color_scheme="gray", variant="soft"),
         align="center",
         spacing="2",
@@ -186,14 +186,14 @@ def _domain_row(domain: rx.Var, index: rx.Var) -> rx.Component:
         rx.input(
             value=domain,
             name=f"{DOMAIN_FIELD_PREFIX}{index}",
-            on_change=lambda value: UsersState.edit_domain(index, value),
+            on_change=lambda value: DomainsState.edit_domain(index, value),
             placeholder="example.com",
             aria_label="Allowed domain " + (index + 1).to_string(),
             auto_complete=False,
             flex="1",
             min_width="0",
         ),
-        _remove_button("Remove domain " + domain, UsersState.remove_domain_row(index)),
+        _remove_button("Remove domain " + domain, DomainsState.remove_domain_row(index)),
         width="100%",
         align="center",
         class_name="domain-row",
@@ -202,15 +202,15 @@ def _domain_row(domain: rx.Var, index: rx.Var) -> rx.Component:
 
 def _orphaned_users_offer() -> rx.Component:
     return rx.cond(
-        UsersState.orphaned_message != "",
+        DomainsState.orphaned_message != "",
         rx.callout(
             rx.vstack(
-                rx.text(UsersState.orphaned_message, " Release their licenses?"),
+                rx.text(DomainsState.orphaned_message, " Release their licenses?"),
                 rx.hstack(
-                    rx.button("Release them", size="1", color_scheme="amber", loading=UsersState.releasing,
-                              on_click=UsersState.release_orphaned_users),
+                    rx.button("Release them", size="1", color_scheme="amber", loading=DomainsState.releasing,
+                              on_click=DomainsState.release_orphaned_users),
                     rx.button("Keep them", size="1", variant="soft", color_scheme="gray",
-                              disabled=UsersState.releasing, on_click=UsersState.keep_orphaned_users),
+                              disabled=DomainsState.releasing, on_click=DomainsState.keep_orphaned_users),
                     spacing="2",
                 ),
                 spacing="2",
@@ -230,24 +230,24 @@ def domains_section() -> rx.Component:
                     size="1", color_scheme="gray",
                 ),
                 _own_domain(),
-                rx.foreach(UsersState.domain_drafts, _domain_row),
+                rx.foreach(DomainsState.domain_drafts, _domain_row),
                 rx.cond(
-                    UsersState.domain_error != "",
-                    rx.callout(UsersState.domain_error, icon="circle-alert", color_scheme="red", size="1",
+                    DomainsState.domain_error != "",
+                    rx.callout(DomainsState.domain_error, icon="circle-alert", color_scheme="red", size="1",
                                width="100%", role="alert", id="domain-error"),
                 ),
                 rx.hstack(
                     rx.button(rx.icon("plus", size=16), "Add domain", type="button", variant="soft",
-                              on_click=UsersState.add_domain_row),
+                              on_click=DomainsState.add_domain_row),
                     rx.spacer(),
-                    rx.button("Update", type="submit", loading=UsersState.saving_domains),
+                    rx.button("Update", type="submit"),
                     width="100%",
                 ),
                 _orphaned_users_offer(),
                 spacing="2",
                 width="100%",
             ),
-            on_submit=UsersState.save_domains,
+            on_submit=DomainsState.save_domains,
             reset_on_submit=False,
         ),
         width="100%",

@@ -14,6 +14,7 @@ import logging
 import time
 
 import reflex as rx
+from sqlmodel import Session
 
 from billing_app.db import session_scope
 from billing_app.models import Account
@@ -146,8 +147,13 @@ class PageState(rx.State):
             if problem == "denied":
                 return self._deny()
             self._last_activity = time.time()
-            self.summary = build_summary(session, account).as_dict()
+            self.show_summary(session, account)
         self.phase = "ready"
+
+    def show_summary(self, session: Session, account: Account) -> None:
+        """The summary of the account as `session` sees it; the caller has checked the binding
+        (`account_id`) in this event, e.g. to refresh the counts within its own transaction."""
+        self.summary = build_summary(session, account).as_dict()
 
     def note_password_changed(self, session_epoch: int) -> None:
         """This tab changed the password: it stays signed in, the account's other sessions do not."""

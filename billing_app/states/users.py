@@ -1,14 +1,20 @@
-"""The "User Management" tab's state: activated add-on users and allowed email domains.
+"""The "User Management" tab's states: activated add-on users and allowed email domains.
 
 Thin: the rules live in services/seats.py and services/domains.py. Every
 handler that changes something first checks that the tab is bound to an
-account (PageState), and afterwards refreshes the page summary so the license
-counts change without a reload.
+account (PageState), and refreshes the license counts in the same transaction
+as its change, so they update without a reload.
+
+Three states, so that an event re-renders only the part of the tab it changes
+(the browser re-renders every component that reads a changed state): the list,
+the removal confirmation, and the domain form. Changes of the local database
+answer within one round trip, so they send no "working…" step first.
 """
 
 from __future__ import annotations
 
 import reflex as rx
+from sqlmodel import Session
 
 from billing_app.db import session_scope
 from billing_app.models import Account
@@ -26,6 +32,18 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
+async def _bound(state: rx.State) -> tuple[PageState, int] | None:
+    """The page state and the account this tab is bound to, else None: the access check, made once
+    per event (each `PageState.account_id` reads the account again)."""
+    page = await state.get_state(PageState)
+    account_id = page.account_id
+    return None if account_id is None else (page, account_id)
+
+
+def _show_counts(session: Session, page: PageState, account_id: int) -> None:
+    page.show_summary(session, session.get_one(Account, account_id))
+
+
 class UsersState(rx.State):
     # "Activated Add-on users": one page of the list.
     users: list[dict[str, str]] = []
@@ -35,60 +53,35 @@ class UsersState(rx.State):
     range_label: str = ""
     search: str = ""
     loading: bool = False
-    confirm_email: str = ""  # the user whose removal waits for "Yes" / "No"
-    removing: bool = False
-    adding: bool = False
     add_error: str = ""
 
-    # "Email Domain allowed to use licenses": the list being edited, saved by "Update".
-    own_domain: str = ""
-    domain_drafts: list[str] = []
-    saving_domains: bool = False
-    domain_error: str = ""
-    # Removed domains whose users still hold licenses, offered for release.
-    orphaned_domains: list[str] = []
-    orphaned_message: str = ""
-    releasing: bool = False
-
-    async def _bound(self) -> tuple[PageState, int] | None:
-        """The page state and the account this tab is bound to, else None: the access check, made once
-        per event (each `PageState.account_id` reads the account again)."""
-        page = await self.get_state(PageState)
-        account_id = page.account_id
-        return None if account_id is None else (page, account_id)
-
-    def _load_users(self, account_id: int) -> None:
-        with session_scope() as session:
-            listing = seats.list_users(session, account_id, search=self.search, page=self.page_index)
+    def show_users(self, session: Session, account_id: int) -> None:
+        """The current page of the list (search and page index kept), as `session` sees it."""
+        listing = seats.list_users(session, account_id, search=self.search, page=self.page_index)
         self.users = [{"email": user.email, "activated": format_date(user.activated_at)} for user in listing.users]
         self.total_users, self.page_index, self.page_count = listing.total, listing.page, listing.page_count
         first = listing.page * seats.PAGE_SIZE
         self.range_label = f"{first + 1:,}–{first + len(listing.users):,} of {listing.total:,}" if listing.total else ""
 
-    def _load_domains(self, account_id: int) -> None:
-        with session_scope() as session:
-            account = session.get(Account, account_id)
-            self.own_domain = domains.admin_domain(account)
-            self.domain_drafts = [d for d in domains.allowed_domains(session, account_id) if d != self.own_domain]
-
     @rx.event
     async def load(self):
         """Opening the tab: the first page of users and the saved domains."""
-        if (bound := await self._bound()) is None:
+        if (bound := await _bound(self)) is None:
             return
         _page, account_id = bound
-        self.loading, self.search, self.page_index = True, "", 0
-        self.add_error = self.domain_error = ""
-        self.orphaned_domains, self.orphaned_message = [], ""
+        self.loading, self.search, self.page_index, self.add_error = True, "", 0, ""
+        domain_form = await self.get_state(DomainsState)
         yield
-        self._load_users(account_id)
-        self._load_domains(account_id)
+        with session_scope() as session:
+            self.show_users(session, account_id)
+            domain_form.show_domains(session, account_id)
         self.loading = False
 
     async def _show_page(self, page_index: int):
-        if (bound := await self._bound()) is not None:
+        if (bound := await _bound(self)) is not None:
             self.page_index = page_index
-            self._load_users(bound[1])
+            with session_scope() as session:
+                self.show_users(session, bound[1])
 
     @rx.event
     async def set_search(self, value: str):
@@ -104,59 +97,84 @@ class UsersState(rx.State):
         await self._show_page(self.page_index + 1)
 
     @rx.event
+    async def add_user(self, form_data: dict):
+        """The admin activates a user themselves: the license API's rules and messages."""
+        if (bound := await _bound(self)) is None:
+            yield rx.toast.error(DENIED_MESSAGE)
+            return
+        page, account_id = bound
+        self.add_error = ""
+        try:
+            with session_scope() as session:
+                activation = seats.activate(session, account_id, form_data.get("email"), actor=page.actor)
+                if activation.licensed:
+                    self.show_users(session, account_id)
+                    _show_counts(session, page, account_id)
+        except InvalidEmail as exc:
+            self.add_error = str(exc)
+            return
+        if not activation.licensed:
+            self.add_error = activation.message
+            return
+        yield rx.set_value(NEW_USER_INPUT_ID, "")
+        yield rx.toast.success(activation.message)
+
+
+class RemoveUserState(rx.State):
+    """The "Remove <email>" confirmation: "Yes" releases the user's license at once."""
+
+    confirm_email: str = ""  # the user whose removal waits for "Yes" / "No"
+
+    @rx.event
     def ask_remove(self, email: str):
         self.confirm_email = email
 
     @rx.event
     def cancel_remove(self):
-        if not self.removing:
-            self.confirm_email = ""
+        self.confirm_email = ""
 
     @rx.event
     async def remove_user(self):
-        """"Yes" in the confirmation: release the user's license now."""
-        if (bound := await self._bound()) is None:
+        """"Yes" in the confirmation."""
+        if (bound := await _bound(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
         page, account_id = bound
-        email, self.removing = self.confirm_email, True
-        yield
+        email, self.confirm_email = self.confirm_email, ""
+        if not email:  # a second click on "Yes" as the dialog closes
+            return
+        user_list = await self.get_state(UsersState)
         try:
             with session_scope() as session:
                 released = seats.release(session, account_id, email, actor=page.actor)
+                user_list.show_users(session, account_id)
+                _show_counts(session, page, account_id)
         except InvalidEmail as exc:
-            released, message = False, str(exc)
+            yield rx.toast.error(str(exc))
+            return
+        if released:
+            yield rx.toast.success(f"{email} was removed: their license is free.")
         else:
-            message = f"{email} was removed: their license is free." if released else f"{email} had no license."
-        self.removing, self.confirm_email = False, ""
-        self._load_users(account_id)
-        page.refresh()
-        yield rx.toast.success(message) if released else rx.toast.error(message)
+            yield rx.toast.error(f"{email} had no license.")
 
-    @rx.event
-    async def add_user(self, form_data: dict):
-        """The admin activates a user themselves: the license API's rules and messages."""
-        if (bound := await self._bound()) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
-            return
-        page, account_id = bound
-        self.adding, self.add_error = True, ""
-        yield
-        try:
-            with session_scope() as session:
-                activation = seats.activate(session, account_id, form_data.get("email"), actor=page.actor)
-        except InvalidEmail as exc:
-            self.adding, self.add_error = False, str(exc)
-            return
-        # Enabled again with the result: a disabled button would block the next Enter in the form.
-        self.adding = False
-        if not activation.licensed:
-            self.add_error = activation.message
-            return
-        self._load_users(account_id)
-        page.refresh()
-        yield rx.set_value(NEW_USER_INPUT_ID, "")
-        yield rx.toast.success(activation.message)
+
+class DomainsState(rx.State):
+    """"Email Domain allowed to use licenses": the list being edited, saved by "Update"."""
+
+    own_domain: str = ""
+    domain_drafts: list[str] = []
+    domain_error: str = ""
+    # Removed domains whose users still hold licenses, offered for release.
+    orphaned_domains: list[str] = []
+    orphaned_message: str = ""
+    releasing: bool = False  # releasing a whole domain's users may take a while
+
+    def show_domains(self, session: Session, account_id: int) -> None:
+        """The saved domains, as `session` sees them; drops an earlier error and release offer."""
+        account = session.get_one(Account, account_id)
+        self.own_domain = domains.admin_domain(account)
+        self.domain_drafts = [d for d in domains.allowed_domains(session, account_id) if d != self.own_domain]
+        self.domain_error, self.orphaned_domains, self.orphaned_message = "", [], ""
 
     @rx.event
     def edit_domain(self, index: int, value: str):
@@ -175,47 +193,44 @@ class UsersState(rx.State):
     @rx.event
     async def save_domains(self, form_data: dict):
         """"Update": save the edited list, or say what is wrong and save nothing."""
-        if (bound := await self._bound()) is None:
+        if (bound := await _bound(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
         page, account_id = bound
         # The form's fields, not the drafts: they hold what was typed even before it reached the state.
         entries = [value for name, value in form_data.items() if name.startswith(DOMAIN_FIELD_PREFIX)]
-        self.saving_domains, self.domain_error = True, ""
-        yield
         try:
             with session_scope() as session:
-                account = session.get(Account, account_id)
+                account = session.get_one(Account, account_id)
                 change = domains.replace_domains(session, account, entries, actor=page.actor)
-                orphans = seats.users_of_domains(session, account.id, change.removed)
+                orphans = seats.users_of_domains(session, account_id, change.removed)
+                self.show_domains(session, account_id)
         except InvalidDomain as exc:
             self.domain_error = str(exc)
-            self.saving_domains = False
             return
-        self._load_domains(account_id)
         self.orphaned_domains = sorted(orphans)
         self.orphaned_message = (
             f"{_plural(sum(orphans.values()), 'user')} of {', '.join(self.orphaned_domains)} still hold licenses."
             if orphans else ""
         )
-        self.saving_domains = False
         yield rx.toast.success("Allowed domains updated." if change.added or change.removed else "No change to save.")
 
     @rx.event
     async def release_orphaned_users(self):
         """Release the users of the domains just removed (offered after "Update")."""
-        if (bound := await self._bound()) is None:
+        if (bound := await _bound(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
         page, account_id = bound
         self.releasing = True
         yield
+        user_list = await self.get_state(UsersState)
         with session_scope() as session:
-            account = session.get(Account, account_id)
+            account = session.get_one(Account, account_id)
             released = seats.release_users_of_domains(session, account, self.orphaned_domains, actor=page.actor)
+            user_list.show_users(session, account_id)
+            _show_counts(session, page, account_id)
         self.releasing, self.orphaned_domains, self.orphaned_message = False, [], ""
-        self._load_users(account_id)
-        page.refresh()
         yield rx.toast.success(f"{_plural(released, 'user')} released.")
 
     @rx.event
