@@ -16,7 +16,6 @@ only a new activation writes (the INSERT, a count and its audit entry, in one tr
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, AllowedDomain, AuditLog, utcnow
+from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, AllowedDomain, utcnow
 from billing_app.services import audit
 from billing_app.services.accounts import HAS_API_KEY, api_key_hash_matches, hash_api_key
 from billing_app.services.domains import domain_allowed, email_domain
@@ -84,9 +83,7 @@ class Activation:
 # SQLAlchemy Core statements, built once: compiled once per dialect, then only executed. The
 # license API runs them on a plain Connection (no ORM objects, no Session); the page's Session
 # runs the same ones on its own connection.
-_accounts, _users, _domains, _audit_log = (
-    Account.__table__, ActivatedUser.__table__, AllowedDomain.__table__, AuditLog.__table__,
-)
+_accounts, _users, _domains = Account.__table__, ActivatedUser.__table__, AllowedDomain.__table__
 _ACCOUNT_ID = sa.bindparam("account_id", type_=_users.c.account_id.type)
 _EMAIL = sa.bindparam("email", type_=_users.c.email.type)
 _DOMAIN = sa.bindparam("domain", type_=_domains.c.domain.type)
@@ -139,9 +136,6 @@ _INSERT_IF_FREE = sa.insert(_users).from_select(
 
 _USED_AND_HELD = sa.select(_seats_used(_ACCOUNT_ID).label("used"), _holds_seat(_ACCOUNT_ID).label("held"))
 _IS_ACTIVE = sa.select(_holds_seat(_ACCOUNT_ID))
-_AUDIT = sa.insert(_audit_log)
-
-
 @dataclass(frozen=True)
 class Look:
     """An activation's first, read-only step: the account's facts, and the answer when it is already known."""
@@ -223,17 +217,10 @@ def activate_looked_up(connection: sa.Connection, look: Look, *, actor: str) -> 
         outcome = Outcome.ALREADY_ACTIVE if held else Outcome.NO_FREE_LICENSE
     activation = Activation(outcome, email, used, purchased, plan)
     if outcome != Outcome.ALREADY_ACTIVE:
-        _record(connection, "license.activate", actor, account_id,
-                audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR, email=email, result=outcome.value)
+        audit.record(connection, action="license.activate", actor=actor, account_id=account_id,
+                     outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR,
+                     email=email, result=outcome.value)
     return activation
-
-
-def _record(connection: sa.Connection, action: str, actor: str, account_id: int, outcome: str, **detail: object) -> None:
-    """audit.record's entry, inserted with Core (committed with the caller's transaction)."""
-    connection.execute(_AUDIT, {
-        "at": utcnow(), "account_id": account_id, "actor": actor, "action": action, "outcome": outcome,
-        "detail": json.dumps(detail, default=str, sort_keys=True),
-    })
 
 
 def activate(session: Session, account_id: int, raw_email: object, *, actor: str) -> Activation:
