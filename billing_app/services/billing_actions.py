@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from billing_app.db import session_scope
 from billing_app.models import (
@@ -136,6 +136,29 @@ def _require_customer(_session: Session, account: Account) -> None:
         raise BillingError("Start again: the card form has expired.")
 
 
+# The BillingAction statements, in Core (built once): they run on every action.
+_actions = BillingAction.__table__
+_ABANDON_STALE = (
+    sa.update(_actions)
+    .where(_actions.c.account_id == sa.bindparam("of_account"), _actions.c.status == ACTION_PENDING,
+           _actions.c.created_at < sa.bindparam("cutoff"))
+    .values(status=ACTION_FAILED, message="abandoned", finished_at=sa.bindparam("now"))
+)
+_ACTION_BY_KEY = (
+    sa.select(_actions.c.id, _actions.c.account_id, _actions.c.kind, _actions.c.status, _actions.c.message)
+    .where(_actions.c.idempotency_key == sa.bindparam("key"))
+)
+_INSERT_ACTION = sa.insert(_actions).returning(_actions.c.id)
+_RETRY_ACTION = (
+    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
+    .values(status=ACTION_PENDING, message="", finished_at=None, created_at=sa.bindparam("now"))
+)
+_FINISH_ACTION = (
+    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
+    .values(status=sa.bindparam("new_status"), message=sa.bindparam("new_message"), finished_at=sa.bindparam("now"))
+)
+
+
 class BillingService:
     def __init__(self, gateway: StripeClient, settings: Settings):
         self.gateway = gateway
@@ -210,13 +233,10 @@ class BillingService:
         if not 8 <= len(key) <= 128:
             raise BillingError("This form has expired. Please reload the page.")
         with session_scope() as session:
-            session.exec(
-                sa.update(BillingAction)
-                .where(BillingAction.account_id == account_id, BillingAction.status == ACTION_PENDING,
-                       BillingAction.created_at < utcnow() - STALE_PENDING_AFTER)
-                .values(status=ACTION_FAILED, message="abandoned", finished_at=utcnow())
-            )
-            existing = session.exec(select(BillingAction).where(BillingAction.idempotency_key == key)).first()
+            connection, now = session.connection(), utcnow()
+            connection.execute(_ABANDON_STALE, {"of_account": account_id, "cutoff": now - STALE_PENDING_AFTER,
+                                                "now": now})
+            existing = connection.execute(_ACTION_BY_KEY, {"key": key}).first()
             if existing is not None and (existing.account_id != account_id or existing.kind != kind):
                 raise BillingError("This form has expired. Please reload the page.")
             if existing is not None and existing.status == ACTION_SUCCEEDED:
@@ -227,23 +247,24 @@ class BillingService:
             if account is None:
                 raise BillingError("This account no longer exists.")
             check(session, account)
-            if existing is None:
-                existing = BillingAction(account_id=account_id, kind=kind, idempotency_key=key,
-                                         params=json.dumps(params, sort_keys=True), actor=actor)
-            else:  # a retry of a failed attempt, with the same key
-                existing.status, existing.message, existing.finished_at = ACTION_PENDING, "", None
-                existing.created_at = utcnow()
-            session.add(existing)
             try:
-                session.flush()
+                if existing is None:
+                    action_id = connection.execute(_INSERT_ACTION, {
+                        "account_id": account_id, "kind": kind, "idempotency_key": key, "status": ACTION_PENDING,
+                        "params": json.dumps(params, sort_keys=True), "message": "", "actor": actor,
+                        "created_at": now,
+                    }).scalar_one()
+                else:  # a retry of a failed attempt, with the same key
+                    action_id = existing.id
+                    connection.execute(_RETRY_ACTION, {"action_id": action_id, "now": now})
             except sa.exc.IntegrityError as exc:  # another action of this account is pending
                 raise BillingError(MSG_BUSY) from exc
-            return account, existing.id
+            return account, action_id
 
     @staticmethod
     def _finish(session: Session, action_id: int, status: str, message: str = "") -> None:
-        session.exec(sa.update(BillingAction).where(BillingAction.id == action_id)
-                     .values(status=status, message=message[:500], finished_at=utcnow()))
+        session.connection().execute(_FINISH_ACTION, {
+            "action_id": action_id, "new_status": status, "new_message": message[:500], "now": utcnow()})
 
     def _fail(self, action_id: int, account_id: int, kind: str, actor: str, params: dict, message: str) -> None:
         with session_scope() as session:
