@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -102,6 +103,28 @@ def account_id_for_api_key(connection: sa.Connection, key: str) -> int | None:
     key_hash = hash_api_key(key)
     row = connection.execute(_ACCOUNT_BY_KEY, {"api_key_hash": key_hash}).first()
     return row.id if row is not None and api_key_hash_matches(row.api_key_hash, key_hash) else None
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What decides whether a signed-in page session still holds (see PageState)."""
+
+    has_password: bool
+    session_epoch: int
+
+    @classmethod
+    def of(cls, account: Account) -> SessionFacts:
+        return cls(account.password_hash is not None, account.session_epoch)
+
+
+_SESSION_FACTS = sa.select(_accounts.c.password_hash.is_not(None), _accounts.c.session_epoch).where(
+    _accounts.c.id == sa.bindparam("account_id"))
+
+
+def session_facts(connection: sa.Connection, account_id: int) -> SessionFacts | None:
+    """The account's SessionFacts (None if it is gone): one narrow SELECT, made on every page event."""
+    row = connection.execute(_SESSION_FACTS, {"account_id": account_id}).first()
+    return None if row is None else SessionFacts(bool(row[0]), row[1])
 
 
 def launch_url(settings: Settings, account: Account, email: str | None = None) -> str:

@@ -16,9 +16,9 @@ import time
 import reflex as rx
 from sqlmodel import Session
 
-from billing_app.db import session_scope
+from billing_app.db import get_engine, session_scope
 from billing_app.models import Account
-from billing_app.services.accounts import redeem_launch_token
+from billing_app.services.accounts import SessionFacts, redeem_launch_token, session_facts
 from billing_app.services.launch_tokens import InvalidLaunchToken
 from billing_app.services.passwords import sign_in
 from billing_app.services.summary import build_summary
@@ -125,12 +125,12 @@ class PageState(rx.State):
                 self._sign_in_as(account)
             return result.message
 
-    def _session_problem(self, account: Account | None) -> str | None:
+    def _session_problem(self, facts: SessionFacts | None) -> str | None:
         """Why the signed-in binding no longer holds ("password" or "denied"), or None."""
-        if account is None:
+        if facts is None:
             return "denied"
         idle = time.time() - self._last_activity > get_settings().billing_session_idle_minutes * 60
-        if account.password_hash is not None and (idle or account.session_epoch != self._session_epoch):
+        if facts.has_password and (idle or facts.session_epoch != self._session_epoch):
             return "password"
         if idle:
             return "denied"
@@ -141,7 +141,7 @@ class PageState(rx.State):
             return self._ask_password() if self._launched_account_id is not None else self._deny()
         with session_scope() as session:
             account = session.get(Account, self._account_id)
-            problem = self._session_problem(account)
+            problem = self._session_problem(SessionFacts.of(account) if account else None)
             if problem == "password":
                 return self._ask_password()
             if problem == "denied":
@@ -164,8 +164,8 @@ class PageState(rx.State):
         """The signed-in account, checked on every use (idle time, password changed elsewhere)."""
         if self._account_id is None:
             return None
-        with session_scope() as session:
-            problem = self._session_problem(session.get(Account, self._account_id))
+        with get_engine().connect() as connection:
+            problem = self._session_problem(session_facts(connection, self._account_id))
         if problem == "password":
             self._ask_password()
             return None

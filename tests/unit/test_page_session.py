@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from billing_app.models import Account
+from billing_app.services.accounts import SessionFacts
 from billing_app.states.page import PageState
 
 
@@ -13,9 +14,9 @@ def tab(last_activity_seconds_ago: float, epoch: int = 0) -> SimpleNamespace:
     return SimpleNamespace(_last_activity=time.time() - last_activity_seconds_ago, _session_epoch=epoch)
 
 
-def account(password: bool, epoch: int = 0) -> Account:
-    return Account(id=1, slug="a", name="A", admin_email="a@a.test",
-                   password_hash="$argon2id$x" if password else None, session_epoch=epoch)
+def account(password: bool, epoch: int = 0) -> SessionFacts:
+    return SessionFacts.of(Account(id=1, slug="a", name="A", admin_email="a@a.test",
+                                   password_hash="$argon2id$x" if password else None, session_epoch=epoch))
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from billing_app.db import make_engine
 from billing_app.models import Account, AuditLog
 from billing_app.runner import migrate
 from billing_app.services import passwords
-from billing_app.services.accounts import create_account
+from billing_app.services.accounts import SessionFacts, create_account, session_facts
 
 
 class Clock:
@@ -119,3 +119,12 @@ def test_change_password_bumps_the_session_epoch_and_is_audited(session, account
     assert not passwords.password_matches(account.password_hash, "correct horse battery")
     actions = session.exec(select(AuditLog.action)).all()
     assert "page.change_password" in actions
+
+
+def test_session_facts_are_what_is_stored(session, account):
+    # What every page event checks its binding against (PageState.account_id).
+    assert session_facts(session.connection(), account.id) == SessionFacts(True, account.session_epoch)
+    passwords.set_password(session, account, None, actor="t", action="page.clear_password")
+    session.flush()
+    assert session_facts(session.connection(), account.id) == SessionFacts(False, account.session_epoch)
+    assert session_facts(session.connection(), account.id + 1000) is None
