@@ -33,6 +33,7 @@ def _shown(text: str) -> str:
     return text if len(text) <= _SHOWN_INPUT_CHARS else text[:_SHOWN_INPUT_CHARS] + "…"
 
 
+@lru_cache(maxsize=4096)  # on every license API call; an account's users share a few domains
 def to_ascii_domain(name: str) -> str:
     """The lower-case ASCII form of a host name (IDNA for international names); raise InvalidDomain."""
     invalid = InvalidDomain(f"“{_shown(name)}” is not a valid domain. Enter one such as example.com.")
