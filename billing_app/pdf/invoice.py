@@ -8,8 +8,9 @@ table row per line (the heading repeats on each page), totals, page numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,7 @@ from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout, XPos, YPos
 
 from billing_app.pdf import fonts
+from billing_app.pdf.shared_fonts import SharedFontsPDF
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ FAMILY = "dejavu"
 # What a character no loaded font can draw becomes, instead of silently vanishing.
 REPLACEMENT_CHARACTER = "\N{REPLACEMENT CHARACTER}"
 _KEPT_CONTROLS = {"\n"}
+_KEPT_CODES = {ord(ch) for ch in _KEPT_CONTROLS}
+_SPECIAL_IN_LINES = {"\n", "\r", "\N{SOFT HYPHEN}"}
 
 MARGIN = 18.0
 BOTTOM_MARGIN = 22.0
@@ -80,18 +84,20 @@ class InvoiceDocument:
         return [self.number, self.period, *parties, *lines]
 
 
-class _InvoicePDF(FPDF):
+class _InvoicePDF(SharedFontsPDF):
     def __init__(self, document: InvoiceDocument, paper: Paper) -> None:
         super().__init__(orientation="portrait", unit="mm", format=paper)
         self.document = document
         self._cmaps: list[dict[int, object]] = []
+        self._drawable_chars: set[str] = set(_KEPT_CONTROLS)  # known drawable with the loaded fonts
 
     def use_fonts(self, fallback_fonts: Sequence[Path]) -> None:
         self.add_font(FAMILY, "", fonts.REGULAR)
         self.add_font(FAMILY, "B", fonts.BOLD)
         self._cmaps = [self.fonts[FAMILY].cmap]
         missing = {ch for text in self.document.texts() for ch in text if not self._drawable(ch)}
-        # Parsing a CJK font costs ~0.3 s: only load fallbacks a document needs.
+        # A CJK font costs ~0.3 s to parse (once per process) and its glyphs make the
+        # PDF bigger: only load fallbacks a document needs.
         fallback_ids = [FAMILY]  # bold text falls back to regular DejaVu first
         for index, path in enumerate(fallback_fonts):
             if not missing:
@@ -105,13 +111,31 @@ class _InvoicePDF(FPDF):
             self._cmaps.append(self.fonts[font_id].cmap)
             fallback_ids.append(font_id)
             missing = {ch for ch in missing if not self._drawable(ch)}
+        if len(fallback_ids) == 1 and self._in_both_styles(self.document):
+            # Nothing to fall back to: with fallback fonts set, fpdf2 splits every text it
+            # draws or measures character by character (a quarter of the layout time).
+            return
         self.set_fallback_fonts(fallback_ids, exact_match=False)
 
+    def _in_both_styles(self, document: InvoiceDocument) -> bool:
+        """Whether regular and bold DejaVu have every character of the document."""
+        regular, bold = self.fonts[FAMILY].cmap, self.fonts[FAMILY + "B"].cmap
+        chars = {ord(ch) for text in _strings(dataclasses.astuple(document)) for ch in text} - _KEPT_CODES
+        return all(code in regular and code in bold for code in chars)
+
     def _drawable(self, ch: str) -> bool:
-        return ch in _KEPT_CONTROLS or any(ord(ch) in cmap for cmap in self._cmaps)
+        if ch in self._drawable_chars:
+            return True
+        if any(ord(ch) in cmap for cmap in self._cmaps):
+            self._drawable_chars.add(ch)  # fonts are only added, so it stays drawable
+            return True
+        return False
 
     def normalize_text(self, text: str) -> str:
-        # Called by fpdf2 on every text it draws or measures.
+        # Called by fpdf2 on every text it draws or measures: the common case, all
+        # characters already seen, is a single set look-up at C speed.
+        if self._drawable_chars.issuperset(text):
+            return text
         return "".join(ch if self._drawable(ch) else REPLACEMENT_CHARACTER for ch in text)
 
     def footer(self) -> None:
@@ -141,6 +165,31 @@ def render_invoice(document: InvoiceDocument, *, paper: Paper = "a4",
     return bytes(pdf.output())
 
 
+def _strings(values: tuple) -> Iterator[str]:
+    for value in values:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, tuple):
+            yield from _strings(value)
+
+
+def _text_lines(pdf: FPDF, width: float, height: float, text: str, align: str = "J") -> None:
+    """Text wrapped into lines `width` wide (0: up to the right margin), then a new line.
+
+    The same as multi_cell, which costs several times a cell in fpdf2 (it measures a
+    line again for every character it adds): so plain text that fits on one line is a
+    cell. Anything multi_cell treats specially (line breaks, soft hyphens, spaces it
+    may trim at either end) still goes to multi_cell.
+    """
+    available = (width or pdf.w - pdf.r_margin - pdf.x) - 2 * pdf.c_margin
+    if text and text == text.strip() and not _SPECIAL_IN_LINES.intersection(text) \
+            and pdf.get_string_width(text) < available:
+        # On its last (here only) line multi_cell's default justified text is left-aligned.
+        pdf.cell(width, height, text, align="L" if align == "J" else align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    else:
+        pdf.multi_cell(width, height, text, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
 def _half_width(pdf: FPDF) -> float:
     return (pdf.epw - 10) / 2
 
@@ -149,11 +198,11 @@ def _header(pdf: FPDF, document: InvoiceDocument) -> None:
     top = pdf.get_y()
     pdf.set_text_color(*INK)
     pdf.set_font(FAMILY, "B", 13)
-    pdf.multi_cell(_half_width(pdf), 6, document.seller.name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _text_lines(pdf, _half_width(pdf), 6, document.seller.name)
     pdf.set_font(FAMILY, "", 9)
     pdf.set_text_color(*MUTED)
     for line in document.seller.lines:
-        pdf.multi_cell(_half_width(pdf), 4.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        _text_lines(pdf, _half_width(pdf), 4.5, line)
     left_bottom = pdf.get_y()
 
     right = pdf.l_margin + _half_width(pdf) + 10
@@ -178,10 +227,10 @@ def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
     pdf.cell(width, 5, "BILL TO", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*INK)
     pdf.set_font(FAMILY, "B", 11)
-    pdf.multi_cell(width, 5.5, document.buyer.name, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _text_lines(pdf, width, 5.5, document.buyer.name)
     pdf.set_font(FAMILY, "", 9)
     for line in document.buyer.lines:
-        pdf.multi_cell(width, 4.5, line, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        _text_lines(pdf, width, 4.5, line)
     left_bottom = pdf.get_y()
 
     right = pdf.l_margin + width + 10
@@ -195,7 +244,7 @@ def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
         pdf.cell(30, 5.5, label)
         pdf.set_text_color(*INK)
         pdf.set_font(FAMILY, "B" if label == "Status" else "", 9)
-        pdf.multi_cell(width - 30, 5.5, value, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        _text_lines(pdf, width - 30, 5.5, value, align="R")
     pdf.set_y(max(left_bottom, pdf.get_y()) + 8)
 
 
@@ -252,7 +301,7 @@ def _totals(pdf: FPDF, document: InvoiceDocument) -> None:
     pdf.set_y(bottom + 6)
     pdf.set_font(FAMILY, "", 8)
     pdf.set_text_color(*MUTED)
-    pdf.multi_cell(0, 4.5, document.note, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _text_lines(pdf, 0, 4.5, document.note)
 
 
 def _stamp(pdf: FPDF, text: str, *, x: float, y: float) -> None:
