@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import re
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
+import ots
 import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
@@ -185,6 +187,7 @@ def embedded_glyphs(content: bytes) -> dict[str, tuple[TTFont, dict[int, int]]]:
                 continue
             cid_font = font["/DescendantFonts"][0].get_object()
             program = cid_font["/FontDescriptor"]["/FontFile2"].get_data()
+            assert_sane_font_program(program)
             assert sum(int.from_bytes(program[i:i + 4].ljust(4, b"\0"), "big")
                        for i in range(0, len(program), 4)) % 2**32 == 0xB1B0AFBA  # head.checkSumAdjustment
             to_unicode = font["/ToUnicode"].get_data().decode("latin-1")
@@ -198,6 +201,15 @@ def embedded_glyphs(content: bytes) -> dict[str, tuple[TTFont, dict[int, int]]]:
             found[str(font["/BaseFont"]).split("+", 1)[1]] = (
                 TTFont(io.BytesIO(program), checkChecksums=2), gid_per_char)
     return found
+
+
+def assert_sane_font_program(program: bytes) -> None:
+    """The OpenType Sanitizer, which browsers run on every web font, accepts the subset."""
+    with tempfile.NamedTemporaryFile(suffix=".ttf") as file:
+        file.write(program)
+        file.flush()
+        checked = ots.sanitize(file.name, capture_output=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 def original_font(name: str) -> Path:
