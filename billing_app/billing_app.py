@@ -11,6 +11,7 @@ from billing_app.settings import get_settings
 from billing_app.states.page import PageState
 
 app = rx.App(
+    stylesheets=["/billing.css"],
     # Route groups are added here by each area (webhook, license API, invoice PDFs).
     api_transformer=[
         build_api(stripe_webhook.routes, licenses.routes, invoice_pdf.routes,

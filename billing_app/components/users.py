@@ -7,7 +7,6 @@ import reflex as rx
 from billing_app.states.page import PageState
 from billing_app.states.users import DOMAIN_FIELD_PREFIX, NEW_USER_INPUT_ID, DomainsState, RemoveUserState, UsersState
 
-_ROW_BORDER = f"1px solid {rx.color('gray', 4)}"
 
 
 def _licenses_line() -> rx.Component:
@@ -41,19 +40,14 @@ def _remove_button(label: rx.Var, on_click: rx.EventSpec) -> rx.Component:
 
 
 def _user(user: rx.Var) -> rx.Component:
-    return rx.hstack(
-        rx.vstack(
-            rx.text(user["email"], size="2", overflow_wrap="anywhere"),
-            rx.text("Activated ", user["activated"], size="1", color_scheme="gray"),
-            spacing="0",
-            min_width="0",
-            flex="1",
+    # Plain elements styled by assets/billing.css: a page of rows re-renders on every list change.
+    return rx.el.div(
+        rx.el.div(
+            rx.el.span(user["email"], class_name="user-email"),
+            rx.el.span("Activated ", user["activated"], class_name="user-activated"),
+            class_name="user-text",
         ),
         _remove_button("Remove " + user["email"].to(str), RemoveUserState.ask_remove(user["email"])),
-        width="100%",
-        align="center",
-        padding_y="8px",
-        border_bottom=_ROW_BORDER,
         class_name="user-row",
     )
 
