@@ -92,9 +92,10 @@ def run_pdf(script: Path) -> dict:
                                  f"≤ {PDF_TARGET_MS:.0f} ms" if ours else "", value <= PDF_TARGET_MS if ours else None))
     notes = ["Where a render's time goes (`bench/profile_hotpaths.py pdf`, a 3-line invoice): the embedded fonts are "
              "parsed once per process and each PDF gets a subset cut from their raw tables "
-             "(billing_app/pdf/shared_fonts.py, ~1 ms a font); about 60% is fpdf2 laying out the lines table "
-             "(it measures a line again for every character it adds), about 20% writing the PDF, the rest the "
-             "other blocks. The first PDF in a process also parses the fonts: ~0.1 s, ~0.3 s more for a CJK fallback."]
+             "(billing_app/pdf/shared_fonts.py, ~1 ms a font); about 35% is writing the PDF, about 25% the lines "
+             "table (our own row drawing: fpdf2's table measured a line again for every character it added, 60% of "
+             "a render before), the rest the other blocks. The first PDF in a process also parses the fonts: "
+             "~0.1 s, ~0.3 s more for a CJK fallback."]
     return {"title": "Invoice PDF", "rows": rows, "notes": notes, "load_at_start": load,
             "seconds": round(time.monotonic() - started)}
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import ots
 import pytest
 from fontTools.ttLib import TTFont
+from fpdf import FPDF
 from pypdf import PdfReader
 
 from billing_app.pdf import fonts, shared_fonts
@@ -162,6 +163,118 @@ def test_letter_paper(tmp_path):
                              paper="letter")
     box = PdfReader(io.BytesIO(content)).pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+
+
+# The lines table ---------------------------------------------------------------------------------
+
+PT = 72 / 25.4  # PDF points per mm
+
+
+def drawn_texts(content: bytes) -> list[tuple[int, float, float, float, str]]:
+    """Each text the PDF draws: page index, x and y (mm from the top left), font size (pt), text."""
+    drawn = []
+    for index, page in enumerate(PdfReader(io.BytesIO(content)).pages):
+        height = float(page.mediabox.height)
+
+        def visit(text, cm, tm, font, size, index=index, height=height):
+            if text.strip():
+                drawn.append((index, tm[4] / PT, (height - tm[5]) / PT, size, text.strip()))
+        page.extract_text(visitor_text=visit)
+    return drawn
+
+
+def text_width(text: str, size: float) -> float:
+    """The width in mm of regular DejaVu text, as the invoice measures it."""
+    pdf = FPDF(unit="mm")
+    pdf.add_font("dejavu", "", fonts.REGULAR)
+    pdf.set_font("dejavu", "", size)
+    return pdf.get_string_width(text)
+
+
+def test_a_long_description_wraps_inside_its_column_next_to_its_amounts(tmp_path):
+    words = "Enterprise seats for the research department, billed monthly in advance, per named user " * 2
+    unbreakable = "Supercalifragilisticexpialidocious" * 3  # wider than the column: broken inside
+    invoice = stripe_invoice((line(words + unbreakable, 7, 4242), line("Unlimited Version", 1, 800)))
+    content = render_invoice(invoice_document(invoice, "DEMO-0015", seller_party(settings(tmp_path)), BUYER))
+
+    (text,) = pdf_text(content)
+    assert words.strip() in text and unbreakable in text.replace(" ", "")
+    drawn = drawn_texts(content)
+    left = 18 + 2  # margin, then the cell's padding
+    column_end = 18 + 96 - 2
+    squeezed = (words + unbreakable).replace(" ", "")
+    description = [(x, y, content) for _, x, y, size, content in drawn
+                   if size == 9 and x < column_end and content.replace(" ", "") in squeezed]
+    assert len({y for _, y, _ in description}) >= 4  # wrapped over several lines...
+    for x, _, content in description:  # ... each inside the column
+        assert x == pytest.approx(left, abs=0.01) and x + text_width(content, 9) <= column_end + 0.01
+    first_line_y = min(y for _, y, _ in description)
+    (amount,) = [(x, y) for _, x, y, _, content in drawn if content == "$42.42"]
+    assert amount[1] == pytest.approx(first_line_y, abs=0.01)  # top-aligned: on the row's first line
+    assert amount[0] + text_width("$42.42", 9) == pytest.approx(210 - 18 - 2, abs=0.01)  # right-aligned
+    period = min(y for _, x, y, _, content in drawn if content.startswith("Nov 26, 2026 – Dec 26") and x < 30)
+    assert period > max(y for _, y, _ in description)  # the detail on a line of its own, below
+
+
+def test_rows_never_split_across_pages_and_the_heading_repeats(tmp_path):
+    # Rows one to six lines tall: some reach the bottom of a page and must move whole to the next.
+    lines = tuple(line(f"Line {index:02d}: " + "extended support hours " * (index % 6 * 5), 1, 100 * index + 1)
+                  for index in range(1, 41))
+    content = render_invoice(invoice_document(stripe_invoice(lines), "DEMO-0016",
+                                              seller_party(settings(tmp_path)), BUYER))
+
+    pages = pdf_text(content)
+    assert len(pages) >= 3
+    for item in lines:
+        (page,) = [text for text in pages if f"{item.description.split(':')[0]}:" in text]
+        whole_row = f"{item.description.strip()} Nov 26, 2026 – Dec 26, 2026 1 {format_money(item.amount, 'usd')} " \
+                    f"{format_money(item.amount, 'usd')}"
+        assert whole_row in page
+    drawn = drawn_texts(content)
+    for number, text in enumerate(pages):
+        if "Line " not in text:
+            continue
+        assert text.count("Description Qty Unit price Amount") == 1
+        on_page = [(y, content) for index, _, y, _, content in drawn if index == number]
+        heading_y = next(y for y, content in on_page if content == "Description")  # y: baselines
+        assert heading_y < min(y for y, content in on_page if content.startswith("Line "))
+        if number:
+            assert heading_y < 18 + 9  # at the top of the page
+        assert max(y for y, content in on_page if not content.startswith(("Invoice DEMO", "Page "))) < 297 - 22
+
+
+def test_a_row_taller_than_a_page_goes_on_over_the_next_page(tmp_path):
+    description = "Line item " + " ".join(f"word{index:03d}" for index in range(900))
+    content = render_invoice(invoice_document(stripe_invoice((line(description, 1, 800),)), "DEMO-0017",
+                                              seller_party(settings(tmp_path)), BUYER))
+    pages = pdf_text(content)
+    assert len(pages) >= 2 and all(text.startswith("Description Qty Unit price Amount word") for text in pages[1:])
+    assert "Line item word000" in pages[0] and "$8.00 $8.00" in pages[0]  # it starts on the first page
+    drawn = " ".join(text for _, x, _, size, text in drawn_texts(content) if size == 9 and x < 30)
+    assert description in drawn  # all of it, in order
+
+
+def test_an_invoice_without_lines_says_so(tmp_path):
+    (text,) = pdf_text(render_invoice(invoice_document(stripe_invoice(()), "DEMO-0018",
+                                                       seller_party(settings(tmp_path)), BUYER)))
+    assert "Description Qty Unit price Amount No lines" in text and "Total $0.00" in text
+
+
+def test_letter_paper_table_spans_its_width(tmp_path):
+    invoice = stripe_invoice((line("Unlimited Version " * 8, 3, 2400),))
+    content = render_invoice(invoice_document(invoice, "DEMO-0019", seller_party(settings(tmp_path)), BUYER),
+                             paper="letter")
+    (text,) = pdf_text(content)
+    assert ("Unlimited Version " * 8).strip() in text and "Page 1 of 1" in text
+    drawn = drawn_texts(content)
+    width = 215.9 - 2 * 18
+    _, amount = min((y, x) for _, x, y, _, content in drawn if content == "$24.00")  # the line's, above the total
+    assert amount + text_width("$24.00", 9) == pytest.approx(215.9 - 18 - 2, abs=0.01)
+    (qty_heading,) = [x for _, x, _, _, content in drawn if content == "Qty"]
+    assert qty_heading < 18 + width * 110 / 174 - 2 < qty_heading + 10  # the columns scale with the page
+    for _, x, _, size, content in drawn:
+        if content.startswith("Unlimited"):
+            assert x + text_width(content, 9) <= 18 + width * 96 / 174 - 2 + 0.01
 
 
 @pytest.mark.parametrize("number, filename", [
