@@ -8,6 +8,9 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.test_access import protect
 
+# The card form loads Stripe.js (from localstripe) first: slower than expect()'s 5 s on a busy machine.
+CARD_FORM_TIMEOUT_MS = 15_000
+
 pytestmark = pytest.mark.e2e
 
 _axe = Axe()
@@ -48,7 +51,7 @@ def test_account_page_tabs_and_dialogs(page: Page, launch, make_account):
         dialog = open_dialog(page, button, title)
         if title == "Update Credit Card":
             dialog.get_by_role("link", name="Change Card").click()
-            expect(dialog.locator("#card-element input").first).to_be_visible()
+            expect(dialog.locator("#card-element input").first).to_be_visible(timeout=CARD_FORM_TIMEOUT_MS)
         assert_accessible(page, f"dialog {title}")
         close_dialog(page, dialog)
     page.get_by_role("tab", name="Billing History").click()
@@ -62,7 +65,7 @@ def test_account_page_tabs_and_dialogs(page: Page, launch, make_account):
 def test_free_account_purchase_dialog(page: Page, launch, make_account):
     page.goto(launch(make_account()))
     dialog = open_dialog(page, "Purchase Unlimited Version", "Purchase Unlimited Version")
-    expect(dialog.locator("#card-element input").first).to_be_visible()
+    expect(dialog.locator("#card-element input").first).to_be_visible(timeout=CARD_FORM_TIMEOUT_MS)
     assert_accessible(page, "Purchase Unlimited Version dialog")
 
 
