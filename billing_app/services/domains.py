@@ -100,12 +100,16 @@ def allowed_domains(session: Session, account_id: int) -> list[str]:
     )
 
 
+def allowed_by_rule(domain: str, *, admin_email: str, listed: bool) -> bool:
+    """The rule: the admin's own domain is always allowed, any other only when listed."""
+    return listed or domain == email_domain(admin_email)
+
+
 def domain_allowed(session: Session, account: Account, domain: str) -> bool:
-    if domain == admin_domain(account):
-        return True
-    return session.exec(
+    listed = session.exec(
         select(AllowedDomain.id).where(AllowedDomain.account_id == account.id, AllowedDomain.domain == domain)
     ).first() is not None
+    return allowed_by_rule(domain, admin_email=account.admin_email, listed=listed)
 
 
 @dataclass(frozen=True)

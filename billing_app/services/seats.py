@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, AllowedDomain, utcnow
 from billing_app.services import audit
 from billing_app.services.accounts import HAS_API_KEY, api_key_hash_matches, hash_api_key
-from billing_app.services.domains import domain_allowed, email_domain
+from billing_app.services.domains import allowed_by_rule, domain_allowed, email_domain
 from billing_app.services.emails import InvalidEmail, normalize_email
 
 PAGE_SIZE = 25
@@ -152,7 +152,7 @@ def _look(row: sa.Row, email: str) -> Look:
     answer = None
     if row.active:
         answer = Activation(Outcome.ALREADY_ACTIVE, email, row.used_if_active, row.licenses_purchased, row.plan)
-    allowed = email_domain(email) == email_domain(row.admin_email) or bool(row.domain_listed)
+    allowed = allowed_by_rule(email_domain(email), admin_email=row.admin_email, listed=bool(row.domain_listed))
     return Look(row.id, row.plan, email, row.licenses_purchased, allowed, answer)
 
 
@@ -203,7 +203,8 @@ def activate_looked_up(connection: sa.Connection, look: Look, *, actor: str) -> 
     if connection.dialect.name != "sqlite":
         locked = connection.execute(_LOCK_ACCOUNT, _params(email, account_id=account_id)).one()
         plan, purchased = locked.plan, locked.licenses_purchased
-        domain_allowed_ = email_domain(email) == email_domain(locked.admin_email) or bool(locked.domain_listed)
+        domain_allowed_ = allowed_by_rule(email_domain(email), admin_email=locked.admin_email,
+                                          listed=bool(locked.domain_listed))
     if plan != PLAN_UNLIMITED:
         outcome = Outcome.PLAN_REQUIRED
     elif not domain_allowed_:
