@@ -94,6 +94,10 @@ async def _email_from_query(request: Request) -> str:
     return values[0]
 
 
+def _on_sqlite() -> bool:
+    return get_settings().database_url.startswith("sqlite")
+
+
 @lru_cache(maxsize=1)
 def _inline_engine() -> Engine | None:
     """SQLite only: an engine for the reads answered on the event loop thread itself, else None.
@@ -105,10 +109,9 @@ def _inline_engine() -> Engine | None:
     timeout: should the file still be busy (e.g. its WAL being recovered), the request is served
     by a worker thread instead. PostgreSQL's network round trips always go to a worker thread.
     """
-    url = get_settings().database_url
-    if not url.startswith("sqlite"):
+    if not _on_sqlite():
         return None
-    engine = make_engine(url, pool_size=1, max_overflow=-1)
+    engine = make_engine(get_settings().database_url, pool_size=1, max_overflow=-1)
 
     @sa.event.listens_for(engine, "connect")
     def _short_busy_timeout(dbapi_connection, _record):  # pragma: no cover - trivial
@@ -141,7 +144,7 @@ def _sqlite_writer() -> ThreadPoolExecutor | None:
     SQLite lets one writer in at a time; writers of one process queued here wait their turn
     instead of polling for the lock in its busy handler (which sleeps up to 100 ms between tries).
     """
-    return ThreadPoolExecutor(1, "sqlite-writer") if _inline_engine() is not None else None
+    return ThreadPoolExecutor(1, "sqlite-writer") if _on_sqlite() else None
 
 
 def _write_in_thread(write: Callable[[sa.Connection], Any]) -> Any:
