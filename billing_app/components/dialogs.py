@@ -28,10 +28,11 @@ def dialog(state, title: str, description: str | rx.Var, *body: rx.Component, mo
     )
 
 
-def inline_error(message: rx.Var) -> rx.Component:
+def inline_error(message: rx.Var, **props) -> rx.Component:
+    """The message in a red callout (announced to screen readers), nothing while it is empty."""
     return rx.cond(
         message != "",
-        rx.callout(message, icon="triangle-alert", color_scheme="red", size="1", width="100%", role="alert"),
+        rx.callout(message, icon="triangle-alert", color_scheme="red", size="1", width="100%", role="alert", **props),
     )
 
 

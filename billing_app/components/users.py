@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.dialogs import inline_error
 from billing_app.states.page import PageState
 from billing_app.states.users import DOMAIN_FIELD_PREFIX, NEW_USER_INPUT_ID, DomainsState, RemoveUserState, UsersState
 
@@ -97,10 +98,7 @@ def _add_user_form() -> rx.Component:
                 rx.button("Add user", type="submit"),
                 width="100%",
             ),
-            rx.cond(
-                UsersState.add_error != "",
-                rx.text(UsersState.add_error, size="1", color_scheme="red", role="alert", id="add-user-error"),
-            ),
+            inline_error(UsersState.add_error, id="add-user-error"),
             spacing="1",
             width="100%",
         ),
@@ -225,11 +223,7 @@ def domains_section() -> rx.Component:
                 ),
                 _own_domain(),
                 rx.foreach(DomainsState.domain_drafts, _domain_row),
-                rx.cond(
-                    DomainsState.domain_error != "",
-                    rx.callout(DomainsState.domain_error, icon="circle-alert", color_scheme="red", size="1",
-                               width="100%", role="alert", id="domain-error"),
-                ),
+                inline_error(DomainsState.domain_error, id="domain-error"),
                 rx.hstack(
                     rx.button(rx.icon("plus", size=16), "Add domain", type="button", variant="soft",
                               on_click=DomainsState.add_domain_row),
