@@ -173,21 +173,13 @@ def _strings(values: tuple) -> Iterator[str]:
             yield from _strings(value)
 
 
-def _text_lines(pdf: FPDF, width: float, height: float, text: str, align: str = "J") -> None:
-    """Text wrapped into lines `width` wide (0: up to the right margin), then a new line.
-
-    The same as multi_cell, which costs several times a cell in fpdf2 (it measures a
-    line again for every character it adds): so plain text that fits on one line is a
-    cell. Anything multi_cell treats specially (line breaks, soft hyphens, spaces it
-    may trim at either end) still goes to multi_cell.
-    """
-    available = (width or pdf.w - pdf.r_margin - pdf.x) - 2 * pdf.c_margin
-    if text and text == text.strip() and not _SPECIAL_IN_LINES.intersection(text) \
-            and pdf.get_string_width(text) < available:
-        # On its last (here only) line multi_cell's default justified text is left-aligned.
-        pdf.cell(width, height, text, align="L" if align == "J" else align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    else:
-        pdf.multi_cell(width, height, text, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+def _text_lines(pdf: FPDF, width: float, height: float, text: str, align: str = "L") -> None:
+    """Text wrapped into lines `width` wide (0: up to the right margin), one cell each, then a new line."""
+    x = pdf.get_x()
+    width = width or pdf.w - pdf.r_margin - x
+    for line in _wrap(pdf, width - 2 * pdf.c_margin, text):
+        pdf.set_x(x)
+        pdf.cell(width, height, line, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def _half_width(pdf: FPDF) -> float:
