@@ -18,7 +18,7 @@ export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null || ech
 export REFLEX_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup setup-test run test test-unit test-integration test-e2e bench clean
+.PHONY: help setup setup-test run test test-unit test-integration test-e2e test-stripe bench clean
 
 help:
 	@echo "make run   - install what is missing, migrate, seed the demo, start the app, print launch links"
@@ -65,6 +65,14 @@ test-integration: setup
 
 test-e2e: setup-test
 	$(BIN)/python -m pytest tests/e2e
+
+# The gateway against Stripe's own test mode (real API, test keys, test clocks for renewals).
+test-stripe: setup
+	@if [ -z "$$STRIPE_TEST_SECRET_KEY" ] || [ -z "$$STRIPE_TEST_PUBLISHABLE_KEY" ]; then \
+		echo "make test-stripe: skipped (set STRIPE_TEST_SECRET_KEY and STRIPE_TEST_PUBLISHABLE_KEY to Stripe test keys)"; \
+	else \
+		$(BIN)/python -m pytest tests/stripe_test_mode; \
+	fi
 
 # Benchmarks: runs every bench/bench_*.py (each starts what it measures on its own 127.0.0.1 ports)
 # and rewrites the README's "## Performance" section. Never part of `make test`.

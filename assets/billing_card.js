@@ -1,10 +1,13 @@
-// The card form: Stripe.js Card Element + SetupIntent confirmation.
-// Card data goes from this page straight to Stripe (or localstripe in test mode);
-// our server only ever sees the SetupIntent's outcome.
+// The card form and the bank's payment confirmation, through Stripe.js.
+// Card data goes from this page straight to Stripe (or the emulator in test mode);
+// our server only ever sees the outcome of a SetupIntent or a PaymentIntent.
+// Every answer is {ok: true} or {error: "<short message>"}: no raw JavaScript error
+// reaches the user (details go to the console).
 window.billingCard = (() => {
   let loading = null;
   let stripe = null;
   let card = null;
+  let mountedIn = null;
 
   function loadStripeJs(url) {
     if (window.Stripe) return Promise.resolve();
@@ -13,11 +16,17 @@ window.billingCard = (() => {
         const script = document.createElement("script");
         script.src = url;
         script.onload = resolve;
-        script.onerror = () => { loading = null; reject(new Error("The card form could not be loaded.")); };
+        script.onerror = () => { loading = null; reject(new Error("Stripe.js could not be loaded")); };
         document.head.appendChild(script);
       });
     }
     return loading;
+  }
+
+  async function stripeFor(stripeJsUrl, publishableKey) {
+    await loadStripeJs(stripeJsUrl);
+    if (!stripe) stripe = window.Stripe(publishableKey);
+    return stripe;
   }
 
   async function waitForElement(selector) {
@@ -27,36 +36,65 @@ window.billingCard = (() => {
       if (element) return element;
       await new Promise((resolve) => setTimeout(resolve, 30));
     }
-    throw new Error("The card form is not on the page.");
+    throw new Error("no element " + selector);
+  }
+
+  function failure(message, error) {
+    if (error) console.warn("billingCard:", error);
+    return { error: message };
+  }
+
+  function stripeMessage(result, fallback) {
+    const message = result && result.error && result.error.message;
+    return typeof message === "string" && message.length < 300 ? message : fallback;
   }
 
   async function mount(stripeJsUrl, publishableKey, selector) {
     try {
-      await loadStripeJs(stripeJsUrl);
       const element = await waitForElement(selector);
-      if (!stripe) stripe = window.Stripe(publishableKey);
+      const instance = await stripeFor(stripeJsUrl, publishableKey);
+      // One card element per opened form: a second mount would empty what was typed.
+      if (card && mountedIn === element && element.isConnected && element.firstChild) return { ok: true };
       if (card) card.destroy();
       element.replaceChildren();
-      card = stripe.elements().create("card", { hidePostalCode: false });
+      card = instance.elements().create("card", { hidePostalCode: false });
       card.mount(element);
+      mountedIn = element;
       return { ok: true };
     } catch (error) {
-      return { error: String(error.message || error) };
+      return failure("The card form could not be loaded. Please try again.", error);
     }
   }
 
   async function confirm(clientSecret, name) {
-    if (!stripe || !card) return { error: "The card form is not ready yet." };
+    if (!stripe || !card) return failure("The card form is not ready yet. Please wait a moment.");
     try {
       const result = await stripe.confirmCardSetup(clientSecret, {
         payment_method: { card: card, billing_details: { name: name } },
       });
-      if (result.error) return { error: result.error.message || "The card could not be saved." };
+      if (result.error) return failure(stripeMessage(result, "The card could not be saved."), result.error);
       return { ok: true };
     } catch (error) {
-      return { error: String(error.message || error) };
+      // e.g. the emulator's card element before anything was typed into it
+      return failure("Please enter the card number, expiry date and CVC.", error);
     }
   }
 
-  return { mount, confirm };
+  // Confirms an invoice's payment (its confirmation secret): the bank may show its
+  // 3-D Secure challenge. `paymentMethod` (a pm_ id) pays with that card.
+  async function confirmPayment(stripeJsUrl, publishableKey, clientSecret, paymentMethod) {
+    try {
+      const instance = await stripeFor(stripeJsUrl, publishableKey);
+      const data = paymentMethod ? { payment_method: paymentMethod } : undefined;
+      const result = await instance.confirmCardPayment(clientSecret, data);
+      if (result.error) {
+        return failure(stripeMessage(result, "The payment was not confirmed."), result.error);
+      }
+      return { ok: true, status: result.paymentIntent && result.paymentIntent.status };
+    } catch (error) {
+      return failure("The payment could not be confirmed. Please try again.", error);
+    }
+  }
+
+  return { mount, confirm, confirmPayment };
 })();

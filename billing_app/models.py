@@ -44,6 +44,10 @@ class Account(SQLModel, table=True):
     # Set while the latest invoice is unpaid (a failed payment): the page asks for a new card.
     unpaid_invoice_id: str | None = Field(default=None, max_length=255)
     unpaid_amount_cents: int | None = None
+    # That invoice's payment waits for the customer (3-D Secure): "Authenticate Payment".
+    unpaid_requires_action: bool = False
+    # When the Stripe state stored last was read: an older read is never stored over it.
+    stripe_synced_at: datetime | None = None
     currency: str = Field(default="usd", max_length=3)
 
     # Summary of the default card as Stripe reports it (never the number itself).
@@ -122,9 +126,10 @@ ACTION_FAILED = "failed"
 class BillingAction(SQLModel, table=True):
     """One money action (purchase, card change, plan switch, cancel): its intent, then its result.
 
-    The idempotency key is unique, and at most one action per account may be
-    pending at a time, so a double click, a second tab or a retry cannot charge twice
-    (localstripe ignores Stripe idempotency keys; the database enforces it too).
+    The key is derived from the action and its parameters and is unique; at most one
+    action per account may be pending at a time (also while it waits for the customer
+    to authenticate a payment), so a double click, a second tab or a retry cannot
+    charge twice.
     """
 
     __tablename__ = "billing_action"
@@ -141,6 +146,9 @@ class BillingAction(SQLModel, table=True):
     idempotency_key: str = Field(max_length=128, sa_column_kwargs={"unique": True})
     status: str = Field(default=ACTION_PENDING, max_length=16)
     params: str = Field(default="{}", sa_type=sa.Text)
+    # What the action did at Stripe so far (attempt, ids it produced), so that a retry
+    # resumes instead of repeating a step.
+    progress: str = Field(default="{}", sa_type=sa.Text)
     message: str = Field(default="", max_length=500)
     actor: str = Field(max_length=254)
     created_at: datetime = Field(default_factory=utcnow)

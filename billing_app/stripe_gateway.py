@@ -1,20 +1,22 @@
-"""The one module that talks to Stripe (or to the embedded localstripe).
+"""The one module that talks to Stripe (or to the embedded emulator, localstripe extended).
 
 Everything outside sees frozen dataclasses and `GatewayError`, never a Stripe
-object or a raw Stripe exception. Only call shapes accepted by both real Stripe
-(API version `STRIPE_API_VERSION`) and localstripe are used; the choices this
-forces are listed in docs/stripe-compat.md.
+object or a raw Stripe exception. Every call is written for real Stripe (API
+version `STRIPE_API_VERSION`) with the SDK's typed request params, so a misspelt
+or removed parameter fails the type checker; the emulator (`stripe_emulator.py`)
+is taught whatever of that behaviour localstripe lacks. docs/stripe-compat.md
+names the Stripe behaviour each flow relies on.
 
 Responses are read as plain dicts that may come in two shapes: localstripe
-answers like the pre-2025 API (`current_period_*` on the subscription, `plan`
-and `proration` on lines), real Stripe like the current one (periods on the
-subscription items, `price`/`pricing` and `parent.*_details.proration`).
+answers partly like the pre-2025 API (`current_period_*` on the subscription,
+`plan` and `proration` on lines), real Stripe like the current one (periods on
+the subscription items, `price`/`pricing` and `parent.*_details.proration`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,6 +26,14 @@ from urllib.parse import quote
 import httpx
 import requests
 import stripe
+from stripe.params import (
+    InvoiceCreatePreviewParams,
+    InvoicePayParams,
+    PriceCreateParams,
+    SubscriptionCancelParams,
+    SubscriptionCreateParams,
+    SubscriptionUpdateParams,
+)
 
 from billing_app.settings import Settings
 
@@ -33,6 +43,7 @@ log = logging.getLogger(__name__)
 STRIPE_API_VERSION = "2026-10-28.endive"
 PRODUCT_ID = "unlimited-version"
 PRODUCT_NAME = "Unlimited Version"
+LOOKUP_KEYS = {"month": "connector_unlimited_monthly", "year": "connector_unlimited_yearly"}
 _TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 _PROBE_TIMEOUT = 3.0
 
@@ -47,6 +58,7 @@ MSG_REFUSED = "The payment service refused this request. Nothing was changed."
 MSG_NOT_FOUND = "This billing record was not found at the payment service."
 MSG_MISCONFIGURED = "Payments are not configured correctly. Please contact support."
 MSG_REPLAYED = "This request was already sent with different details. Please reload the page."
+MSG_AUTHENTICATION_FAILED = "Your bank could not verify this payment. Nothing was charged."
 
 # Stripe card error codes and decline codes (https://docs.stripe.com/declines/codes).
 _CARD_MESSAGES = {
@@ -59,11 +71,16 @@ _CARD_MESSAGES = {
     "invalid_expiry_month": "The card's expiration date is invalid.",
     "invalid_expiry_year": "The card's expiration date is invalid.",
     "incorrect_zip": "The card's postal code is incorrect.",
-    "authentication_required": "Your bank asks to verify this card. Please use another card.",
+    "authentication_required": "Your bank asks you to confirm this payment.",
+    "payment_intent_authentication_failure": MSG_AUTHENTICATION_FAILED,
     "processing_error": "Your card could not be processed. Please try again.",
     "card_declined": MSG_DECLINED,
 }
-_CARD_FAILURE_CODES = frozenset(_CARD_MESSAGES)
+# Stripe's answer when an invoice's payment needs the customer (3-D Secure): not a failure.
+ACTION_REQUIRED_CODES = frozenset({
+    "invoice_payment_intent_requires_action", "subscription_payment_intent_requires_action",
+    "authentication_required",
+})
 
 
 class GatewayError(Exception):
@@ -72,15 +89,22 @@ class GatewayError(Exception):
     `code` is Stripe's error/decline code when there is one, else one of ours
     (`unreachable`, `timeout`, `rate_limited`, `resource_missing`,
     `resource_already_exists`, `api_error`, ...). `retryable` means the same
-    request may succeed if simply sent again (with the same idempotency key).
+    request may succeed if simply sent again (with the same idempotency key);
+    `outcome_unknown` means Stripe may have applied it (a timeout, a 5xx).
     """
 
     def __init__(self, user_message: str, *, code: str | None = None,
-                 retryable: bool = False) -> None:
+                 retryable: bool = False, outcome_unknown: bool = False) -> None:
         super().__init__(user_message)
         self.user_message = user_message
         self.code = code
         self.retryable = retryable
+        self.outcome_unknown = outcome_unknown
+
+
+def card_message(code: str | None) -> str:
+    """The user's words for a card error or decline code (a generic decline otherwise)."""
+    return _CARD_MESSAGES.get(code or "", MSG_DECLINED)
 
 
 def user_message_for(exc: stripe.StripeError) -> GatewayError:
@@ -89,13 +113,20 @@ def user_message_for(exc: stripe.StripeError) -> GatewayError:
     status = exc.http_status
     decline = exc.error.decline_code if exc.error is not None else None
 
+    if code in ACTION_REQUIRED_CODES:
+        log.info("Stripe asks for authentication: %r code=%s", exc, code)
+        return GatewayError(card_message("authentication_required"), code="authentication_required")
+
     if isinstance(exc, stripe.CardError) or (
         isinstance(exc, stripe.InvalidRequestError) and code in _CARD_MESSAGES
     ):
         log.info("Stripe card error: %r code=%s decline_code=%s", exc, code, decline)
         key = next((c for c in (decline, code) if c in _CARD_MESSAGES), "card_declined")
-        return GatewayError(_CARD_MESSAGES[key], code=key,
-                            retryable=key == "processing_error")
+        return GatewayError(_CARD_MESSAGES[key], code=key, retryable=key == "processing_error")
+
+    if isinstance(exc, stripe.IdempotencyError):
+        log.warning("Stripe refused a reused idempotency key: %r", exc)
+        return GatewayError(MSG_REPLAYED, code="idempotency_error")
 
     if isinstance(exc, stripe.InvalidRequestError):  # often expected (a 404 probe)
         log.info("Stripe refused a request: %r code=%s", exc, code)
@@ -113,19 +144,18 @@ def user_message_for(exc: stripe.StripeError) -> GatewayError:
     if isinstance(exc, stripe.APIConnectionError):
         if isinstance(exc.__cause__, requests.exceptions.ReadTimeout):
             # The request may have been applied: do not claim nothing changed.
-            return GatewayError(MSG_TIMEOUT, code="timeout", retryable=True)
+            return GatewayError(MSG_TIMEOUT, code="timeout", retryable=True, outcome_unknown=True)
         return GatewayError(MSG_UNREACHABLE, code="unreachable", retryable=True)
     if isinstance(exc, stripe.RateLimitError):
         return GatewayError(MSG_BUSY, code="rate_limited", retryable=True)
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         return GatewayError(MSG_MISCONFIGURED, code="authentication_error")
-    if isinstance(exc, stripe.IdempotencyError):
-        return GatewayError(MSG_REPLAYED, code="idempotency_error")
     if status == 409:
         return GatewayError(MSG_BUSY, code=code, retryable=True)
     if status is not None and status < 500:  # e.g. a non-JSON 404 from localstripe
         return GatewayError(MSG_REFUSED, code=code or f"http_{status}")
-    return GatewayError(MSG_SERVICE_ERROR, code=code or "api_error", retryable=True)
+    return GatewayError(MSG_SERVICE_ERROR, code=code or "api_error", retryable=True,
+                        outcome_unknown=True)
 
 
 # Plain results -------------------------------------------------------------
@@ -133,8 +163,11 @@ def user_message_for(exc: stripe.StripeError) -> GatewayError:
 @dataclass(frozen=True)
 class Catalogue:
     product_id: str
-    monthly_plan_id: str
-    yearly_plan_id: str
+    monthly_price_id: str
+    yearly_price_id: str
+
+    def price_id(self, interval: str) -> str:
+        return self.yearly_price_id if interval == "year" else self.monthly_price_id
 
 
 @dataclass(frozen=True)
@@ -147,12 +180,20 @@ class CardSummary:
 
 
 @dataclass(frozen=True)
+class PendingUpdate:
+    """A change Stripe keeps until its invoice is paid (Billing › Pending updates)."""
+
+    price_id: str | None
+    quantity: int | None
+
+
+@dataclass(frozen=True)
 class SubscriptionSnapshot:
     id: str
     customer_id: str
     status: str
     item_id: str
-    plan_id: str
+    price_id: str
     interval: Interval
     quantity: int
     unit_amount: int
@@ -162,6 +203,10 @@ class SubscriptionSnapshot:
     cancel_at_period_end: bool
     cancel_at: datetime | None
     latest_invoice_id: str | None = None
+    pending_update: PendingUpdate | None = None
+    default_payment_method: str | None = None
+    # The billing action that created it (metadata): a retry recognises its own subscription.
+    created_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,20 +256,51 @@ class InvoicePage:
 
 @dataclass(frozen=True)
 class InvoicePreview:
-    """What a change would invoice now (prorations, may be negative: a credit)."""
+    """What a change would invoice at once (`amount_due`: after tax, discounts and balance)."""
 
     amount_due: int
     total: int
     currency: str
     lines: tuple[InvoiceLine, ...]
-    # What is invoiced at once: the lines of the current period. Real Stripe's preview
-    # also lists the next period's renewal, which starts at the current period's end.
-    charged_now: int
 
 
-def plan_id_for(interval: Interval, amount: int, currency: str) -> str:
-    """Deterministic plan id: a price change makes a new plan, never edits one."""
-    return f"unlimited-{interval}-{amount}-{currency.lower()}"
+@dataclass(frozen=True)
+class InvoicePayment:
+    """Where an invoice's payment stands, and what the browser needs to finish it.
+
+    `client_secret` is the invoice's confirmation secret (its PaymentIntent's),
+    meant for Stripe.js `confirmCardPayment` on the page.
+    """
+
+    invoice_id: str
+    invoice_status: str  # draft | open | paid | void | uncollectible
+    amount_due: int
+    amount_paid: int
+    currency: str
+    intent_status: str | None = None
+    client_secret: str | None = None
+    error_code: str | None = None
+
+    @property
+    def paid(self) -> bool:
+        return self.invoice_status == "paid"
+
+    @property
+    def needs_customer(self) -> bool:
+        """The customer must confirm (3-D Secure, or a first payment left for the page)."""
+        return self.invoice_status == "open" and self.intent_status in (
+            "requires_action", "requires_confirmation") and self.client_secret is not None
+
+    @property
+    def failed(self) -> bool:
+        """Declined or not authenticated: open with a payment error, or voided."""
+        return self.invoice_status in ("void", "uncollectible") or (
+            self.invoice_status == "open" and self.intent_status == "requires_payment_method"
+            and self.error_code is not None)
+
+    @property
+    def failure_message(self) -> str:
+        return card_message(self.error_code)
 
 
 # Parsing (both API shapes) ------------------------------------------------
@@ -258,26 +334,48 @@ def _card_from(pm: dict[str, Any]) -> CardSummary | None:
                        exp_year=int(card["exp_year"]))
 
 
+def _price_of(item: dict[str, Any]) -> tuple[str | None, str | None, int | None, str | None]:
+    """(price id, interval, unit amount, currency) of a subscription item, either shape."""
+    raw_price, raw_plan = item.get("price"), item.get("plan")
+    price: dict[str, Any] = raw_price if isinstance(raw_price, dict) else {}
+    plan: dict[str, Any] = raw_plan if isinstance(raw_plan, dict) else {}
+    price_id = price.get("id") or (raw_price if isinstance(raw_price, str) else None) or plan.get("id")
+    interval = (price.get("recurring") or {}).get("interval") or plan.get("interval")
+    amount = _first(price.get("unit_amount"), plan.get("amount"))
+    currency = price.get("currency") or plan.get("currency")
+    return price_id, interval, amount, currency
+
+
+def _pending_update_from(raw: Any) -> PendingUpdate | None:
+    if not isinstance(raw, dict):
+        return None
+    items = raw.get("subscription_items") or []
+    if not items:
+        return PendingUpdate(None, None)
+    item = items[0]
+    price_id, _, _, _ = _price_of(item)
+    quantity = item.get("quantity")
+    return PendingUpdate(price_id, int(quantity) if quantity is not None else None)
+
+
 def _subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
     items = (sub.get("items") or {}).get("data") or []
     if not items:
         raise _unexpected(f"subscription {sub.get('id')} has no items")
     item = items[0]
-    plan = item.get("plan") or {}
-    price = item.get("price") or {}
-    interval = plan.get("interval") or (price.get("recurring") or {}).get("interval")
-    if interval not in ("month", "year"):
+    price_id, interval, amount, currency = _price_of(item)
+    if interval not in ("month", "year") or not price_id:
         raise _unexpected(f"subscription {sub.get('id')} interval {interval!r}")
     return SubscriptionSnapshot(
         id=sub["id"],
         customer_id=str(_id(sub.get("customer"))),
         status=sub["status"],
         item_id=item["id"],
-        plan_id=plan.get("id") or price["id"],
+        price_id=price_id,
         interval=interval,
         quantity=int(_first(item.get("quantity"), sub.get("quantity"), 1)),
-        unit_amount=int(_first(plan.get("amount"), price.get("unit_amount"), 0)),
-        currency=str(plan.get("currency") or price.get("currency") or sub.get("currency")),
+        unit_amount=int(amount or 0),
+        currency=str(currency or sub.get("currency")),
         current_period_start=_dt(_first(item.get("current_period_start"),
                                         sub.get("current_period_start"))),
         current_period_end=_dt(_first(item.get("current_period_end"),
@@ -285,6 +383,9 @@ def _subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         cancel_at=_dt(sub.get("cancel_at")),
         latest_invoice_id=_id(sub.get("latest_invoice")),
+        pending_update=_pending_update_from(sub.get("pending_update")),
+        default_payment_method=_id(sub.get("default_payment_method")),
+        created_by=(sub.get("metadata") or {}).get("billing_action"),
     )
 
 
@@ -302,15 +403,16 @@ def _line_from(line: dict[str, Any]) -> InvoiceLine:
         amount=amount,
         period_start=_dt(period.get("start")),
         period_end=_dt(period.get("end")),
-        proration=bool(_first(line.get("proration"), details.get("proration"), False)),
+        proration=bool(_first(details.get("proration"), line.get("proration"), False)),
     )
 
 
 def _tax(inv: dict[str, Any]) -> int:
+    if inv.get("total_taxes") is not None:
+        return sum(int(t.get("amount") or 0) for t in inv["total_taxes"])
     if inv.get("tax") is not None:  # pre-2025 shape, localstripe
         return int(inv["tax"])
-    taxes = inv.get("total_taxes") or inv.get("total_tax_amounts") or []
-    return sum(int(t.get("amount") or 0) for t in taxes)
+    return sum(int(t.get("amount") or 0) for t in inv.get("total_tax_amounts") or [])
 
 
 def _address_lines(address: dict[str, Any] | None) -> tuple[str, ...]:
@@ -324,7 +426,7 @@ def _address_lines(address: dict[str, Any] | None) -> tuple[str, ...]:
 def _invoice_from(inv: dict[str, Any], raw_lines: list[dict[str, Any]] | None = None
                   ) -> InvoiceSummary:
     if raw_lines is None:
-        raw_lines = (inv.get("lines") or {}).get("data") or []
+        raw_lines = list((inv.get("lines") or {}).get("data") or [])
     lines = tuple(_line_from(line) for line in raw_lines)
     # The invoice's own period_* is Stripe's "usage period" (for a first invoice:
     # created..created); the service period a user expects is on the lines.
@@ -350,7 +452,26 @@ def _invoice_from(inv: dict[str, Any], raw_lines: list[dict[str, Any]] | None = 
     )
 
 
-def _options(idempotency_key: str, step: str | None = None) -> dict[str, str]:
+def _intent_id(client_secret: str) -> str:
+    return client_secret.split("_secret_", 1)[0]
+
+
+def _payment_from(inv: dict[str, Any], intent: dict[str, Any] | None) -> InvoicePayment:
+    secret = (inv.get("confirmation_secret") or {}).get("client_secret")
+    error = (intent or {}).get("last_payment_error") or {}
+    return InvoicePayment(
+        invoice_id=inv["id"],
+        invoice_status=str(inv.get("status")),
+        amount_due=int(inv.get("amount_due") or 0),
+        amount_paid=int(inv.get("amount_paid") or 0),
+        currency=str(inv.get("currency")),
+        intent_status=(intent or {}).get("status"),
+        client_secret=secret,
+        error_code=error.get("decline_code") or error.get("code"),
+    )
+
+
+def _options(idempotency_key: str, step: str | None = None) -> stripe.RequestOptions:
     # One user action may take several writes; each needs its own key, or real
     # Stripe would answer the second with the first one's cached response.
     if not idempotency_key or len(idempotency_key) > 200:
@@ -361,7 +482,7 @@ def _options(idempotency_key: str, step: str | None = None) -> dict[str, str]:
 # The client ------------------------------------------------------------------
 
 class StripeClient:
-    """Billing operations against Stripe or localstripe, chosen by `settings`."""
+    """Billing operations against Stripe (or the emulator in test mode), chosen by `settings`."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -370,9 +491,9 @@ class StripeClient:
             settings.stripe_api_key,
             base_addresses={"api": self._api_base},
             stripe_version=STRIPE_API_VERSION,
-            # Real Stripe replays a retried write from its idempotency key;
-            # localstripe ignores the key, so a retry there could write twice.
-            max_network_retries=0 if settings.test_mode else 1,
+            # Every write carries an idempotency key, so the SDK's retry is safe (both
+            # real Stripe and the emulator replay a key's first answer).
+            max_network_retries=1,
             http_client=stripe.RequestsClient(timeout=_TIMEOUT),
         )
         self._v1 = self._stripe.v1
@@ -389,40 +510,50 @@ class StripeClient:
     # Catalogue ---------------------------------------------------------------
 
     def ensure_catalogue(self) -> Catalogue:
-        """Create (once) the product and its monthly and yearly per-license plans."""
+        """The product and its monthly and yearly per-license Prices, found by lookup key.
+
+        A price change in the settings creates a new Price and moves the lookup key
+        to it (Prices are never edited: invoices keep pointing at the old one).
+        """
         s = self._settings
-        self._ensure(self._v1.products, PRODUCT_ID, {"id": PRODUCT_ID, "name": PRODUCT_NAME})
-        monthly = self._ensure_plan("month", s.billing_price_monthly_cents, s.billing_currency)
-        yearly = self._ensure_plan("year", s.billing_price_yearly_cents, s.billing_currency)
+        self._ensure_product()
+        monthly = self._ensure_price("month", s.billing_price_monthly_cents, s.billing_currency)
+        yearly = self._ensure_price("year", s.billing_price_yearly_cents, s.billing_currency)
         return Catalogue(PRODUCT_ID, monthly, yearly)
 
-    def _ensure_plan(self, interval: Interval, amount: int, currency: str) -> str:
-        plan_id = plan_id_for(interval, amount, currency)
-        plan = self._ensure(self._v1.plans, plan_id, {
-            "id": plan_id, "product": PRODUCT_ID, "amount": amount, "currency": currency,
-            "interval": interval, "usage_type": "licensed",
-            "nickname": f"{PRODUCT_NAME} ({interval}ly)",
-        })
-        found = (plan.get("amount"), plan.get("currency"), plan.get("interval"),
-                 _id(plan.get("product")), plan.get("usage_type"), plan.get("active"))
-        if found != (amount, currency, interval, PRODUCT_ID, "licensed", True):
-            log.error("Stripe plan %s does not match the settings: %s", plan_id, found)
-            raise GatewayError(MSG_MISCONFIGURED, code="catalogue_mismatch")
-        return plan_id
-
-    def _ensure(self, service: Any, object_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        # No idempotency key needed: the fixed id makes a second create fail.
+    def _ensure_product(self) -> None:
+        # A fixed id makes a concurrent second create fail instead of duplicating.
         try:
-            return self._call(service.retrieve, object_id)
+            self._call(self._v1.products.retrieve, PRODUCT_ID)
+            return
         except GatewayError as err:
             if err.code != "resource_missing":
                 raise
         try:
-            return self._call(service.create, params=params)
+            self._call(self._v1.products.create, params={"id": PRODUCT_ID, "name": PRODUCT_NAME})
         except GatewayError as err:
             if err.code != "resource_already_exists":
                 raise
-        return self._call(service.retrieve, object_id)  # a concurrent creator won
+
+    def _ensure_price(self, interval: Interval, amount: int, currency: str) -> str:
+        lookup_key = LOOKUP_KEYS[interval]
+        found = self._call(self._v1.prices.list,
+                           params={"lookup_keys": [lookup_key], "active": True, "limit": 10})
+        for price in found.get("data") or []:
+            terms = (price.get("unit_amount"), price.get("currency"),
+                     (price.get("recurring") or {}).get("interval"), _id(price.get("product")))
+            if terms == (amount, currency, interval, PRODUCT_ID):
+                return str(price["id"])
+        params: PriceCreateParams = {
+            "product": PRODUCT_ID, "unit_amount": amount, "currency": currency,
+            "recurring": {"interval": interval, "usage_type": "licensed"},
+            "lookup_key": lookup_key, "transfer_lookup_key": True,
+            "nickname": f"{PRODUCT_NAME} ({interval}ly)",
+        }
+        # The key names the terms: concurrent creators of the same terms get one Price.
+        price = self._call(self._v1.prices.create, params=params,
+                           options=_options(f"price:{lookup_key}:{amount}:{currency}"))
+        return str(price["id"])
 
     # Customers and cards -----------------------------------------------------
 
@@ -443,8 +574,13 @@ class StripeClient:
         return not customer.get("deleted", False)
 
     def attach_default_card(self, customer_id: str, payment_method_id: str, *,
-                            idempotency_key: str) -> CardSummary:
-        """Attach a card (created by Stripe.js) and make it the customer's default."""
+                            idempotency_key: str,
+                            subscription_id: str | None = None) -> CardSummary:
+        """Attach a card (collected by Stripe.js) and make it the default for invoices.
+
+        Set on the customer and, when given, on the subscription too: a
+        subscription's own default payment method wins over the customer's.
+        """
         pm = self._call(self._v1.payment_methods.retrieve, payment_method_id)
         if pm.get("type") != "card":
             raise GatewayError("Only cards are accepted.", code="unsupported_payment_method")
@@ -456,6 +592,10 @@ class StripeClient:
         self._call(self._v1.customers.update, customer_id,
                    params={"invoice_settings": {"default_payment_method": pm["id"]}},
                    options=_options(idempotency_key, "default"))
+        if subscription_id:
+            update: SubscriptionUpdateParams = {"default_payment_method": pm["id"]}
+            self._call(self._v1.subscriptions.update, subscription_id, params=update,
+                       options=_options(idempotency_key, "subscription-default"))
         card = _card_from(pm)
         if card is None:
             raise _unexpected(f"payment method {pm['id']} has no card")
@@ -473,48 +613,114 @@ class StripeClient:
 
     # Subscriptions -------------------------------------------------------------
 
-    def create_subscription(self, customer_id: str, plan_id: str, quantity: int, *,
-                            idempotency_key: str) -> SubscriptionSnapshot:
-        """Subscribe and charge the first invoice now; a failed payment leaves nothing."""
+    def create_subscription(self, customer_id: str, price_id: str, quantity: int, *,
+                            payment_method_id: str | None = None, created_by: str = "",
+                            idempotency_key: str) -> tuple[SubscriptionSnapshot, InvoicePayment]:
+        """Subscribe with the first invoice finalized but not yet paid (`default_incomplete`).
+
+        The customer then confirms that payment on the page (Stripe.js, so 3-D Secure
+        works); until it is paid the subscription is `incomplete`, grants nothing,
+        and is discarded (`discard_incomplete`) if the payment fails.
+        """
         if quantity < 1:
             raise ValueError("quantity must be at least 1")
-        sub = self._call(self._v1.subscriptions.create, params={
+        params: SubscriptionCreateParams = {
             "customer": customer_id,
-            "items": [{"plan": plan_id, "quantity": quantity}],
-            # Real Stripe: a failed first payment is a CardError, no subscription.
-            "payment_behavior": "error_if_incomplete",
-        }, options=_options(idempotency_key))
-        if sub.get("status") == "incomplete":
-            # localstripe accepts error_if_incomplete but still returns an
-            # incomplete subscription with an open invoice: undo both.
-            self._discard_incomplete(sub, idempotency_key)
-            raise GatewayError(MSG_DECLINED, code="card_declined")
-        return _subscription_from(sub)
+            "items": [{"price": price_id, "quantity": quantity}],
+            "payment_behavior": "default_incomplete",
+            "expand": ["latest_invoice.confirmation_secret"],
+            "metadata": {"billing_action": created_by[:500]} if created_by else {},
+        }
+        if payment_method_id:
+            params["default_payment_method"] = payment_method_id
+        sub = self._call(self._v1.subscriptions.create, params=params,
+                         options=_options(idempotency_key, "subscribe"))
+        snapshot = _subscription_from(sub)
+        invoice = sub.get("latest_invoice")
+        if not isinstance(invoice, dict):
+            raise _unexpected(f"subscription {sub['id']} has no first invoice")
+        return snapshot, self._payment_of(invoice)
 
-    def _discard_incomplete(self, sub: dict[str, Any], idempotency_key: str) -> None:
-        try:
-            invoice_id = _id(sub.get("latest_invoice"))
-            if invoice_id:
-                invoice = self._call(self._v1.invoices.retrieve, invoice_id)
-                if invoice.get("status") == "open":
-                    self._call(self._v1.invoices.void_invoice, invoice_id,
-                               options=_options(idempotency_key, "void"))
-            self._call(self._v1.subscriptions.cancel, sub["id"],
-                       options=_options(idempotency_key, "cancel"))
-        except GatewayError:
-            log.exception("Could not clean up incomplete subscription %s", sub["id"])
+    def customer_subscriptions(self, customer_id: str) -> list[SubscriptionSnapshot]:
+        """All the customer's subscriptions, ended ones included, newest first."""
+        page = self._call(self._v1.subscriptions.list,
+                          params={"customer": customer_id, "status": "all", "limit": 20})
+        return [_subscription_from(sub) for sub in page.get("data") or []]
 
     def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
         return _subscription_from(self._call(self._v1.subscriptions.retrieve, subscription_id))
 
-    # Invoices ------------------------------------------------------------------
+    def change_subscription(self, subscription: SubscriptionSnapshot, *, price_id: str,
+                            quantity: int, proration_date: int, idempotency_key: str
+                            ) -> tuple[SubscriptionSnapshot, InvoicePayment | None]:
+        """Set the price and quantity of the subscription's one item and charge at once.
 
-    def list_invoices(self, customer_id: str, *, limit: int = 25,
-                      starting_after: str | None = None
-                      ) -> tuple[list[InvoiceSummary], bool]:
-        """One page of the customer's invoices, newest first, and whether more follow."""
-        page = self.invoice_page(customer_id, limit=limit, starting_after=starting_after)
-        return page.invoices, page.has_more
+        `always_invoice` invoices the proration (from `proration_date`, the instant the
+        preview used) immediately; `pending_if_incomplete` keeps the change pending
+        until that invoice is paid, so a decline or a missing authentication changes
+        nothing. Returns the subscription and the payment of the change's invoice
+        (None when the change invoiced nothing).
+        """
+        if quantity < 1:
+            raise ValueError("quantity must be at least 1")
+        params: SubscriptionUpdateParams = {
+            "items": [{"id": subscription.item_id, "price": price_id, "quantity": quantity}],
+            "proration_behavior": "always_invoice",
+            "proration_date": proration_date,
+            "payment_behavior": "pending_if_incomplete",
+            "expand": ["latest_invoice.confirmation_secret"],
+        }
+        sub = self._call(self._v1.subscriptions.update, subscription.id, params=params,
+                         options=_options(idempotency_key, "change"))
+        snapshot = _subscription_from(sub)
+        invoice = sub.get("latest_invoice")
+        if not isinstance(invoice, dict) or invoice.get("id") == subscription.latest_invoice_id:
+            return snapshot, None
+        return snapshot, self._payment_of(invoice)
+
+    def preview_change(self, subscription: SubscriptionSnapshot, *, price_id: str,
+                       quantity: int, proration_date: int) -> InvoicePreview:
+        """The invoice `change_subscription` with these values would create now."""
+        params: InvoiceCreatePreviewParams = {
+            "customer": subscription.customer_id,
+            "subscription": subscription.id,
+            "subscription_details": {
+                "items": [{"id": subscription.item_id, "price": price_id, "quantity": quantity}],
+                "proration_behavior": "always_invoice",
+                "proration_date": proration_date,
+            },
+        }
+        inv = self._call(self._v1.invoices.create_preview, params=params)
+        lines = tuple(_line_from(line) for line in (inv.get("lines") or {}).get("data") or [])
+        return InvoicePreview(amount_due=int(inv.get("amount_due") or 0),
+                              total=int(inv.get("total") or 0),
+                              currency=str(inv.get("currency")), lines=lines)
+
+    def discard_incomplete(self, subscription_id: str, *, idempotency_key: str) -> None:
+        """Void the unpaid first invoice and cancel an `incomplete` subscription."""
+        sub = self._call(self._v1.subscriptions.retrieve, subscription_id)
+        if sub.get("status") != "incomplete":
+            return
+        invoice_id = _id(sub.get("latest_invoice"))
+        if invoice_id:
+            self.void_invoice(invoice_id, idempotency_key=idempotency_key)
+        cancel: SubscriptionCancelParams = {"prorate": False}
+        self._call(self._v1.subscriptions.cancel, subscription_id, params=cancel,
+                   options=_options(idempotency_key, "discard"))
+
+    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
+                                 comment: str = "", idempotency_key: str
+                                 ) -> SubscriptionSnapshot:
+        """Cancel at the period's end (with the customer's words in `cancellation_details`)
+        or resume."""
+        params: SubscriptionUpdateParams = {"cancel_at_period_end": cancel}
+        if cancel and comment:
+            params["cancellation_details"] = {"comment": comment[:5000]}
+        sub = self._call(self._v1.subscriptions.update, subscription_id, params=params,
+                         options=_options(idempotency_key, "cancel" if cancel else "resume"))
+        return _subscription_from(sub)
+
+    # Invoices ------------------------------------------------------------------
 
     def invoice_page(self, customer_id: str, *, limit: int = 25,
                      starting_after: str | None = None) -> InvoicePage:
@@ -547,80 +753,60 @@ class StripeClient:
             lines.extend(page.get("data") or [])
         return _invoice_from(inv, lines)
 
-    def change_subscription(self, subscription: SubscriptionSnapshot, *, plan_id: str, quantity: int,
-                            idempotency_key: str) -> SubscriptionSnapshot:
-        """Set the plan and quantity of the subscription's one item (Stripe prorates by default).
+    def _payment_of(self, invoice: dict[str, Any]) -> InvoicePayment:
+        secret = (invoice.get("confirmation_secret") or {}).get("client_secret")
+        intent = None
+        if secret and invoice.get("status") == "open":
+            intent = self._call(self._v1.payment_intents.retrieve, _intent_id(secret))
+        return _payment_from(invoice, intent)
 
-        `plan` is sent, never `price`: localstripe ignores `price` on modify.
+    def invoice_payment(self, invoice_id: str) -> InvoicePayment:
+        """Where the invoice's payment stands (paid, waiting for the customer, failed)."""
+        inv = self._call(self._v1.invoices.retrieve, invoice_id,
+                         params={"expand": ["confirmation_secret"]})
+        return self._payment_of(inv)
+
+    def pay_invoice(self, invoice_id: str, *, idempotency_key: str,
+                    payment_method_id: str | None = None,
+                    on_session: bool = False) -> InvoicePayment:
+        """Try to pay an open invoice now; a decline or a 3-D Secure request leaves it open.
+
+        `on_session` when the customer is on the page (after a card change): the bank
+        may then ask for authentication, which the page runs with the answer's secret.
         """
-        if quantity < 1:
-            raise ValueError("quantity must be at least 1")
-        sub = self._call(self._v1.subscriptions.update, subscription.id, params={
-            "items": [{"id": subscription.item_id, "plan": plan_id, "quantity": quantity}],
-        }, options=_options(idempotency_key, "modify"))
-        return _subscription_from(sub)
-
-    def preview_change(self, subscription: SubscriptionSnapshot, *, plan_id: str,
-                       quantity: int) -> InvoicePreview:
-        """What `change_subscription` with these values would invoice now."""
-        inv = self._call(self._v1.invoices.create_preview, params={
-            "customer": subscription.customer_id,
-            "subscription": subscription.id,
-            "subscription_details": {
-                "items": [{"id": subscription.item_id, "plan": plan_id, "quantity": quantity}],
-            },
-        })
-        lines = tuple(_line_from(line) for line in (inv.get("lines") or {}).get("data") or [])
-        period_end = subscription.current_period_end
-        charged_now = sum(
-            line.amount for line in lines
-            if period_end is None or line.period_start is None or line.period_start < period_end
-        )
-        return InvoicePreview(amount_due=int(inv.get("amount_due") or 0), total=int(inv.get("total") or 0),
-                              currency=str(inv.get("currency")), lines=lines, charged_now=charged_now)
-
-    def invoice_now(self, subscription: SubscriptionSnapshot, *, idempotency_key: str) -> InvoiceSummary | None:
-        """Invoice the pending prorations of a change and try to pay them at once.
-
-        Returns the invoice (status "paid" or "open" when the card failed: localstripe
-        answers a failed payment with 200, real Stripe with a CardError, both end
-        here as an open invoice), or None when nothing was pending.
-        """
+        current = self.invoice_payment(invoice_id)
+        if current.invoice_status != "open" or current.intent_status == "processing":
+            return current
+        params: InvoicePayParams = {"off_session": not on_session}
+        if payment_method_id:
+            params["payment_method"] = payment_method_id
         try:
-            inv = self._call(self._v1.invoices.create, params={
-                "customer": subscription.customer_id,
-                "subscription": subscription.id,
-                "pending_invoice_items_behavior": "include",
-            }, options=_options(idempotency_key, "invoice"))
+            self._call(self._v1.invoices.pay, invoice_id, params=params,
+                       options=_options(idempotency_key, f"pay:{invoice_id}"))
         except GatewayError as err:
-            if err.code == "invoice_no_customer_line_items":
-                return None
-            raise
-        return self.pay_invoice(inv["id"], idempotency_key=idempotency_key)
-
-    def pay_invoice(self, invoice_id: str, *, idempotency_key: str) -> InvoiceSummary:
-        """Try to pay a draft or open invoice with the default card; a decline leaves it open."""
-        invoice = self.retrieve_invoice(invoice_id)
-        if invoice.status not in ("draft", "open"):
-            return invoice
-        try:
-            self._call(self._v1.invoices.pay, invoice_id, options=_options(idempotency_key, "pay"))
-        except GatewayError as err:
-            if err.code not in _CARD_FAILURE_CODES:
+            if err.outcome_unknown or err.code in ("unreachable", "rate_limited",
+                                                   "authentication_error", "idempotency_error"):
                 raise
-        return self.retrieve_invoice(invoice_id)
+            # A decline or an authentication request: the invoice says which.
+        return self.invoice_payment(invoice_id)
 
-    def open_invoice(self, customer_id: str) -> InvoiceSummary | None:
-        """The newest unpaid (open) invoice, if any (localstripe cannot filter by status)."""
-        invoices, _ = self.list_invoices(customer_id, limit=10)
-        return next((inv for inv in invoices if inv.status == "open"), None)
+    def open_invoices(self, customer_id: str) -> list[InvoicePayment]:
+        """The customer's unpaid (open) invoices, oldest first (the emulator cannot filter
+        by status, so the newest page is read and filtered)."""
+        page = self.invoice_page(customer_id, limit=25)
+        return [self.invoice_payment(inv.id) for inv in reversed(page.invoices)
+                if inv.status == "open"]
 
-    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
-                                 idempotency_key: str) -> SubscriptionSnapshot:
-        sub = self._call(self._v1.subscriptions.update, subscription_id,
-                         params={"cancel_at_period_end": cancel},
-                         options=_options(idempotency_key, "cancel" if cancel else "resume"))
-        return _subscription_from(sub)
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
+        """Void an unpaid invoice (discarding the pending update it was paying for)."""
+        try:
+            self._call(self._v1.invoices.void_invoice, invoice_id,
+                       options=_options(idempotency_key, f"void:{invoice_id}"))
+        except GatewayError:
+            if self.invoice_payment(invoice_id).invoice_status not in ("void", "paid"):
+                raise
+
+    # Cards (SetupIntents) ---------------------------------------------------------
 
     def create_setup_intent(self, customer_id: str, *, idempotency_key: str) -> str:
         """A SetupIntent for Stripe.js `confirmCardSetup`; returns its client secret."""
@@ -631,11 +817,12 @@ class StripeClient:
 
     def setup_intent_payment_method(self, client_secret: str) -> str | None:
         """The card a confirmed SetupIntent collected (None unless it succeeded)."""
-        intent_id = client_secret.split("_secret_", 1)[0]
-        intent = self._call(self._v1.setup_intents.retrieve, intent_id)
+        intent = self._call(self._v1.setup_intents.retrieve, _intent_id(client_secret))
         if intent.get("status") != "succeeded":
             return None
         return _id(intent.get("payment_method"))
+
+    # Webhooks ---------------------------------------------------------------------
 
     def construct_event(self, payload: bytes, signature: str) -> dict[str, Any]:
         """Verify a webhook delivery's signature; raise ValueError if it is not Stripe's."""
@@ -648,8 +835,8 @@ class StripeClient:
     # Test mode and health --------------------------------------------------------
 
     def register_test_webhook(self, url: str, secret: str, endpoint_id: str = "billing-app",
-                              events: Sequence[str] | None = None) -> None:
-        """Tell localstripe where to send events (its `/_config` API; lost on restart)."""
+                              events: list[str] | None = None) -> None:
+        """Tell the emulator where to send events (its `/_config` API; lost on restart)."""
         if not self._settings.test_mode:
             raise RuntimeError("real Stripe webhook endpoints are set up in the Dashboard")
         if not url.startswith(("http://", "https://")):
@@ -664,7 +851,7 @@ class StripeClient:
             log.warning("Could not register the test webhook: %r", exc)
             raise GatewayError(MSG_UNREACHABLE, code="unreachable", retryable=True) from exc
         if not response.is_success:
-            log.warning("localstripe refused the webhook: %s %s", response.status_code,
+            log.warning("The emulator refused the webhook: %s %s", response.status_code,
                         response.text[:200])
             raise GatewayError(MSG_REFUSED, code=f"http_{response.status_code}")
 

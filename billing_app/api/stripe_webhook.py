@@ -13,9 +13,22 @@ from billing_app.services.webhooks import handle_delivery
 MAX_PAYLOAD_BYTES = 512 * 1024
 
 
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, read as it streams in; None as soon as it passes the cap (never held whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return None
+    return bytes(body)
+
+
 async def stripe_webhook(request: Request) -> JSONResponse:
-    payload = await request.body()
-    if len(payload) > MAX_PAYLOAD_BYTES:
+    payload = await _capped_body(request)
+    if payload is None:
         return JSONResponse({"error": "payload too large"}, status_code=413)
     signature = request.headers.get("stripe-signature", "")
     result = await run_in_threadpool(handle_delivery, get_billing_service(), payload, signature)

@@ -7,23 +7,49 @@ import reflex as rx
 from billing_app.components.card import card_dialog
 from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
 from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
-from billing_app.states.billing import CancelState, CardState, LicensePurchaseState, UpgradeState, YearlyState
+from billing_app.states.billing import (
+    CancelState,
+    CardState,
+    LicensePurchaseState,
+    PaymentAuthenticationState,
+    UpgradeState,
+    YearlyState,
+)
 from billing_app.states.page import PageState
 
 S = PageState.summary
 
 
 def payment_failed_banner() -> rx.Component:
+    """An unpaid invoice: a declined card (update it), or a payment the bank wants confirmed."""
     return rx.cond(
         S["unpaid_amount"].to(str) != "",
-        rx.callout(
-            rx.text("Your last payment of ", rx.text.strong(S["unpaid_amount"].to(str)),
-                    " failed. Update your credit card to pay the open invoice."),
-            icon="circle-alert",
-            color_scheme="red",
-            width="100%",
-            role="alert",
-            id="payment-failed",
+        rx.cond(
+            S["unpaid_needs_authentication"].to(bool),
+            rx.callout(
+                rx.vstack(
+                    rx.text("Your bank asks you to confirm the payment of ",
+                            rx.text.strong(S["unpaid_amount"].to(str)), "."),
+                    rx.button("Authenticate Payment", on_click=PaymentAuthenticationState.authenticate,
+                              loading=PaymentAuthenticationState.pending, size="2"),
+                    spacing="2",
+                    align="start",
+                ),
+                icon="shield-alert",
+                color_scheme="amber",
+                width="100%",
+                role="alert",
+                id="payment-needs-authentication",
+            ),
+            rx.callout(
+                rx.text("Your last payment of ", rx.text.strong(S["unpaid_amount"].to(str)),
+                        " failed. Update your credit card to pay the open invoice."),
+                icon="circle-alert",
+                color_scheme="red",
+                width="100%",
+                role="alert",
+                id="payment-failed",
+            ),
         ),
     )
 

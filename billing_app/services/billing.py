@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from billing_app.models import INTERVAL_MONTH, INTERVAL_YEAR, PLAN_FREE, PLAN_UNLIMITED, Account, utcnow
-from billing_app.stripe_gateway import CardSummary, InvoiceSummary, SubscriptionSnapshot
+from billing_app.stripe_gateway import CardSummary, InvoicePayment, SubscriptionSnapshot
 
 # Statuses in which the customer keeps the Unlimited Version (past_due: Stripe is still retrying).
-_LIVE_STATUSES = {"active", "trialing", "past_due", "incomplete"}
+# An `incomplete` subscription's first payment is not made yet: it grants nothing.
+LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -25,7 +26,7 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
     account.stripe_subscription_id = subscription.id
     account.subscription_status = subscription.status
     account.updated_at = utcnow()
-    if subscription.status not in _LIVE_STATUSES:
+    if subscription.status not in LIVE_STATUSES:
         account.plan = PLAN_FREE
         account.billing_interval = None
         account.licenses_purchased = 0
@@ -54,12 +55,15 @@ def apply_card(account: Account, card: CardSummary | None) -> None:
     account.updated_at = utcnow()
 
 
-def apply_payment_state(account: Account, open_invoice: InvoiceSummary | None) -> None:
-    """Remember the unpaid invoice (the page then asks for a new card), or forget it once paid."""
-    if open_invoice is not None and open_invoice.status == "open" and open_invoice.amount_due > 0:
-        account.unpaid_invoice_id = open_invoice.id
-        account.unpaid_amount_cents = open_invoice.amount_due
+def apply_payment_state(account: Account, unpaid: InvoicePayment | None) -> None:
+    """Remember the unpaid invoice (the page asks for a new card, or to authenticate the
+    payment when the bank asks for it), or forget it once paid."""
+    if unpaid is not None and unpaid.invoice_status == "open" and unpaid.amount_due > 0:
+        account.unpaid_invoice_id = unpaid.invoice_id
+        account.unpaid_amount_cents = unpaid.amount_due - unpaid.amount_paid
+        account.unpaid_requires_action = unpaid.needs_customer
     else:
         account.unpaid_invoice_id = None
         account.unpaid_amount_cents = None
+        account.unpaid_requires_action = False
     account.updated_at = utcnow()

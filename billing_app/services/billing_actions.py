@@ -1,23 +1,35 @@
 """The money flows of the Billing Page (seed steps 0, 3, 4, 5, 9).
 
-Every action: validate → record its intent (a `BillingAction` row, unique by
-idempotency key, at most one pending per account) → call Stripe with that key →
-apply Stripe's answer to the account → audit log. A double click or a retry
-with the same key returns the first outcome instead of charging again; a second
-tab working from a stale page is refused by the expected-quantity check.
+Every action: validate → record its intent (a `BillingAction` row whose key is
+derived from the action and its parameters; at most one pending per account) →
+Stripe, with an idempotency key per step and attempt → apply Stripe's answer to
+the account → audit log.
+
+Actions resume instead of repeating. Each records what it did at Stripe as it
+goes (`BillingAction.progress`); a retry (the same form, another tab after a
+reload, after a restart) re-reads Stripe first and only does what is missing:
+a change Stripe already applied is not sent again, a subscription already made
+is not made twice. A payment the bank wants the customer to authenticate
+(3-D Secure) leaves the action pending with the invoice's confirmation secret:
+the page runs Stripe.js and then calls the action again with `resume=True`.
+Charges are atomic at Stripe: a declined or unauthenticated payment leaves the
+subscription as it was (pending updates) and nothing is granted here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel
 
 from billing_app.db import session_scope
 from billing_app.models import (
@@ -28,20 +40,31 @@ from billing_app.models import (
     INTERVAL_YEAR,
     PLAN_UNLIMITED,
     Account,
-    BillingAction,
     CancellationFeedback,
     utcnow,
 )
 from billing_app.services import audit
 from billing_app.services.accounts import licenses_used
-from billing_app.services.billing import apply_card, apply_payment_state, apply_subscription
+from billing_app.services.billing import (
+    LIVE_STATUSES,
+    apply_card,
+    apply_payment_state,
+    apply_subscription,
+)
 from billing_app.services.money import format_money
 from billing_app.services.summary import format_date
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import GatewayError, InvoiceSummary, StripeClient, SubscriptionSnapshot, plan_id_for
+from billing_app.stripe_gateway import (
+    MSG_AUTHENTICATION_FAILED,
+    CardSummary,
+    Catalogue,
+    GatewayError,
+    InvoicePayment,
+    StripeClient,
+    SubscriptionSnapshot,
+)
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 KIND_PURCHASE_UNLIMITED = "purchase_unlimited"
 KIND_ADD_LICENSES = "add_licenses"
@@ -52,32 +75,61 @@ KIND_RESUME = "resume"
 
 MAX_LICENSES_PER_PURCHASE = 1000
 MAX_FEEDBACK_CHARS = 2000
-# A pending action older than this was cut short (a crash): it no longer blocks the account.
-STALE_PENDING_AFTER = timedelta(minutes=5)
+# A pending action older than this was cut short (a crash, a tab closed during 3-D Secure):
+# it no longer blocks the account; its leftovers at Stripe are discarded by the next action.
+STALE_PENDING_AFTER = timedelta(minutes=15)
+# How old the proration instant of a preview may be when the customer confirms it.
+PREVIEW_VALID_FOR = timedelta(minutes=30)
 
 MSG_STALE_PAGE = "Your subscription changed in another window. Review the new figures and confirm again."
 MSG_BUSY = "Another billing change for this account is in progress. Please wait a moment and try again."
 MSG_ALREADY_YEARLY = "This subscription is already billed yearly."
+MSG_EXPIRED_FORM = "This form has expired. Please reload the page."
+MSG_PREVIEW_EXPIRED = "The price shown has expired. Please review the new price and confirm again."
 
 
 class BillingError(Exception):
-    """An action that cannot be done; `str(exc)` is the message for the user."""
+    """An action that cannot be done; `str(exc)` is the message for the user.
+
+    `stale` marks a page whose figures are out of date (the page then reloads them).
+    """
+
+    def __init__(self, message: str, *, stale: bool = False) -> None:
+        super().__init__(message)
+        self.stale = stale
 
 
 @dataclass(frozen=True)
 class ActionResult:
+    """How an action ended, or that it waits for the customer to confirm a payment.
+
+    With `client_secret` set the page runs Stripe.js `confirmCardPayment` (with
+    `payment_method_id` when given) and then calls the same action with `resume=True`.
+    """
+
     message: str
     already_done: bool = False
+    client_secret: str | None = None
+    payment_method_id: str | None = None
+
+    @property
+    def awaits_customer(self) -> bool:
+        return self.client_secret is not None
 
 
 @dataclass(frozen=True)
 class ChangePreview:
-    """What a change costs: charged (or credited, when negative) now, and the new recurring amount."""
+    """What a change costs: charged (or credited, when negative) now, and the new recurring amount.
+
+    `proration_date` is the instant Stripe prorated from: the change is made with the
+    same one, so the charge equals the preview to the cent.
+    """
 
     charged_now_cents: int
     recurring_cents: int
     interval: str
     currency: str
+    proration_date: int
 
     @property
     def charged_now(self) -> str:
@@ -100,30 +152,96 @@ def parse_license_count(value: Any, *, minimum: int = 1) -> int:
     return int(text)
 
 
-def _payment_message(invoice: InvoiceSummary | None, success: str) -> str:
-    if invoice is not None and invoice.status == "open":
-        return (f"{success} But the payment of {format_money(invoice.amount_due, invoice.currency)} failed: "
-                "update your card to pay the open invoice.")
-    if invoice is not None and invoice.amount_paid > 0:
-        return f"{success} {format_money(invoice.amount_paid, invoice.currency)} was charged to your card."
-    return success
+def action_key(kind: str, account_id: int, params: dict[str, Any]) -> str:
+    """The action's identity: the same action with the same parameters has the same key."""
+    canonical = json.dumps({"kind": kind, "account": account_id, **params}, sort_keys=True, default=str)
+    return f"{kind}:{hashlib.sha256(canonical.encode()).hexdigest()[:48]}"
 
 
-def _apply_change(success: Callable[[SubscriptionSnapshot], str]):
-    """Apply a (subscription, invoice charged for it) answer; the message says how the payment went."""
+# Outcomes of an action's work --------------------------------------------------------
 
-    def apply(account: Account, result: tuple[SubscriptionSnapshot, InvoiceSummary | None]) -> str:
-        subscription, invoice = result
-        apply_subscription(account, subscription)
-        if invoice is not None:
-            apply_payment_state(account, invoice)
-        return _payment_message(invoice, success(subscription))
+@dataclass(frozen=True)
+class _Changed:
+    """Stripe applied the action: what to store, and the payment that paid for it."""
 
-    return apply
+    subscription: SubscriptionSnapshot | None = None
+    card: CardSummary | None = None
+    payment: InvoicePayment | None = None
+    # After a card change: the invoices still unpaid (None: the change touched no invoice).
+    unpaid: tuple[InvoicePayment, ...] | None = None
+    invoices_paid: int = 0
 
+
+@dataclass(frozen=True)
+class _AwaitingCustomer:
+    payment: InvoicePayment
+    payment_method_id: str | None = None
+
+
+class _Failed(Exception):
+    """Stripe refused for good (a decline, a failed authentication): a retry is a new attempt."""
+
+
+@dataclass
+class _Action:
+    """The claimed intent: its row, the Stripe key of this attempt and its recorded progress."""
+
+    id: int
+    key: str
+    account: Account
+    progress: dict[str, Any] = field(default_factory=dict)
+    resumed: bool = False
+
+    @property
+    def attempt(self) -> int:
+        return int(self.progress.get("attempt", 1))
+
+    @property
+    def stripe_key(self) -> str:
+        return f"{self.key}:{self.attempt}"
+
+
+# The BillingAction statements, in Core (built once): they run on every action.
+_actions = SQLModel.metadata.tables["billing_action"]
+_ABANDON_STALE = (
+    sa.update(_actions)
+    .where(_actions.c.account_id == sa.bindparam("of_account"), _actions.c.status == ACTION_PENDING,
+           _actions.c.created_at < sa.bindparam("cutoff"))
+    .values(status=ACTION_FAILED, message="abandoned", finished_at=sa.bindparam("now"))
+)
+_ACTION_BY_KEY = (
+    sa.select(_actions.c.id, _actions.c.account_id, _actions.c.kind, _actions.c.status,
+              _actions.c.message, _actions.c.progress)
+    .where(_actions.c.idempotency_key == sa.bindparam("key"))
+)
+_INSERT_ACTION = sa.insert(_actions).returning(_actions.c.id)
+_RETRY_ACTION = (
+    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
+    .values(status=ACTION_PENDING, message="", finished_at=None, created_at=sa.bindparam("now"),
+            progress=sa.bindparam("new_progress"))
+)
+_NOTE_PROGRESS = (
+    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
+    .values(progress=sa.bindparam("new_progress"))
+)
+_FINISH_ACTION = (
+    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
+    .values(status=sa.bindparam("new_status"), message=sa.bindparam("new_message"),
+            finished_at=sa.bindparam("now"), progress=sa.bindparam("new_progress"))
+)
+_accounts = SQLModel.metadata.tables["account"]
+# Stores a Stripe read only when nothing read later has been stored (webhooks and actions race).
+_CLAIM_SYNC = (
+    sa.update(_accounts)
+    .where(_accounts.c.id == sa.bindparam("account"),
+           sa.or_(_accounts.c.stripe_synced_at.is_(None), _accounts.c.stripe_synced_at <= sa.bindparam("read_at")))
+    .values(stripe_synced_at=sa.bindparam("read_at"))
+)
 
 # Checks made in the action's first transaction, on the account as stored; raise BillingError.
 Check = Callable[[Session, Account], None]
+Work = Callable[[_Action], "_Changed | _AwaitingCustomer"]
+Describe = Callable[[_Changed], str]
 
 
 def _require_subscription(account: Account) -> None:
@@ -136,34 +254,22 @@ def _require_customer(_session: Session, account: Account) -> None:
         raise BillingError("Start again: the card form has expired.")
 
 
-# The BillingAction statements, in Core (built once): they run on every action.
-_actions = BillingAction.__table__
-_ABANDON_STALE = (
-    sa.update(_actions)
-    .where(_actions.c.account_id == sa.bindparam("of_account"), _actions.c.status == ACTION_PENDING,
-           _actions.c.created_at < sa.bindparam("cutoff"))
-    .values(status=ACTION_FAILED, message="abandoned", finished_at=sa.bindparam("now"))
-)
-_ACTION_BY_KEY = (
-    sa.select(_actions.c.id, _actions.c.account_id, _actions.c.kind, _actions.c.status, _actions.c.message)
-    .where(_actions.c.idempotency_key == sa.bindparam("key"))
-)
-_INSERT_ACTION = sa.insert(_actions).returning(_actions.c.id)
-_RETRY_ACTION = (
-    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
-    .values(status=ACTION_PENDING, message="", finished_at=None, created_at=sa.bindparam("now"))
-)
-_FINISH_ACTION = (
-    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
-    .values(status=sa.bindparam("new_status"), message=sa.bindparam("new_message"), finished_at=sa.bindparam("now"))
-)
+def _charged(payment: InvoicePayment | None) -> str:
+    if payment is not None and payment.amount_paid > 0:
+        return f" {format_money(payment.amount_paid, payment.currency)} was charged to your card."
+    return ""
+
+
+def _store_read(session: Session, account_id: int, read_at: datetime) -> bool:
+    """Claim the right to store a Stripe state read at `read_at` (False: a later one is stored)."""
+    return session.connection().execute(_CLAIM_SYNC, {"account": account_id, "read_at": read_at}).rowcount == 1
 
 
 class BillingService:
     def __init__(self, gateway: StripeClient, settings: Settings):
         self.gateway = gateway
         self.settings = settings
-        self._catalogue_ready = False
+        self._catalogue: Catalogue | None = None
 
     # Reading ------------------------------------------------------------------
 
@@ -179,176 +285,283 @@ class BillingService:
         _require_subscription(account)
         return account
 
-    def _plan_id(self, interval: str) -> str:
-        # Plan ids follow from the configured prices. The plans are made sure of once per
-        # process (if the start-up attempt failed, the first purchase does it).
-        if not self._catalogue_ready:
-            self.gateway.ensure_catalogue()
-            self._catalogue_ready = True
-        return plan_id_for(interval, self._unit_price(interval), self.settings.billing_currency)
+    def _price_id(self, interval: str) -> str:
+        # The Prices follow from the configured amounts; made sure of once per process
+        # (if the start-up attempt failed, the first purchase does it).
+        if self._catalogue is None:
+            self._catalogue = self.gateway.ensure_catalogue()
+        return self._catalogue.price_id(interval)
 
     def _unit_price(self, interval: str) -> int:
         s = self.settings
         return s.billing_price_yearly_cents if interval == INTERVAL_YEAR else s.billing_price_monthly_cents
 
-    def _fresh_subscription(self, account: Account, expected_licenses: int | None) -> SubscriptionSnapshot:
-        subscription = self.gateway.retrieve_subscription(account.stripe_subscription_id)
-        if expected_licenses is not None and subscription.quantity != expected_licenses:
-            raise BillingError(MSG_STALE_PAGE)
-        return subscription
+    @staticmethod
+    def _now() -> int:
+        return int(datetime.now(UTC).timestamp())
+
+    def _preview(self, account: Account, *, price_of: Callable[[SubscriptionSnapshot], str],
+                 quantity_of: Callable[[SubscriptionSnapshot], int], unit_amount: int | None = None,
+                 interval: str | None = None) -> ChangePreview:
+        try:
+            subscription = self.gateway.retrieve_subscription(str(account.stripe_subscription_id))
+            quantity = quantity_of(subscription)
+            proration_date = self._now()
+            preview = self.gateway.preview_change(subscription, price_id=price_of(subscription),
+                                                  quantity=quantity, proration_date=proration_date)
+        except GatewayError as exc:
+            raise BillingError(exc.user_message) from exc
+        return ChangePreview(preview.amount_due, quantity * (unit_amount or subscription.unit_amount),
+                             interval or subscription.interval, preview.currency, proration_date)
 
     def preview_additional_licenses(self, account_id: int, count: Any) -> ChangePreview:
         extra = parse_license_count(count)
         account = self._subscribed(account_id)
-        try:
-            subscription = self._fresh_subscription(account, None)
-            quantity = subscription.quantity + extra
-            preview = self.gateway.preview_change(subscription, plan_id=subscription.plan_id, quantity=quantity)
-        except GatewayError as exc:
-            raise BillingError(exc.user_message) from exc
-        return ChangePreview(preview.charged_now, quantity * subscription.unit_amount,
-                             subscription.interval, subscription.currency)
+        return self._preview(account, price_of=lambda sub: sub.price_id,
+                             quantity_of=lambda sub: sub.quantity + extra)
 
     def preview_yearly(self, account_id: int) -> ChangePreview:
         account = self._subscribed(account_id)
         if account.billing_interval != INTERVAL_MONTH:
             raise BillingError(MSG_ALREADY_YEARLY)
+        yearly = self._price_id_or_error(INTERVAL_YEAR)
+        return self._preview(account, price_of=lambda _sub: yearly, quantity_of=lambda sub: sub.quantity,
+                             unit_amount=self._unit_price(INTERVAL_YEAR), interval=INTERVAL_YEAR)
+
+    def _price_id_or_error(self, interval: str) -> str:
         try:
-            subscription = self._fresh_subscription(account, None)
-            plan_id = self._plan_id(INTERVAL_YEAR)
-            preview = self.gateway.preview_change(subscription, plan_id=plan_id, quantity=subscription.quantity)
+            return self._price_id(interval)
         except GatewayError as exc:
             raise BillingError(exc.user_message) from exc
-        return ChangePreview(preview.charged_now, subscription.quantity * self._unit_price(INTERVAL_YEAR),
-                             INTERVAL_YEAR, subscription.currency)
+
+    def _valid_proration_date(self, value: Any) -> int:
+        """The preview's proration instant, as the page sent it back: recent and not in the future."""
+        try:
+            proration_date = int(value)
+        except (TypeError, ValueError) as exc:
+            raise BillingError(MSG_PREVIEW_EXPIRED, stale=True) from exc
+        now = self._now()
+        if not now - PREVIEW_VALID_FOR.total_seconds() <= proration_date <= now + 5:
+            raise BillingError(MSG_PREVIEW_EXPIRED, stale=True)
+        return proration_date
 
     # The action frame -------------------------------------------------------------
-    # Two transactions per action: the intent (with the checks that need the database), then
-    # Stripe's answer. Neither reads before it writes: on SQLite a transaction that reads first
-    # cannot write any more once another connection has committed meanwhile.
+    # Stripe is never called inside a database transaction. The intent (with the checks that
+    # need the database) is one transaction, each step's progress one, Stripe's answer one.
 
-    def _claim(self, account_id: int, kind: str, key: str, params: dict, actor: str,
-               check: Check) -> tuple[Account, int] | ActionResult:
-        """The earlier outcome of this key; or else the account, checked, and the id of the intent recorded."""
-        if not 8 <= len(key) <= 128:
-            raise BillingError("This form has expired. Please reload the page.")
+    def _claim(self, account_id: int, kind: str, key: str, params: dict[str, Any], actor: str, check: Check,
+               resume: bool) -> _Action | ActionResult:
+        """The earlier outcome of this key; or else the checked account and the intent recorded."""
         with session_scope() as session:
             connection, now = session.connection(), utcnow()
             connection.execute(_ABANDON_STALE, {"of_account": account_id, "cutoff": now - STALE_PENDING_AFTER,
                                                 "now": now})
             existing = connection.execute(_ACTION_BY_KEY, {"key": key}).first()
             if existing is not None and (existing.account_id != account_id or existing.kind != kind):
-                raise BillingError("This form has expired. Please reload the page.")
+                raise BillingError(MSG_EXPIRED_FORM)
             if existing is not None and existing.status == ACTION_SUCCEEDED:
                 return ActionResult(existing.message, already_done=True)  # a double click, a retry
-            if existing is not None and existing.status == ACTION_PENDING:
+            if existing is not None and existing.status == ACTION_PENDING and not resume:
                 raise BillingError("This change is already being processed. Please wait.")
             account = session.get(Account, account_id)
             if account is None:
                 raise BillingError("This account no longer exists.")
+            progress: dict[str, Any] = json.loads(existing.progress or "{}") if existing is not None else {}
+            if existing is not None and existing.status == ACTION_PENDING:  # the customer authenticated
+                return _Action(existing.id, key, account, progress, resumed=True)
             check(session, account)
             try:
                 if existing is None:
+                    progress = {"attempt": 1}
                     action_id = connection.execute(_INSERT_ACTION, {
                         "account_id": account_id, "kind": kind, "idempotency_key": key, "status": ACTION_PENDING,
                         "params": json.dumps(params, sort_keys=True), "message": "", "actor": actor,
-                        "created_at": now,
+                        "created_at": now, "progress": json.dumps(progress),
                     }).scalar_one()
-                else:  # a retry of a failed attempt, with the same key
+                else:
+                    # A retry of a failed attempt. After a definite refusal Stripe would replay
+                    # that refusal for the same key: the next attempt gets keys of its own.
+                    if progress.pop("refused", False):
+                        progress["attempt"] = int(progress.get("attempt", 1)) + 1
                     action_id = existing.id
-                    connection.execute(_RETRY_ACTION, {"action_id": action_id, "now": now})
-            except sa.exc.IntegrityError as exc:  # another action of this account is pending
+                    connection.execute(_RETRY_ACTION, {"action_id": action_id, "now": now,
+                                                       "new_progress": json.dumps(progress)})
+            except IntegrityError as exc:  # another action of this account is pending
                 raise BillingError(MSG_BUSY) from exc
-            return account, action_id
+            return _Action(action_id, key, account, progress)
 
     @staticmethod
-    def _finish(session: Session, action_id: int, status: str, message: str = "") -> None:
-        session.connection().execute(_FINISH_ACTION, {
-            "action_id": action_id, "new_status": status, "new_message": message[:500], "now": utcnow()})
-
-    def _fail(self, action_id: int, account_id: int, kind: str, actor: str, params: dict, message: str) -> None:
+    def _note(action: _Action, **progress: Any) -> None:
+        """Record a step before (or right after) Stripe is asked to do it."""
+        action.progress.update(progress)
         with session_scope() as session:
-            self._finish(session, action_id, ACTION_FAILED, message)
-            audit.record(session, action=f"billing.{kind}", actor=actor, account_id=account_id,
+            session.connection().execute(_NOTE_PROGRESS, {"action_id": action.id,
+                                                          "new_progress": json.dumps(action.progress)})
+
+    @staticmethod
+    def _finish(session: Session, action: _Action, status: str, message: str = "") -> None:
+        session.connection().execute(_FINISH_ACTION, {
+            "action_id": action.id, "new_status": status, "new_message": message[:500], "now": utcnow(),
+            "new_progress": json.dumps(action.progress)})
+
+    def _fail(self, action: _Action, kind: str, actor: str, params: dict[str, Any], message: str, *,
+              refused: bool) -> None:
+        if refused:
+            action.progress["refused"] = True
+        with session_scope() as session:
+            self._finish(session, action, ACTION_FAILED, message)
+            audit.record(session, action=f"billing.{kind}", actor=actor, account_id=action.account.id,
                          outcome=audit.OUTCOME_ERROR, message=message, **params)
 
-    def _run(self, *, account_id: int, kind: str, key: str, actor: str, params: dict, check: Check,
-             work: Callable[[Account], T], apply: Callable[[Account, T], str]) -> ActionResult:
-        claimed = self._claim(account_id, kind, key, params, actor, check)
+    def _run(self, *, account_id: int, kind: str, params: dict[str, Any], actor: str, check: Check, work: Work,
+             describe: Describe, resume: bool = False) -> ActionResult:
+        key = action_key(kind, account_id, params)
+        claimed = self._claim(account_id, kind, key, params, actor, check, resume)
         if isinstance(claimed, ActionResult):
             return claimed
-        account, action_id = claimed
+        action = claimed
         try:
-            result = work(account)
+            result = work(action)
+        except _Failed as exc:
+            self._fail(action, kind, actor, params, str(exc), refused=True)
+            self._try_resync(account_id)
+            raise BillingError(str(exc)) from exc
         except (GatewayError, BillingError) as exc:
             message = exc.user_message if isinstance(exc, GatewayError) else str(exc)
-            self._fail(action_id, account_id, kind, actor, params, message)
+            refused = isinstance(exc, GatewayError) and not exc.retryable
+            self._fail(action, kind, actor, params, message, refused=refused)
             self._try_resync(account_id)
-            raise BillingError(message) from exc
+            raise BillingError(message, stale=isinstance(exc, BillingError) and exc.stale) from exc
         except Exception:
             log.exception("billing action %s failed", kind)
-            self._fail(action_id, account_id, kind, actor, params, "internal error")
+            self._fail(action, kind, actor, params, "internal error", refused=False)
             raise
-        # Applying Stripe's answer and closing the action happen in one transaction. The account
-        # read by the claim is merged without a SELECT: only the fields Stripe's answer sets are written.
+        if isinstance(result, _AwaitingCustomer):
+            self._note(action, awaiting=result.payment.invoice_id)
+            with session_scope() as session:
+                audit.record(session, action=f"billing.{kind}.authentication_requested", actor=actor,
+                             account_id=account_id, invoice=result.payment.invoice_id, **params)
+            return ActionResult("Please confirm the payment with your bank.",
+                                client_secret=result.payment.client_secret,
+                                payment_method_id=result.payment_method_id)
+        # Stripe's answer and the action's end in one transaction. The account read by the
+        # claim is merged without a SELECT: only the fields Stripe's answer sets are written.
+        message = describe(result)
         with session_scope() as session:
-            account = session.merge(account, load=False)
-            message = apply(account, result)
-            self._finish(session, action_id, ACTION_SUCCEEDED, message)
+            # Stripe's answer is as new as its arrival: a re-sync that read earlier loses.
+            if _store_read(session, account_id, utcnow()):
+                account = session.merge(action.account, load=False)
+                if result.subscription is not None:
+                    apply_subscription(account, result.subscription)
+                if result.card is not None:
+                    apply_card(account, result.card)
+                if result.unpaid is not None:
+                    apply_payment_state(account, result.unpaid[-1] if result.unpaid else None)
+            self._finish(session, action, ACTION_SUCCEEDED, message)
             audit.record(session, action=f"billing.{kind}", actor=actor, account_id=account_id,
                          outcome=audit.OUTCOME_OK, message=message, **params)
         return ActionResult(message)
 
-    # Actions --------------------------------------------------------------------
+    # Changing the subscription (add licenses, yearly) -------------------------------
 
-    def add_licenses(self, account_id: int, count: Any, *, expected_licenses: int, key: str,
-                     actor: str) -> ActionResult:
+    def _change(self, action: _Action, *, target: Callable[[SubscriptionSnapshot], tuple[str, int]],
+                proration_date: int, is_expected: Callable[[SubscriptionSnapshot], bool]
+                ) -> _Changed | _AwaitingCustomer:
+        """Move the subscription to the target (price, quantity), paid at once, resuming what was done."""
+        gateway, key = self.gateway, action.stripe_key
+        subscription = gateway.retrieve_subscription(str(action.account.stripe_subscription_id))
+        price_id, quantity = target(subscription)
+        if (subscription.price_id, subscription.quantity) == (price_id, quantity) and "sent" in action.progress:
+            # Applied by an earlier attempt whose answer was lost, or once authenticated.
+            invoice_id = action.progress.get("invoice")
+            return _Changed(subscription, payment=gateway.invoice_payment(invoice_id) if invoice_id else None)
+        pending = subscription.pending_update
+        if pending is not None and subscription.latest_invoice_id:
+            payment = gateway.invoice_payment(subscription.latest_invoice_id)
+            if (pending.price_id, pending.quantity) == (price_id, quantity) and "sent" in action.progress:
+                return self._settle_change(action, subscription, payment)
+            # Left by an abandoned action: discarding it (voiding its invoice) comes first.
+            gateway.void_invoice(payment.invoice_id, idempotency_key=key)
+            subscription = gateway.retrieve_subscription(subscription.id)
+        if not is_expected(subscription):
+            raise BillingError(MSG_STALE_PAGE, stale=True)
+        self._note(action, sent=action.attempt)
+        changed, payment = gateway.change_subscription(subscription, price_id=price_id, quantity=quantity,
+                                                       proration_date=proration_date, idempotency_key=key)
+        if payment is not None:
+            self._note(action, invoice=payment.invoice_id)
+        if changed.pending_update is None:
+            return _Changed(changed, payment=payment)
+        if payment is None:
+            raise GatewayError("The payment service kept the change pending without an invoice.",
+                               code="unexpected_response")
+        return self._settle_change(action, changed, payment)
+
+    def _settle_change(self, action: _Action, subscription: SubscriptionSnapshot,
+                       payment: InvoicePayment) -> _Changed | _AwaitingCustomer:
+        """A change waiting for its invoice: ask the customer, or discard it when the payment failed."""
+        if payment.paid:  # paid meanwhile: Stripe has applied it
+            return _Changed(self.gateway.retrieve_subscription(subscription.id), payment=payment)
+        if payment.needs_customer and not action.resumed:
+            return _AwaitingCustomer(payment)
+        # Declined, or the customer's authentication failed or was abandoned: the pending
+        # update is discarded with its invoice, so nothing is left open or granted.
+        message = payment.failure_message if payment.failed else MSG_AUTHENTICATION_FAILED
+        self.gateway.void_invoice(payment.invoice_id, idempotency_key=action.stripe_key)
+        raise _Failed(f"{message} Nothing was changed.")
+
+    def add_licenses(self, account_id: int, count: Any, *, expected_licenses: int, proration_date: Any,
+                     actor: str, resume: bool = False) -> ActionResult:
         extra = parse_license_count(count)
+        expected = int(expected_licenses)
+        when = self._valid_proration_date(proration_date)
+        account = self._subscribed(account_id)
 
-        def check(_session: Session, account: Account) -> None:
-            _require_subscription(account)
-            if account.licenses_purchased != expected_licenses:
-                raise BillingError(MSG_STALE_PAGE)
+        def check(_session: Session, stored: Account) -> None:
+            _require_subscription(stored)
+            if stored.licenses_purchased != expected:
+                raise BillingError(MSG_STALE_PAGE, stale=True)
 
-        def work(account: Account) -> tuple[SubscriptionSnapshot, InvoiceSummary | None]:
-            subscription = self._fresh_subscription(account, expected_licenses)
-            changed = self.gateway.change_subscription(
-                subscription, plan_id=subscription.plan_id, quantity=subscription.quantity + extra,
-                idempotency_key=key)
-            return changed, self.gateway.invoice_now(changed, idempotency_key=key)
+        def work(action: _Action) -> _Changed | _AwaitingCustomer:
+            # The subscription keeps its own price (a customer keeps the price they bought at).
+            return self._change(action, target=lambda sub: (sub.price_id, expected + extra), proration_date=when,
+                                is_expected=lambda sub: sub.quantity == expected)
 
         noun = "license" if extra == 1 else "licenses"
         return self._run(
-            account_id=account_id, kind=KIND_ADD_LICENSES, key=key, actor=actor,
-            params={"licenses": extra, "from": expected_licenses}, check=check, work=work,
-            apply=_apply_change(lambda sub: f"Added {extra} {noun}: you now have {sub.quantity}."))
+            account_id=account_id, kind=KIND_ADD_LICENSES, actor=actor, check=check, work=work, resume=resume,
+            params={"licenses": extra, "from": expected, "subscription": account.stripe_subscription_id,
+                    "proration_date": when},
+            describe=lambda done: f"Added {extra} {noun}: you now have {expected + extra}.{_charged(done.payment)}")
 
-    def convert_to_yearly(self, account_id: int, *, key: str, actor: str) -> ActionResult:
-        def check(_session: Session, account: Account) -> None:
-            _require_subscription(account)
-            if account.billing_interval != INTERVAL_MONTH:
+    def convert_to_yearly(self, account_id: int, *, proration_date: Any, actor: str,
+                          resume: bool = False) -> ActionResult:
+        when = self._valid_proration_date(proration_date)
+        account = self._subscribed(account_id)
+        yearly = self._price_id_or_error(INTERVAL_YEAR)
+
+        def check(_session: Session, stored: Account) -> None:
+            _require_subscription(stored)
+            if stored.billing_interval != INTERVAL_MONTH:
                 raise BillingError(MSG_ALREADY_YEARLY)
 
-        def work(account: Account) -> tuple[SubscriptionSnapshot, InvoiceSummary | None]:
-            subscription = self._fresh_subscription(account, None)
-            if subscription.interval != INTERVAL_MONTH:
-                raise BillingError(MSG_ALREADY_YEARLY)
-            changed = self.gateway.change_subscription(
-                subscription, plan_id=self._plan_id(INTERVAL_YEAR), quantity=subscription.quantity,
-                idempotency_key=key)
-            if changed.interval != INTERVAL_YEAR:
-                raise BillingError("The payment service did not switch the plan. Nothing was charged.")
-            # Stripe invoices an interval change at once; pay it if it is still open.
-            invoice = (self.gateway.pay_invoice(changed.latest_invoice_id, idempotency_key=key)
-                       if changed.latest_invoice_id else None)
-            return changed, invoice
+        def work(action: _Action) -> _Changed | _AwaitingCustomer:
+            return self._change(action, target=lambda sub: (yearly, sub.quantity), proration_date=when,
+                                is_expected=lambda sub: sub.interval == INTERVAL_MONTH)
 
-        return self._run(account_id=account_id, kind=KIND_CONVERT_YEARLY, key=key, actor=actor, params={},
-                         check=check, work=work,
-                         apply=_apply_change(lambda _sub: "Your subscription is now billed yearly."))
+        return self._run(
+            account_id=account_id, kind=KIND_CONVERT_YEARLY, actor=actor, check=check, work=work, resume=resume,
+            params={"subscription": account.stripe_subscription_id, "proration_date": when},
+            describe=lambda done: f"Your subscription is now billed yearly.{_charged(done.payment)}")
 
-    def start_card_setup(self, account_id: int, *, key: str) -> str:
-        """A SetupIntent client secret for Stripe.js; creates the Stripe customer on first use."""
+    # Cards ------------------------------------------------------------------------------
+
+    def start_card_setup(self, account_id: int) -> str:
+        """A new SetupIntent's client secret for Stripe.js; creates the Stripe customer on first use.
+
+        Each card form (and each retry after a failure) gets its own SetupIntent: one that
+        succeeded cannot be confirmed again.
+        """
         account = self._load(account_id)
         try:
             customer_id = account.stripe_customer_id
@@ -358,45 +571,82 @@ class BillingService:
                     idempotency_key=f"customer:{account.id}:{int(account.created_at.timestamp())}")
                 with session_scope() as session:
                     stored = session.get(Account, account_id)
+                    if stored is None:
+                        raise BillingError("This account no longer exists.")
                     stored.stripe_customer_id = customer_id
                     audit.record(session, action="billing.create_customer", actor="system",
                                  account_id=account_id, customer=customer_id)
-            return self.gateway.create_setup_intent(customer_id, idempotency_key=key)
+            return self.gateway.create_setup_intent(customer_id, idempotency_key=f"setup:{uuid.uuid4().hex}")
         except GatewayError as exc:
             raise BillingError(exc.user_message) from exc
 
     def _confirmed_card(self, setup_secret: str) -> str:
+        if not isinstance(setup_secret, str) or "_secret_" not in setup_secret or len(setup_secret) > 200:
+            raise BillingError("The card was not confirmed. Please enter it again.")
         payment_method = self.gateway.setup_intent_payment_method(setup_secret)
         if not payment_method:
             raise BillingError("The card was not confirmed. Please enter it again.")
         return payment_method
 
-    def save_card(self, account_id: int, setup_secret: str, *, key: str, actor: str) -> ActionResult:
-        """Make the card collected by Stripe.js the default; pay an unpaid invoice with it."""
+    def save_card(self, account_id: int, setup_secret: str, *, actor: str, resume: bool = False) -> ActionResult:
+        """Make the card collected by Stripe.js the default and pay the open invoices with it,
+        oldest first (the bank may ask the customer to authenticate each)."""
 
-        def work(account: Account):
-            card = self.gateway.attach_default_card(
-                account.stripe_customer_id, self._confirmed_card(setup_secret), idempotency_key=key)
-            invoice = (self.gateway.pay_invoice(account.unpaid_invoice_id, idempotency_key=key)
-                       if account.unpaid_invoice_id else None)
-            return card, invoice
+        def work(action: _Action) -> _Changed | _AwaitingCustomer:
+            account, key = action.account, action.stripe_key
+            payment_method = self._confirmed_card(setup_secret)
+            live_subscription = account.stripe_subscription_id if account.plan == PLAN_UNLIMITED else None
+            card = self.gateway.attach_default_card(str(account.stripe_customer_id), payment_method,
+                                                    idempotency_key=key, subscription_id=live_subscription)
+            attempted: list[str] = list(action.progress.get("paid_with_card", []))
+            unpaid: list[InvoicePayment] = []
+            for invoice in self._unpaid_invoices(account):
+                if invoice.invoice_id in attempted:  # asked once already: only read where it stands
+                    if not invoice.paid:
+                        unpaid.append(invoice)
+                    continue
+                self._note(action, paid_with_card=[*attempted, invoice.invoice_id])
+                attempted.append(invoice.invoice_id)
+                payment = self.gateway.pay_invoice(invoice.invoice_id, idempotency_key=key,
+                                                   payment_method_id=payment_method, on_session=True)
+                if payment.needs_customer:
+                    return _AwaitingCustomer(payment, payment_method)
+                if not payment.paid:
+                    unpaid.append(payment)
+            # Paying an invoice may have brought the subscription back from past_due.
+            subscription = self.gateway.retrieve_subscription(live_subscription) if attempted and live_subscription \
+                else None
+            return _Changed(subscription, card=card, unpaid=tuple(unpaid),
+                            invoices_paid=len(attempted) - len(unpaid))
 
-        def apply(account: Account, result) -> str:
-            card, invoice = result
-            apply_card(account, card)
-            message = f"Card saved: {card.brand.title()} ending {card.last4}."
-            if invoice is None:
-                return message
-            apply_payment_state(account, invoice)
-            if invoice.status == "paid":
-                return f"{message} The open invoice of {format_money(invoice.amount_paid, invoice.currency)} is paid."
-            return f"{message} But the open invoice could not be paid with it; try another card."
+        def describe(done: _Changed) -> str:
+            assert done.card is not None
+            message = f"Card saved: {done.card.brand.title()} ending {done.card.last4}."
+            if done.unpaid:
+                return f"{message} But the open invoice could not be paid with it; try another card."
+            if done.invoices_paid:
+                return f"{message} The open invoice is paid."
+            return message
 
-        return self._run(account_id=account_id, kind=KIND_CHANGE_CARD, key=key, actor=actor, params={},
-                         check=_require_customer, work=work, apply=apply)
+        return self._run(account_id=account_id, kind=KIND_CHANGE_CARD, actor=actor, check=_require_customer,
+                         work=work, describe=describe, resume=resume,
+                         params={"setup_intent": _intent_of(setup_secret)})
+
+    def _unpaid_invoices(self, account: Account) -> list[InvoicePayment]:
+        """Open invoices to pay after a card change, oldest first; not an invoice that pays a
+        pending update (paying it would make a change the customer abandoned)."""
+        customer = str(account.stripe_customer_id)
+        skip: str | None = None
+        if account.stripe_subscription_id:
+            subscription = self.gateway.retrieve_subscription(account.stripe_subscription_id)
+            if subscription.pending_update is not None:
+                skip = subscription.latest_invoice_id
+        return [inv for inv in self.gateway.open_invoices(customer) if inv.invoice_id != skip]
+
+    # The first purchase ---------------------------------------------------------------
 
     def purchase_unlimited(self, account_id: int, *, licenses: Any, interval: str, setup_secret: str,
-                           key: str, actor: str) -> ActionResult:
+                           actor: str, resume: bool = False) -> ActionResult:
         quantity = parse_license_count(licenses)
         if interval not in (INTERVAL_MONTH, INTERVAL_YEAR):
             raise BillingError("Choose monthly or yearly billing.")
@@ -406,26 +656,53 @@ class BillingService:
                 raise BillingError("This account already has the Unlimited Version.")
             _require_customer(session, account)
             # Every user already using the connector needs a license.
-            parse_license_count(quantity, minimum=max(licenses_used(session, account.id), 1))
+            parse_license_count(quantity, minimum=max(licenses_used(session, account_id), 1))
 
-        def work(account: Account):
-            card = self.gateway.attach_default_card(
-                account.stripe_customer_id, self._confirmed_card(setup_secret), idempotency_key=key)
-            subscription = self.gateway.create_subscription(
-                account.stripe_customer_id, self._plan_id(interval), quantity, idempotency_key=key)
-            return card, subscription
+        def work(action: _Action) -> _Changed | _AwaitingCustomer:
+            customer, key = str(action.account.stripe_customer_id), action.stripe_key
+            price_id = self._price_id(interval)
+            payment_method = self._confirmed_card(setup_secret)
+            # A subscription made by an earlier attempt (its answer lost, or waiting for the
+            # customer's authentication) is finished, never made a second time.
+            for subscription in self.gateway.customer_subscriptions(customer):
+                if subscription.status in LIVE_STATUSES:
+                    return _Changed(subscription, card=self.gateway.default_card(customer))
+                if subscription.status != "incomplete":
+                    continue
+                # Ours even when the answer to the create was lost: it names this action.
+                ours = subscription.created_by == action.key or subscription.id == action.progress.get("subscription")
+                if ours and subscription.latest_invoice_id:
+                    payment = self.gateway.invoice_payment(subscription.latest_invoice_id)
+                    if payment.paid:
+                        return _Changed(self.gateway.retrieve_subscription(subscription.id),
+                                        card=self.gateway.default_card(customer), payment=payment)
+                    if payment.needs_customer and not action.resumed:
+                        return _AwaitingCustomer(payment, payment_method)
+                    self.gateway.discard_incomplete(subscription.id, idempotency_key=key)
+                    message = payment.failure_message if payment.failed else MSG_AUTHENTICATION_FAILED
+                    raise _Failed(f"{message} Nothing was charged.")
+                # An abandoned attempt's subscription (its first payment never made).
+                self.gateway.discard_incomplete(subscription.id, idempotency_key=key)
+            card = self.gateway.attach_default_card(customer, payment_method, idempotency_key=key)
+            self._note(action, sent=action.attempt)
+            subscription, payment = self.gateway.create_subscription(
+                customer, price_id, quantity, payment_method_id=payment_method, created_by=action.key,
+                idempotency_key=key)
+            self._note(action, subscription=subscription.id, invoice=payment.invoice_id)
+            if payment.paid:
+                return _Changed(subscription, card=card, payment=payment)
+            return _AwaitingCustomer(payment, payment_method)
 
-        def apply(account: Account, result) -> str:
-            card, subscription = result
-            apply_card(account, card)
-            apply_subscription(account, subscription)
-            noun = "license" if quantity == 1 else "licenses"
-            return f"Welcome to the Unlimited Version: {quantity} {noun}, billed {'yearly' if interval == INTERVAL_YEAR else 'monthly'}."
+        noun = "license" if quantity == 1 else "licenses"
+        billed = "yearly" if interval == INTERVAL_YEAR else "monthly"
+        return self._run(
+            account_id=account_id, kind=KIND_PURCHASE_UNLIMITED, actor=actor, check=check, work=work, resume=resume,
+            params={"licenses": quantity, "interval": interval, "setup_intent": _intent_of(setup_secret)},
+            describe=lambda done: f"Welcome to the Unlimited Version: {quantity} {noun}, billed {billed}.")
 
-        return self._run(account_id=account_id, kind=KIND_PURCHASE_UNLIMITED, key=key, actor=actor,
-                         params={"licenses": quantity, "interval": interval}, check=check, work=work, apply=apply)
+    # Cancelling and resuming ----------------------------------------------------------
 
-    def cancel(self, account_id: int, *, reason: Any, additional_features: Any, key: str,
+    def cancel(self, account_id: int, *, reason: Any, additional_features: Any, form: str,
                actor: str) -> ActionResult:
         reason_text = str(reason or "").strip()
         features_text = str(additional_features or "").strip()
@@ -433,6 +710,7 @@ class BillingService:
             raise BillingError("Please enter a reason for cancelling.")
         if len(reason_text) > MAX_FEEDBACK_CHARS or len(features_text) > MAX_FEEDBACK_CHARS:
             raise BillingError(f"Please keep each answer under {MAX_FEEDBACK_CHARS} characters.")
+        comment = f"Reason: {reason_text}" + (f"\nAdditional features: {features_text}" if features_text else "")
 
         def check(session: Session, account: Account) -> None:
             _require_subscription(account)
@@ -443,31 +721,64 @@ class BillingService:
                                              additional_features=features_text, actor=actor))
             audit.record(session, action="billing.cancel_feedback", actor=actor, account_id=account_id)
 
-        def apply(account: Account, subscription: SubscriptionSnapshot) -> str:
-            apply_subscription(account, subscription)
-            return f"Your subscription will end on {format_date(account.cancel_at)}. You can resume it until then."
+        def work(action: _Action) -> _Changed:
+            return _Changed(self.gateway.set_cancel_at_period_end(
+                str(action.account.stripe_subscription_id), True, comment=comment,
+                idempotency_key=action.stripe_key))
 
-        return self._run(
-            account_id=account_id, kind=KIND_CANCEL, key=key, actor=actor, params={}, check=check,
-            work=lambda account: self.gateway.set_cancel_at_period_end(
-                account.stripe_subscription_id, True, idempotency_key=key),
-            apply=apply)
+        def describe(done: _Changed) -> str:
+            assert done.subscription is not None
+            end = done.subscription.cancel_at or done.subscription.current_period_end
+            return f"Your subscription will end on {format_date(end)}. You can resume it until then."
 
-    def resume(self, account_id: int, *, key: str, actor: str) -> ActionResult:
+        return self._run(account_id=account_id, kind=KIND_CANCEL, actor=actor, params={"form": _form_id(form)},
+                         check=check, work=work, describe=describe)
+
+    def resume(self, account_id: int, *, form: str, actor: str) -> ActionResult:
         def check(_session: Session, account: Account) -> None:
             _require_subscription(account)
             if account.cancel_at is None:
                 raise BillingError("This subscription is not set to cancel.")
 
-        def apply(account: Account, subscription: SubscriptionSnapshot) -> str:
-            apply_subscription(account, subscription)
-            return "Your subscription continues. Nothing else changed."
+        def work(action: _Action) -> _Changed:
+            return _Changed(self.gateway.set_cancel_at_period_end(
+                str(action.account.stripe_subscription_id), False, idempotency_key=action.stripe_key))
 
-        return self._run(
-            account_id=account_id, kind=KIND_RESUME, key=key, actor=actor, params={}, check=check,
-            work=lambda account: self.gateway.set_cancel_at_period_end(
-                account.stripe_subscription_id, False, idempotency_key=key),
-            apply=apply)
+        return self._run(account_id=account_id, kind=KIND_RESUME, actor=actor, params={"form": _form_id(form)},
+                         check=check, work=work,
+                         describe=lambda _done: "Your subscription continues. Nothing else changed.")
+
+    # A renewal waiting for the customer's authentication ---------------------------------------
+
+    def unpaid_payment_secret(self, account_id: int) -> str:
+        """The confirmation secret of the unpaid invoice whose bank asks for authentication."""
+        account = self._load(account_id)
+        if not account.unpaid_invoice_id:
+            raise BillingError("There is no payment to authenticate.")
+        try:
+            payment = self.gateway.invoice_payment(account.unpaid_invoice_id)
+        except GatewayError as exc:
+            raise BillingError(exc.user_message) from exc
+        if not payment.needs_customer or payment.client_secret is None:
+            self._try_resync(account_id)
+            raise BillingError("This payment does not need authentication any more.", stale=True)
+        return payment.client_secret
+
+    def after_authentication(self, account_id: int, *, actor: str) -> str:
+        """Re-read Stripe after the customer authenticated (or not) the unpaid invoice's payment."""
+        account = self._load(account_id)
+        invoice_id = account.unpaid_invoice_id
+        try:
+            self.resync(account_id)
+        except GatewayError as exc:
+            raise BillingError(exc.user_message) from exc
+        paid = self._load(account_id).unpaid_invoice_id is None
+        with session_scope() as session:
+            audit.record(session, action="billing.authenticate_payment", actor=actor, account_id=account_id,
+                         outcome=audit.OUTCOME_OK if paid else audit.OUTCOME_ERROR, invoice=invoice_id)
+        if not paid:
+            raise BillingError(f"{MSG_AUTHENTICATION_FAILED} You can try again or use another card.")
+        return "Thank you: the payment is confirmed."
 
     # Re-sync (webhooks) -------------------------------------------------------------
 
@@ -482,18 +793,39 @@ class BillingService:
         """Re-read subscription, card and unpaid invoice from Stripe and store them.
 
         `subscription_id` (from a webhook) is adopted when the account has no live one.
+        Two re-syncs racing never leave the older read stored last.
         """
+        read_at = utcnow()
         account = self._load(account_id)
         if not account.stripe_customer_id:
             return
-        subscription_id = account.stripe_subscription_id or subscription_id
+        subscription_id = (account.stripe_subscription_id if account.plan == PLAN_UNLIMITED else None) \
+            or subscription_id or account.stripe_subscription_id
         subscription = self.gateway.retrieve_subscription(subscription_id) if subscription_id else None
         card = self.gateway.default_card(account.stripe_customer_id)
-        open_invoice = self.gateway.open_invoice(account.stripe_customer_id)
+        unpaid = [inv for inv in self.gateway.open_invoices(account.stripe_customer_id)
+                  if subscription is None or subscription.pending_update is None
+                  or inv.invoice_id != subscription.latest_invoice_id]
         with session_scope() as session:
+            if not _store_read(session, account_id, read_at):
+                return
             stored = session.get(Account, account_id)
-            if subscription is not None:
+            if stored is None:
+                return
+            if subscription is not None and (subscription.status != "incomplete" or stored.plan != PLAN_UNLIMITED):
                 apply_subscription(stored, subscription)
             apply_card(stored, card)
-            apply_payment_state(stored, open_invoice)
+            apply_payment_state(stored, unpaid[-1] if unpaid else None)
             session.add(stored)
+
+
+def _intent_of(client_secret: Any) -> str:
+    """The SetupIntent id of a client secret (the card form's identity)."""
+    return str(client_secret).split("_secret_", 1)[0][:80]
+
+
+def _form_id(form: Any) -> str:
+    text = str(form or "")
+    if not 8 <= len(text) <= 64 or not text.isalnum():
+        raise BillingError(MSG_EXPIRED_FORM)
+    return text

@@ -73,11 +73,20 @@ def subscribe_with_test_card(
         account.stripe_customer_id = customer_id
         account.stripe_subscription_id = None
     summary = gateway.attach_default_card(customer_id, card, idempotency_key=f"seed:{slug}:{attempt}:card")
-    plan_id = catalogue.yearly_plan_id if yearly else catalogue.monthly_plan_id
-    subscription = gateway.create_subscription(
-        customer_id, plan_id, licenses, idempotency_key=f"seed:{slug}:{attempt}:subscription"
-    )
-    return summary, subscription
+    price_id = catalogue.price_id("year" if yearly else "month")
+    return summary, paid_subscription(gateway, customer_id, price_id, licenses, key=f"seed:{slug}:{attempt}")
+
+
+def paid_subscription(gateway: StripeClient, customer_id: str, price_id: str, quantity: int, *,
+                      key: str) -> SubscriptionSnapshot:
+    """A subscription whose first invoice is paid off-session with the customer's default card
+    (demo data and tests: no customer is on a page to confirm it)."""
+    subscription, first_payment = gateway.create_subscription(customer_id, price_id, quantity,
+                                                              idempotency_key=f"{key}:subscription")
+    payment = gateway.pay_invoice(first_payment.invoice_id, idempotency_key=f"{key}:pay")
+    if not payment.paid:
+        raise RuntimeError(f"the first payment of {subscription.id} did not go through ({payment.error_code})")
+    return gateway.retrieve_subscription(subscription.id)
 
 
 def _ensure_subscription(gateway: StripeClient, account_id: int, demo: DemoAccount) -> None:

@@ -34,6 +34,8 @@ class PageSummary:
     card_expiry: str
     is_monthly: bool
     unpaid_amount: str
+    # The unpaid invoice's payment waits for the bank's confirmation (3-D Secure).
+    unpaid_needs_authentication: bool
     has_password: bool
 
     def as_dict(self) -> dict:
@@ -62,6 +64,7 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         unpaid_amount=(
             format_money(account.unpaid_amount_cents, account.currency) if account.unpaid_invoice_id else ""
         ),
+        unpaid_needs_authentication=bool(account.unpaid_invoice_id and account.unpaid_requires_action),
         has_password=account.password_hash is not None,
     )
 

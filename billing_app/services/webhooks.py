@@ -2,15 +2,18 @@
 
 Events are only a hint that something changed: the account is re-read from
 Stripe (`BillingService.resync`), so a late or out-of-order event cannot roll
-the page back to an older state.
+the page back to an older state. An event is stored by id with its outcome; one
+left "processing" (a crash) or "error" is processed again on Stripe's next
+delivery, and any failure answers 500 so that Stripe does deliver it again.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from billing_app.db import session_scope
@@ -20,12 +23,15 @@ from billing_app.stripe_gateway import GatewayError
 
 log = logging.getLogger(__name__)
 
+# Stripe API: Types of events. Each may change what the page shows of the account.
 HANDLED_EVENTS = frozenset({
     "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
-    "invoice.created", "invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed",
-    "customer.updated",
+    "invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
+    "invoice.payment_failed", "invoice.payment_action_required", "invoice.voided",
+    "invoice.marked_uncollectible", "customer.updated", "payment_method.automatically_updated",
 })
 OUTCOME_APPLIED, OUTCOME_IGNORED, OUTCOME_ERROR, OUTCOME_PROCESSING = "applied", "ignored", "error", "processing"
+_DONE = (OUTCOME_APPLIED, OUTCOME_IGNORED)
 
 
 @dataclass(frozen=True)
@@ -35,19 +41,21 @@ class WebhookResult:
 
 
 def _claim_event(event_id: str, event_type: str) -> bool:
-    """Store the event id; False when it was already applied (a replay)."""
+    """Store the event id; False when it was already applied or ignored (a replay)."""
     with session_scope() as session:
         existing = session.get(StripeEvent, event_id)
         if existing is not None:
-            if existing.outcome != OUTCOME_ERROR:
+            if existing.outcome in _DONE:
                 return False
-            existing.outcome = OUTCOME_PROCESSING  # an earlier attempt failed: try again
+            # An earlier delivery failed, or a crash left it processing: process it again
+            # (re-reading Stripe twice is harmless).
+            existing.outcome = OUTCOME_PROCESSING
             session.add(existing)
             return True
         try:
             with session.begin_nested():
-                session.add(StripeEvent(id=event_id, type=event_type, outcome=OUTCOME_PROCESSING))
-        except sa.exc.IntegrityError:
+                session.add(StripeEvent(id=event_id, type=event_type[:100], outcome=OUTCOME_PROCESSING))
+        except IntegrityError:
             return False  # a concurrent delivery of the same event won
     return True
 
@@ -55,8 +63,40 @@ def _claim_event(event_id: str, event_type: str) -> bool:
 def _record(event_id: str, outcome: str, account_id: int | None, detail: str = "") -> None:
     with session_scope() as session:
         event = session.get(StripeEvent, event_id)
+        if event is None:
+            return
         event.outcome, event.account_id, event.detail = outcome, account_id, detail[:500]
         session.add(event)
+
+
+def _customer_of(obj: dict[str, Any]) -> str | None:
+    if obj.get("object") == "customer":
+        return obj.get("id")
+    customer = obj.get("customer")
+    return customer.get("id") if isinstance(customer, dict) else customer
+
+
+def _apply(service: BillingService, event: dict[str, Any], event_id: str, event_type: str) -> WebhookResult:
+    obj = (event.get("data") or {}).get("object") or {}
+    if not isinstance(obj, dict):
+        obj = {}
+    customer_id = _customer_of(obj)
+    with session_scope() as session:
+        account = session.exec(select(Account).where(Account.stripe_customer_id == customer_id)).first() \
+            if isinstance(customer_id, str) else None
+        account_id = account.id if account is not None else None
+    if event_type not in HANDLED_EVENTS or account_id is None:
+        _record(event_id, OUTCOME_IGNORED, account_id)
+        return WebhookResult(200, OUTCOME_IGNORED)
+    subscription_id = obj.get("id") if obj.get("object") == "subscription" else None
+    try:
+        service.resync(account_id, subscription_id=subscription_id)
+    except GatewayError as exc:
+        _record(event_id, OUTCOME_ERROR, account_id, exc.code or "gateway error")
+        return WebhookResult(503, OUTCOME_ERROR)
+    _record(event_id, OUTCOME_APPLIED, account_id)
+    log.info("webhook %s %s applied to account %s", event_type, event_id, account_id)
+    return WebhookResult(200, OUTCOME_APPLIED)
 
 
 def handle_delivery(service: BillingService, payload: bytes, signature: str) -> WebhookResult:
@@ -64,27 +104,14 @@ def handle_delivery(service: BillingService, payload: bytes, signature: str) -> 
         event = service.gateway.construct_event(payload, signature)
     except ValueError:
         return WebhookResult(400, "invalid signature")
-    event_id, event_type = str(event.get("id", "")), str(event.get("type", ""))
+    event_id, event_type = str(event.get("id", ""))[:255], str(event.get("type", ""))
     if not event_id:
         return WebhookResult(400, "no event id")
     if not _claim_event(event_id, event_type):
         return WebhookResult(200, "replay")
-    obj = (event.get("data") or {}).get("object") or {}
-    customer_id = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
-    if isinstance(customer_id, dict):
-        customer_id = customer_id.get("id")
-    with session_scope() as session:
-        account = session.exec(select(Account).where(Account.stripe_customer_id == customer_id)).first() if customer_id else None
-    if event_type not in HANDLED_EVENTS or account is None:
-        _record(event_id, OUTCOME_IGNORED, account.id if account else None)
-        return WebhookResult(200, OUTCOME_IGNORED)
-    subscription_id = obj.get("id") if obj.get("object") == "subscription" else None
     try:
-        service.resync(account.id, subscription_id=subscription_id)
-    except GatewayError as exc:
-        # Stripe retries deliveries that fail; the stored "error" lets the retry run again.
-        _record(event_id, OUTCOME_ERROR, account.id, exc.code or "gateway error")
-        return WebhookResult(503, OUTCOME_ERROR)
-    _record(event_id, OUTCOME_APPLIED, account.id)
-    log.info("webhook %s %s applied to account %s", event_type, event_id, account.id)
-    return WebhookResult(200, OUTCOME_APPLIED)
+        return _apply(service, event, event_id, event_type)
+    except Exception as exc:  # recorded, and Stripe delivers it again
+        log.exception("webhook %s %s failed", event_type, event_id)
+        _record(event_id, OUTCOME_ERROR, None, type(exc).__name__)
+        return WebhookResult(500, OUTCOME_ERROR)

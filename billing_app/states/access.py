@@ -36,7 +36,7 @@ class ChangePasswordState(DialogMixin, rx.State):
         except PasswordRuleError as exc:
             self.pending, self.error = False, str(exc)
             return
-        page.note_password_changed(epoch)
+        page._note_password_changed(epoch)
         self.pending, self.open = False, False
         yield rx.toast.success("Password changed. Other signed-in sessions of this page were signed out.")
 

@@ -74,7 +74,7 @@ class PageState(rx.State):
                 return self._deny()
             self._ask_password()
         else:
-            self.refresh()
+            self._refresh()
         if token:
             return rx.call_script(_FORGET_LAUNCH_TOKEN)
 
@@ -109,7 +109,7 @@ class PageState(rx.State):
         if result:
             self.password_error = result
             return
-        self.refresh()
+        self._refresh()
 
     def _check_password(self, password: str) -> str:
         """Try the password; return the error message, or "" once signed in."""
@@ -136,7 +136,7 @@ class PageState(rx.State):
             return "denied"
         return None
 
-    def refresh(self) -> None:
+    def _refresh(self) -> None:
         if self._account_id is None:
             return self._ask_password() if self._launched_account_id is not None else self._deny()
         with session_scope() as session:
@@ -147,15 +147,15 @@ class PageState(rx.State):
             if problem == "denied":
                 return self._deny()
             self._last_activity = time.time()
-            self.show_summary(session, account)
+            self._show_summary(session, account)
         self.phase = "ready"
 
-    def show_summary(self, session: Session, account: Account) -> None:
+    def _show_summary(self, session: Session, account: Account) -> None:
         """The summary of the account as `session` sees it; the caller has checked the binding
         (`account_id`) in this event, e.g. to refresh the counts within its own transaction."""
         self.summary = build_summary(session, account).as_dict()
 
-    def note_password_changed(self, session_epoch: int) -> None:
+    def _note_password_changed(self, session_epoch: int) -> None:
         """This tab changed the password: it stays signed in, the account's other sessions do not."""
         self._session_epoch = session_epoch
 

@@ -41,7 +41,7 @@ async def _bound(state: rx.State) -> tuple[PageState, int] | None:
 
 
 def _show_counts(session: Session, page: PageState, account_id: int) -> None:
-    page.show_summary(session, session.get_one(Account, account_id))
+    page._show_summary(session, session.get_one(Account, account_id))
 
 
 class UsersState(rx.State):
@@ -55,7 +55,7 @@ class UsersState(rx.State):
     loading: bool = False
     add_error: str = ""
 
-    def show_users(self, session: Session, account_id: int) -> None:
+    def _show_users(self, session: Session, account_id: int) -> None:
         """The current page of the list (search and page index kept), as `session` sees it."""
         listing = seats.list_users(session, account_id, search=self.search, page=self.page_index)
         self.users = [{"email": user.email, "activated": format_date(user.activated_at)} for user in listing.users]
@@ -73,15 +73,15 @@ class UsersState(rx.State):
         domain_form = await self.get_state(DomainsState)
         yield
         with session_scope() as session:
-            self.show_users(session, account_id)
-            domain_form.show_domains(session, account_id)
+            self._show_users(session, account_id)
+            domain_form._show_domains(session, account_id)
         self.loading = False
 
     async def _show_page(self, page_index: int):
         if (bound := await _bound(self)) is not None:
             self.page_index = page_index
             with session_scope() as session:
-                self.show_users(session, bound[1])
+                self._show_users(session, bound[1])
 
     @rx.event
     async def set_search(self, value: str):
@@ -108,7 +108,7 @@ class UsersState(rx.State):
             with session_scope() as session:
                 activation = seats.activate(session, account_id, form_data.get("email"), actor=page.actor)
                 if activation.licensed:
-                    self.show_users(session, account_id)
+                    self._show_users(session, account_id)
                     _show_counts(session, page, account_id)
         except InvalidEmail as exc:
             self.add_error = str(exc)
@@ -147,7 +147,7 @@ class RemoveUserState(rx.State):
         try:
             with session_scope() as session:
                 released = seats.release(session, account_id, email, actor=page.actor)
-                user_list.show_users(session, account_id)
+                user_list._show_users(session, account_id)
                 _show_counts(session, page, account_id)
         except InvalidEmail as exc:
             yield rx.toast.error(str(exc))
@@ -169,7 +169,7 @@ class DomainsState(rx.State):
     orphaned_message: str = ""
     releasing: bool = False  # releasing a whole domain's users may take a while
 
-    def show_domains(self, session: Session, account_id: int) -> None:
+    def _show_domains(self, session: Session, account_id: int) -> None:
         """The saved domains, as `session` sees them; drops an earlier error and release offer."""
         account = session.get_one(Account, account_id)
         self.own_domain = domains.admin_domain(account)
@@ -204,7 +204,7 @@ class DomainsState(rx.State):
                 account = session.get_one(Account, account_id)
                 change = domains.replace_domains(session, account, entries, actor=page.actor)
                 orphans = seats.users_of_domains(session, account_id, change.removed)
-                self.show_domains(session, account_id)
+                self._show_domains(session, account_id)
         except InvalidDomain as exc:
             self.domain_error = str(exc)
             return
@@ -228,7 +228,7 @@ class DomainsState(rx.State):
         with session_scope() as session:
             account = session.get_one(Account, account_id)
             released = seats.release_users_of_domains(session, account, self.orphaned_domains, actor=page.actor)
-            user_list.show_users(session, account_id)
+            user_list._show_users(session, account_id)
             _show_counts(session, page, account_id)
         self.releasing, self.orphaned_domains, self.orphaned_message = False, [], ""
         yield rx.toast.success(f"{_plural(released, 'user')} released.")

@@ -17,6 +17,7 @@ from pypdf import PdfReader
 from billing_app.db import session_scope
 from billing_app.services.accounts import create_account, get_account
 from billing_app.services.gateway import get_gateway
+from billing_app.services.seeding import paid_subscription
 from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.invoices import PAGE_SIZE
 
@@ -108,9 +109,9 @@ def test_load_more_pages_through_many_invoices(page: Page, launch, artifacts):
     customer_id = gateway.create_customer(name="Many Invoices Ltd", email="boss@many.test", account_ref=slug,
                                           idempotency_key=f"{key}:customer")
     gateway.attach_default_card(customer_id, "pm_card_visa", idempotency_key=f"{key}:card")
-    plan_id = gateway.ensure_catalogue().monthly_plan_id
+    price_id = gateway.ensure_catalogue().monthly_price_id
     for n in range(PAGE_SIZE + 2):  # one paid invoice per subscription
-        gateway.create_subscription(customer_id, plan_id, 1, idempotency_key=f"{key}:sub{n}")
+        paid_subscription(gateway, customer_id, price_id, 1, key=f"{key}:sub{n}")
     with session_scope() as session:
         get_account(session, slug).stripe_customer_id = customer_id
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from billing_app.db import session_scope
 from billing_app.services.accounts import get_account
 from billing_app.services.gateway import get_gateway
+from billing_app.settings import TEST_MODE_SECRET_KEY, get_settings
 from tests.e2e.helpers import fill_card
 
 pytestmark = pytest.mark.e2e
@@ -140,20 +142,41 @@ def test_cancel_needs_a_reason_then_cancels_at_period_end_and_resumes(page: Page
     assert not stripe_subscription(slug).cancel_at_period_end
 
 
+def open_renewal_invoice(slug: str, card: str) -> str:
+    """What a renewal the card could not pay leaves: an open invoice (the emulator then tells the
+    app by webhook, as Stripe does)."""
+    with session_scope() as session:
+        account = get_account(session, slug)
+    gateway = get_gateway()
+    gateway.attach_default_card(account.stripe_customer_id, card, idempotency_key=f"{slug}-renewal-card",
+                                subscription_id=account.stripe_subscription_id)
+    emulator = f"http://127.0.0.1:{get_settings().localstripe_port}"
+    headers = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
+    httpx.post(f"{emulator}/v1/invoiceitems", headers=headers, timeout=10, data={
+        "customer": account.stripe_customer_id, "amount": "8000", "currency": "usd",
+        "description": "Renewal"}).raise_for_status()
+    invoice = httpx.post(f"{emulator}/v1/invoices", headers=headers, timeout=10,
+                         data={"customer": account.stripe_customer_id}).json()
+    httpx.post(f"{emulator}/v1/invoices/{invoice['id']}/pay", headers=headers, timeout=10)
+    return str(invoice["id"])
+
+
+def wait_for_banner(page: Page, launch, slug: str, banner_id: str) -> None:
+    """The webhook arrives about a second after the failure: reopen the page until it shows."""
+    for _ in range(20):
+        open_account(page, launch, slug)
+        if page.locator(f"#{banner_id}").count():
+            return
+        page.wait_for_timeout(500)
+    expect(page.locator(f"#{banner_id}")).to_be_visible()
+
+
 def test_failed_payment_banner_until_a_new_card_pays(page: Page, launch, make_account):
     slug = make_account(licenses=10)
-    with session_scope() as session:
-        customer_id = get_account(session, slug).stripe_customer_id
-    get_gateway().attach_default_card(customer_id, "pm_card_chargeCustomerFail", idempotency_key=f"{slug}-failing")
-    open_account(page, launch, slug)
-    page.get_by_role("button", name="Purchase Additional License").click()
-    dialog = page.get_by_role("dialog", name="Purchase Form")
-    dialog.get_by_label("How many extra licenses?").fill("5")
-    expect(dialog.locator("#license-preview")).to_contain_text("$120.00 per month")
-    dialog.get_by_role("checkbox", name="I Agree").click()
-    dialog.get_by_role("button", name="Add License").click()
+    open_renewal_invoice(slug, "pm_card_chargeCustomerFail")
+    wait_for_banner(page, launch, slug, "payment-failed")
     banner = page.locator("#payment-failed")
-    expect(banner).to_contain_text("failed")
+    expect(banner).to_contain_text("$80.00")
     page.get_by_role("button", name="Update Credit Card").click()
     card_dialog = page.get_by_role("dialog", name="Update Credit Card")
     expect(card_dialog).to_contain_text("also pays the open invoice")
@@ -162,3 +185,77 @@ def test_failed_payment_banner_until_a_new_card_pays(page: Page, launch, make_ac
     card_dialog.get_by_role("button", name="Save Card").click()
     expect(page.get_by_text("is paid")).to_be_visible()
     expect(banner).to_have_count(0)
+
+
+def complete_3d_secure(page: Page, outcome: str = "Complete authentication") -> None:
+    # The emulator's stand-in for the bank's challenge has no z-index and may sit under a dialog's
+    # backdrop (real Stripe's challenge is on top), so the click is dispatched to it.
+    button = page.get_by_role("button", name=outcome)
+    expect(button).to_be_visible()
+    button.dispatch_event("click")
+
+
+def test_add_licenses_with_a_3d_secure_card(page: Page, launch, make_account):
+    slug = make_account(licenses=3)
+    with session_scope() as session:
+        account = get_account(session, slug)
+    get_gateway().attach_default_card(account.stripe_customer_id, sca_payment_method(),
+                                      idempotency_key=f"{slug}-sca", subscription_id=account.stripe_subscription_id)
+    open_account(page, launch, slug)
+    page.get_by_role("button", name="Purchase Additional License").click()
+    dialog = page.get_by_role("dialog", name="Purchase Form")
+    dialog.get_by_label("How many extra licenses?").fill("2")
+    expect(dialog.locator("#license-preview")).to_contain_text("$40.00 per month")
+    dialog.get_by_role("checkbox", name="I Agree").click()
+    dialog.get_by_role("button", name="Add License").click()
+    # Nothing is granted while the bank asks.
+    complete_3d_secure(page, "Fail authentication")
+    expect(dialog.get_by_role("alert")).to_contain_text("Nothing was changed")
+    expect(page.locator("#licenses-summary")).to_have_text("0 of 3 licenses used")
+    assert stripe_subscription(slug).quantity == 3
+    # The same form again, and this time the customer passes the challenge.
+    dialog.get_by_role("button", name="Add License").click()
+    complete_3d_secure(page)
+    expect(page.get_by_text("Added 2 licenses")).to_be_visible()
+    expect(page.locator("#licenses-summary")).to_have_text("0 of 5 licenses used")
+    assert stripe_subscription(slug).quantity == 5
+
+
+def test_upgrade_with_a_3d_secure_card(page: Page, launch, make_account):
+    slug = make_account()
+    open_account(page, launch, slug)
+    page.get_by_role("button", name="Purchase Unlimited Version").click()
+    dialog = page.get_by_role("dialog", name="Purchase Unlimited Version")
+    dialog.get_by_label("Number of licenses").fill("2")
+    fill_card(dialog, SCA_CARD)
+    dialog.get_by_role("checkbox", name="I Agree").click()
+    dialog.get_by_role("button", name="Subscribe").click()
+    complete_3d_secure(page)  # saving the card
+    complete_3d_secure(page)  # the first payment
+    expect(page.locator("#summary-card")).to_contain_text("Unlimited Version")
+    expect(page.locator("#licenses-summary")).to_have_text("0 of 2 licenses used")
+    assert stripe_subscription(slug).quantity == 2
+
+
+def test_a_renewal_the_bank_wants_confirmed_is_authenticated_from_the_banner(page: Page, launch, make_account):
+    slug = make_account(licenses=1)
+    invoice_id = open_renewal_invoice(slug, sca_payment_method())
+    wait_for_banner(page, launch, slug, "payment-needs-authentication")
+    page.get_by_role("button", name="Authenticate Payment").click()
+    complete_3d_secure(page)
+    expect(page.get_by_text("the payment is confirmed")).to_be_visible()
+    expect(page.locator("#payment-needs-authentication")).to_have_count(0)
+    assert get_gateway().invoice_payment(invoice_id).paid
+
+
+SCA_CARD = "4000002760003184"
+
+
+def sca_payment_method() -> str:
+    emulator = f"http://127.0.0.1:{get_settings().localstripe_port}"
+    response = httpx.post(f"{emulator}/v1/payment_methods", timeout=10,
+                          headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"},
+                          data={"type": "card", "card[number]": SCA_CARD, "card[exp_month]": "12",
+                                "card[exp_year]": "2031", "card[cvc]": "123"})
+    response.raise_for_status()
+    return str(response.json()["id"])

@@ -1,4 +1,5 @@
-"""The money flows (BillingService) against a real localstripe and the test database."""
+"""The money flows (BillingService) through the real-Stripe code path, on the extended emulator
+and the test database: atomic charges, 3-D Secure, resumed retries, preview == charge."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -17,13 +19,25 @@ from sqlmodel import select
 from billing_app.db import session_scope
 from billing_app.models import Account, AuditLog, BillingAction, CancellationFeedback, StripeEvent
 from billing_app.runner import migrate
-from billing_app.services.accounts import create_account
 from billing_app.services.billing_actions import MSG_BUSY, MSG_STALE_PAGE, BillingError, BillingService
 from billing_app.services.webhooks import handle_delivery
-from billing_app.settings import TEST_MODE_PUBLISHABLE_KEY, get_settings
+from billing_app.settings import TEST_MODE_SECRET_KEY, get_settings
 from billing_app.stripe_gateway import MSG_SERVICE_ERROR, MSG_UNREACHABLE, StripeClient
-
-ACTOR = "admin@test.example"
+from tests.integration.flows import (
+    ACTOR,
+    CHARGE_FAILS,
+    SCA,
+    DroppingProxy,
+    account,
+    actions,
+    card_form,
+    card_payment_method,
+    confirm_card,
+    new_account,
+    subscribed_account,
+    through_the_page,
+    use_card,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -68,80 +82,130 @@ def erroring_service(settings_for, settings):
     server.shutdown()
 
 
-def key() -> str:
-    return uuid.uuid4().hex
+def stripe_get(emulator, path: str) -> dict[str, Any]:
+    return emulator.get(path).json()
 
 
-def confirm_card(emulator, client_secret: str, number: str = "4242424242424242") -> dict:
-    """What Stripe.js does in the browser: confirm the SetupIntent with the card."""
-    intent_id = client_secret.split("_secret_")[0]
-    response = httpx.post(f"{emulator.base}/v1/setup_intents/{intent_id}/confirm", json={
-        "key": TEST_MODE_PUBLISHABLE_KEY, "use_stripe_sdk": True, "client_secret": client_secret,
-        "payment_method_data": {"type": "card", "card": {
-            "number": number, "exp_month": "12", "exp_year": "2031", "cvc": "123"}},
-    }, timeout=10)
-    return response.json()
+def open_or_draft_invoices(emulator, customer_id: str) -> list[str]:
+    invoices = stripe_get(emulator, f"/v1/invoices?customer={customer_id}&limit=100")["data"]
+    return [inv["id"] for inv in invoices if inv["status"] in ("open", "draft")]
 
 
-def new_account() -> int:
-    slug = "t-" + uuid.uuid4().hex[:10]
+def subscription_at_stripe(emulator, account_id: int) -> dict[str, Any]:
+    return stripe_get(emulator, f"/v1/subscriptions/{account(account_id).stripe_subscription_id}")
+
+
+def item_of(subscription: dict[str, Any]) -> tuple[str, int]:
+    item = subscription["items"]["data"][0]
+    price = item.get("price") or item["plan"]
+    return price["id"], item["quantity"]
+
+
+def add(service, account_id: int, count, *, expected: int, **kwargs):
+    preview = service.preview_additional_licenses(account_id, count)
+    return service.add_licenses(account_id, count, expected_licenses=expected,
+                                proration_date=preview.proration_date, actor=ACTOR, **kwargs)
+
+
+def audit_entries(account_id: int, action: str) -> list[AuditLog]:
     with session_scope() as session:
-        return create_account(session, slug=slug, name=f"Test {slug}", admin_email=f"admin@{slug}.test",
-                              actor=ACTOR).id
-
-
-def account(account_id: int) -> Account:
-    with session_scope() as session:
-        return session.get(Account, account_id)
-
-
-def subscribed_account(service: BillingService, emulator, licenses: int = 10, interval: str = "month") -> int:
-    account_id = new_account()
-    secret = service.start_card_setup(account_id, key=key())
-    assert confirm_card(emulator, secret)["status"] == "succeeded"
-    service.purchase_unlimited(account_id, licenses=licenses, interval=interval, setup_secret=secret,
-                               key=key(), actor=ACTOR)
-    return account_id
-
-
-def actions(account_id: int) -> list[BillingAction]:
-    with session_scope() as session:
-        return list(session.exec(select(BillingAction).where(BillingAction.account_id == account_id)))
+        return list(session.exec(select(AuditLog).where(AuditLog.account_id == account_id,
+                                                        AuditLog.action == action)))
 
 
 # Purchase Unlimited Version -------------------------------------------------------------
 
 def test_free_account_buys_the_unlimited_version(service, emulator):
     account_id = new_account()
-    secret = service.start_card_setup(account_id, key=key())
-    assert confirm_card(emulator, secret)["status"] == "succeeded"
-    result = service.purchase_unlimited(account_id, licenses="3", interval="year", setup_secret=secret,
-                                        key=key(), actor=ACTOR)
+    secret = card_form(service, emulator, account_id)
+    result = service.purchase_unlimited(account_id, licenses="3", interval="year", setup_secret=secret, actor=ACTOR)
+    # The first payment is confirmed on the page (Stripe.js), so 3-D Secure can happen there.
+    assert result.awaits_customer and result.payment_method_id
+    assert account(account_id).plan == "free"
+    result = through_the_page(emulator, lambda **kw: service.purchase_unlimited(
+        account_id, licenses="3", interval="year", setup_secret=secret, actor=ACTOR, **kw))
     assert "3 licenses" in result.message
     stored = account(account_id)
     assert (stored.plan, stored.billing_interval, stored.licenses_purchased) == ("unlimited", "year", 3)
     assert stored.card_last4 == "4242"
     assert stored.next_invoice_amount_cents == 3 * 8000
-    subscription = service.gateway.retrieve_subscription(stored.stripe_subscription_id)
+    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
     assert (subscription.quantity, subscription.interval, subscription.status) == (3, "year", "active")
-    invoices, _ = service.gateway.list_invoices(stored.stripe_customer_id)
-    assert [(inv.status, inv.total) for inv in invoices] == [("paid", 24000)]
-    with session_scope() as session:
-        entry = session.exec(select(AuditLog).where(AuditLog.account_id == account_id,
-                                                    AuditLog.action == "billing.purchase_unlimited")).one()
-        assert entry.outcome == "ok"
+    page = service.gateway.invoice_page(str(stored.stripe_customer_id))
+    assert [(inv.status, inv.total) for inv in page.invoices] == [("paid", 24000)]
+    assert [e.outcome for e in audit_entries(account_id, "billing.purchase_unlimited")] == ["ok"]
+
+
+def test_upgrade_with_a_3d_secure_card(service, emulator):
+    account_id = new_account()
+    secret = card_form(service, emulator, account_id, SCA)
+    through_the_page(emulator, lambda **kw: service.purchase_unlimited(
+        account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw))
+    stored = account(account_id)
+    assert (stored.plan, stored.licenses_purchased) == ("unlimited", 2)
+
+
+def test_failed_authentication_of_the_first_payment_leaves_no_subscription(service, emulator):
+    account_id = new_account()
+    secret = card_form(service, emulator, account_id, SCA)
+    with pytest.raises(BillingError, match="Nothing was charged"):
+        through_the_page(emulator, lambda **kw: service.purchase_unlimited(
+            account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw), authenticate=False)
+    stored = account(account_id)
+    assert stored.plan == "free"
+    subscriptions = stripe_get(emulator, f"/v1/subscriptions?customer={stored.stripe_customer_id}&status=all")
+    assert [s["status"] for s in subscriptions["data"]] in ([], ["canceled"], ["incomplete_expired"])
+    assert open_or_draft_invoices(emulator, str(stored.stripe_customer_id)) == []
+    # A new card form (a new SetupIntent) may try again.
+    retry = card_form(service, emulator, account_id)
+    through_the_page(emulator, lambda **kw: service.purchase_unlimited(
+        account_id, licenses=2, interval="month", setup_secret=retry, actor=ACTOR, **kw))
+    assert account(account_id).plan == "unlimited"
 
 
 def test_declined_card_buys_nothing(service, emulator):
     account_id = new_account()
-    secret = service.start_card_setup(account_id, key=key())
+    secret = service.start_card_setup(account_id)
     confirmation = confirm_card(emulator, secret, "4000000000000002")
     assert confirmation.get("error"), confirmation
     with pytest.raises(BillingError, match="not confirmed"):
-        service.purchase_unlimited(account_id, licenses=2, interval="month", setup_secret=secret,
-                                   key=key(), actor=ACTOR)
+        service.purchase_unlimited(account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR)
     stored = account(account_id)
     assert (stored.plan, stored.stripe_subscription_id, stored.card_last4) == ("free", None, None)
+
+
+def test_first_payment_declined_leaves_nothing(service, emulator):
+    account_id = new_account()
+    secret = card_form(service, emulator, account_id, CHARGE_FAILS)
+    with pytest.raises(BillingError, match="declined"):
+        through_the_page(emulator, lambda **kw: service.purchase_unlimited(
+            account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw))
+    stored = account(account_id)
+    assert stored.plan == "free"
+    live = stripe_get(emulator, f"/v1/subscriptions?customer={stored.stripe_customer_id}")["data"]
+    assert live == []
+    assert open_or_draft_invoices(emulator, str(stored.stripe_customer_id)) == []
+
+
+def test_upgrade_retried_after_a_lost_answer_makes_one_subscription(service, settings_for, settings, emulator):
+    """The create reached Stripe but its answer was lost; the retry finds and finishes it."""
+    proxy = DroppingProxy(emulator.base, lambda method, path: method == "POST" and path == "/v1/subscriptions")
+    try:
+        flaky_settings = settings_for(proxy.port, settings.billing_data_dir)
+        flaky = BillingService(StripeClient(flaky_settings), flaky_settings)
+        account_id = new_account()
+        secret = card_form(service, emulator, account_id)
+        with pytest.raises(BillingError):
+            flaky.purchase_unlimited(account_id, licenses=4, interval="month", setup_secret=secret, actor=ACTOR)
+        assert proxy.dropped  # Stripe made it, we never heard
+    finally:
+        proxy.close()
+    through_the_page(emulator, lambda **kw: service.purchase_unlimited(
+        account_id, licenses=4, interval="month", setup_secret=secret, actor=ACTOR, **kw))
+    stored = account(account_id)
+    subscriptions = stripe_get(emulator, f"/v1/subscriptions?customer={stored.stripe_customer_id}&status=all")
+    assert [(s["status"], s["items"]["data"][0]["quantity"]) for s in subscriptions["data"]] == [("active", 4)]
+    assert stored.licenses_purchased == 4
 
 
 @pytest.mark.parametrize("licenses", [0, -1, 1001, "abc", "", "2.5", None])
@@ -149,51 +213,58 @@ def test_purchase_with_a_bad_license_count_changes_nothing(service, licenses):
     account_id = new_account()
     with pytest.raises(BillingError, match="whole number"):
         service.purchase_unlimited(account_id, licenses=licenses, interval="month", setup_secret="seti_x_secret_y",
-                                   key=key(), actor=ACTOR)
+                                   actor=ACTOR)
     assert account(account_id).plan == "free" and actions(account_id) == []
 
 
 # Purchase Additional License -------------------------------------------------------------
 
-def test_add_licenses_charges_the_previewed_amount(service, emulator):
+def test_add_licenses_charges_exactly_the_previewed_amount(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
     preview = service.preview_additional_licenses(account_id, 5)
     assert preview.recurring_cents == 15 * 800
-    result = service.add_licenses(account_id, "5", expected_licenses=10, key=key(), actor=ACTOR)
+    assert 0 < preview.charged_now_cents <= 5 * 800
+    result = service.add_licenses(account_id, "5", expected_licenses=10, proration_date=preview.proration_date,
+                                  actor=ACTOR)
     stored = account(account_id)
     assert stored.licenses_purchased == 15
-    assert service.gateway.retrieve_subscription(stored.stripe_subscription_id).quantity == 15
-    invoices = service.gateway.list_invoices(stored.stripe_customer_id)[0]
-    charged = [inv for inv in invoices if inv.lines and any(line.proration for line in inv.lines)]
-    assert [(inv.status, inv.amount_paid) for inv in charged] == [("paid", preview.charged_now_cents)]
+    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
+    assert subscription.quantity == 15
+    change = service.gateway.retrieve_invoice(str(subscription.latest_invoice_id))
+    assert (change.status, change.amount_paid, change.amount_due) == (
+        "paid", preview.charged_now_cents, preview.charged_now_cents)
+    assert all(line.proration for line in change.lines)
     assert preview.charged_now in result.message
 
 
-def test_same_key_twice_charges_once(service, emulator):
+def test_same_action_twice_charges_once(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
-    action_key = key()
-    first = service.add_licenses(account_id, 2, expected_licenses=10, key=action_key, actor=ACTOR)
-    again = service.add_licenses(account_id, 2, expected_licenses=10, key=action_key, actor=ACTOR)
+    preview = service.preview_additional_licenses(account_id, 2)
+    first = service.add_licenses(account_id, 2, expected_licenses=10, proration_date=preview.proration_date,
+                                 actor=ACTOR)
+    again = service.add_licenses(account_id, 2, expected_licenses=10, proration_date=preview.proration_date,
+                                 actor=ACTOR)
     assert again.already_done and again.message == first.message
     stored = account(account_id)
-    assert service.gateway.retrieve_subscription(stored.stripe_subscription_id).quantity == 12
-    assert len(service.gateway.list_invoices(stored.stripe_customer_id)[0]) == 2
+    assert service.gateway.retrieve_subscription(str(stored.stripe_subscription_id)).quantity == 12
+    assert len(service.gateway.invoice_page(str(stored.stripe_customer_id)).invoices) == 2
 
 
 def test_second_tab_with_a_stale_page_is_refused(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
-    service.add_licenses(account_id, 1, expected_licenses=10, key=key(), actor=ACTOR)
+    add(service, account_id, 1, expected=10)
     with pytest.raises(BillingError, match=MSG_STALE_PAGE):
-        service.add_licenses(account_id, 1, expected_licenses=10, key=key(), actor=ACTOR)
+        add(service, account_id, 1, expected=10)
     assert account(account_id).licenses_purchased == 11
 
 
 def test_one_pending_action_per_account(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
     with session_scope() as session:
-        session.add(BillingAction(account_id=account_id, kind="add_licenses", idempotency_key=key(), actor=ACTOR))
+        session.add(BillingAction(account_id=account_id, kind="add_licenses", idempotency_key=uuid.uuid4().hex,
+                                  actor=ACTOR))
     with pytest.raises(BillingError, match=MSG_BUSY):
-        service.add_licenses(account_id, 1, expected_licenses=10, key=key(), actor=ACTOR)
+        add(service, account_id, 1, expected=10)
     assert account(account_id).licenses_purchased == 10
 
 
@@ -201,37 +272,183 @@ def test_one_pending_action_per_account(service, emulator):
 def test_bad_license_counts_are_refused(service, emulator, count):
     account_id = subscribed_account(service, emulator, licenses=10)
     with pytest.raises(BillingError, match="whole number of licenses from 1 to 1000"):
-        service.add_licenses(account_id, count, expected_licenses=10, key=key(), actor=ACTOR)
+        service.add_licenses(account_id, count, expected_licenses=10, proration_date=int(time.time()), actor=ACTOR)
     with pytest.raises(BillingError):
         service.preview_additional_licenses(account_id, count)
     assert account(account_id).licenses_purchased == 10
     assert [a.kind for a in actions(account_id)] == ["purchase_unlimited"]
 
 
+@pytest.mark.parametrize("proration_date", [None, "soon", 0, 10**12, int(time.time()) - 7200])
+def test_a_missing_or_old_preview_instant_is_refused(service, emulator, proration_date):
+    account_id = subscribed_account(service, emulator, licenses=10)
+    with pytest.raises(BillingError, match="price shown has expired"):
+        service.add_licenses(account_id, 1, expected_licenses=10, proration_date=proration_date, actor=ACTOR)
+    assert item_of(subscription_at_stripe(emulator, account_id))[1] == 10
+
+
+# Atomic charges: a declined card changes nothing ---------------------------------------------
+
+@pytest.mark.parametrize("action", ["add", "yearly"])
+def test_a_declined_charge_changes_nothing_anywhere(service, emulator, action):
+    account_id = subscribed_account(service, emulator, licenses=10)
+    use_card(service, account_id, card_payment_method(emulator, CHARGE_FAILS))
+    before = subscription_at_stripe(emulator, account_id)
+    with pytest.raises(BillingError, match="declined. Nothing was changed"):
+        if action == "add":
+            add(service, account_id, 5, expected=10)
+        else:
+            service.convert_to_yearly(account_id, proration_date=service.preview_yearly(account_id).proration_date,
+                                      actor=ACTOR)
+    after = subscription_at_stripe(emulator, account_id)
+    assert item_of(after) == item_of(before)
+    assert after.get("pending_update") is None
+    stored = account(account_id)
+    assert open_or_draft_invoices(emulator, str(stored.stripe_customer_id)) == []
+    assert (stored.licenses_purchased, stored.billing_interval) == (10, "month")
+    kind = "add_licenses" if action == "add" else "convert_yearly"
+    assert [e.outcome for e in audit_entries(account_id, f"billing.{kind}")] == ["error"]
+
+
+def test_changed_quantity_after_a_failure_is_a_new_action(service, emulator):
+    account_id = subscribed_account(service, emulator, licenses=10)
+    use_card(service, account_id, card_payment_method(emulator, CHARGE_FAILS))
+    with pytest.raises(BillingError, match="declined"):
+        add(service, account_id, 2, expected=10)
+    use_card(service, account_id, card_payment_method(emulator, "4242424242424242"))
+    add(service, account_id, 3, expected=10)
+    tried = [(a.kind, json.loads(a.params)["licenses"], a.status) for a in actions(account_id)[1:]]
+    assert tried == [("add_licenses", 2, "failed"), ("add_licenses", 3, "succeeded")]
+    keys = [a.idempotency_key for a in actions(account_id)[1:]]
+    assert len(set(keys)) == 2
+    assert account(account_id).licenses_purchased == 13
+
+
+def test_the_same_action_retried_after_a_decline_is_a_new_attempt_at_stripe(service, emulator):
+    """Stripe would replay the refusal for the same idempotency key: the retry gets new keys."""
+    account_id = subscribed_account(service, emulator, licenses=10)
+    use_card(service, account_id, card_payment_method(emulator, CHARGE_FAILS))
+    preview = service.preview_additional_licenses(account_id, 2)
+
+    def attempt():
+        return service.add_licenses(account_id, 2, expected_licenses=10, proration_date=preview.proration_date,
+                                    actor=ACTOR)
+
+    with pytest.raises(BillingError, match="declined"):
+        attempt()
+    use_card(service, account_id, card_payment_method(emulator, "4242424242424242"))
+    attempt()
+    (row,) = actions(account_id)[1:]
+    assert (row.status, json.loads(row.progress)["attempt"]) == ("succeeded", 2)
+    assert account(account_id).licenses_purchased == 12
+
+
+# 3-D Secure ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("action", ["add", "yearly"])
+def test_a_3d_secure_charge_waits_for_the_customer_then_completes(service, emulator, action):
+    account_id = subscribed_account(service, emulator, licenses=4)
+    use_card(service, account_id, card_payment_method(emulator, SCA))
+    if action == "add":
+        preview = service.preview_additional_licenses(account_id, 2)
+
+        def run(**kw):
+            return service.add_licenses(account_id, 2, expected_licenses=4, proration_date=preview.proration_date,
+                                        actor=ACTOR, **kw)
+    else:
+        preview = service.preview_yearly(account_id)
+
+        def run(**kw):
+            return service.convert_to_yearly(account_id, proration_date=preview.proration_date, actor=ACTOR, **kw)
+
+    waiting = run()
+    assert waiting.awaits_customer
+    # Nothing is granted while the bank waits.
+    assert (account(account_id).licenses_purchased, account(account_id).billing_interval) == (4, "month")
+    assert item_of(subscription_at_stripe(emulator, account_id))[1] == 4
+    through_the_page(emulator, run)
+    stored = account(account_id)
+    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
+    if action == "add":
+        assert (stored.licenses_purchased, subscription.quantity) == (6, 6)
+    else:
+        assert (stored.billing_interval, subscription.interval) == ("year", "year")
+    paid = service.gateway.retrieve_invoice(str(subscription.latest_invoice_id))
+    assert (paid.status, paid.amount_paid) == ("paid", preview.charged_now_cents)
+
+
+def test_a_failed_authentication_grants_nothing(service, emulator):
+    account_id = subscribed_account(service, emulator, licenses=4)
+    use_card(service, account_id, card_payment_method(emulator, SCA))
+    preview = service.preview_additional_licenses(account_id, 2)
+    with pytest.raises(BillingError, match="Nothing was changed"):
+        through_the_page(emulator, lambda **kw: service.add_licenses(
+            account_id, 2, expected_licenses=4, proration_date=preview.proration_date, actor=ACTOR, **kw),
+            authenticate=False)
+    stored = account(account_id)
+    assert stored.licenses_purchased == 4
+    at_stripe = subscription_at_stripe(emulator, account_id)
+    assert item_of(at_stripe)[1] == 4 and at_stripe.get("pending_update") is None
+    assert open_or_draft_invoices(emulator, str(stored.stripe_customer_id)) == []
+
+
+# Resuming instead of repeating --------------------------------------------------------------------
+
+def test_a_change_whose_answer_was_lost_is_finished_by_the_retry_without_a_second_change(
+        service, settings_for, settings, emulator):
+    account_id = subscribed_account(service, emulator, licenses=10)
+    subscription_path = f"/v1/subscriptions/{account(account_id).stripe_subscription_id}"
+    proxy = DroppingProxy(emulator.base, lambda method, path: method == "POST" and path == subscription_path)
+    preview = service.preview_additional_licenses(account_id, 3)
+    try:
+        flaky_settings = settings_for(proxy.port, settings.billing_data_dir)
+        flaky = BillingService(StripeClient(flaky_settings), flaky_settings)
+        with pytest.raises(BillingError):
+            flaky.add_licenses(account_id, 3, expected_licenses=10, proration_date=preview.proration_date,
+                               actor=ACTOR)
+        assert proxy.dropped
+    finally:
+        proxy.close()
+    invoices_before = stripe_get(emulator, f"/v1/invoices?customer={account(account_id).stripe_customer_id}")
+    result = service.add_licenses(account_id, 3, expected_licenses=10, proration_date=preview.proration_date,
+                                  actor=ACTOR)
+    assert "you now have 13" in result.message
+    assert item_of(subscription_at_stripe(emulator, account_id))[1] == 13
+    invoices_after = stripe_get(emulator, f"/v1/invoices?customer={account(account_id).stripe_customer_id}")
+    assert len(invoices_after["data"]) == len(invoices_before["data"])  # no second charge
+    assert account(account_id).licenses_purchased == 13
+
+
 # Convert to Yearly Billing ---------------------------------------------------------------
 
-def test_convert_to_yearly(service, emulator):
+def test_convert_to_yearly_charges_exactly_the_previewed_amount(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=4)
     preview = service.preview_yearly(account_id)
     assert preview.recurring_cents == 4 * 8000 and preview.interval == "year"
-    service.convert_to_yearly(account_id, key=key(), actor=ACTOR)
+    service.convert_to_yearly(account_id, proration_date=preview.proration_date, actor=ACTOR)
     stored = account(account_id)
     assert (stored.billing_interval, stored.licenses_purchased, stored.next_invoice_amount_cents) == ("year", 4, 32000)
-    subscription = service.gateway.retrieve_subscription(stored.stripe_subscription_id)
+    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
     assert subscription.interval == "year"
-    switch_invoice = service.gateway.retrieve_invoice(subscription.latest_invoice_id)
+    switch_invoice = service.gateway.retrieve_invoice(str(subscription.latest_invoice_id))
     assert (switch_invoice.status, switch_invoice.amount_paid) == ("paid", preview.charged_now_cents)
+    # One charge for the switch: nothing else was invoiced after it.
+    assert len(service.gateway.invoice_page(str(stored.stripe_customer_id)).invoices) == 2
     with pytest.raises(BillingError, match="already billed yearly"):
-        service.convert_to_yearly(account_id, key=key(), actor=ACTOR)
+        service.preview_yearly(account_id)
 
 
 # Cancel / resume ---------------------------------------------------------------------------
+
+def form() -> str:
+    return uuid.uuid4().hex
+
 
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 10_000])
 def test_cancel_needs_a_reasonable_reason(service, emulator, reason):
     account_id = subscribed_account(service, emulator, licenses=1)
     with pytest.raises(BillingError):
-        service.cancel(account_id, reason=reason, additional_features="", key=key(), actor=ACTOR)
+        service.cancel(account_id, reason=reason, additional_features="", form=form(), actor=ACTOR)
     assert account(account_id).cancel_at is None
     with session_scope() as session:
         assert session.exec(select(CancellationFeedback).where(CancellationFeedback.account_id == account_id)).all() == []
@@ -239,32 +456,37 @@ def test_cancel_needs_a_reasonable_reason(service, emulator, reason):
 
 def test_cancel_at_period_end_then_resume(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=2)
-    result = service.cancel(account_id, reason="Too expensive", additional_features="Dark mode",
-                            key=key(), actor=ACTOR)
+    result = service.cancel(account_id, reason="Too expensive", additional_features="Dark mode", form=form(),
+                            actor=ACTOR)
     stored = account(account_id)
     assert stored.cancel_at is not None and stored.cancel_at == stored.current_period_end
     assert "will end on" in result.message
-    assert service.gateway.retrieve_subscription(stored.stripe_subscription_id).cancel_at_period_end
+    at_stripe = subscription_at_stripe(emulator, account_id)
+    assert at_stripe["cancel_at_period_end"]
+    assert at_stripe["cancellation_details"]["comment"] == "Reason: Too expensive\nAdditional features: Dark mode"
     with session_scope() as session:
         feedback = session.exec(select(CancellationFeedback).where(CancellationFeedback.account_id == account_id)).one()
         assert (feedback.reason, feedback.additional_features) == ("Too expensive", "Dark mode")
-    service.resume(account_id, key=key(), actor=ACTOR)
+    service.resume(account_id, form=form(), actor=ACTOR)
     assert account(account_id).cancel_at is None
-    assert not service.gateway.retrieve_subscription(stored.stripe_subscription_id).cancel_at_period_end
+    assert not service.gateway.retrieve_subscription(str(stored.stripe_subscription_id)).cancel_at_period_end
+    # Cancelling again later is a new action (a new form), not a replay of the first.
+    service.cancel(account_id, reason="Still too expensive", additional_features="", form=form(), actor=ACTOR)
+    assert account(account_id).cancel_at is not None
 
 
 def test_cancel_feedback_is_kept_when_stripe_is_down(service, offline_service, emulator):
     account_id = subscribed_account(service, emulator, licenses=2)
-    action_key = key()
+    cancel_form = form()
     with pytest.raises(BillingError, match=MSG_UNREACHABLE):
-        offline_service.cancel(account_id, reason="Closing the company", additional_features="",
-                               key=action_key, actor=ACTOR)
+        offline_service.cancel(account_id, reason="Closing the company", additional_features="", form=cancel_form,
+                               actor=ACTOR)
     assert account(account_id).cancel_at is None
     with session_scope() as session:
         assert session.exec(select(CancellationFeedback.reason)
                             .where(CancellationFeedback.account_id == account_id)).all() == ["Closing the company"]
     # Once Stripe is back, the same action goes through.
-    service.cancel(account_id, reason="Closing the company", additional_features="", key=action_key, actor=ACTOR)
+    service.cancel(account_id, reason="Closing the company", additional_features="", form=cancel_form, actor=ACTOR)
     assert account(account_id).cancel_at is not None
 
 
@@ -274,31 +496,34 @@ def test_cancel_feedback_is_kept_when_stripe_is_down(service, offline_service, e
 def test_stripe_down_changes_nothing_and_the_retry_works(service, offline_service, emulator, action):
     account_id = subscribed_account(service, emulator, licenses=3)
     if action == "resume_after_cancel":
-        service.cancel(account_id, reason="r", additional_features="", key=key(), actor=ACTOR)
+        service.cancel(account_id, reason="r", additional_features="", form=form(), actor=ACTOR)
     before = account(account_id)
+    when = int(time.time())
+    resume_form = form()
     runs = {
-        "add": lambda svc, k: svc.add_licenses(account_id, 1, expected_licenses=3, key=k, actor=ACTOR),
-        "yearly": lambda svc, k: svc.convert_to_yearly(account_id, key=k, actor=ACTOR),
-        "resume_after_cancel": lambda svc, k: svc.resume(account_id, key=k, actor=ACTOR),
-        "card": lambda svc, k: svc.start_card_setup(account_id, key=k),
+        "add": lambda svc: svc.add_licenses(account_id, 1, expected_licenses=3, proration_date=when, actor=ACTOR),
+        "yearly": lambda svc: svc.convert_to_yearly(account_id, proration_date=when, actor=ACTOR),
+        "resume_after_cancel": lambda svc: svc.resume(account_id, form=resume_form, actor=ACTOR),
+        "card": lambda svc: svc.start_card_setup(account_id),
     }
-    action_key = key()
     with pytest.raises(BillingError, match=MSG_UNREACHABLE):
-        runs[action](offline_service, action_key)
+        runs[action](offline_service)
     after = account(account_id)
     assert (after.licenses_purchased, after.billing_interval, after.cancel_at, after.card_last4) == (
         before.licenses_purchased, before.billing_interval, before.cancel_at, before.card_last4)
-    runs[action](service, action_key)
+    runs[action](service)
 
 
 @pytest.mark.parametrize("action", ["add", "yearly", "cancel"])
 def test_stripe_answering_500_changes_nothing(service, erroring_service, emulator, action):
     account_id = subscribed_account(service, emulator, licenses=3)
     before = account(account_id)
+    when = int(time.time())
     runs = {
-        "add": lambda: erroring_service.add_licenses(account_id, 1, expected_licenses=3, key=key(), actor=ACTOR),
-        "yearly": lambda: erroring_service.convert_to_yearly(account_id, key=key(), actor=ACTOR),
-        "cancel": lambda: erroring_service.cancel(account_id, reason="r", additional_features="", key=key(),
+        "add": lambda: erroring_service.add_licenses(account_id, 1, expected_licenses=3, proration_date=when,
+                                                     actor=ACTOR),
+        "yearly": lambda: erroring_service.convert_to_yearly(account_id, proration_date=when, actor=ACTOR),
+        "cancel": lambda: erroring_service.cancel(account_id, reason="r", additional_features="", form=form(),
                                                   actor=ACTOR),
     }
     with pytest.raises(BillingError, match=MSG_SERVICE_ERROR):
@@ -309,34 +534,48 @@ def test_stripe_answering_500_changes_nothing(service, erroring_service, emulato
     assert [a.status for a in actions(account_id) if a.kind != "purchase_unlimited"] == ["failed"]
 
 
-# Failed payments -----------------------------------------------------------------------------
+# Failed renewals and card changes ---------------------------------------------------------------
 
-def test_failed_payment_then_new_card_pays_the_open_invoice(service, emulator):
+def open_renewal_invoice(emulator, account_id: int) -> str:
+    """An invoice the subscription could not charge (what a failed renewal leaves open)."""
+    stored = account(account_id)
+    headers = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
+    httpx.post(f"{emulator.base}/v1/invoiceitems", headers=headers, timeout=10, data={
+        "customer": stored.stripe_customer_id, "amount": "800", "currency": "usd",
+        "description": "Renewal"}).raise_for_status()
+    invoice = httpx.post(f"{emulator.base}/v1/invoices", headers=headers, timeout=10, data={
+        "customer": stored.stripe_customer_id}).json()
+    httpx.post(f"{emulator.base}/v1/invoices/{invoice['id']}/pay", headers=headers, timeout=10)
+    return str(invoice["id"])
+
+
+def test_a_new_card_pays_the_open_invoices(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
+    use_card(service, account_id, card_payment_method(emulator, CHARGE_FAILS))
+    unpaid = open_renewal_invoice(emulator, account_id)
+    service.resync(account_id)
     stored = account(account_id)
-    service.gateway.attach_default_card(stored.stripe_customer_id, "pm_card_chargeCustomerFail", idempotency_key=key())
-    result = service.add_licenses(account_id, 5, expected_licenses=10, key=key(), actor=ACTOR)
-    assert "failed" in result.message
-    stored = account(account_id)
-    assert stored.unpaid_invoice_id and stored.unpaid_amount_cents > 0
-    unpaid = stored.unpaid_invoice_id
-    secret = service.start_card_setup(account_id, key=key())
-    assert confirm_card(emulator, secret)["status"] == "succeeded"
-    saved = service.save_card(account_id, secret, key=key(), actor=ACTOR)
+    assert stored.unpaid_invoice_id == unpaid and stored.unpaid_amount_cents == 800
+    secret = card_form(service, emulator, account_id)
+    saved = service.save_card(account_id, secret, actor=ACTOR)
     assert "is paid" in saved.message
     stored = account(account_id)
     assert (stored.unpaid_invoice_id, stored.card_last4) == (None, "4242")
     assert service.gateway.retrieve_invoice(unpaid).status == "paid"
+    subscription = subscription_at_stripe(emulator, account_id)
+    assert subscription["default_payment_method"] == service.gateway.default_card(
+        str(stored.stripe_customer_id)).payment_method_id
 
 
 def test_declined_new_card_keeps_the_old_one(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=1)
-    secret = service.start_card_setup(account_id, key=key())
+    secret = service.start_card_setup(account_id)
     assert confirm_card(emulator, secret, "4000000000000002").get("error")
     with pytest.raises(BillingError, match="not confirmed"):
-        service.save_card(account_id, secret, key=key(), actor=ACTOR)
+        service.save_card(account_id, secret, actor=ACTOR)
     assert account(account_id).card_last4 == "4242"
-    assert service.gateway.default_card(account(account_id).stripe_customer_id).last4 == "4242"
+    card = service.gateway.default_card(str(account(account_id).stripe_customer_id))
+    assert card is not None and card.last4 == "4242"
 
 
 # Webhooks ----------------------------------------------------------------------------------------
@@ -372,10 +611,11 @@ def test_webhook_resyncs_from_stripe_once_per_event(service, settings, emulator)
     account_id = subscribed_account(service, emulator, licenses=2)
     stored = account(account_id)
     # A change made at Stripe behind our back (e.g. by support in the Dashboard).
-    subscription = service.gateway.retrieve_subscription(stored.stripe_subscription_id)
-    service.gateway.change_subscription(subscription, plan_id=subscription.plan_id, quantity=7, idempotency_key=key())
+    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
+    service.gateway.change_subscription(subscription, price_id=subscription.price_id, quantity=7,
+                                        proration_date=int(time.time()), idempotency_key=uuid.uuid4().hex)
     event_id = "evt_" + uuid.uuid4().hex
-    payload, signature = signed(settings, subscription_event(event_id, stored), )
+    payload, signature = signed(settings, subscription_event(event_id, stored))
     result = handle_delivery(service, payload, signature)
     assert (result.status, result.outcome) == (200, "applied")
     assert account(account_id).licenses_purchased == 7
@@ -386,8 +626,9 @@ def test_webhook_resyncs_from_stripe_once_per_event(service, settings, emulator)
 def test_out_of_order_events_end_in_stripes_current_state(service, settings, emulator):
     account_id = subscribed_account(service, emulator, licenses=2)
     stored = account(account_id)
-    service.cancel(account_id, reason="r", additional_features="", key=key(), actor=ACTOR)
-    service.gateway.set_cancel_at_period_end(stored.stripe_subscription_id, False, idempotency_key=key())
+    service.cancel(account_id, reason="r", additional_features="", form=form(), actor=ACTOR)
+    service.gateway.set_cancel_at_period_end(str(stored.stripe_subscription_id), False,
+                                             idempotency_key=uuid.uuid4().hex)
     # The "resumed" event arrives first, then the older "cancelled" one: Stripe says resumed.
     for suffix in ("resumed", "cancelled"):
         payload, signature = signed(settings, subscription_event(f"evt_{suffix}_{uuid.uuid4().hex}", stored))
@@ -398,7 +639,7 @@ def test_out_of_order_events_end_in_stripes_current_state(service, settings, emu
 def test_deleted_subscription_event_returns_the_account_to_free(service, settings, emulator):
     account_id = subscribed_account(service, emulator, licenses=2)
     stored = account(account_id)
-    service.gateway._v1.subscriptions.cancel(stored.stripe_subscription_id)
+    service.gateway._v1.subscriptions.cancel(str(stored.stripe_subscription_id))
     payload, signature = signed(settings, subscription_event("evt_" + uuid.uuid4().hex, stored,
                                                              "customer.subscription.deleted"))
     assert handle_delivery(service, payload, signature).outcome == "applied"
@@ -419,3 +660,51 @@ def test_webhook_retried_after_stripe_was_down(service, offline_service, setting
     payload, signature = signed(settings, subscription_event("evt_" + uuid.uuid4().hex, stored))
     assert handle_delivery(offline_service, payload, signature).status == 503
     assert handle_delivery(service, payload, signature).outcome == "applied"
+
+
+def test_an_event_left_processing_or_failing_is_processed_on_the_next_delivery(
+        service, settings, emulator, monkeypatch):
+    account_id = subscribed_account(service, emulator, licenses=2)
+    stored = account(account_id)
+    event_id = "evt_" + uuid.uuid4().hex
+    payload, signature = signed(settings, subscription_event(event_id, stored, "invoice.payment_action_required"))
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(service, "resync", crash)
+    failed = handle_delivery(service, payload, signature)
+    assert (failed.status, stored_event(event_id).outcome) == (500, "error")
+    monkeypatch.undo()
+    with session_scope() as session:  # as a crash mid-processing would leave it
+        event = session.get(StripeEvent, event_id)
+        event.outcome = "processing"
+        session.add(event)
+    assert handle_delivery(service, payload, signature).outcome == "applied"
+
+
+def test_an_older_read_is_never_stored_over_a_newer_one(service, emulator, monkeypatch):
+    """Two re-syncs race: the one that read Stripe first must not store its answer last."""
+    account_id = subscribed_account(service, emulator, licenses=2)
+    stored = account(account_id)
+    real_retrieve = service.gateway.retrieve_subscription
+    slow_read_started, newer_stored = threading.Event(), threading.Event()
+
+    def slow_retrieve(subscription_id):
+        snapshot = real_retrieve(subscription_id)
+        if threading.current_thread().name == "older":
+            slow_read_started.set()
+            newer_stored.wait(10)
+        return snapshot
+
+    monkeypatch.setattr(service.gateway, "retrieve_subscription", slow_retrieve)
+    older = threading.Thread(target=service.resync, args=(account_id,), name="older")
+    older.start()
+    slow_read_started.wait(10)
+    subscription = real_retrieve(str(stored.stripe_subscription_id))
+    service.gateway.change_subscription(subscription, price_id=subscription.price_id, quantity=5,
+                                        proration_date=int(time.time()), idempotency_key=uuid.uuid4().hex)
+    service.resync(account_id)
+    newer_stored.set()
+    older.join(10)
+    assert account(account_id).licenses_purchased == 5

@@ -4,6 +4,7 @@ listed invoices and their PDFs carry exactly the totals Stripe has."""
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from typing import Any
 
@@ -17,12 +18,11 @@ from billing_app.runner import migrate
 from billing_app.services.accounts import create_account
 from billing_app.services.invoices import history_page, render_account_invoice
 from billing_app.services.money import format_money
-from billing_app.settings import TEST_MODE_SECRET_KEY, Settings
+from billing_app.services.seeding import paid_subscription
+from billing_app.settings import Settings
 from billing_app.stripe_gateway import StripeClient
 
 Emulator = Any  # conftest.Emulator (conftest modules are not importable by name)
-# The SDK, reached through the gateway: no other project module imports it.
-sdk = gw.stripe  # type: ignore[attr-defined]
 
 
 def key() -> str:
@@ -37,26 +37,20 @@ def engine(settings: Settings):
     engine.dispose()
 
 
-def buy_licenses_and_switch_to_yearly(emulator: Emulator, subscription_id: str, plans: gw.Catalogue) -> None:
-    """What the Purchase Additional License and Convert to Yearly Billing flows send to Stripe
-    (docs/stripe-compat.md), sent here directly: those flows live in their own issues."""
-    stripe = sdk.StripeClient(TEST_MODE_SECRET_KEY, base_addresses={"api": emulator.base}).v1
-    item = stripe.subscriptions.retrieve(subscription_id)["items"]["data"][0]["id"]
-    updated = stripe.subscriptions.update(subscription_id, params={
-        "items": [{"id": item, "plan": plans.monthly_plan_id, "quantity": 12}]})
-    invoice = stripe.invoices.create(params={
-        "customer": updated["customer"], "subscription": subscription_id,
-        "pending_invoice_items_behavior": "include"})
-    assert stripe.invoices.pay(invoice["id"])["status"] == "paid"
-    item = updated["items"]["data"][0]["id"]
-    yearly = stripe.subscriptions.update(subscription_id, params={
-        "items": [{"id": item, "plan": plans.yearly_plan_id, "quantity": 12}]})
-    assert yearly["items"]["data"][0]["plan"]["interval"] == "year"
+def buy_licenses_and_switch_to_yearly(client: StripeClient, subscription_id: str, prices: gw.Catalogue) -> None:
+    """What the Purchase Additional License and Convert to Yearly Billing flows send to Stripe."""
+    subscription = client.retrieve_subscription(subscription_id)
+    more, payment = client.change_subscription(subscription, price_id=prices.monthly_price_id, quantity=12,
+                                               proration_date=int(time.time()), idempotency_key=key())
+    assert payment is not None and payment.paid
+    yearly, payment = client.change_subscription(more, price_id=prices.yearly_price_id, quantity=12,
+                                                 proration_date=int(time.time()), idempotency_key=key())
+    assert payment is not None and payment.paid and yearly.interval == "year"
 
 
 def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings, emulator: Emulator, engine):
     client = StripeClient(settings)
-    plans = client.ensure_catalogue()
+    prices = client.ensure_catalogue()
     slug = f"hist-{key()[:8]}"
     with session_scope(engine) as session:
         account = create_account(session, slug=slug, name="Café Zürich AG", admin_email="admin@zurich.test",
@@ -64,10 +58,10 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings
     customer_id = client.create_customer(name="Café Zürich AG", email="admin@zurich.test", account_ref=slug,
                                          idempotency_key=key())
     client.attach_default_card(customer_id, "pm_card_visa", idempotency_key=key())
-    subscription = client.create_subscription(customer_id, plans.monthly_plan_id, 10, idempotency_key=key())
+    subscription = paid_subscription(client, customer_id, prices.monthly_price_id, 10, key=key())
     with session_scope(engine) as session:
         session.get(Account, account.id).stripe_customer_id = customer_id
-    buy_licenses_and_switch_to_yearly(emulator, subscription.id, plans)
+    buy_licenses_and_switch_to_yearly(client, subscription.id, prices)
 
     page = history_page(client, settings, account.id, actor="test", engine=engine)
 
@@ -79,8 +73,8 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings
         raw = stripe_invoices[row["id"]]
         assert row["amount"] == format_money(raw["total"], "usd")
         assert row["status"] == "Paid"
-    # The first subscription (10 × $8), the 2 extra licenses, the switch to 12 × $80 a year,
-    # each less what localstripe credits back.
+    # The first subscription (10 × $8), the 2 extra licenses for (almost) the whole month, the
+    # switch to 12 × $80 a year less the unused month of 12 licenses (time-based prorations).
     assert sorted(raw["total"] for raw in stripe_invoices.values()) == [1600, 8000, 86400]
     assert sorted(row["number"] for row in page.rows) == [f"{slug.upper()}-000{n}" for n in (1, 2, 3)]
 
@@ -100,12 +94,12 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings
 
 def test_invoice_pages_follow_stripes_cursor(settings: Settings):
     client = StripeClient(settings)
-    plans = client.ensure_catalogue()
+    prices = client.ensure_catalogue()
     customer_id = client.create_customer(name="Pages", email="p@pages.test", account_ref="pages",
                                          idempotency_key=key())
     client.attach_default_card(customer_id, "pm_card_visa", idempotency_key=key())
     for _ in range(5):
-        client.create_subscription(customer_id, plans.monthly_plan_id, 1, idempotency_key=key())
+        paid_subscription(client, customer_id, prices.monthly_price_id, 1, key=key())
     seen: list[str] = []
     cursor = None
     while True:

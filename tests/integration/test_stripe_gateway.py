@@ -16,6 +16,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 import billing_app.stripe_gateway as gw
+from billing_app.services.seeding import paid_subscription
 from billing_app.settings import Settings
 from billing_app.stripe_gateway import GatewayError, StripeClient
 
@@ -38,6 +39,11 @@ def client(settings: Settings) -> StripeClient:
     return StripeClient(settings)
 
 
+def subscribe(client: StripeClient, customer_id: str, price_id: str, quantity: int
+              ) -> gw.SubscriptionSnapshot:
+    return paid_subscription(client, customer_id, price_id, quantity, key=key())
+
+
 def new_customer(client: StripeClient, card: str | None = "pm_card_visa") -> str:
     customer_id = client.create_customer(name="Acme Corp", email="admin@acme.test",
                                          account_ref="acct-1", idempotency_key=key())
@@ -53,43 +59,18 @@ def test_catalogue_is_idempotent_with_the_configured_prices(
     first = client.ensure_catalogue()
     second = client.ensure_catalogue()
 
-    assert first == second == gw.Catalogue(
-        "unlimited-version", "unlimited-month-800-usd", "unlimited-year-8000-usd")
+    assert first == second
+    assert first.product_id == "unlimited-version"
     assert emulator.get("/v1/products/unlimited-version").json()["name"] == "Unlimited Version"
-    for plan_id, amount, interval in ((first.monthly_plan_id, 800, "month"),
-                                      (first.yearly_plan_id, 8000, "year")):
-        plan = emulator.get(f"/v1/plans/{plan_id}").json()
-        assert (plan["amount"], plan["currency"], plan["interval"], plan["usage_type"],
-                plan["product"]) == (amount, "usd", interval, "licensed", "unlimited-version")
-    plans = emulator.get("/v1/plans?limit=100").json()["data"]
-    assert sorted(p["id"] for p in plans if p["id"].endswith("-usd")
-                  and p["id"].startswith("unlimited-")) == sorted(
-        [first.monthly_plan_id, first.yearly_plan_id])
-
-
-def test_catalogue_tolerates_a_concurrent_creator(
-        emulator: Emulator, tmp_path: Path, settings_for: SettingsFor,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    client = StripeClient(settings_for(emulator.port, tmp_path,
-                                       billing_price_monthly_cents=1234))
-    plans = client._v1.plans
-    real_retrieve = plans.retrieve
-    raced: list[str] = []
-
-    def retrieve_while_someone_creates(plan_id: str, *args: Any, **kwargs: Any) -> Any:
-        if not raced:  # the other creator wins between our retrieve and our create
-            raced.append(plan_id)
-            other = StripeClient(settings_for(emulator.port, tmp_path,
-                                              billing_price_monthly_cents=1234))
-            other.ensure_catalogue()
-            raise sdk.InvalidRequestError("Not Found", None, http_status=404)
-        return real_retrieve(plan_id, *args, **kwargs)
-
-    monkeypatch.setattr(plans, "retrieve", retrieve_while_someone_creates)
-    catalogue = client.ensure_catalogue()
-
-    assert raced == ["unlimited-month-1234-usd"]
-    assert catalogue.monthly_plan_id == "unlimited-month-1234-usd"
+    for price_id, amount, interval, lookup_key in (
+            (first.monthly_price_id, 800, "month", "connector_unlimited_monthly"),
+            (first.yearly_price_id, 8000, "year", "connector_unlimited_yearly")):
+        price = emulator.get(f"/v1/prices/{price_id}").json()
+        assert (price["unit_amount"], price["currency"], price["recurring"]["interval"],
+                price["recurring"]["usage_type"], price["product"], price["lookup_key"]) == (
+            amount, "usd", interval, "licensed", "unlimited-version", lookup_key)
+        found = emulator.get(f"/v1/prices?lookup_keys[]={lookup_key}&active=true").json()["data"]
+        assert [p["id"] for p in found] == [price_id]
 
 
 def test_catalogue_from_many_threads_at_once(
@@ -110,27 +91,23 @@ def test_catalogue_from_many_threads_at_once(
     for thread in threads:
         thread.join()
 
-    assert results == [gw.Catalogue("unlimited-version", "unlimited-month-999-eur",
-                                    "unlimited-year-9999-eur")] * 8
+    assert all(isinstance(result, gw.Catalogue) for result in results), results
+    assert len(set(results)) == 1  # one Price per terms, whoever created it
 
 
-def test_catalogue_refuses_a_plan_that_does_not_match(
+def test_a_price_change_makes_a_new_price_and_moves_the_lookup_key(
         client: StripeClient, emulator: Emulator, tmp_path: Path,
         settings_for: SettingsFor) -> None:
-    import httpx
+    old = client.ensure_catalogue()
+    changed = StripeClient(settings_for(emulator.port, tmp_path,
+                                        billing_price_monthly_cents=4321)).ensure_catalogue()
 
-    client.ensure_catalogue()  # the product exists
-    # Someone created our deterministic id by hand with another amount.
-    httpx.post(emulator.base + "/v1/plans", timeout=5,
-               headers={"Authorization": "Bearer sk_test_x"},
-               data={"id": "unlimited-month-4321-usd", "amount": "1", "currency": "usd",
-                     "interval": "month", "product": "unlimited-version"}).raise_for_status()
-    client = StripeClient(settings_for(emulator.port, tmp_path, billing_price_monthly_cents=4321))
-
-    with pytest.raises(GatewayError) as caught:
-        client.ensure_catalogue()
-    assert caught.value.code == "catalogue_mismatch"
-    assert not caught.value.retryable
+    assert changed.monthly_price_id != old.monthly_price_id
+    assert changed.yearly_price_id == old.yearly_price_id
+    assert emulator.get(f"/v1/prices/{changed.monthly_price_id}").json()["unit_amount"] == 4321
+    # The old Price stays (invoices point at it) but no longer answers to the lookup key.
+    assert emulator.get(f"/v1/prices/{old.monthly_price_id}").json()["lookup_key"] is None
+    assert client.ensure_catalogue().monthly_price_id != changed.monthly_price_id
 
 
 # Customers and cards -------------------------------------------------------------
@@ -190,24 +167,23 @@ def test_monthly_subscription_for_ten_licenses_is_charged_now(client: StripeClie
     catalogue = client.ensure_catalogue()
     customer_id = new_customer(client)
 
-    snapshot = client.create_subscription(customer_id, catalogue.monthly_plan_id, 10,
-                                          idempotency_key=key())
+    snapshot = subscribe(client, customer_id, catalogue.monthly_price_id, 10)
 
-    assert (snapshot.customer_id, snapshot.status, snapshot.plan_id, snapshot.interval,
+    assert (snapshot.customer_id, snapshot.status, snapshot.price_id, snapshot.interval,
             snapshot.quantity, snapshot.unit_amount, snapshot.currency) == (
-        customer_id, "active", "unlimited-month-800-usd", "month", 10, 800, "usd")
+        customer_id, "active", catalogue.monthly_price_id, "month", 10, 800, "usd")
     assert snapshot.current_period_end and snapshot.current_period_end > now()
     assert snapshot.current_period_start and snapshot.current_period_start <= now()
     assert (snapshot.current_period_end - snapshot.current_period_start).days in (28, 29, 30, 31)
     assert not snapshot.cancel_at_period_end and snapshot.cancel_at is None
     assert client.retrieve_subscription(snapshot.id) == snapshot
 
-    invoices, has_more = client.list_invoices(customer_id)
+    page = client.invoice_page(customer_id)
+    invoices, has_more = page.invoices, page.has_more
     assert not has_more
     assert [(i.status, i.total, i.amount_paid, i.currency) for i in invoices] == [
         ("paid", 8000, 8000, "usd")]
     invoice = invoices[0]
-    assert invoice.number is None  # localstripe has no invoice numbers
     assert invoice.subtotal == 8000 and invoice.tax == 0 and invoice.amount_due == 8000
     assert invoice.period_end == snapshot.current_period_end
     (line,) = invoice.lines
@@ -220,25 +196,24 @@ def test_monthly_subscription_for_ten_licenses_is_charged_now(client: StripeClie
 def test_yearly_subscription(client: StripeClient) -> None:
     catalogue = client.ensure_catalogue()
     customer_id = new_customer(client)
-    snapshot = client.create_subscription(customer_id, catalogue.yearly_plan_id, 3,
-                                          idempotency_key=key())
+    snapshot = subscribe(client, customer_id, catalogue.yearly_price_id, 3)
     assert (snapshot.interval, snapshot.quantity, snapshot.unit_amount) == ("year", 3, 8000)
     assert snapshot.current_period_end and snapshot.current_period_start
     assert (snapshot.current_period_end - snapshot.current_period_start).days in (365, 366)
-    (invoice,), _ = client.list_invoices(customer_id)
+    (invoice,) = client.invoice_page(customer_id).invoices
     assert invoice.total == 24000
 
 
 def test_another_customers_invoice_is_not_found(client: StripeClient) -> None:
     catalogue = client.ensure_catalogue()
     owner, other = new_customer(client), new_customer(client)
-    client.create_subscription(owner, catalogue.monthly_plan_id, 1, idempotency_key=key())
-    (invoice,), _ = client.list_invoices(owner)
+    subscribe(client, owner, catalogue.monthly_price_id, 1)
+    (invoice,) = client.invoice_page(owner).invoices
 
     with pytest.raises(GatewayError) as caught:
         client.retrieve_invoice(invoice.id, customer_id=other)
     assert caught.value.code == "resource_missing"
-    assert client.list_invoices(other) == ([], False)
+    assert client.invoice_page(other).invoices == []
 
 
 def test_invoice_pages_are_newest_first(client: StripeClient, emulator: Emulator) -> None:
@@ -246,13 +221,13 @@ def test_invoice_pages_are_newest_first(client: StripeClient, emulator: Emulator
     customer_ids = [new_customer(client) for _ in range(3)]
     # Three invoices for one customer: one per subscription.
     for _ in range(3):
-        client.create_subscription(customer_ids[0], catalogue.monthly_plan_id, 1,
-                                   idempotency_key=key())
-    page, has_more = client.list_invoices(customer_ids[0], limit=2)
-    assert len(page) == 2 and has_more
-    rest, has_more = client.list_invoices(customer_ids[0], limit=2,
-                                          starting_after=page[-1].id)
-    assert len(rest) == 1 and not has_more
+        subscribe(client, customer_ids[0], catalogue.monthly_price_id, 1)
+    first = client.invoice_page(customer_ids[0], limit=2)
+    page = first.invoices
+    assert len(page) == 2 and first.has_more
+    second = client.invoice_page(customer_ids[0], limit=2, starting_after=first.next_cursor)
+    rest = second.invoices
+    assert len(rest) == 1 and not second.has_more
     everything = page + rest
     assert len({i.id for i in everything}) == 3
     assert [i.created for i in everything] == sorted((i.created for i in everything),
@@ -264,23 +239,24 @@ def test_card_failing_on_first_charge_leaves_no_subscription(
     catalogue = client.ensure_catalogue()
     # Attaching this card succeeds; charging it fails.
     customer_id = new_customer(client, card="pm_card_chargeCustomerFail")
+    subscription, first = client.create_subscription(customer_id, catalogue.monthly_price_id, 5,
+                                                     idempotency_key=key())
+    payment = client.pay_invoice(first.invoice_id, idempotency_key=key())
+    assert payment.failed and payment.failure_message == "Your card was declined."
+    assert client.retrieve_subscription(subscription.id).status == "incomplete"
 
-    with pytest.raises(GatewayError) as caught:
-        client.create_subscription(customer_id, catalogue.monthly_plan_id, 5,
-                                   idempotency_key=key())
+    client.discard_incomplete(subscription.id, idempotency_key=key())
 
-    assert caught.value.user_message == "Your card was declined."
-    assert caught.value.code == "card_declined"
     subs = emulator.get(f"/v1/subscriptions?customer={customer_id}&status=all").json()["data"]
-    assert [s["status"] for s in subs] == ["canceled"]
-    invoices, _ = client.list_invoices(customer_id)
+    assert [s["status"] for s in subs] in (["canceled"], ["incomplete_expired"])
+    invoices = client.invoice_page(customer_id).invoices
     assert [i.status for i in invoices] == ["void"]
     assert all(i.amount_paid == 0 for i in invoices)
 
 
 def test_quantity_must_be_positive(client: StripeClient) -> None:
     with pytest.raises(ValueError):
-        client.create_subscription("cus_x", "unlimited-month-800-usd", 0, idempotency_key=key())
+        client.create_subscription("cus_x", "price_x", 0, idempotency_key=key())
 
 
 # Failures of the service itself --------------------------------------------------------
@@ -436,7 +412,7 @@ def test_reads_the_current_api_shapes() -> None:
         "id": "sub_1", "customer": "cus_1", "status": "active", "items": {"data": [item]},
         "cancel_at_period_end": True, "cancel_at": 1_769_904_000,
     })
-    assert (sub.plan_id, sub.interval, sub.quantity, sub.unit_amount, sub.currency) == (
+    assert (sub.price_id, sub.interval, sub.quantity, sub.unit_amount, sub.currency) == (
         "unlimited-month-800-usd", "month", 12, 800, "usd")
     assert sub.current_period_start == datetime(2026, 1, 1)
     assert sub.current_period_end == sub.cancel_at == datetime(2026, 2, 1)
