@@ -31,7 +31,7 @@ import time
 import types
 import urllib.parse
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,6 @@ from localstripe.resources import (  # type: ignore[import-untyped]
     Invoice,
     InvoiceItem,
     InvoiceLineItem,
-    List,
     PaymentIntent,
     PaymentMethod,
     Plan,
@@ -116,11 +115,11 @@ def _add_interval(start: int, plan: Any) -> int:
         "day": relativedelta(days=count), "week": relativedelta(weeks=count),
         "month": relativedelta(months=count), "year": relativedelta(years=count),
     }[plan.interval]
-    return int((datetime.fromtimestamp(start, timezone.utc) + step).timestamp())
+    return int((datetime.fromtimestamp(start, UTC) + step).timestamp())
 
 
 def _day(ts: int) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%d %b %Y")
+    return datetime.fromtimestamp(ts, UTC).strftime("%d %b %Y")
 
 
 def _round_half_up(value: Fraction) -> int:
@@ -1331,8 +1330,6 @@ TAX_ID_TYPES = {
     "au_abn": ("AU", r"^[0-9]{11}$"),
     "es_cif": ("ES", r"^[A-Z0-9][0-9]{7}[A-Z0-9]$"),
 }
-
-_original_tax_id_init = TaxId.__init__
 
 
 def _tax_id_init(self: Any, country: Any = None, customer: Any = None, type: Any = None,
