@@ -848,6 +848,8 @@ def _subscription_init(self: Any, customer: Any = None, items: Any = None, plan:
     finally:
         self._emu_quiet = False
     self.description = description
+    # Billing › Billing cycle: the anchor is the start unless one was given.
+    self.billing_cycle_anchor = self.billing_cycle_anchor or self.start_date
 
 
 def _first_invoice(self: Any) -> None:
@@ -855,8 +857,11 @@ def _first_invoice(self: Any) -> None:
     default_incomplete leaves its PaymentIntent unconfirmed (status `incomplete`);
     error_if_incomplete answers 402 and leaves nothing; allow_incomplete leaves it open."""
     behavior = getattr(self, "_emu_create_behavior", "allow_incomplete")
+    self.billing_cycle_anchor = self.billing_cycle_anchor or self.start_date
     invoice = new_invoice(self.customer, self, list(self.items._list), sweep="customer",
                           billing_reason="subscription_create", date=self.current_period_start)
+    for item in self.items._list:  # localstripe marks invoiced items; Stripe's items have no `invoice`
+        vars(item).pop("invoice", None)
     finalize(invoice)
     if invoice.status == "paid":
         self.status = "active"
@@ -1001,7 +1006,7 @@ def _apply_change(sub: Any, item_id: str, plan_id: str, quantity: int, anchor: i
     item.quantity = quantity
     sub.quantity = quantity
     if anchor is not None:
-        sub._emu_anchor = anchor
+        sub._emu_anchor = sub.billing_cycle_anchor = anchor
 
 
 @dataclass
@@ -1570,6 +1575,12 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
     return response
 
 
+async def _flush_store(request: web.Request) -> web.Response:
+    """`DELETE /_config/data` (localstripe's reset) also forgets the replays."""
+    _replays.clear()
+    return await server.flush_store(request)
+
+
 # Authentication with a publishable key (Stripe.js confirms a PaymentIntent) -------------------
 
 _CONFIRM_PATH = re.compile(r"^/v1/payment_intents/(\w+)/confirm$")
@@ -1618,6 +1629,7 @@ def _install_routes() -> None:
                      server.api_extra(_api_finalize_invoice, "/v1/invoices/{id}/finalize"))
     _override("POST", "/v1/invoices/create_preview", _api_create_preview)
     _overrides[("GET", "/js.stripe.com/v3/")] = _serve_stripe_js
+    _overrides[("DELETE", "/_config/data")] = _flush_store
 
     middlewares = server.app.middlewares
     middlewares[middlewares.index(server.auth_middleware)] = auth_middleware

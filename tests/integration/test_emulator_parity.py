@@ -599,3 +599,84 @@ def test_confirm_answers_like_stripe_for_a_succeeded_intent(client, emulator, ca
     error = again.json()["error"]
     assert error["code"] == "payment_intent_unexpected_state"
     assert error["payment_intent"]["status"] == "succeeded"
+
+
+# A headless page for the served Stripe.js: no DOM beyond what it touches, the box
+# answered by `MODAL_ANSWER`, the real fetch against the emulator.
+NODE_HARNESS = r"""
+const fs = require('fs'), vm = require('vm');
+const [jsPath, base, secret, paymentMethod, answer] = process.argv.slice(2);
+const context = {console: {log() {}}, fetch, JSON, Promise, String, Object,
+                 document: {currentScript: {src: base + '/js.stripe.com/v3/'},
+                            getElementsByTagName: () => []}};
+vm.createContext(context);
+vm.runInContext(fs.readFileSync(jsPath, 'utf8'), context);
+context.boxes = 0;
+vm.runInContext('openModal = async () => { boxes += 1; return ' + answer + '; }', context);
+const stripe = context.Stripe('pk_test_localstripe');
+const data = paymentMethod ? {payment_method: paymentMethod} : undefined;
+stripe.confirmCardPayment(secret, data).then((result) => {
+  process.stdout.write(JSON.stringify({result, boxes: context.boxes}));
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def stripe_js_page(emulator, tmp_path_factory):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    folder = tmp_path_factory.mktemp("stripe-js")
+    (folder / "stripe.js").write_text(httpx.get(f"{emulator.base}/js.stripe.com/v3/", timeout=5).text)
+    (folder / "page.js").write_text(NODE_HARNESS)
+
+    def confirm_card_payment(secret: str, payment_method: str | None = None,
+                             box_answer: bool = True) -> dict[str, Any]:
+        done = subprocess.run(
+            [node, str(folder / "page.js"), str(folder / "stripe.js"), emulator.base, secret,
+             payment_method or "", "true" if box_answer else "false"],
+            check=True, capture_output=True, text=True, timeout=30)
+        return json.loads(done.stdout)
+
+    return confirm_card_payment
+
+
+def incomplete_first_invoice(client, catalogue, card: str | None) -> tuple[Any, str]:
+    customer = make_customer(client, card)
+    sub = subscribe(client, customer, catalogue["monthly"], 1, payment_behavior="default_incomplete",
+                    expand=["latest_invoice"])
+    return sub, sub.latest_invoice.confirmation_secret.client_secret
+
+
+def test_stripe_js_confirm_card_payment_with_a_payment_method(client, catalogue, stripe_js_page):
+    sub, secret = incomplete_first_invoice(client, catalogue, card=None)
+    pm = add_card(client, sub.customer, VISA, default=False)
+    page = stripe_js_page(secret, pm)
+    assert page["boxes"] == 0 and page["result"]["paymentIntent"]["status"] == "succeeded"
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+    # Confirming a succeeded PaymentIntent again resolves it, without a box.
+    page = stripe_js_page(secret)
+    assert page["boxes"] == 0 and page["result"]["paymentIntent"]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("authenticated", [True, False])
+def test_stripe_js_shows_the_3ds_box_only_when_needed(client, catalogue, stripe_js_page, authenticated):
+    sub, secret = incomplete_first_invoice(client, catalogue, card=THREE_D_SECURE)
+    page = stripe_js_page(secret, box_answer=authenticated)  # no data: the intent's own card
+    assert page["boxes"] == 1
+    after = client.v1.subscriptions.retrieve(sub.id)
+    invoice = client.v1.invoices.retrieve(after.latest_invoice)
+    if authenticated:
+        assert page["result"]["paymentIntent"]["status"] == "succeeded"
+        assert (after.status, invoice.status) == ("active", "paid")
+    else:
+        assert page["result"]["error"]["code"] == "payment_intent_authentication_failure"
+        assert (after.status, invoice.status) == ("incomplete", "open")
+
+
+def test_stripe_js_reports_a_decline(client, catalogue, stripe_js_page):
+    sub, secret = incomplete_first_invoice(client, catalogue, card=None)
+    pm = add_card(client, sub.customer, DECLINES_ON_CHARGE, default=False)
+    page = stripe_js_page(secret, pm)
+    assert page["boxes"] == 0 and page["result"]["error"]["code"] == "card_declined"
+    assert client.v1.subscriptions.retrieve(sub.id).status == "incomplete"
