@@ -361,15 +361,21 @@ class BillingService:
                 raise BillingError(MSG_EXPIRED_FORM)
             if existing is not None and existing.status == ACTION_SUCCEEDED:
                 return ActionResult(existing.message, already_done=True)  # a double click, a retry
-            if existing is not None and existing.status == ACTION_PENDING and not resume:
+            progress: dict[str, Any] = json.loads(existing.progress or "{}") if existing is not None else {}
+            waiting = existing is not None and existing.status == ACTION_PENDING and "awaiting" in progress
+            if existing is not None and existing.status == ACTION_PENDING and not waiting:
                 raise BillingError("This change is already being processed. Please wait.")
             account = session.get(Account, account_id)
             if account is None:
                 raise BillingError("This account no longer exists.")
-            progress: dict[str, Any] = json.loads(existing.progress or "{}") if existing is not None else {}
-            if existing is not None and existing.status == ACTION_PENDING:  # the customer authenticated
-                return _Action(existing.id, key, account, progress, resumed=True)
-            check(session, account)
+            if existing is not None and waiting:
+                # Back from the bank's confirmation (`resume`), or the same form sent again while
+                # the bank waits (then the customer is asked again).
+                return _Action(existing.id, key, account, progress, resumed=resume)
+            if "sent" not in progress:
+                # A retry of an attempt that reached Stripe is checked against Stripe by the work
+                # itself: the local rows may already show what that attempt did.
+                check(session, account)
             try:
                 if existing is None:
                     progress = {"attempt": 1}

@@ -156,7 +156,9 @@ def open_renewal_invoice(slug: str, card: str) -> str:
         "customer": account.stripe_customer_id, "amount": "8000", "currency": "usd",
         "description": "Renewal"}).raise_for_status()
     invoice = httpx.post(f"{emulator}/v1/invoices", headers=headers, timeout=10,
-                         data={"customer": account.stripe_customer_id}).json()
+                         data={"customer": account.stripe_customer_id,
+                               "pending_invoice_items_behavior": "include"}).json()
+    httpx.post(f"{emulator}/v1/invoices/{invoice['id']}/finalize", headers=headers, timeout=10)
     httpx.post(f"{emulator}/v1/invoices/{invoice['id']}/pay", headers=headers, timeout=10)
     return str(invoice["id"])
 

@@ -76,7 +76,8 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings
     # The first subscription (10 × $8), the 2 extra licenses for (almost) the whole month, the
     # switch to 12 × $80 a year less the unused month of 12 licenses (time-based prorations).
     assert sorted(raw["total"] for raw in stripe_invoices.values()) == [1600, 8000, 86400]
-    assert sorted(row["number"] for row in page.rows) == [f"{slug.upper()}-000{n}" for n in (1, 2, 3)]
+    # Stripe numbers its invoices (the emulator too): its number is the one shown.
+    assert {row["number"] for row in page.rows} == {raw["number"] for raw in stripe_invoices.values()}
 
     for row in page.rows:
         raw = stripe_invoices[row["id"]]
