@@ -24,6 +24,7 @@ total for the quantity.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -1635,6 +1636,41 @@ def _install_routes() -> None:
     middlewares[middlewares.index(server.auth_middleware)] = auth_middleware
     middlewares.insert(0, idempotency_middleware)  # outermost: it keeps error answers too
     middlewares.append(override_middleware)  # innermost: errors and saving still apply
+    middlewares.insert(0, latency_middleware)
+    router.add_post("/_config/latency", _config_latency)
+
+
+# Latency injection (test tooling, not a Stripe behaviour) ----------------------------------------
+# `POST /_config/latency {"path_prefix", "seconds"}` makes every request whose path starts with the
+# prefix wait that long before it is handled (0 removes it): end-to-end tests use it to show that a
+# slow payment service never resets what the user typed.
+
+_latencies: dict[str, float] = {}
+
+
+async def _config_latency(request: web.Request) -> web.Response:
+    data = await server.get_post_data(request) or {}
+    prefix = str(data.get("path_prefix") or "")
+    try:
+        seconds = min(max(float(data.get("seconds") or 0), 0.0), 30.0)
+    except (TypeError, ValueError):
+        raise UserError(400, "seconds must be a number") from None
+    if not prefix.startswith("/v1/"):
+        raise UserError(400, "path_prefix must start with /v1/")
+    if seconds:
+        _latencies[prefix] = seconds
+    else:
+        _latencies.pop(prefix, None)
+    return server.json_response({"latencies": _latencies})
+
+
+@web.middleware
+async def latency_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    delay = max((seconds for prefix, seconds in _latencies.items() if request.path.startswith(prefix)),
+                default=0.0)
+    if delay:
+        await asyncio.sleep(delay)
+    return await handler(request)
 
 
 def install() -> None:

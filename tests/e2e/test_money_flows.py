@@ -261,3 +261,53 @@ def sca_payment_method() -> str:
                                 "card[exp_year]": "2031", "card[cvc]": "123"})
     response.raise_for_status()
     return str(response.json()["id"])
+
+
+def set_latency(path_prefix: str, seconds: float) -> None:
+    """Make the emulator answer these requests late (0: on time again)."""
+    emulator = f"http://127.0.0.1:{get_settings().localstripe_port}"
+    httpx.post(f"{emulator}/_config/latency", data={"path_prefix": path_prefix, "seconds": str(seconds)},
+               timeout=10).raise_for_status()
+
+
+def test_a_slow_payment_service_never_resets_the_upgrade_form(page: Page, launch, make_account):
+    slug = make_account()
+    open_account(page, launch, slug)
+    set_latency("/v1/setup_intents", 3)
+    try:
+        page.get_by_role("button", name="Purchase Unlimited Version").click()
+        dialog = page.get_by_role("dialog", name="Purchase Unlimited Version")
+        # The form is there at once; the user fills it in while the card form is still being prepared.
+        dialog.get_by_label("Number of licenses").fill("7")
+        dialog.get_by_text("Yearly — $80.00 per license per year").click()
+        dialog.get_by_role("checkbox", name="I Agree").click()
+        expect(dialog.get_by_placeholder("number")).to_be_visible(timeout=20_000)
+    finally:
+        set_latency("/v1/setup_intents", 0)
+    expect(dialog.get_by_label("Number of licenses")).to_have_value("7")
+    expect(dialog.get_by_role("radio", name="Yearly — $80.00 per license per year")).to_be_checked()
+    expect(dialog.get_by_role("checkbox", name="I Agree")).to_be_checked()
+    expect(dialog).to_contain_text("$560.00 per year")
+    fill_card(dialog, "4242424242424242")
+    dialog.get_by_role("button", name="Subscribe").click()
+    expect(page.locator("#licenses-summary")).to_have_text("0 of 7 licenses used")
+    subscription = stripe_subscription(slug)
+    assert (subscription.quantity, subscription.interval) == (7, "year")
+
+
+def test_a_slow_price_preview_never_shows_the_price_of_an_older_number(page: Page, launch, make_account):
+    slug = make_account(licenses=2)
+    open_account(page, launch, slug)
+    set_latency("/v1/invoices/create_preview", 2)
+    try:
+        page.get_by_role("button", name="Purchase Additional License").click()
+        dialog = page.get_by_role("dialog", name="Purchase Form")
+        count = dialog.get_by_label("How many extra licenses?")
+        count.fill("3")  # while the preview of 1 license is still on its way
+        dialog.get_by_role("checkbox", name="I Agree").click()
+        expect(dialog.locator("#license-preview")).to_contain_text("$40.00 per month", timeout=20_000)
+    finally:
+        set_latency("/v1/invoices/create_preview", 0)
+    expect(count).to_have_value("3")
+    dialog.get_by_role("button", name="Add License").click()
+    expect(page.locator("#licenses-summary")).to_have_text("0 of 5 licenses used")
