@@ -28,6 +28,7 @@ import requests
 import stripe
 from stripe.params import (
     InvoiceCreatePreviewParams,
+    InvoiceListParams,
     InvoicePayParams,
     PriceCreateParams,
     SubscriptionCancelParams,
@@ -727,7 +728,7 @@ class StripeClient:
         """One page of the customer's invoices, newest first, with the next page's cursor."""
         if not 1 <= limit <= 100:
             raise ValueError("limit must be between 1 and 100")
-        params: dict[str, Any] = {"customer": customer_id, "limit": limit}
+        params: InvoiceListParams = {"customer": customer_id, "limit": limit}
         if starting_after:
             params["starting_after"] = starting_after
         page = self._call(self._v1.invoices.list, params=params)
