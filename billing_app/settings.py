@@ -132,13 +132,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _check_stripe_keys(self) -> "Settings":
-        if self.stripe_secret_key is not None:
-            if not self.stripe_publishable_key or not self.stripe_webhook_secret:
-                raise ValueError(
-                    "with STRIPE_SECRET_KEY set, STRIPE_PUBLISHABLE_KEY and "
-                    "STRIPE_WEBHOOK_SECRET are required too"
-                )
+    def _check_stripe_keys(self) -> Settings:
+        if self.stripe_secret_key is not None and not (
+            self.stripe_publishable_key and self.stripe_webhook_secret
+        ):
+            raise ValueError(
+                "with STRIPE_SECRET_KEY set, STRIPE_PUBLISHABLE_KEY and "
+                "STRIPE_WEBHOOK_SECRET are required too"
+            )
         return self
 
     # Derived values -------------------------------------------------------

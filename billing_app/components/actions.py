@@ -7,7 +7,13 @@ import reflex as rx
 from billing_app.components.card import card_dialog
 from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
 from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
-from billing_app.states.billing import CancelState, CardState, LicensePurchaseState, UpgradeState, YearlyState
+from billing_app.states.billing import (
+    CancelState,
+    CardState,
+    LicensePurchaseState,
+    UpgradeState,
+    YearlyState,
+)
 from billing_app.states.page import PageState
 
 S = PageState.summary

@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -15,7 +15,12 @@ from sqlmodel import Session, select
 from billing_app.models import Account, ActivatedUser, AllowedDomain, LaunchTokenUse, utcnow
 from billing_app.services import audit
 from billing_app.services.emails import email_domain, normalize_email
-from billing_app.services.launch_tokens import InvalidLaunchToken, LaunchClaims, sign_launch_token, verify_launch_token
+from billing_app.services.launch_tokens import (
+    InvalidLaunchToken,
+    LaunchClaims,
+    sign_launch_token,
+    verify_launch_token,
+)
 from billing_app.settings import Settings
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -151,7 +156,7 @@ def redeem_launch_token(
         raise InvalidLaunchToken("unknown account")
     if claims.token_id == already_bound_token_id:
         return account, claims
-    expires = datetime.fromtimestamp(claims.expires_at, timezone.utc)
+    expires = datetime.fromtimestamp(claims.expires_at, UTC)
     # Old redemptions are useless once their token has expired. Deleted first: this write opens the
     # transaction, so the savepoint below nests in it and the redemption and its audit entry commit
     # together, once (SQLite's driver would commit a savepoint opened outside a transaction on release).

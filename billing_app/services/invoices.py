@@ -22,7 +22,12 @@ from billing_app.pdf.invoice import DocumentLine, InvoiceDocument, Party, TotalR
 from billing_app.services import audit
 from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.money import format_money
-from billing_app.services.summary import INVOICE_STATUS_LABELS, format_date, format_period, invoice_row
+from billing_app.services.summary import (
+    INVOICE_STATUS_LABELS,
+    format_date,
+    format_period,
+    invoice_row,
+)
 from billing_app.settings import Settings
 from billing_app.stripe_gateway import GatewayError, InvoiceSummary, StripeClient
 

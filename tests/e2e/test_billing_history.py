@@ -102,8 +102,7 @@ def test_load_more_pages_through_many_invoices(page: Page, launch, artifacts):
     gateway = get_gateway()
     slug = f"many-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
-        account = create_account(session, slug=slug, name="Many Invoices Ltd", admin_email="boss@many.test",
-                                 actor="e2e")
+        create_account(session, slug=slug, name="Many Invoices Ltd", admin_email="boss@many.test", actor="e2e")
     key = uuid.uuid4().hex
     customer_id = gateway.create_customer(name="Many Invoices Ltd", email="boss@many.test", account_ref=slug,
                                           idempotency_key=f"{key}:customer")
