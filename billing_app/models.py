@@ -22,6 +22,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def core_table(model: type[SQLModel]) -> sa.Table:
+    """The SQLAlchemy Core table of a table model (SQLModel sets `__table__` without typing it)."""
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table)
+    return table
+
+
 @rx.ModelRegistry.register
 class Account(SQLModel, table=True):
     """A customer of the connector: one Billing Page, one Stripe customer."""
