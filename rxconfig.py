@@ -1,8 +1,10 @@
 import reflex as rx
 
-from billing_app.settings import get_settings
+from billing_app.settings import get_settings_or_exit
 
-_settings = get_settings()
+# `reflex run` and each of its workers load this first: bad or (in production) unsafe
+# settings stop them here, one line per setting.
+_settings = get_settings_or_exit("billing-app")
 
 config = rx.Config(
     app_name="billing_app",
