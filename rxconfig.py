@@ -16,6 +16,9 @@ config = rx.Config(
     api_url=_settings.public_url,
     deploy_url=_settings.public_url,
     redis_url=_settings.reflex_redis_url,
+    # The websocket (and CORS) accept the page's own origin only; a framing connector loads the
+    # page from it too. Reflex's default "*" would let any site's pages send events.
+    cors_allowed_origins=[_settings.public_url],
     plugins=[
         rx.plugins.RadixThemesPlugin(
             theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium", scaling="100%"),

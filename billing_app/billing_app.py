@@ -1,6 +1,8 @@
 """Wiring only: the Reflex app, its page, its HTTP middleware and start-up tasks."""
 
 import reflex as rx
+from reflex.utils.prerequisites import get_web_dir
+from reflex_base import constants
 
 from billing_app.api import bench_baseline, invoice_pdf, licenses, stripe_webhook
 from billing_app.api.routes import build_api
@@ -18,7 +20,8 @@ app = rx.App(
     api_transformer=[
         build_api(stripe_webhook.routes, licenses.routes, invoice_pdf.routes,
                   bench_baseline.routes(_settings.billing_bench_baseline)),
-        with_security_headers(_settings.billing_frame_ancestors),
+        # The built pages' inline scripts are allowed by hash (.web/build/client).
+        with_security_headers(_settings, get_web_dir() / constants.Dirs.STATIC),
     ],
 )
 app.add_page(billing_page, route="/", title="Billing", on_load=PageState.open_page)
