@@ -14,22 +14,28 @@ export REFLEX_BUN_PATH := $(BUN)
 export REFLEX_DIR := $(CURDIR)/.cache/reflex
 export BUN_INSTALL_CACHE_DIR := $(CURDIR)/.cache/bun
 export npm_config_cache := $(CURDIR)/.cache/npm
-export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null || echo https://registry.npmjs.org/)
+# The registry npm is configured with (bun's cache is keyed by it).
+NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
+ifneq ($(NPM_CONFIG_REGISTRY),)
+export NPM_CONFIG_REGISTRY
+endif
 export REFLEX_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup setup-test run test test-unit test-integration test-e2e test-stripe bench clean
+.PHONY: help setup setup-production setup-test lint run test test-unit test-integration test-e2e test-stripe bench clean
 
 help:
 	@echo "make run   - install what is missing, migrate, seed the demo, start the app, print launch links"
-	@echo "make test  - install what is missing and run every test (unit, integration, end-to-end)"
+	@echo "make test  - install what is missing, lint, and run every test (unit, integration, end-to-end)"
+	@echo "make lint  - ruff, the type checker and the dependency audit (part of make test)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# Development and tests: runtime + dev requirements (localstripe, test and lint tools).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
@@ -37,6 +43,11 @@ $(BUN):
 	npm install --prefix tools --ignore-scripts --no-save --no-audit --no-fund @oven/$(BUN_PACKAGE)@$(BUN_VERSION)
 
 setup: $(VENV)/.installed $(BUN)
+
+# Production: the runtime requirements only (no emulator, no test tools), and bun for the frontend build.
+setup-production: $(BUN) | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
 # a CJK font lets the invoice PDF tests cover the fallback font, poppler-utils renders PDFs to PNG.
@@ -50,12 +61,19 @@ run: setup
 
 # With TEST_DATABASE_URL (a PostgreSQL server) and TEST_REDIS_URL set, the integration and
 # E2E suites run a second time in production mode: PostgreSQL, Redis, several workers.
-test: setup-test
+test: lint setup-test
 	$(BIN)/python -m pytest tests
 	@if [ -n "$$TEST_DATABASE_URL" ] && [ -n "$$TEST_REDIS_URL" ]; then \
 		echo "== production mode: PostgreSQL + Redis + several app workers =="; \
 		BILLING_TEST_PRODUCTION=1 $(BIN)/python -m pytest tests/integration tests/e2e; \
 	fi
+
+# ruff over the repo, basedpyright over the Stripe gateway and the services (pyproject.toml),
+# pip-audit over the pinned requirements (skipped with one line when its service does not answer).
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/basedpyright
+	$(BIN)/python scripts/audit_requirements.py requirements.txt requirements-dev.txt
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit

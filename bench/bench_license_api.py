@@ -170,7 +170,7 @@ def main() -> int:
 
     database = "PostgreSQL" if settings.database_url.startswith("postgresql") else "SQLite"
     benchlib.emit(f"License API ({database}, one Granian worker)", rows, args.json, started=started, load=load,
-                  notes=["The load generator (one aiohttp process) runs on the same CPUs as the server: at 10 and "
+                  notes=[("The load generator (one aiohttp process) runs on the same CPUs as the server: at 10 and "
                          "50 clients it takes a good part of them, which caps every row alike. Per request the API runs one "
                          "SQLAlchemy Core SELECT (the key's account and the user's seat; for an activation also the "
                          "allowed domain and, for a user already active, the seat count), no ORM and no commit; on "
@@ -179,7 +179,7 @@ def main() -> int:
                          "one transaction in a worker thread (on SQLite the process's one writer thread: its single "
                          "write lock queues writers anyway), the conditional INSERT that takes the seat, a seat count "
                          "and the audit entry (PostgreSQL first locks the account row). `bench/profile_hotpaths.py "
-                         "api` shows where the time goes."])
+                         "api` shows where the time goes.")])
     return 0
 
 

@@ -156,9 +156,9 @@ def start_bare_reflex(workdir: Path, port: int) -> subprocess.Popen:
     (workdir / "benchbare" / "benchbare.py").write_text(BARE_APP)
     # The app's pinned frontend packages, so both builds use the same React, Radix and router.
     shutil.copytree(PROJECT_ROOT / "reflex.lock", workdir / "reflex.lock", dirs_exist_ok=True)
-    log = open(workdir / "reflex.log", "ab")
-    process = subprocess.Popen([str(VENV_BIN / "reflex"), "run", "--env", "prod", "--loglevel", "warning"],
-                               cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(workdir / "reflex.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([str(VENV_BIN / "reflex"), "run", "--env", "prod", "--loglevel", "warning"],
+                                   cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", timeout=600, process=process)
         wait_for_http(f"http://127.0.0.1:{port}/", timeout=120, process=process)
@@ -270,9 +270,9 @@ def bench_app_actions(browser, rounds: int) -> tuple[list[float], list[float], l
     for i in range(rounds):
         email = f"user{i:05d}@{domain}"
         dialog_times.append(timer.time(
-            "dialogFor", email, lambda: page.get_by_role("button", name=f"Remove {email}", exact=True).click()))
+            "dialogFor", email, lambda email=email: page.get_by_role("button", name=f"Remove {email}", exact=True).click()))
         dialog = page.get_by_role("alertdialog")
-        remove_times.append(timer.time("rowGone", email, lambda: dialog.get_by_role("button", name="Yes").click()))
+        remove_times.append(timer.time("rowGone", email, lambda dialog=dialog: dialog.get_by_role("button", name="Yes").click()))
         dialog.wait_for(state="hidden")
 
     page.get_by_role("button", name="Add domain").click()
@@ -411,8 +411,8 @@ def main() -> int:
         rows.append(row(name, ms(statistics.median(times)), spread_ms(times, "min–max"), "", "",
                         f"≤ {TAB_TARGET * 1000:.0f} ms", statistics.median(times) <= TAB_TARGET))
     benchlib.emit("Billing Page in headless Chromium", rows, args.json, started=started, load=load, notes=[
-        "JS/CSS sizes are the response bodies as sent (the prod build serves precompressed files; "
-        "`http.server` compresses nothing).",
+        ("JS/CSS sizes are the response bodies as sent (the prod build serves precompressed files; "
+         "`http.server` compresses nothing)."),
     ])
     return 0
 

@@ -26,14 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fpdf import FPDF  # noqa: E402
-from pypdf import PdfReader  # noqa: E402
+from fpdf import FPDF
+from pypdf import PdfReader
 
-from billing_app.pdf import fonts  # noqa: E402
-from billing_app.pdf.shared_fonts import SharedFontsPDF  # noqa: E402
-from billing_app.pdf.invoice import Party, render_invoice  # noqa: E402
-from billing_app.services.invoices import invoice_document  # noqa: E402
-from billing_app.stripe_gateway import InvoiceLine, InvoiceSummary  # noqa: E402
+from billing_app.pdf import fonts
+from billing_app.pdf.invoice import Party, render_invoice
+from billing_app.pdf.shared_fonts import SharedFontsPDF
+from billing_app.services.invoices import invoice_document
+from billing_app.stripe_gateway import InvoiceLine, InvoiceSummary
 
 START, END = datetime(2026, 11, 26), datetime(2026, 12, 26)
 SELLER = Party("iEnterprise Inc.", ("1 Harbour Road", "Springfield 12345", "USA", "Tax ID: US-99-1234567"))

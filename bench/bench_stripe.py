@@ -148,9 +148,9 @@ def main() -> int:
             f"{calls:.0f} Stripe call{'s' if calls != 1 else ''} {ms(statistics.median(stripe))}", ratio_text(ratio), f"≤ {TARGET}×",
             ratio <= TARGET))
     benchlib.emit("Stripe actions", rows, args.json, started=started, load=load, notes=[
-        "A Stripe call's time is StripeClient._call: the SDK and the HTTP round trip to the local emulator, a few ms "
-        "here. \"ours\" is the rest (validation, idempotency record, database commits, audit log): a fixed cost "
-        "per action, so against real Stripe, whose calls go over the internet, the ratio would be lower.",
+        ("A Stripe call's time is StripeClient._call: the SDK and the HTTP round trip to the local emulator, a few ms "
+         "here. \"ours\" is the rest (validation, idempotency record, database commits, audit log): a fixed cost "
+         "per action, so against real Stripe, whose calls go over the internet, the ratio would be lower."),
     ])
     return 0
 

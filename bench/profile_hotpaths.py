@@ -89,11 +89,10 @@ def profile_page(interval: float) -> None:
 
 
 def profile_stripe(interval: float) -> None:
+    import bench_stripe
     from billing_app.runner import Stack
     from billing_app.services.gateway import get_billing_service
     from billing_app.settings import get_settings
-
-    import bench_stripe
 
     settings = get_settings()
     with Stack(settings, env=benchlib.LOOPBACK_ENV) as stack:

@@ -36,7 +36,9 @@ PDF_TARGET_MS = 15.0
 def _run(args: list[str]) -> str:
     started = time.monotonic()
     print(f"== {' '.join(Path(a).name if a.endswith('.py') else a for a in args[1:])}", file=sys.stderr, flush=True)
-    result = subprocess.run(args, cwd=benchlib.ROOT, stdout=subprocess.PIPE, text=True, timeout=TIME_LIMIT)
+    # The exit code is checked below, with a message naming the benchmark.
+    result = subprocess.run(args, cwd=benchlib.ROOT, stdout=subprocess.PIPE, text=True, timeout=TIME_LIMIT,
+                            check=False)
     sys.stdout.write(result.stdout)
     if result.returncode != 0:
         raise SystemExit(f"{args[1]} failed with exit code {result.returncode}")
@@ -90,12 +92,12 @@ def run_pdf(script: Path) -> dict:
             ratios += f"; {benchlib.ratio_text(value / font_baseline)}"
         rows.append(benchlib.row(case, f"{value:.1f} ms", spread, baselines, ratios,
                                  f"≤ {PDF_TARGET_MS:.0f} ms" if ours else "", value <= PDF_TARGET_MS if ours else None))
-    notes = ["Where a render's time goes (`bench/profile_hotpaths.py pdf`, a 3-line invoice): the embedded fonts are "
+    notes = [("Where a render's time goes (`bench/profile_hotpaths.py pdf`, a 3-line invoice): the embedded fonts are "
              "parsed once per process and each PDF gets a subset cut from their raw tables "
              "(billing_app/pdf/shared_fonts.py, ~1 ms a font); about 35% is writing the PDF, about 25% the lines "
              "table (our own row drawing: fpdf2's table measured a line again for every character it added, 60% of "
              "a render before), the rest the other blocks. The first PDF in a process also parses the fonts: "
-             "~0.1 s, ~0.3 s more for a CJK fallback."]
+             "~0.1 s, ~0.3 s more for a CJK fallback.")]
     return {"title": "Invoice PDF", "rows": rows, "notes": notes, "load_at_start": load,
             "seconds": round(time.monotonic() - started)}
 
@@ -130,19 +132,19 @@ def performance_section(results: list[dict], *, commit: str, load_start: str, lo
     lines = [
         "## Performance",
         "",
-        "`make bench` runs every `bench/bench_*.py` (each starts what it measures on its own 127.0.0.1 ports, "
-        "in a throw-away data directory, and stops it) and rewrites this section; `make test` never runs them. "
-        "Every ratio is against a baseline measured in the same run, on the same machine.",
+        ("`make bench` runs every `bench/bench_*.py` (each starts what it measures on its own 127.0.0.1 ports, "
+         "in a throw-away data directory, and stops it) and rewrites this section; `make test` never runs them. "
+         "Every ratio is against a baseline measured in the same run, on the same machine."),
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit}: **{os.cpu_count()} CPUs**, "
-        f"load average (1, 5, 15 min) **{load_start}** at the start and {load_end} at the end, "
-        f"{minutes:.0f} min in all. The machine is shared with other jobs, and the browser, the load generator "
-        "and the servers run on the same CPUs: absolute times move from run to run, the ratios much less.",
+        (f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit}: **{os.cpu_count()} CPUs**, "
+         f"load average (1, 5, 15 min) **{load_start}** at the start and {load_end} at the end, "
+         f"{minutes:.0f} min in all. The machine is shared with other jobs, and the browser, the load generator "
+         "and the servers run on the same CPUs: absolute times move from run to run, the ratios much less."),
         "",
         benchlib.markdown_table(rows),
         "",
-        "Spread: p25–p75 of the samples unless said otherwise. Page and action times are taken inside the page "
-        "(navigation start or the click/input event → the DOM showing the result), not by the test driver.",
+        ("Spread: p25–p75 of the samples unless said otherwise. Page and action times are taken inside the page "
+         "(navigation start or the click/input event → the DOM showing the result), not by the test driver."),
         *notes,
         *raw,
         "",
@@ -152,7 +154,7 @@ def performance_section(results: list[dict], *, commit: str, load_start: str, lo
 
 def replace_section(readme: str, section: str) -> str:
     """Swap the "## Performance" section (up to the next "## " heading) for `section`; append it if absent."""
-    match = re.search(r"^## Performance\n.*?(?=^## |\Z)", readme, flags=re.S | re.M)
+    match = re.search(r"^## Performance\n.*?(?=^## |\Z)", readme, flags=re.DOTALL | re.MULTILINE)
     if match is None:
         return readme.rstrip("\n") + "\n\n" + section
     return readme[:match.start()] + section + ("\n" if match.end() < len(readme) else "") + readme[match.end():]

@@ -1,22 +1,27 @@
 """Wiring only: the Reflex app, its page, its HTTP middleware and start-up tasks."""
 
 import reflex as rx
+from reflex.utils.prerequisites import get_web_dir
+from reflex_base import constants
 
 from billing_app.api import bench_baseline, invoice_pdf, licenses, stripe_webhook
 from billing_app.api.routes import build_api
 from billing_app.api.security_headers import with_security_headers
 from billing_app.pages import billing_page
 from billing_app.services.startup import prepare_stripe
-from billing_app.settings import get_settings
+from billing_app.settings import get_settings_or_exit
 from billing_app.states.page import PageState
+
+_settings = get_settings_or_exit("billing-app")
 
 app = rx.App(
     stylesheets=["/billing.css"],
     # Route groups are added here by each area (webhook, license API, invoice PDFs).
     api_transformer=[
         build_api(stripe_webhook.routes, licenses.routes, invoice_pdf.routes,
-                  bench_baseline.routes(get_settings().billing_bench_baseline)),
-        with_security_headers(get_settings().billing_frame_ancestors),
+                  bench_baseline.routes(_settings.billing_bench_baseline)),
+        # The built pages' inline scripts are allowed by hash (.web/build/client).
+        with_security_headers(_settings, get_web_dir() / constants.Dirs.STATIC),
     ],
 )
 app.add_page(billing_page, route="/", title="Billing", on_load=PageState.open_page)

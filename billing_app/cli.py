@@ -6,28 +6,19 @@ import argparse
 import signal
 import sys
 
-from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from billing_app.settings import Settings, get_settings
+from billing_app.settings import get_settings, get_settings_or_exit
 
 
 class CommandError(Exception):
     """A failure the operator can fix; printed without a traceback, exit code 1."""
 
 
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper() or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise CommandError(f"invalid configuration: {problems}") from exc
-
-
 def cmd_migrate(_args) -> None:
     from billing_app.runner import migrate
 
-    migrate(_settings().database_url)
+    migrate(get_settings().database_url)
     print("database is at the newest schema")
 
 
@@ -35,7 +26,6 @@ def cmd_create_account(args) -> None:
     from billing_app.db import session_scope
     from billing_app.services.accounts import create_account
 
-    _settings()
     with session_scope() as session:
         account = create_account(session, slug=args.account, name=args.name, admin_email=args.admin_email, actor="billing-admin")
     print(f"created account {account.slug} ({account.name}, {account.admin_email}) on the free version")
@@ -45,7 +35,7 @@ def cmd_seed_demo(_args) -> None:
     from billing_app.services.gateway import get_gateway
     from billing_app.services.seeding import seed_demo
 
-    settings = _settings()
+    settings = get_settings()
     for slug in seed_demo(get_gateway(), settings):
         print(f"demo account ready: {slug}")
 
@@ -54,7 +44,7 @@ def cmd_launch_url(args) -> None:
     from billing_app.db import session_scope
     from billing_app.services.accounts import get_account, launch_url
 
-    settings = _settings()
+    settings = get_settings()
     with session_scope() as session:
         print(launch_url(settings, get_account(session, args.account), args.email))
 
@@ -63,7 +53,6 @@ def cmd_api_key(args) -> None:
     from billing_app.db import session_scope
     from billing_app.services.accounts import get_account, issue_api_key
 
-    _settings()
     with session_scope() as session:
         key = issue_api_key(session, get_account(session, args.account), actor="billing-admin")
     print(key)
@@ -79,7 +68,6 @@ def cmd_set_password(args) -> None:
         raise CommandError("give the password on standard input with --password-stdin "
                            "(never as an argument: it would land in the shell history)")
     password = sys.stdin.readline().rstrip("\r\n")
-    _settings()
     with session_scope() as session:
         account = get_account(session, args.account)
         try:
@@ -95,7 +83,6 @@ def cmd_clear_password(args) -> None:
     from billing_app.services.accounts import get_account
     from billing_app.services.passwords import set_password
 
-    _settings()
     with session_scope() as session:
         account = get_account(session, args.account)
         if account.password_hash is None:
@@ -111,7 +98,7 @@ def cmd_run(_args) -> None:
     from billing_app.services.gateway import get_gateway
     from billing_app.services.seeding import seed_demo
 
-    settings = _settings()
+    settings = get_settings()
     # Let `kill` stop the children as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     migrate(settings.database_url)
@@ -178,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    # Every command, `run` included, stops here on bad, missing or (in production) unsafe settings.
+    get_settings_or_exit("billing-admin")
     from billing_app.services.accounts import AccountError
     from billing_app.services.emails import InvalidEmail
     from billing_app.stripe_gateway import GatewayError

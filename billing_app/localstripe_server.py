@@ -59,7 +59,8 @@ def configure_store(path: Path | None) -> None:
                 data = pickle.load(handle)
         except FileNotFoundError:
             return
-        except Exception as exc:  # unreadable (e.g. other localstripe version)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError,
+                ValueError) as exc:  # unreadable (e.g. written by another localstripe version)
             aside = path.with_name(path.name + ".corrupt")
             os.replace(path, aside)
             print(f"localstripe store {path} unreadable ({exc!r}); moved to {aside}",

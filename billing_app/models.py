@@ -6,7 +6,7 @@ Money amounts are integer minor units. Timestamps are timezone-aware UTC
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import reflex as rx
 import sqlalchemy as sa
@@ -19,7 +19,14 @@ INTERVAL_YEAR = "year"
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
+
+
+def core_table(model: type[SQLModel]) -> sa.Table:
+    """The SQLAlchemy Core table of a table model (SQLModel sets `__table__` without typing it)."""
+    table = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table)
+    return table
 
 
 @rx.ModelRegistry.register

@@ -4,19 +4,30 @@ With no `STRIPE_SECRET_KEY` the app runs in *test mode*: it talks to an
 embedded localstripe on 127.0.0.1:`LOCALSTRIPE_PORT` with generated keys.
 Secrets that must survive restarts but are not configured (the launch-link
 secret, the test-mode webhook secret) are generated once and kept in `data/`.
+With `BILLING_ENV=production` none of that is allowed: every setting production
+needs must be given, and safe, or the settings do not load.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A CSP source: 'self', 'none', a scheme ("https:") or an origin with an optional
@@ -37,20 +48,46 @@ _PDF_LINK_KEY_LABEL = b"billing-app/invoice-pdf-link/v1"
 
 TEST_MODE_SECRET_KEY = "sk_test_localstripe"
 TEST_MODE_PUBLISHABLE_KEY = "pk_test_localstripe"
+# HMAC-SHA256 keys shorter than the hash are weaker than it; the connector shares this one.
+MIN_LAUNCH_SECRET_BYTES = 32
+PRODUCTION = "production"
+
+
+def _production(info: ValidationInfo) -> bool:
+    # billing_env is the first field, so it is validated before the others look at it.
+    return info.data.get("billing_env") == PRODUCTION
+
+
+def _required_in_production(value: object, info: ValidationInfo, what: str) -> None:
+    if value is None and _production(info):
+        raise ValueError(f"not set: production needs {what}")
+
+
+def _configured_workers() -> int:
+    """Granian's worker count as `reflex run --env prod` chooses it: GRANIAN_WORKERS, else 1
+    without Redis (with REFLEX_REDIS_URL, Reflex starts 2 x cores + 1)."""
+    try:
+        return int(os.environ.get("GRANIAN_WORKERS", "1"))
+    except ValueError:
+        return 1  # Granian refuses it at start-up with its own message
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
+    # First: the checks of the fields below depend on it. Production refuses test mode,
+    # generated secrets, SQLite, plain http and workers without shared state.
+    billing_env: Literal["development", "production"] = "development"
     billing_port: int = Field(3000, ge=1, le=65535)
-    billing_public_url: str | None = None
-    database_url: str = "sqlite:///data/billing.db"
-    reflex_redis_url: str | None = None
-    billing_launch_secret: SecretStr | None = None
+    # validate_default: production checks that these were given at all.
+    billing_public_url: str | None = Field(None, validate_default=True)
+    database_url: str = Field("sqlite:///data/billing.db", validate_default=True)
+    reflex_redis_url: str | None = Field(None, validate_default=True)
+    billing_launch_secret: SecretStr | None = Field(None, validate_default=True)
     billing_frame_ancestors: str = "'self'"
-    stripe_secret_key: SecretStr | None = None
-    stripe_publishable_key: str | None = None
-    stripe_webhook_secret: SecretStr | None = None
+    stripe_secret_key: SecretStr | None = Field(None, validate_default=True)
+    stripe_publishable_key: str | None = Field(None, validate_default=True)
+    stripe_webhook_secret: SecretStr | None = Field(None, validate_default=True)
     localstripe_port: int = Field(8420, ge=1, le=65535)
     billing_data_dir: Path = Path("data")
 
@@ -75,25 +112,64 @@ class Settings(BaseSettings):
     # `make bench` only: serve the bare JSON baseline endpoint (billing_app/api/bench_baseline.py).
     billing_bench_baseline: bool = False
 
+    @field_validator("billing_env", mode="before")
+    @classmethod
+    def _lower_env(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("billing_public_url")
     @classmethod
-    def _check_public_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
+    def _check_public_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "":
+            value = None
+        _required_in_production(value, info, "the https:// URL the page is served at")
+        if value is None:
             return None
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http(s) URL such as https://billing.example.com")
+        if _production(info) and not value.startswith("https://"):
+            raise ValueError("must be an https:// URL in production")
         return value.rstrip("/")
 
     @field_validator("billing_frame_ancestors")
     @classmethod
-    def _check_frame_ancestors(cls, value: str) -> str:
+    def _check_frame_ancestors(cls, value: str, info: ValidationInfo) -> str:
         sources = value.split()
         if not sources:
             raise ValueError("must list at least one source, e.g. 'self'")
         bad = [s for s in sources if not _FRAME_SOURCE.match(s)]
         if bad:
             raise ValueError(f"not a valid CSP source: {' '.join(bad)}")
+        # Any site at all, every site of a scheme, or a connector origin over plain http
+        # (which anyone on the network path can impersonate).
+        too_wide = [s for s in sources if s == "*" or s.endswith(":") or s.lower().startswith("http://")]
+        if too_wide and _production(info):
+            raise ValueError(f"too wide for production: {' '.join(too_wide)} (list https:// origins)")
         return " ".join(sources)
+
+    @field_validator("billing_launch_secret")
+    @classmethod
+    def _check_launch_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        _required_in_production(value, info, f"the launch-link secret shared with the connector "
+                                             f"(at least {MIN_LAUNCH_SECRET_BYTES} bytes)")
+        if value is not None and len(value.get_secret_value().encode()) < MIN_LAUNCH_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_LAUNCH_SECRET_BYTES} bytes "
+                             "(e.g. the output of `openssl rand -base64 48`)")
+        return value
+
+    @field_validator("stripe_publishable_key", "stripe_webhook_secret")
+    @classmethod
+    def _check_required_stripe_setting(cls, value: object, info: ValidationInfo) -> object:
+        _required_in_production(value, info, "real Stripe (the Dashboard's API keys and webhook secret)")
+        return value
+
+    @field_validator("reflex_redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        workers = _configured_workers()
+        if value is None and workers > 1 and _production(info):
+            raise ValueError(f"not set: GRANIAN_WORKERS={workers} workers need Redis to share each tab's state")
+        return value
 
     @field_validator("billing_seller_name", "billing_seller_address", "billing_seller_tax_id")
     @classmethod
@@ -119,26 +195,31 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _check_database_url(cls, value: str) -> str:
+    def _check_database_url(cls, value: str, info: ValidationInfo) -> str:
         if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        if _production(info) and not value.startswith("postgresql"):
+            raise ValueError("must be a PostgreSQL URL (postgresql+psycopg://…) in production")
         return value
 
     @field_validator("stripe_secret_key")
     @classmethod
-    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def _check_secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        _required_in_production(value, info, "real Stripe (without it the app would run on the "
+                                             "embedded test emulator)")
         if value is not None and not value.get_secret_value().startswith(("sk_", "rk_")):
             raise ValueError("must be a secret or restricted key (sk_… or rk_…), never a publishable key")
         return value
 
     @model_validator(mode="after")
-    def _check_stripe_keys(self) -> "Settings":
-        if self.stripe_secret_key is not None:
-            if not self.stripe_publishable_key or not self.stripe_webhook_secret:
-                raise ValueError(
-                    "with STRIPE_SECRET_KEY set, STRIPE_PUBLISHABLE_KEY and "
-                    "STRIPE_WEBHOOK_SECRET are required too"
-                )
+    def _check_stripe_keys(self) -> Settings:
+        if self.stripe_secret_key is not None and not (
+            self.stripe_publishable_key and self.stripe_webhook_secret
+        ):
+            raise ValueError(
+                "with STRIPE_SECRET_KEY set, STRIPE_PUBLISHABLE_KEY and "
+                "STRIPE_WEBHOOK_SECRET are required too"
+            )
         return self
 
     # Derived values -------------------------------------------------------
@@ -239,3 +320,23 @@ def get_settings() -> Settings:
     settings = Settings()
     settings.billing_data_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per bad, missing or unsafe setting, named by its environment variable."""
+    lines = []
+    for problem in error.errors():
+        variable = "_".join(map(str, problem["loc"])).upper() or "settings"
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{variable}: {message}")
+    return lines
+
+
+def get_settings_or_exit(program: str) -> Settings:
+    """get_settings(), or exit 1 naming each bad setting (no traceback): where the app starts."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        for line in settings_problems(error):
+            print(f"{program}: error: {line}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -6,7 +6,6 @@ Create Date: 2026-11-27
 """
 from alembic import op
 
-
 revision = '0005'
 down_revision = '0003'
 branch_labels = None

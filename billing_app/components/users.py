@@ -6,8 +6,13 @@ import reflex as rx
 
 from billing_app.components.dialogs import inline_error
 from billing_app.states.page import PageState
-from billing_app.states.users import DOMAIN_FIELD_PREFIX, NEW_USER_INPUT_ID, DomainsState, RemoveUserState, UsersState
-
+from billing_app.states.users import (
+    DOMAIN_FIELD_PREFIX,
+    NEW_USER_INPUT_ID,
+    DomainsState,
+    RemoveUserState,
+    UsersState,
+)
 
 
 def _licenses_line() -> rx.Component:

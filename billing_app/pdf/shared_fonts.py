@@ -109,7 +109,7 @@ class SharedFont:
                 and not template.is_symbol and ttfont.getGlyphOrder()[0] == ".notdef")
 
     def _load_tables(self, ttfont: ttLib.TTFont) -> None:
-        raw = {tag: ttfont.reader[tag] for tag in ttfont.reader.keys()}
+        raw = {tag: ttfont.reader[tag] for tag in ttfont.reader.keys()}  # noqa: SIM118 (the reader has no __iter__)
         self.gid_by_name: dict[str, int] = ttfont.getReverseGlyphMap()
         num_glyphs = struct.unpack_from(">H", raw["maxp"], 4)[0]
         long_loca = struct.unpack_from(">h", raw["head"], 50)[0] == 1
@@ -318,8 +318,7 @@ class DocumentFont(TTFFont):
         # these fonts) and with the widths summed by map() rather than a generator.
         if text_shaping_params:
             return super().get_text_width(text, font_size_pt, text_shaping_params)
-        if font_size_pt > self.biggest_size_pt:
-            self.biggest_size_pt = font_size_pt
+        self.biggest_size_pt = max(self.biggest_size_pt, font_size_pt)
         return len(text), sum(map(self.cw.__getitem__, map(ord, text))) * font_size_pt * 0.001
 
 

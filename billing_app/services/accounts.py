@@ -7,15 +7,28 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
-from billing_app.models import Account, ActivatedUser, AllowedDomain, LaunchTokenUse, utcnow
+from billing_app.models import (
+    Account,
+    ActivatedUser,
+    AllowedDomain,
+    LaunchTokenUse,
+    core_table,
+    utcnow,
+)
 from billing_app.services import audit
 from billing_app.services.emails import email_domain, normalize_email
-from billing_app.services.launch_tokens import InvalidLaunchToken, LaunchClaims, sign_launch_token, verify_launch_token
+from billing_app.services.launch_tokens import (
+    InvalidLaunchToken,
+    LaunchClaims,
+    sign_launch_token,
+    verify_launch_token,
+)
 from billing_app.settings import Settings
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -55,6 +68,7 @@ def create_account(session: Session, *, slug: str, name: str, admin_email: str, 
     account = Account(slug=slug, name=name, admin_email=admin_email)
     session.add(account)
     session.flush()
+    assert account.id is not None  # given by the flush
     # The admin's own domain is always allowed to use licenses.
     session.add(AllowedDomain(account_id=account.id, domain=email_domain(admin_email)))
     audit.record(session, action="account.create", actor=actor, account_id=account.id, slug=slug)
@@ -92,7 +106,7 @@ def api_key_matches(account: Account, key: str) -> bool:
 
 
 # SQLAlchemy Core, built once (compiled once per dialect): the license API's per-request look-ups.
-_accounts = Account.__table__
+_accounts = core_table(Account)
 API_KEY_HASH = sa.bindparam("api_key_hash", type_=sa.String)
 HAS_API_KEY = _accounts.c.api_key_hash == API_KEY_HASH  # a WHERE clause; its parameter: api_key_hash
 _ACCOUNT_BY_KEY = sa.select(_accounts.c.id, _accounts.c.api_key_hash).where(HAS_API_KEY)
@@ -149,17 +163,18 @@ def redeem_launch_token(
     account = session.exec(select(Account).where(Account.slug == claims.account)).first()
     if account is None:
         raise InvalidLaunchToken("unknown account")
+    assert account.id is not None  # read from the database
     if claims.token_id == already_bound_token_id:
         return account, claims
-    expires = datetime.fromtimestamp(claims.expires_at, timezone.utc)
+    expires = datetime.fromtimestamp(claims.expires_at, UTC)
     # Old redemptions are useless once their token has expired. Deleted first: this write opens the
     # transaction, so the savepoint below nests in it and the redemption and its audit entry commit
     # together, once (SQLite's driver would commit a savepoint opened outside a transaction on release).
-    session.exec(sa.delete(LaunchTokenUse).where(LaunchTokenUse.expires_at < utcnow()))
+    session.exec(sa.delete(LaunchTokenUse).where(col(LaunchTokenUse.expires_at) < utcnow()))
     try:
         with session.begin_nested():
             session.add(LaunchTokenUse(token_id=claims.token_id, account_id=account.id, expires_at=expires))
-    except sa.exc.IntegrityError as exc:
+    except IntegrityError as exc:
         raise InvalidLaunchToken("already used") from exc
     audit.record(session, action="page.launch", actor=claims.email, account_id=account.id)
     return account, claims

@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from billing_app.models import AuditLog, utcnow
+from billing_app.models import AuditLog, core_table, utcnow
 
 OUTCOME_OK = "ok"
 OUTCOME_ERROR = "error"
-_INSERT = sa.insert(AuditLog.__table__)
+_INSERT = sa.insert(core_table(AuditLog))
 
 
 def record(

@@ -6,9 +6,16 @@ so the page always shows Stripe's truth rather than what we asked for.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from billing_app.models import INTERVAL_MONTH, INTERVAL_YEAR, PLAN_FREE, PLAN_UNLIMITED, Account, utcnow
+from billing_app.models import (
+    INTERVAL_MONTH,
+    INTERVAL_YEAR,
+    PLAN_FREE,
+    PLAN_UNLIMITED,
+    Account,
+    utcnow,
+)
 from billing_app.stripe_gateway import CardSummary, InvoicePayment, SubscriptionSnapshot
 
 # Statuses in which the customer keeps the Unlimited Version (past_due: Stripe is still retrying).
@@ -19,7 +26,7 @@ LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
 
 
 def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> None:

@@ -120,6 +120,7 @@ class DomainChange:
 
 def replace_domains(session: Session, account: Account, entries: Iterable[object], *, actor: str) -> DomainChange:
     """Make the allowed domains exactly `entries` (plus the admin's own); nothing changes if one is invalid."""
+    assert account.id is not None  # read from the database
     own = admin_domain(account)
     wanted = set(validate_domain_list(entries, admin_domain=own)) | {own}
     rows = {row.domain: row for row in session.exec(select(AllowedDomain).where(AllowedDomain.account_id == account.id))}

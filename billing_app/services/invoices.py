@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from billing_app.db import session_scope
 from billing_app.models import Account, InvoiceNumber
@@ -22,7 +23,12 @@ from billing_app.pdf.invoice import DocumentLine, InvoiceDocument, Party, TotalR
 from billing_app.services import audit
 from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.money import format_money
-from billing_app.services.summary import INVOICE_STATUS_LABELS, format_date, format_period, invoice_row
+from billing_app.services.summary import (
+    INVOICE_STATUS_LABELS,
+    format_date,
+    format_period,
+    invoice_row,
+)
 from billing_app.settings import Settings
 from billing_app.stripe_gateway import GatewayError, InvoiceSummary, StripeClient
 
@@ -60,13 +66,14 @@ def assign_numbers(session: Session, account: Account, invoices: Sequence[Invoic
     Real Stripe numbers every finalized invoice, so ours are for localstripe
     (test mode): given as invoices are first listed, a page at a time.
     """
+    assert account.id is not None  # read from the database
     numbers = {invoice.id: invoice.number for invoice in invoices if invoice.number}
     unnumbered = sorted((i for i in invoices if not i.number), key=lambda i: i.created)
     for _ in range(_NUMBERING_ATTEMPTS):
         ids = [invoice.id for invoice in unnumbered]
         known = dict(session.exec(
             select(InvoiceNumber.stripe_invoice_id, InvoiceNumber.number)
-            .where(InvoiceNumber.stripe_invoice_id.in_(ids))
+            .where(col(InvoiceNumber.stripe_invoice_id).in_(ids))
         ).all()) if ids else {}
         new = [invoice for invoice in unnumbered if invoice.id not in known]
         if not new:
@@ -82,7 +89,7 @@ def assign_numbers(session: Session, account: Account, invoices: Sequence[Invoic
             # writes after another connection committed fails at once ("database is locked").
             session.add_all(rows)
             session.flush()
-        except sa.exc.IntegrityError:
+        except IntegrityError:
             session.rollback()
             continue  # another worker numbered some of them at the same moment: read theirs
         added = {row.stripe_invoice_id: row.number for row in rows}
@@ -110,8 +117,8 @@ def history_page(gateway: StripeClient, settings: Settings, account_id: int, *, 
         numbers = assign_numbers(session, account, invoices, actor=actor)
     rows = [
         invoice_row(invoice, numbers[invoice.id]) | {
-            "open_url": invoice_pdf_url(settings, account.id, invoice.id),
-            "download_url": invoice_pdf_url(settings, account.id, invoice.id, download=True),
+            "open_url": invoice_pdf_url(settings, account_id, invoice.id),
+            "download_url": invoice_pdf_url(settings, account_id, invoice.id, download=True),
         }
         for invoice in invoices
     ]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from billing_app.models import Account, SignInAttempt, utcnow
 from billing_app.services import audit
@@ -84,8 +84,8 @@ def _failures_since(session: Session, account_id: int, since: datetime) -> list[
     start = max(since, last_success) if last_success else since
     return list(session.exec(
         select(SignInAttempt.at)
-        .where(SignInAttempt.account_id == account_id, ~SignInAttempt.succeeded, SignInAttempt.at > start)
-        .order_by(SignInAttempt.at)
+        .where(SignInAttempt.account_id == account_id, ~col(SignInAttempt.succeeded), SignInAttempt.at > start)
+        .order_by(col(SignInAttempt.at))
     ))
 
 
@@ -102,6 +102,7 @@ def lockout_remaining(session: Session, account_id: int, now: datetime) -> timed
 
 def sign_in(session: Session, account: Account, password: str, *, actor: str, clock: Clock = utcnow) -> SignInResult:
     now = clock()
+    assert account.id is not None  # read from the database
     locked = lockout_remaining(session, account.id, now)
     if locked is not None:
         audit.record(session, action="page.sign_in", actor=actor, account_id=account.id, outcome=audit.OUTCOME_ERROR,

@@ -23,9 +23,16 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, AllowedDomain, utcnow
+from billing_app.models import (
+    PLAN_UNLIMITED,
+    Account,
+    ActivatedUser,
+    AllowedDomain,
+    core_table,
+    utcnow,
+)
 from billing_app.services import audit
 from billing_app.services.accounts import HAS_API_KEY, api_key_hash_matches, hash_api_key
 from billing_app.services.domains import allowed_by_rule, domain_allowed, email_domain
@@ -83,7 +90,7 @@ class Activation:
 # SQLAlchemy Core statements, built once: compiled once per dialect, then only executed. The
 # license API runs them on a plain Connection (no ORM objects, no Session); the page's Session
 # runs the same ones on its own connection.
-_accounts, _users, _domains = Account.__table__, ActivatedUser.__table__, AllowedDomain.__table__
+_accounts, _users, _domains = core_table(Account), core_table(ActivatedUser), core_table(AllowedDomain)
 _ACCOUNT_ID = sa.bindparam("account_id", type_=_users.c.account_id.type)
 _EMAIL = sa.bindparam("email", type_=_users.c.email.type)
 _DOMAIN = sa.bindparam("domain", type_=_domains.c.domain.type)
@@ -248,7 +255,8 @@ def is_licensed(session: Session, account: Account, raw_email: object) -> bool:
 
 def _release_where(session: Session, account_id: int, condition: sa.ColumnElement[bool], *, actor: str) -> list[str]:
     deleted = session.execute(
-        sa.delete(ActivatedUser).where(ActivatedUser.account_id == account_id, condition).returning(ActivatedUser.email)
+        sa.delete(ActivatedUser).where(col(ActivatedUser.account_id) == account_id, condition)
+        .returning(col(ActivatedUser.email))
     )
     emails = list(deleted.scalars())
     for email in emails:
@@ -259,11 +267,11 @@ def _release_where(session: Session, account_id: int, condition: sa.ColumnElemen
 def release(session: Session, account_id: int, raw_email: object, *, actor: str) -> bool:
     """Free the user's license at once; False if they held none. Raises InvalidEmail."""
     email = normalize_email(raw_email)
-    return bool(_release_where(session, account_id, ActivatedUser.email == email, actor=actor))
+    return bool(_release_where(session, account_id, col(ActivatedUser.email) == email, actor=actor))
 
 
 def _of_domain(domain: str) -> sa.ColumnElement[bool]:
-    return ActivatedUser.email.endswith("@" + domain, autoescape=True)
+    return col(ActivatedUser.email).endswith("@" + domain, autoescape=True)
 
 
 def users_of_domains(session: Session, account_id: int, domains: Iterable[str]) -> dict[str, int]:
@@ -285,6 +293,7 @@ def release_users_of_domains(session: Session, account: Account, domains: Iterab
     if not no_longer_allowed:
         return 0
     condition = sa.or_(*(_of_domain(domain) for domain in no_longer_allowed))
+    assert account.id is not None  # read from the database
     return len(_release_where(session, account.id, condition, actor=actor))
 
 
@@ -304,10 +313,10 @@ class UserPage:
 
 def list_users(session: Session, account_id: int, *, search: str = "", page: int = 0, page_size: int = PAGE_SIZE) -> UserPage:
     """One page of activated users, by email, optionally only those whose email contains `search`."""
-    condition = ActivatedUser.account_id == account_id
+    condition = col(ActivatedUser.account_id) == account_id
     needle = search.strip().lower()[:MAX_SEARCH_CHARS]
     if needle:
-        condition = sa.and_(condition, ActivatedUser.email.contains(needle, autoescape=True))
+        condition = sa.and_(condition, col(ActivatedUser.email).contains(needle, autoescape=True))
     total = session.exec(select(sa.func.count()).select_from(ActivatedUser).where(condition)).one()
     page_count = max(1, math.ceil(total / page_size))
     page = min(max(page, 0), page_count - 1)

@@ -36,13 +36,15 @@ DEMO_ACCOUNTS = (
 )
 
 
-def _ensure_local(session: Session, demo: DemoAccount) -> Account:
+def _ensure_local(session: Session, demo: DemoAccount) -> int:
+    """The demo account's id, after creating what it lacks in our database."""
     try:
         account = get_account(session, demo.slug)
     except AccountNotFound:
         account = create_account(
             session, slug=demo.slug, name=demo.name, admin_email=demo.admin_email, actor=ACTOR
         )
+    assert account.id is not None  # read from or flushed to the database
     known = set(session.exec(select(ActivatedUser.email).where(ActivatedUser.account_id == account.id)))
     for email in demo.users:
         if email not in known:
@@ -52,7 +54,7 @@ def _ensure_local(session: Session, demo: DemoAccount) -> Account:
         select(AllowedDomain.id).where(AllowedDomain.account_id == account.id, AllowedDomain.domain == domain)
     ).first() is None:
         session.add(AllowedDomain(account_id=account.id, domain=domain))
-    return account
+    return account.id
 
 
 def subscribe_with_test_card(
@@ -60,7 +62,7 @@ def subscribe_with_test_card(
 ) -> tuple[CardSummary, SubscriptionSnapshot]:
     """Create a Stripe customer with a test card and a paid subscription (demo data and tests)."""
     with session_scope() as session:
-        account = session.get(Account, account_id)
+        account = session.get_one(Account, account_id)
         name, email, slug = account.name, account.admin_email, account.slug
     catalogue = gateway.ensure_catalogue()
     # A fresh key per attempt: the objects are new ones each time.
@@ -69,7 +71,7 @@ def subscribe_with_test_card(
         name=name, email=email, account_ref=slug, idempotency_key=f"seed:{slug}:{attempt}:customer"
     )
     with session_scope() as session:
-        account = session.get(Account, account_id)
+        account = session.get_one(Account, account_id)
         account.stripe_customer_id = customer_id
         account.stripe_subscription_id = None
     summary = gateway.attach_default_card(customer_id, card, idempotency_key=f"seed:{slug}:{attempt}:card")
@@ -96,7 +98,7 @@ def _ensure_subscription(gateway: StripeClient, account_id: int, demo: DemoAccou
     Stripe no longer has: then everything is created again.
     """
     with session_scope() as session:
-        account = session.get(Account, account_id)
+        account = session.get_one(Account, account_id)
         customer_id = account.stripe_customer_id
         subscription_id = account.stripe_subscription_id
     if customer_id and subscription_id and gateway.customer_exists(customer_id):
@@ -105,7 +107,7 @@ def _ensure_subscription(gateway: StripeClient, account_id: int, demo: DemoAccou
     else:
         card, subscription = subscribe_with_test_card(gateway, account_id, demo.licenses)
     with session_scope() as session:
-        account = session.get(Account, account_id)
+        account = session.get_one(Account, account_id)
         apply_subscription(account, subscription)
         apply_card(account, card)
         session.add(account)
@@ -121,7 +123,7 @@ def seed_demo(gateway: StripeClient, settings: Settings) -> list[str]:
         raise RuntimeError("Refusing to seed demo accounts with a live Stripe key.")
     for demo in DEMO_ACCOUNTS:
         with session_scope() as session:
-            account_id = _ensure_local(session, demo).id
+            account_id = _ensure_local(session, demo)
         if demo.licenses:
             _ensure_subscription(gateway, account_id, demo)
     return [demo.slug for demo in DEMO_ACCOUNTS]

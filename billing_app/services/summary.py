@@ -43,6 +43,7 @@ class PageSummary:
 
 
 def build_summary(session: Session, account: Account) -> PageSummary:
+    assert account.id is not None  # read from the database
     unlimited = account.plan == PLAN_UNLIMITED
     has_card = bool(account.card_last4)
     return PageSummary(
@@ -62,7 +63,8 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         card_expiry=f"{account.card_exp_month:02d}/{account.card_exp_year}" if has_card and account.card_exp_month else "",
         is_monthly=unlimited and account.billing_interval != INTERVAL_YEAR,
         unpaid_amount=(
-            format_money(account.unpaid_amount_cents, account.currency) if account.unpaid_invoice_id else ""
+            format_money(account.unpaid_amount_cents, account.currency)
+            if account.unpaid_invoice_id and account.unpaid_amount_cents is not None else ""
         ),
         unpaid_needs_authentication=bool(account.unpaid_invoice_id and account.unpaid_requires_action),
         has_password=account.password_hash is not None,

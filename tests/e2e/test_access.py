@@ -21,7 +21,8 @@ CLI = str(Path(sys.executable).parent / "billing-admin")
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60)
+    return subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60,
+                          check=False)
 
 
 def protect(slug: str, password: str = PASSWORD) -> None:

@@ -84,7 +84,7 @@ def test_denied_and_password_screens_and_change_password(page: Page, base_url: s
     assert_accessible(page, "password prompt with error")
     page.get_by_label("Password").fill("Sesame-open-2026")
     page.get_by_role("button", name="Sign In").click()
-    dialog = open_dialog(page, "Change Password", "Change Password")
+    open_dialog(page, "Change Password", "Change Password")
     assert_accessible(page, "Change Password dialog")
 
 

@@ -17,9 +17,9 @@ from pypdf import PdfReader
 from billing_app.db import session_scope
 from billing_app.services.accounts import create_account, get_account
 from billing_app.services.gateway import get_gateway
-from billing_app.services.seeding import paid_subscription
 from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.invoices import PAGE_SIZE
+from billing_app.services.seeding import paid_subscription
 
 pytestmark = pytest.mark.e2e
 
@@ -109,8 +109,7 @@ def test_load_more_pages_through_many_invoices(page: Page, launch, artifacts):
     gateway = get_gateway()
     slug = f"many-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
-        account = create_account(session, slug=slug, name="Many Invoices Ltd", admin_email="boss@many.test",
-                                 actor="e2e")
+        create_account(session, slug=slug, name="Many Invoices Ltd", admin_email="boss@many.test", actor="e2e")
     key = uuid.uuid4().hex
     customer_id = gateway.create_customer(name="Many Invoices Ltd", email="boss@many.test", account_ref=slug,
                                           idempotency_key=f"{key}:customer")

@@ -94,7 +94,7 @@ def test_invalid_domain_shows_a_message_and_saves_nothing(page: Page, launch, se
 
 
 def test_removed_domain_users_stay_until_released(page: Page, launch, seat_account, base_url):
-    slug, domain, key = seat_account()
+    slug, _domain, key = seat_account()
     open_users_tab(page, launch(slug))
     page.get_by_role("button", name="Add domain").click()
     page.get_by_label("Allowed domain 1").fill("partner.example")

@@ -7,6 +7,8 @@ and every launch token handed out. localstripe's own store is emulator state
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
@@ -28,16 +30,9 @@ def _database_text() -> bytes:
     text = "\n".join(rows).encode()
     if engine.url.get_backend_name() == "sqlite":
         database = engine.url.database
-        text += b"".join(open(path, "rb").read() for path in (database, database + "-wal") if _exists(path))
+        files = [Path(database), Path(database + "-wal")]
+        text += b"".join(path.read_bytes() for path in files if path.exists())
     return text
-
-
-def _exists(path: str) -> bool:
-    try:
-        open(path, "rb").close()
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def test_database_and_logs_hold_no_secret(app_settings):

@@ -19,7 +19,12 @@ from sqlmodel import select
 from billing_app.db import session_scope
 from billing_app.models import Account, AuditLog, BillingAction, CancellationFeedback, StripeEvent
 from billing_app.runner import migrate
-from billing_app.services.billing_actions import MSG_BUSY, MSG_STALE_PAGE, BillingError, BillingService
+from billing_app.services.billing_actions import (
+    MSG_BUSY,
+    MSG_STALE_PAGE,
+    BillingError,
+    BillingService,
+)
 from billing_app.services.webhooks import handle_delivery
 from billing_app.settings import TEST_MODE_SECRET_KEY, get_settings
 from billing_app.stripe_gateway import MSG_SERVICE_ERROR, MSG_UNREACHABLE, StripeClient

@@ -22,10 +22,21 @@ from billing_app.runner import migrate
 from billing_app.services import accounts
 from billing_app.services.invoice_links import invoice_pdf_url, verify_invoice_link
 from billing_app.services.invoices import (
-    PAGE_SIZE, InvoiceNotAvailable, assign_numbers, history_page, render_account_invoice,
+    PAGE_SIZE,
+    InvoiceNotAvailable,
+    assign_numbers,
+    history_page,
+    render_account_invoice,
 )
 from billing_app.settings import get_settings
-from billing_app.stripe_gateway import MSG_NOT_FOUND, MSG_UNREACHABLE, GatewayError, InvoiceLine, InvoicePage, InvoiceSummary
+from billing_app.stripe_gateway import (
+    MSG_NOT_FOUND,
+    MSG_UNREACHABLE,
+    GatewayError,
+    InvoiceLine,
+    InvoicePage,
+    InvoiceSummary,
+)
 
 with warnings.catch_warnings():
     # Starlette now prefers the `httpx2` package; the pinned httpx still works.

@@ -7,7 +7,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from billing_app.services.invoice_links import InvalidInvoiceLink, invoice_pdf_url, verify_invoice_link
+from billing_app.services.invoice_links import (
+    InvalidInvoiceLink,
+    invoice_pdf_url,
+    verify_invoice_link,
+)
 from billing_app.services.launch_tokens import sign_launch_token
 from billing_app.settings import Settings
 

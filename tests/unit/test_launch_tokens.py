@@ -3,7 +3,11 @@ import json
 
 import pytest
 
-from billing_app.services.launch_tokens import InvalidLaunchToken, sign_launch_token, verify_launch_token
+from billing_app.services.launch_tokens import (
+    InvalidLaunchToken,
+    sign_launch_token,
+    verify_launch_token,
+)
 
 SECRET = b"s" * 32
 

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -12,7 +12,7 @@ from billing_app.services.accounts import SessionFacts, create_account, session_
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
     def __call__(self):
         return self.now

@@ -49,7 +49,8 @@ def test_launch_secret_is_generated_once_and_kept(tmp_path):
     assert len(first) >= 32
     assert make(billing_data_dir=tmp_path).launch_secret == first
     assert (tmp_path / ".launch_secret").stat().st_mode & 0o077 == 0
-    assert make(billing_data_dir=tmp_path, billing_launch_secret="configured-secret").launch_secret == b"configured-secret"
+    configured = "configured-secret-of-32-bytes-ok!"
+    assert make(billing_data_dir=tmp_path, billing_launch_secret=configured).launch_secret == configured.encode()
 
 
 def test_real_stripe_needs_all_three_keys(tmp_path):
