@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from functools import lru_cache
@@ -18,6 +19,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing_app.files import FILE_MODE, private_dir
 
 # A CSP source: 'self', 'none', a scheme ("https:") or an origin with an optional
 # wildcard sub-domain and port. Anything else (";", quotes, spaces inside) could
@@ -222,13 +225,12 @@ def _kept_secret(path: Path, prefix: str) -> str:
 
 def _read_or_create_secret(path: Path, prefix: str) -> str:
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         value = prefix + secrets.token_urlsafe(32)
-        # O_EXCL: if two processes race, one creates it and both read the winner.
+        # O_EXCL: if two processes race, one creates it and both read the winner; 0600 from the start.
         try:
-            with open(path, "x", encoding="ascii") as handle:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "w", encoding="ascii") as handle:
                 handle.write(value)
-            path.chmod(0o600)
         except FileExistsError:
             pass
     return path.read_text(encoding="ascii").strip()
@@ -237,5 +239,5 @@ def _read_or_create_secret(path: Path, prefix: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     settings = Settings()
-    settings.billing_data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.billing_data_dir)
     return settings

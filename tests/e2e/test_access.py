@@ -109,7 +109,7 @@ def test_change_password_signs_out_other_sessions(browser, launch, make_account)
 
 def test_cli_set_and_clear_password_round_trip(page: Page, launch, make_account):
     slug = make_account()
-    refused = cli("set-password", slug)
+    refused = cli("set-password", slug, stdin="")  # a pipe without the flag (a terminal would be prompted)
     assert refused.returncode == 1 and "--password-stdin" in refused.stderr
     too_short = cli("set-password", slug, "--password-stdin", stdin="short\n")
     assert too_short.returncode == 1 and "at least 10" in too_short.stderr
