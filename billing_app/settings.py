@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
     # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
     billing_session_idle_minutes: int = Field(30, ge=1, le=1440)
-    # Invoice PDF links are signed when the history list loads and expire after this.
-    billing_pdf_link_ttl_seconds: int = Field(900, ge=60, le=3600)
+    # Invoice PDF links are minted on click, single-use, and expire after this (services/invoice_links.py).
+    billing_pdf_link_ttl_seconds: int = Field(60, ge=10, le=60)
 
     # The seller block printed on invoice PDFs.
     billing_seller_name: str = Field("iEnterprise Inc.", max_length=200)
