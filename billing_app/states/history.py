@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from urllib.parse import urlsplit
 
 import reflex as rx
 
@@ -86,4 +87,5 @@ class HistoryState(rx.State):
         url = await self._pdf_url(invoice_id, download=True)
         if url is None:
             return rx.toast.error(SESSION_EXPIRED)
-        return rx.download(url=url, filename=pdf_filename(number))
+        parts = urlsplit(url)  # rx.download takes a path: the page and the API share one origin
+        return rx.download(url=f"{parts.path}?{parts.query}", filename=pdf_filename(number))
