@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import signal
 import sys
 
@@ -64,10 +65,7 @@ def cmd_set_password(args) -> None:
     from billing_app.services.accounts import get_account
     from billing_app.services.passwords import PasswordRuleError, check_new_password, set_password
 
-    if not args.password_stdin:
-        raise CommandError("give the password on standard input with --password-stdin "
-                           "(never as an argument: it would land in the shell history)")
-    password = sys.stdin.readline().rstrip("\r\n")
+    password = _read_new_password(args.password_stdin)
     with session_scope() as session:
         account = get_account(session, args.account)
         try:
@@ -76,6 +74,23 @@ def cmd_set_password(args) -> None:
             raise CommandError(str(exc)) from exc
         set_password(session, account, password, actor="billing-admin", action="account.set_password")
     print(f"password set for {args.account}; its Billing Page now asks for it (signed-in sessions were ended)")
+
+
+def _read_new_password(from_stdin: bool) -> str:
+    """The new password: typed at a hidden prompt (twice) on a terminal, else the first line of a pipe.
+
+    Never from a terminal with echo on (it would stay on the screen and in terminal logs),
+    never as an argument (it would land in the shell history), never printed.
+    """
+    if sys.stdin.isatty():
+        password = getpass.getpass("New page password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise CommandError("the two passwords differ; nothing changed")
+        return password
+    if not from_stdin:
+        raise CommandError("give the password on standard input with --password-stdin, or run this in a terminal "
+                           "to be prompted (never as an argument: it would land in the shell history)")
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def cmd_clear_password(args) -> None:
@@ -101,8 +116,9 @@ def cmd_run(_args) -> None:
     settings = get_settings()
     # Let `kill` stop the children as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    migrate(settings.database_url)
     with Stack(settings) as stack:
+        stack.check_ports()
+        migrate(settings.database_url)
         if settings.test_mode:
             print(f"test mode: starting localstripe on 127.0.0.1:{settings.localstripe_port}")
             stack.start_localstripe()
@@ -148,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("set-password", help="protect an account's Billing Page with a password")
     p.add_argument("account", metavar="ACCOUNT")
     p.add_argument("--password-stdin", action="store_true",
-                   help="read the password from the first line of standard input")
+                   help="read the password from the first line of standard input (a pipe); "
+                        "in a terminal it is asked for at a hidden prompt")
     p.set_defaults(func=cmd_set_password)
 
     p = sub.add_parser("clear-password", help="remove an account's page password")
@@ -167,13 +184,16 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     # Every command, `run` included, stops here on bad, missing or (in production) unsafe settings.
     get_settings_or_exit("billing-admin")
+    from billing_app.runner import PortInUse
     from billing_app.services.accounts import AccountError
     from billing_app.services.emails import InvalidEmail
     from billing_app.stripe_gateway import GatewayError
 
     try:
         args.func(args)
-    except (CommandError, AccountError, InvalidEmail) as exc:
+    except KeyboardInterrupt:
+        sys.exit(130)  # Ctrl-C or SIGTERM before `run` was up; the stack has been stopped
+    except (CommandError, AccountError, InvalidEmail, PortInUse) as exc:
         print(f"billing-admin: error: {exc}", file=sys.stderr)
         sys.exit(1)
     except GatewayError as exc:

@@ -9,17 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from billing_app.files import private_file
 from billing_app.settings import get_settings
 
 
 def make_engine(url: str, **options) -> Engine:
     """An engine with this app's connection settings; `options` go to `create_engine` (e.g. pool_size)."""
     if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:") and Path(database).parent.is_dir():
+            # SQLite would create it with the umask's mode; its -wal and -shm files copy this file's.
+            private_file(Path(database))
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **options)
 
         @sa.event.listens_for(engine, "connect")

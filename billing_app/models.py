@@ -218,3 +218,28 @@ class InvoiceNumber(SQLModel, table=True):
     sequence: int = Field(ge=1)
     number: str = Field(max_length=80, sa_column_kwargs={"unique": True})
     assigned_at: datetime = Field(default_factory=utcnow)
+
+
+@rx.ModelRegistry.register
+class PageSession(SQLModel, table=True):
+    """A browser tab signed in to an account's Billing Page, as long as it stays signed in.
+
+    Deleted when the tab's binding ends (sign-out, idle, password changed, another launch):
+    invoice PDF links name it, so a link works only while the tab that asked for it does.
+    """
+
+    __tablename__ = "page_session"
+
+    id: str = Field(primary_key=True, max_length=64)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+@rx.ModelRegistry.register
+class InvoiceLinkUse(SQLModel, table=True):
+    """Ids of invoice PDF links already used: a link serves its PDF once."""
+
+    __tablename__ = "invoice_link_use"
+
+    link_id: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(index=True)

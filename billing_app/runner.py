@@ -11,14 +11,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
+from billing_app.files import open_private_log, private_dir
 from billing_app.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -61,35 +64,60 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-class Stack:
-    """The processes of one deployment, started in order and stopped in reverse."""
+class PortInUse(Exception):
+    """A port the stack needs is taken; the message names the setting that moves it."""
 
-    def __init__(self, settings: Settings, *, env: dict[str, str] | None = None, log_dir: Path | None = None):
+
+def ensure_port_free(port: int, setting: str) -> None:
+    # Otherwise the wait for the new process would happily find another deployment on that port.
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise PortInUse(f"port {port} is already in use: stop what runs there or set {setting} to a free port")
+
+
+class Stack:
+    """The processes of one deployment, started in order and stopped in reverse.
+
+    Each process leads a process group of its own (so Ctrl-C in the terminal reaches only
+    us, and stopping a group stops its workers and helpers too). Nothing outlives the stack:
+    `stop` ignores further SIGINT/SIGTERM until every group is gone (a second Ctrl-C or
+    `kill` used to interrupt it and orphan the app), and a reaper process (billing_app.reaper)
+    stops the groups if this process dies without stopping them, even by SIGKILL.
+    """
+
+    def __init__(self, settings: Settings, *, env: dict[str, str] | None = None, log_dir: Path | None = None,
+                 stop_timeout: float = 20.0):
         self.settings = settings
         self.env = {**frontend_build_env(), **os.environ, **(env or {})}
         self.log_dir = log_dir or settings.billing_data_dir / "logs"
+        self.stop_timeout = stop_timeout
         self.processes: list[tuple[str, subprocess.Popen]] = []
+        self._reaper: subprocess.Popen | None = None
 
-    @staticmethod
-    def _ensure_port_free(port: int) -> None:
-        # Otherwise the wait below would happily find another deployment on that port.
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                raise RuntimeError(f"port {port} is already in use: stop what runs there or choose another port")
+    def _tell_reaper(self, line: str) -> None:
+        if self._reaper is None:
+            self._reaper = subprocess.Popen(
+                [sys.executable, "-m", "billing_app.reaper"], cwd=PROJECT_ROOT, env=self.env,
+                stdin=subprocess.PIPE, text=True, start_new_session=True,
+            )
+        self._reaper.stdin.write(line + "\n")
+        self._reaper.stdin.flush()
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "ab")
-        process = subprocess.Popen(
-            args, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        """Start `args` as the stack's process `name`, leading a new process group; output to `<log_dir>/<name>.log`."""
+        private_dir(self.log_dir)
+        with open_private_log(self.log_dir / f"{name}.log") as log:
+            process = subprocess.Popen(
+                args, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.processes.append((name, process))
+        self._tell_reaper(f"+{process.pid}")
         return process
 
     def start_localstripe(self) -> None:
         port = self.settings.localstripe_port
-        self._ensure_port_free(port)
-        process = self._spawn(
+        ensure_port_free(port, "LOCALSTRIPE_PORT")
+        process = self.spawn(
             "localstripe",
             [sys.executable, "-m", "billing_app.localstripe_server", "--port", str(port),
              "--store", str(self.settings.localstripe_store)],
@@ -98,8 +126,8 @@ class Stack:
 
     def start_app(self) -> None:
         port = str(self.settings.billing_port)
-        self._ensure_port_free(self.settings.billing_port)
-        process = self._spawn(
+        ensure_port_free(self.settings.billing_port, "BILLING_PORT")
+        process = self.spawn(
             "app",
             [str(VENV_BIN / "reflex"), "run", "--env", "prod", "--frontend-port", port, "--backend-port", port,
              "--loglevel", "warning"],
@@ -112,22 +140,41 @@ class Stack:
         return next(process for process_name, process in self.processes if process_name == name)
 
     def stop(self) -> None:
-        for _name, process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for _name, process in reversed(self.processes):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        """SIGTERM each group, wait up to `stop_timeout` for its leader, then SIGKILL what is left of it."""
+        ignored = _ignore_stop_signals()
+        try:
+            for _name, process in reversed(self.processes):
+                _signal_group(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + self.stop_timeout
+            for _name, process in reversed(self.processes):
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+                # Also the group's other members (workers, build tools) that outlived their leader.
+                _signal_group(process.pid, signal.SIGKILL)
                 process.wait()
-        self.processes.clear()
+                self._tell_reaper(f"-{process.pid}")
+            self.processes.clear()
+            if self._reaper is not None:
+                self._reaper.stdin.close()
+                self._reaper.wait()
+                self._reaper = None
+        finally:
+            for signum, handler in ignored.items():
+                signal.signal(signum, handler)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+    def check_ports(self) -> None:
+        """Refuse (PortInUse) before anything starts when a port the stack needs is taken."""
+        if self.settings.test_mode:
+            ensure_port_free(self.settings.localstripe_port, "LOCALSTRIPE_PORT")
+        ensure_port_free(self.settings.billing_port, "BILLING_PORT")
 
     def wait(self) -> int:
         """Block until a process dies (or Ctrl-C); return its exit code."""
@@ -140,3 +187,17 @@ class Stack:
                 time.sleep(0.5)
         except KeyboardInterrupt:
             return 0
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _ignore_stop_signals() -> dict[int, object]:
+    """Ignore SIGINT and SIGTERM (main thread only, where handlers live); return the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}

@@ -30,6 +30,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from billing_app.files import FILE_MODE, private_dir
+
 # A CSP source: 'self', 'none', a scheme ("https:") or an origin with an optional
 # wildcard sub-domain and port. Anything else (";", quotes, spaces inside) could
 # inject other directives into the header, so it is refused.
@@ -100,8 +102,8 @@ class Settings(BaseSettings):
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
     # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
     billing_session_idle_minutes: int = Field(30, ge=1, le=1440)
-    # Invoice PDF links are signed when the history list loads and expire after this.
-    billing_pdf_link_ttl_seconds: int = Field(900, ge=60, le=3600)
+    # Invoice PDF links are minted on click, single-use, and expire after this (services/invoice_links.py).
+    billing_pdf_link_ttl_seconds: int = Field(60, ge=10, le=60)
 
     # The seller block printed on invoice PDFs.
     billing_seller_name: str = Field("iEnterprise Inc.", max_length=200)
@@ -303,13 +305,12 @@ def _kept_secret(path: Path, prefix: str) -> str:
 
 def _read_or_create_secret(path: Path, prefix: str) -> str:
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         value = prefix + secrets.token_urlsafe(32)
-        # O_EXCL: if two processes race, one creates it and both read the winner.
+        # O_EXCL: if two processes race, one creates it and both read the winner; 0600 from the start.
         try:
-            with open(path, "x", encoding="ascii") as handle:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "w", encoding="ascii") as handle:
                 handle.write(value)
-            path.chmod(0o600)
         except FileExistsError:
             pass
     return path.read_text(encoding="ascii").strip()
@@ -318,7 +319,7 @@ def _read_or_create_secret(path: Path, prefix: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     settings = Settings()
-    settings.billing_data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.billing_data_dir)
     return settings
 
 

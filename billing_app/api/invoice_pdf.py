@@ -1,9 +1,10 @@
-"""GET /api/invoices/{invoice_id}/pdf: an invoice PDF, for a signed link only.
+"""GET /api/invoices/{invoice_id}/pdf: an invoice PDF, for a signed link only (see services/invoice_links.py).
 
 Open shows it in the browser's viewer (inline), Download saves it (attachment).
-A malformed, forged or expired link is a 403, a signed link whose invoice the
-account does not have (any more) a 404; both with the same short text, so a
-refusal tells nothing about accounts or invoices.
+A malformed, forged, expired or used link, or one whose tab signed out (or whose
+account's password changed) since, is a 403; a valid link whose invoice the account
+does not have (any more) a 404; both with the same short text, so a refusal tells
+nothing about accounts, sessions or invoices.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from billing_app.db import session_scope
 from billing_app.services.gateway import get_gateway
 from billing_app.services.invoice_links import PDF_PATH, InvalidInvoiceLink, verify_invoice_link
 from billing_app.services.invoices import InvoiceNotAvailable, render_account_invoice
+from billing_app.services.page_sessions import redeem_invoice_link
 from billing_app.settings import get_settings
 from billing_app.stripe_gateway import GatewayError
 
@@ -38,6 +41,8 @@ def invoice_pdf(request: Request) -> Response:
     settings = get_settings()
     try:
         link = verify_invoice_link(settings, request.path_params["invoice_id"], request.query_params)
+        with session_scope() as session:
+            redeem_invoice_link(session, link)
     except InvalidInvoiceLink as exc:
         log.info("invoice PDF link refused: %s", exc)
         return _refused(403)

@@ -79,7 +79,11 @@ def security_card() -> rx.Component:
                     spacing="1",
                 ),
                 rx.spacer(),
-                rx.button("Change Password", variant="soft", on_click=ChangePasswordState.open_form),
+                rx.hstack(
+                    rx.button("Change Password", variant="soft", on_click=ChangePasswordState.open_form),
+                    rx.button("Sign Out", variant="soft", color_scheme="gray", on_click=PageState.sign_out),
+                    spacing="2",
+                ),
                 align="center",
                 width="100%",
                 wrap="wrap",

@@ -13,22 +13,15 @@ def _status(status: rx.Var) -> rx.Component:
     return rx.badge(status, color_scheme=rx.match(status, *_STATUS_COLORS.items(), "gray"), variant="soft")
 
 
-def _pdf_link(label: str, icon: str, href: rx.Var, variant: str, **link_props) -> rx.Component:
-    # Real links, signed when the list loaded: the browser opens them itself
-    # (reload_document: not the client-side router), so no popup blocker
-    # interferes and no cookie is needed in the iframe.
-    return rx.button(
-        rx.el.a(rx.icon(icon, size=14, aria_hidden="true"), label, href=href, reload_document=True, **link_props),
-        as_child=True,
-        size="1",
-        variant=variant,
-    )
+def _pdf_button(label: str, icon: str, on_click: rx.EventSpec, variant: str) -> rx.Component:
+    # Buttons, not links: the single-use PDF link is minted on click (states/history.py).
+    return rx.button(rx.icon(icon, size=14, aria_hidden="true"), label, on_click=on_click, size="1", variant=variant)
 
 
 def _actions(invoice: rx.Var) -> rx.Component:
     return rx.hstack(
-        _pdf_link("Open", "external-link", invoice["open_url"], "soft", target="_blank", rel="noopener"),
-        _pdf_link("Download", "download", invoice["download_url"], "ghost", download=""),
+        _pdf_button("Open", "external-link", HistoryState.open_invoice(invoice["id"]), "soft"),
+        _pdf_button("Download", "download", HistoryState.download_invoice(invoice["id"], invoice["number"]), "ghost"),
         spacing="3",
         align="center",
     )

@@ -31,7 +31,7 @@ from billing_app.services.launch_tokens import (
 )
 from billing_app.settings import Settings
 
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 API_KEY_PREFIX = "cbk_"
 
 
@@ -45,7 +45,7 @@ class AccountNotFound(AccountError):
 
 def validate_slug(slug: str) -> str:
     slug = slug.strip().lower()
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         raise AccountError("Account id must be 1-64 lower-case letters, digits or dashes (e.g. acme-corp).")
     return slug
 

@@ -19,9 +19,10 @@ from billing_app.models import Account, AllowedDomain
 from billing_app.services import audit
 
 MAX_DOMAINS = 200
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Used with fullmatch (`$` would let a trailing newline through).
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 # A top-level domain is letters, or an internationalised one in punycode.
-_TLD = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+_TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _SHOWN_INPUT_CHARS = 60
 
 
@@ -42,9 +43,9 @@ def to_ascii_domain(name: str) -> str:
     except UnicodeError as exc:  # idna.IDNAError and its subclasses
         raise invalid from exc
     labels = ascii_name.split(".")
-    if len(labels) < 2 or len(ascii_name) > 253 or not _TLD.match(labels[-1]):
+    if len(labels) < 2 or len(ascii_name) > 253 or not _TLD.fullmatch(labels[-1]):
         raise invalid
-    if not all(_LABEL.match(label) for label in labels):
+    if not all(_LABEL.fullmatch(label) for label in labels):
         raise invalid
     return ascii_name
 

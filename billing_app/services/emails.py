@@ -9,7 +9,8 @@ from billing_app.services.domains import InvalidDomain, email_domain, to_ascii_d
 __all__ = ["InvalidEmail", "email_domain", "normalize_email"]
 
 # The local part as the connector's users have it: one dot-atom, no quotes, no comments.
-_LOCAL_PART = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+# Always fullmatch: `$` also matches before a final newline ("alice\n" would be a second seat).
+_LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _MESSAGE = "Enter one email address, such as name@example.com."
 
 
@@ -22,7 +23,7 @@ def normalize_email(value: object) -> str:
     if not isinstance(value, str) or len(value) > 1000:
         raise InvalidEmail(_MESSAGE)
     local, at, domain = value.strip().lower().rpartition("@")
-    if not at or len(local) > 64 or not _LOCAL_PART.match(local):
+    if not at or len(local) > 64 or not _LOCAL_PART.fullmatch(local):
         raise InvalidEmail(_MESSAGE)
     try:
         email = f"{local}@{to_ascii_domain(domain)}"

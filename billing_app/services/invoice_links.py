@@ -1,11 +1,25 @@
-"""Signed, short-lived links to one invoice PDF of one account.
+"""Invoice PDF links: minted on click for one signed-in tab, single-use, short-lived.
 
-The Billing Page lives in a cross-origin iframe where cookies cannot be relied
-on, so the link itself is the credential: an HMAC-SHA256 over (account id,
-invoice id, expiry) with a key derived from the launch secret
-(`Settings.pdf_link_secret`). Links are signed only for a tab bound to the
-account, when its invoice list loads. Whether the disposition is inline or
-attachment is not signed: it grants nothing.
+SPEC §2: a PDF goes only to a signed-in session of the owning account. The page lives in
+a cross-origin iframe, where a cookie cannot carry that session: browsers block or
+partition third-party cookies, and the PDF opens in a new top-level tab, whose cookie jar
+is not the iframe's partition anyway. So the link carries it, and is made as weak a
+bearer credential as possible:
+
+* minted only when the signed-in tab asks for it ("Open" / "Download"), never put in
+  the page beforehand, so there is nothing to copy from the DOM, a screenshot or a log;
+* bound to the tab's server-side page session (`PageSession`, deleted when the tab signs
+  out, goes idle or is re-launched) and to the account's session epoch (bumped when the
+  password changes): a link from a signed-out tab, or from before a password change, is
+  refused;
+* single-use (`InvoiceLinkUse`): the tab's own navigation spends it at once, so a link
+  read later (browser history, a proxy log, a shoulder) is worthless, and a copy can
+  never work in another browser in addition to the tab's own use;
+* valid `BILLING_PDF_LINK_TTL_SECONDS` (10–60 s): just long enough to start the download.
+
+The HMAC-SHA256 (key derived from the launch secret, `Settings.pdf_link_secret`) covers
+the account, invoice, page session, epoch, link id and expiry. Whether the disposition is
+inline or attachment is not signed: it grants nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,36 +36,46 @@ from urllib.parse import urlencode
 from billing_app.settings import Settings
 
 PDF_PATH = "/api/invoices/{invoice_id}/pdf"
-_INVOICE_ID = re.compile(r"^in_[A-Za-z0-9_]{1,250}$")
-_DIGITS = re.compile(r"^[0-9]{1,12}$")
-_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
+_INVOICE_ID = re.compile(r"in_[A-Za-z0-9_]{1,250}")
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 class InvalidInvoiceLink(Exception):
-    """The link is malformed, forged, tampered with or expired (the reason is for logs only)."""
+    """The link is malformed, forged, tampered with, expired, used, or its session ended (reason for logs only)."""
 
 
 @dataclass(frozen=True)
 class InvoiceLink:
     account_id: int
     invoice_id: str
+    page_session_id: str
+    session_epoch: int
+    link_id: str
     expires_at: int
 
 
-def _signature(key: bytes, account_id: int, invoice_id: str, expires_at: int) -> str:
-    message = f"{account_id}\n{invoice_id}\n{expires_at}".encode("ascii")
+def _signature(key: bytes, link: InvoiceLink) -> str:
+    message = "\n".join(map(str, (link.account_id, link.invoice_id, link.page_session_id, link.session_epoch,
+                                  link.link_id, link.expires_at))).encode("ascii")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def invoice_pdf_url(settings: Settings, account_id: int, invoice_id: str, *,
-                    download: bool = False, now: float | None = None) -> str:
-    if not _INVOICE_ID.match(invoice_id):
+def invoice_pdf_url(settings: Settings, *, account_id: int, invoice_id: str, page_session_id: str,
+                    session_epoch: int, download: bool = False, now: float | None = None) -> str:
+    """A new single-use link to the invoice's PDF for the tab of `page_session_id`."""
+    if not _INVOICE_ID.fullmatch(invoice_id):
         raise ValueError(f"not a Stripe invoice id: {invoice_id!r}")
-    expires_at = int(time.time() if now is None else now) + settings.billing_pdf_link_ttl_seconds
+    link = InvoiceLink(account_id, invoice_id, page_session_id, session_epoch, secrets.token_urlsafe(18),
+                       int(time.time() if now is None else now) + settings.billing_pdf_link_ttl_seconds)
     query = {
-        "account": account_id,
-        "expires": expires_at,
-        "signature": _signature(settings.pdf_link_secret, account_id, invoice_id, expires_at),
+        "account": link.account_id,
+        "session": link.page_session_id,
+        "epoch": link.session_epoch,
+        "link": link.link_id,
+        "expires": link.expires_at,
+        "signature": _signature(settings.pdf_link_secret, link),
     }
     if download:
         query["download"] = 1
@@ -59,13 +84,16 @@ def invoice_pdf_url(settings: Settings, account_id: int, invoice_id: str, *,
 
 def verify_invoice_link(settings: Settings, invoice_id: str, query: Mapping[str, str], *,
                         now: float | None = None) -> InvoiceLink:
-    account, expires, signature = (query.get(name, "") for name in ("account", "expires", "signature"))
-    if not (_INVOICE_ID.match(invoice_id) and _DIGITS.match(account) and _DIGITS.match(expires)
-            and _SIGNATURE.match(signature)):
+    """The link's claims if its shape, signature and expiry hold; the caller then redeems it
+    against the database (`page_sessions.redeem_invoice_link`)."""
+    account, session, epoch, link_id, expires, signature = (
+        query.get(name, "") for name in ("account", "session", "epoch", "link", "expires", "signature"))
+    if not (_INVOICE_ID.fullmatch(invoice_id) and _DIGITS.fullmatch(account) and _TOKEN.fullmatch(session)
+            and _DIGITS.fullmatch(epoch) and _TOKEN.fullmatch(link_id) and _DIGITS.fullmatch(expires)
+            and _SIGNATURE.fullmatch(signature)):
         raise InvalidInvoiceLink("malformed")
-    link = InvoiceLink(int(account), invoice_id, int(expires))
-    expected = _signature(settings.pdf_link_secret, link.account_id, invoice_id, link.expires_at)
-    if not hmac.compare_digest(expected, signature):
+    link = InvoiceLink(int(account), invoice_id, session, int(epoch), link_id, int(expires))
+    if not hmac.compare_digest(_signature(settings.pdf_link_secret, link), signature):
         raise InvalidInvoiceLink("bad signature")
     if link.expires_at <= (time.time() if now is None else now):
         raise InvalidInvoiceLink("expired")

@@ -21,7 +21,6 @@ from billing_app.db import session_scope
 from billing_app.models import Account, InvoiceNumber
 from billing_app.pdf.invoice import DocumentLine, InvoiceDocument, Party, TotalRow, render_invoice
 from billing_app.services import audit
-from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.money import format_money
 from billing_app.services.summary import (
     INVOICE_STATUS_LABELS,
@@ -105,9 +104,9 @@ def _load_account(account_id: int, engine: Engine | None) -> Account | None:
         return session.get(Account, account_id)
 
 
-def history_page(gateway: StripeClient, settings: Settings, account_id: int, *, actor: str,
+def history_page(gateway: StripeClient, account_id: int, *, actor: str,
                  starting_after: str | None = None, engine: Engine | None = None) -> HistoryPage:
-    """One page of the account's invoices as display rows, newest first, each with PDF links."""
+    """One page of the account's invoices as display rows, newest first (PDF links are minted on click)."""
     account = _load_account(account_id, engine)
     if account is None or not account.stripe_customer_id:
         return HistoryPage([], False, None)
@@ -115,14 +114,8 @@ def history_page(gateway: StripeClient, settings: Settings, account_id: int, *, 
     invoices = [invoice for invoice in page.invoices if invoice.status not in HIDDEN_STATUSES]
     with session_scope(engine) as session:
         numbers = assign_numbers(session, account, invoices, actor=actor)
-    rows = [
-        invoice_row(invoice, numbers[invoice.id]) | {
-            "open_url": invoice_pdf_url(settings, account_id, invoice.id),
-            "download_url": invoice_pdf_url(settings, account_id, invoice.id, download=True),
-        }
-        for invoice in invoices
-    ]
-    return HistoryPage(rows, page.has_more, page.next_cursor)
+    return HistoryPage([invoice_row(invoice, numbers[invoice.id]) for invoice in invoices],
+                       page.has_more, page.next_cursor)
 
 
 # The PDF -----------------------------------------------------------------------

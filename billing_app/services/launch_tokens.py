@@ -13,11 +13,15 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
 
 MAX_TOKEN_LENGTH = 2048
+# Two unpadded base64url parts: anything else (non-ASCII above all, which hmac and the ASCII
+# codec reject with TypeError / UnicodeEncodeError) is malformed before any decoding.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class InvalidLaunchToken(Exception):
@@ -56,18 +60,20 @@ def sign_launch_token(
 
 
 def verify_launch_token(secret: bytes, token: str | None, *, now: float | None = None) -> LaunchClaims:
-    if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
         raise InvalidLaunchToken("malformed")
     payload, signature = token.split(".")
     if not hmac.compare_digest(_signature(secret, payload), signature):
         raise InvalidLaunchToken("bad signature")
     try:
         body = json.loads(_b64decode(payload))
-        claims = LaunchClaims(
-            account=str(body["a"]), email=str(body["e"]), expires_at=int(body["x"]), token_id=str(body["n"])
-        )
+        account, email, expires_at, token_id = body["a"], body["e"], body["x"], body["n"]
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise InvalidLaunchToken("malformed payload") from exc
+    if not (isinstance(account, str) and isinstance(email, str) and isinstance(token_id, str)
+            and type(expires_at) is int):
+        raise InvalidLaunchToken("malformed payload")
+    claims = LaunchClaims(account=account, email=email, expires_at=expires_at, token_id=token_id)
     if claims.expires_at <= (time.time() if now is None else now):
         raise InvalidLaunchToken("expired")
     return claims

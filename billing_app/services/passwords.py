@@ -2,7 +2,10 @@
 
 Lockout: 5 failed attempts within 15 minutes lock sign-in for 15 minutes from
 the fifth failure. Attempts are rows in the database, so a restart (or another
-worker) sees the same count. The clock is a parameter so tests can move time.
+worker) sees the same count. Sign In and Change Password's current password are
+one count: each attempt is recorded as a failure, under a per-account lock, before
+argon2 runs, so parallel tabs cannot get more guesses than the count allows.
+The clock is a parameter so tests can move time.
 """
 
 from __future__ import annotations
@@ -41,14 +44,16 @@ class SignInResult:
     attempts_left: int = 0
     locked_for: timedelta | None = None
 
-    @property
-    def message(self) -> str:
-        if self.ok:
-            return ""
+    def refusal(self, wrong: str) -> str:
+        """Why the password was refused: `wrong` plus the attempts left, or the lockout."""
         if self.locked_for is not None:
             minutes = max(1, -(-int(self.locked_for.total_seconds()) // 60))
             return f"Too many incorrect passwords. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-        return f"Incorrect password. {self.attempts_left} attempt{'s' if self.attempts_left != 1 else ''} left."
+        return f"{wrong} {self.attempts_left} attempt{'s' if self.attempts_left != 1 else ''} left."
+
+    @property
+    def message(self) -> str:
+        return "" if self.ok else self.refusal("Incorrect password.")
 
 
 def hash_password(password: str) -> str:
@@ -100,19 +105,50 @@ def lockout_remaining(session: Session, account_id: int, now: datetime) -> timed
     return None
 
 
-def sign_in(session: Session, account: Account, password: str, *, actor: str, clock: Clock = utcnow) -> SignInResult:
+def _lock_password_checks(session: Session, account_id: int) -> None:
+    """Serialise the account's password checks until the session's transaction ends.
+
+    PostgreSQL: a row lock on the account. SQLite: the database's write lock, taken now
+    (BEGIN IMMEDIATE) instead of at the first write, so no other writer can record an
+    attempt between the count read here and this attempt's insert.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        # pysqlite opens a transaction only before a write: none open means no write lock held yet.
+        dbapi = connection.connection.dbapi_connection
+        if dbapi is not None and not dbapi.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.execute(sa.select(col(Account.id)).where(col(Account.id) == account_id).with_for_update())
+
+
+def verify_counted(session: Session, account: Account, password: str, *, actor: str, action: str,
+                   clock: Clock = utcnow) -> SignInResult:
+    """Check the account's password as one counted, audited attempt (Sign In, Change Password).
+
+    Commits the session: the attempt is recorded as a failure, and committed, before argon2
+    runs; a right password then turns it into a success, committed too (whatever the caller
+    does next, e.g. refuse the new password of a Change Password).
+    """
     now = clock()
     assert account.id is not None  # read from the database
+    _lock_password_checks(session, account.id)
     locked = lockout_remaining(session, account.id, now)
     if locked is not None:
-        audit.record(session, action="page.sign_in", actor=actor, account_id=account.id, outcome=audit.OUTCOME_ERROR,
+        audit.record(session, action=action, actor=actor, account_id=account.id, outcome=audit.OUTCOME_ERROR,
                      reason="locked")
+        session.commit()
         return SignInResult(False, locked_for=locked)
+    attempt = SignInAttempt(account_id=account.id, at=now, succeeded=False)
+    session.add(attempt)
+    session.commit()
     ok = password_matches(account.password_hash, password)
-    session.add(SignInAttempt(account_id=account.id, at=now, succeeded=ok))
-    audit.record(session, action="page.sign_in", actor=actor, account_id=account.id,
+    if ok:
+        attempt.succeeded = True
+        session.add(attempt)
+    audit.record(session, action=action, actor=actor, account_id=account.id,
                  outcome=audit.OUTCOME_OK if ok else audit.OUTCOME_ERROR)
-    session.flush()
+    session.commit()
     if ok:
         return SignInResult(True)
     locked = lockout_remaining(session, account.id, now)
@@ -120,6 +156,10 @@ def sign_in(session: Session, account: Account, password: str, *, actor: str, cl
         return SignInResult(False, locked_for=locked)
     recent = len(_failures_since(session, account.id, now - FAILURE_WINDOW))
     return SignInResult(False, attempts_left=max(MAX_FAILURES - recent, 0))
+
+
+def sign_in(session: Session, account: Account, password: str, *, actor: str, clock: Clock = utcnow) -> SignInResult:
+    return verify_counted(session, account, password, actor=actor, action="page.sign_in", clock=clock)
 
 
 def set_password(session: Session, account: Account, password: str | None, *, actor: str, action: str) -> None:
@@ -132,8 +172,9 @@ def set_password(session: Session, account: Account, password: str | None, *, ac
 
 
 def change_password(session: Session, account: Account, current: str, new: str, confirmation: str, *,
-                    actor: str) -> None:
-    if not password_matches(account.password_hash, current):
-        raise PasswordRuleError("The current password is incorrect.")
+                    actor: str, clock: Clock = utcnow) -> None:
+    checked = verify_counted(session, account, current, actor=actor, action="page.change_password", clock=clock)
+    if not checked.ok:
+        raise PasswordRuleError(checked.refusal("The current password is incorrect."))
     check_new_password(account, new, confirmation)
     set_password(session, account, new, actor=actor, action="page.change_password")

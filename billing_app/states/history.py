@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from urllib.parse import urlsplit
 
 import reflex as rx
 
 from billing_app.services.gateway import get_gateway
-from billing_app.services.invoices import HistoryPage, history_page
-from billing_app.settings import get_settings
+from billing_app.services.invoices import HistoryPage, history_page, pdf_filename
+from billing_app.states.dialog import SESSION_EXPIRED
 from billing_app.states.page import PageState
 from billing_app.stripe_gateway import GatewayError
 
@@ -18,8 +20,9 @@ ACTOR = "billing-history"
 class HistoryState(rx.State):
     """The account's invoices, read from Stripe each time the tab opens, 25 at a time.
 
-    Each row carries its PDF links, signed when the page is loaded: "Open" is a
-    plain link, so no popup blocker stands between the click and the new tab.
+    "Open" and "Download" mint a single-use PDF link for this tab when clicked
+    (services/invoice_links.py says why); the new tab is opened within the click's
+    user activation, which browsers let open a window.
     """
 
     invoices: list[dict[str, str]] = []
@@ -39,7 +42,7 @@ class HistoryState(rx.State):
         try:
             # The Stripe call blocks: keep it off the event loop.
             return await asyncio.to_thread(
-                history_page, get_gateway(), get_settings(), account_id,
+                history_page, get_gateway(), account_id,
                 actor=ACTOR, starting_after=starting_after,
             )
         except GatewayError as exc:
@@ -65,3 +68,24 @@ class HistoryState(rx.State):
             self.invoices = self.invoices + page.rows
             self.has_more, self._cursor = page.has_more, page.next_cursor
         self.loading_more = False
+
+    async def _pdf_url(self, invoice_id: str, *, download: bool) -> str | None:
+        if invoice_id not in {row["id"] for row in self.invoices}:
+            return None
+        page_state = await self.get_state(PageState)
+        return await asyncio.to_thread(page_state._invoice_pdf_url, invoice_id, download=download)
+
+    @rx.event
+    async def open_invoice(self, invoice_id: str):
+        url = await self._pdf_url(invoice_id, download=False)
+        if url is None:
+            return rx.toast.error(SESSION_EXPIRED)
+        return rx.call_script(f"window.open({json.dumps(url)}, '_blank', 'noopener')")
+
+    @rx.event
+    async def download_invoice(self, invoice_id: str, number: str):
+        url = await self._pdf_url(invoice_id, download=True)
+        if url is None:
+            return rx.toast.error(SESSION_EXPIRED)
+        parts = urlsplit(url)  # rx.download takes a path: the page and the API share one origin
+        return rx.download(url=f"{parts.path}?{parts.query}", filename=pdf_filename(number))

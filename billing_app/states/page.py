@@ -19,7 +19,9 @@ from sqlmodel import Session
 from billing_app.db import get_engine, session_scope
 from billing_app.models import Account
 from billing_app.services.accounts import SessionFacts, redeem_launch_token, session_facts
+from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.launch_tokens import InvalidLaunchToken
+from billing_app.services.page_sessions import end_page_session, start_page_session
 from billing_app.services.passwords import sign_in
 from billing_app.services.summary import build_summary
 from billing_app.settings import get_settings
@@ -46,6 +48,8 @@ class PageState(rx.State):
     _actor: str = ""
     _session_epoch: int = 0
     _last_activity: float = 0.0
+    # This tab's PageSession row while signed in (what its invoice PDF links are checked against).
+    _page_session_id: str | None = None
 
     @rx.event
     def open_page(self):
@@ -78,7 +82,14 @@ class PageState(rx.State):
         if token:
             return rx.call_script(_FORGET_LAUNCH_TOKEN)
 
+    def _end_page_session(self) -> None:
+        if self._page_session_id is not None:
+            with session_scope() as session:
+                end_page_session(session, self._page_session_id)
+            self._page_session_id = None
+
     def _forget(self) -> None:
+        self._end_page_session()
         self._launched_account_id = self._account_id = self._bound_token_id = None
         self._actor = ""
         self.summary = {}
@@ -88,12 +99,28 @@ class PageState(rx.State):
         self.phase = "denied"
 
     def _ask_password(self) -> None:
+        self._end_page_session()
         self._account_id = None
         self.summary = {}
         self.phase = "password"
 
     def _sign_in_as(self, account: Account) -> None:
+        self._end_page_session()
+        with session_scope() as session:
+            self._page_session_id = start_page_session(session, account.id)
         self._account_id, self._session_epoch, self._last_activity = account.id, account.session_epoch, time.time()
+
+    @rx.event
+    def sign_out(self):
+        """End this tab's session: back to the password prompt (or, without a password, the launch message)."""
+        if self._account_id is None:
+            return
+        with get_engine().connect() as connection:
+            facts = session_facts(connection, self._account_id)
+        if facts is not None and facts.has_password:
+            self._ask_password()
+        else:
+            self._deny()
 
     @rx.event
     async def submit_password(self, form: dict):
@@ -178,3 +205,12 @@ class PageState(rx.State):
     @property
     def actor(self) -> str:
         return self._actor
+
+    def _invoice_pdf_url(self, invoice_id: str, *, download: bool = False) -> str | None:
+        """A new single-use link to the invoice's PDF for this tab, or None if it is no longer signed in."""
+        account_id = self.account_id
+        if account_id is None or self._page_session_id is None:
+            return None
+        return invoice_pdf_url(get_settings(), account_id=account_id, invoice_id=invoice_id,
+                               page_session_id=self._page_session_id, session_epoch=self._session_epoch,
+                               download=download)

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from billing_app.services.accounts import create_account, get_account
 from billing_app.services.gateway import get_gateway
 from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.invoices import PAGE_SIZE
+from billing_app.services.page_sessions import start_page_session
 from billing_app.services.seeding import paid_subscription
 
 pytestmark = pytest.mark.e2e
@@ -37,37 +38,54 @@ def first_demo_invoice(page: Page):
     return row
 
 
-def stripe_number(row) -> str | None:
-    """The number Stripe gave the row's invoice (Stripe's number is the one shown)."""
-    href = row.get_by_role("link", name="Open", exact=True).get_attribute("href") or ""
-    invoice_id = urlsplit(href).path.split("/")[3]
-    return get_gateway().retrieve_invoice(invoice_id).number
+def stripe_numbers(slug: str) -> set[str | None]:
+    """The numbers Stripe gave the account's invoices (Stripe's number is the one shown)."""
+    with session_scope() as session:
+        customer_id = get_account(session, slug).stripe_customer_id
+    return {invoice.number for invoice in get_gateway().invoice_page(customer_id, limit=100).invoices}
 
 
 def pdf_text(content: bytes) -> str:
     return " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(content)).pages)
 
 
-def test_open_shows_the_invoice_pdf_in_a_new_tab(page: Page, launch, artifacts):
+def test_open_shows_the_invoice_pdf_in_a_new_tab_once(browser: Browser, page: Page, launch):
     open_history(page, launch("demo"))
     row = first_demo_invoice(page)
     number = row.get_attribute("aria-label")
-    assert number and number == stripe_number(row)
-    open_link = row.get_by_role("link", name="Open", exact=True)
-    expect(open_link).to_have_attribute("target", "_blank")
-
+    assert number in stripe_numbers("demo")
     context = page.context
     with context.expect_page() as new_tab, context.expect_event(
         "response", lambda response: "/api/invoices/" in response.url
     ) as pdf_response:
-        open_link.click()
+        row.get_by_role("button", name="Open", exact=True).click()
     response = pdf_response.value
     assert new_tab.value.url == response.url != page.url
     assert response.status == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"] == f'inline; filename="invoice-{number}.pdf"'
 
-    content = page.request.get(response.url).body()
+    # The link was minted for this tab and spent by it: a copy works neither here nor in another browser.
+    assert page.request.get(response.url).status == 403
+    elsewhere = browser.new_context()
+    assert elsewhere.request.get(response.url).status == 403
+    elsewhere.close()
+    # Each click mints a new link.
+    with context.expect_event("response", lambda r: "/api/invoices/" in r.url) as again:
+        row.get_by_role("button", name="Open", exact=True).click()
+    assert again.value.status == 200 and again.value.url != response.url
+
+
+def test_download_saves_the_pdf_as_a_file(page: Page, launch, artifacts):
+    open_history(page, launch("demo"))
+    row = first_demo_invoice(page)
+    number = row.get_attribute("aria-label")
+    assert number in stripe_numbers("demo")
+    with page.expect_download() as download:
+        row.get_by_role("button", name="Download", exact=True).click()
+    assert download.value.suggested_filename == f"invoice-{number}.pdf"
+    with open(download.value.path(), "rb") as saved:
+        content = saved.read()
     text = pdf_text(content)
     for expected in ("INVOICE", "Acme Corp", "admin@acme.test", "Unlimited Version", "Total $80.00",
                      "Amount paid $80.00", "Amount due $0.00", "PAID", "Page 1 of 1"):
@@ -77,16 +95,6 @@ def test_open_shows_the_invoice_pdf_in_a_new_tab(page: Page, launch, artifacts):
     if shutil.which("pdftoppm"):  # poppler-utils: a PNG of each page, to look at
         subprocess.run(["pdftoppm", "-png", "-r", "80", str(artifacts / "invoice-demo.pdf"),
                         str(artifacts / "invoice-demo")], check=True, timeout=60)
-
-
-def test_download_saves_the_pdf_as_a_file(page: Page, launch):
-    open_history(page, launch("demo"))
-    row = first_demo_invoice(page)
-    with page.expect_download() as download:
-        row.get_by_role("link", name="Download", exact=True).click()
-    assert download.value.suggested_filename == f"invoice-{stripe_number(row)}.pdf"
-    with open(download.value.path(), "rb") as saved:
-        assert saved.read(5) == b"%PDF-"
 
 
 def test_keyboard_users_reach_the_history_too(page: Page, launch):
@@ -128,19 +136,20 @@ def test_load_more_pages_through_many_invoices(page: Page, launch, artifacts):
     expect(page.locator(".invoice-row")).to_have_count(PAGE_SIZE + 2)
     expect(page.get_by_role("button", name="Load more")).to_have_count(0)
     numbers = page.locator(".invoice-row").evaluate_all("rows => rows.map(r => r.getAttribute('aria-label'))")
-    with session_scope() as session:
-        customer_id = get_account(session, slug).stripe_customer_id
-    stripe_numbers = {inv.number for inv in gateway.invoice_page(customer_id, limit=100).invoices}
-    assert len(set(numbers)) == PAGE_SIZE + 2 and set(numbers) == stripe_numbers
+    assert len(set(numbers)) == PAGE_SIZE + 2 and set(numbers) == stripe_numbers(slug)
 
 
-# Access: the link is the only credential, so it must open exactly one invoice of one account.
+# Access: a link opens exactly one invoice of one account, once, for the tab that minted it.
 
 def demo_link(page: Page, launch) -> str:
+    """A link the demo tab minted for its first invoice, caught before the new tab could spend it."""
     open_history(page, launch("demo"))
-    href = first_demo_invoice(page).get_by_role("link", name="Open", exact=True).get_attribute("href")
-    assert href and "/api/invoices/in_" in href
-    return href
+    # Answered by the test (an aborted navigation would be retried by Chromium's error page, spending the link).
+    page.context.route("**/api/invoices/**", lambda route: route.fulfill(status=204))
+    with page.context.expect_event("request", lambda request: "/api/invoices/in_" in request.url) as request:
+        first_demo_invoice(page).get_by_role("button", name="Open", exact=True).click()
+    page.context.unroute("**/api/invoices/**")
+    return request.value.url
 
 
 def assert_refused(response: httpx.Response, status: int) -> None:
@@ -152,23 +161,31 @@ def assert_refused(response: httpx.Response, status: int) -> None:
     assert response.headers["referrer-policy"] == "no-referrer"
 
 
-def test_tampered_expired_and_other_account_links_are_refused(page: Page, launch, app_settings):
+def test_tampered_expired_used_and_other_account_links_are_refused(page: Page, launch, app_settings):
     href = demo_link(page, launch)
-    assert httpx.get(href, timeout=30).status_code == 200
     invoice_id = urlsplit(href).path.split("/")[3]
+    query = dict(parse_qsl(urlsplit(href).query))
     with session_scope() as session:
-        demo_id = get_account(session, "demo").id
-        other_id = get_account(session, "free-demo").id
+        demo, other = get_account(session, "demo"), get_account(session, "free-demo")
+        demo_id, other_id, epochs = demo.id, other.id, {demo.id: demo.session_epoch, other.id: other.session_epoch}
+        other_session = start_page_session(session, other_id)
+
+    def link(account_id: int, page_session_id: str, **options) -> str:
+        return invoice_pdf_url(app_settings, account_id=account_id, invoice_id=invoice_id,
+                               page_session_id=page_session_id, session_epoch=epochs[account_id], **options)
 
     tampered_signature = href[:-1] + ("0" if href[-1] != "0" else "1")
     assert_refused(httpx.get(tampered_signature, timeout=30), 403)
     assert_refused(httpx.get(href.replace(f"account={demo_id}", f"account={other_id}"), timeout=30), 403)
     assert_refused(httpx.get(href.replace("expires=", "expires=9"), timeout=30), 403)
-    expired = invoice_pdf_url(app_settings, demo_id, invoice_id, now=time.time() - 3600)
-    assert_refused(httpx.get(expired, timeout=30), 403)
-    # A genuine link of the other account cannot name this account's invoice.
-    assert_refused(httpx.get(invoice_pdf_url(app_settings, other_id, invoice_id), timeout=30), 404)
+    assert_refused(httpx.get(link(demo_id, query["session"], now=time.time() - 3600), timeout=30), 403)
     assert_refused(httpx.get(href.split("?")[0], timeout=30), 403)
+    # The demo tab's session cannot be borrowed by another account's link...
+    assert_refused(httpx.get(link(other_id, query["session"]), timeout=30), 403)
+    # ...and another account's own signed-in session cannot name this account's invoice.
+    assert_refused(httpx.get(link(other_id, other_session), timeout=30), 404)
+    assert httpx.get(href, timeout=30).status_code == 200
+    assert_refused(httpx.get(href, timeout=30), 403)  # used
 
 
 def test_screenshots_of_the_history_sidebar_and_desktop(browser: Browser, launch, artifacts):

@@ -63,7 +63,7 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings
         session.get(Account, account.id).stripe_customer_id = customer_id
     buy_licenses_and_switch_to_yearly(client, subscription.id, prices)
 
-    page = history_page(client, settings, account.id, actor="test", engine=engine)
+    page = history_page(client, account.id, actor="test", engine=engine)
 
     stripe_invoices = {inv["id"]: inv for inv in emulator.get(f"/v1/invoices?customer={customer_id}&limit=100")
                        .json()["data"]}

@@ -16,11 +16,11 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from billing_app.api import invoice_pdf
 from billing_app.api.routes import build_api
-from billing_app.db import get_engine
+from billing_app.db import get_engine, session_scope
 from billing_app.models import Account, AuditLog, InvoiceNumber
 from billing_app.runner import migrate
 from billing_app.services import accounts
-from billing_app.services.invoice_links import invoice_pdf_url, verify_invoice_link
+from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.invoices import (
     PAGE_SIZE,
     InvoiceNotAvailable,
@@ -28,6 +28,7 @@ from billing_app.services.invoices import (
     history_page,
     render_account_invoice,
 )
+from billing_app.services.page_sessions import start_page_session
 from billing_app.settings import get_settings
 from billing_app.stripe_gateway import (
     MSG_NOT_FOUND,
@@ -93,27 +94,22 @@ def make_account(engine, slug: str, customer_id: str | None) -> int:
         return account.id
 
 
-def link_of(url: str) -> tuple[str, dict[str, str]]:
-    parts = urlsplit(url)
-    return parts.path.split("/")[3], dict(pair.split("=") for pair in parts.query.split("&"))
-
-
 # The list ------------------------------------------------------------------------
 
 def test_an_account_without_stripe_customer_has_no_invoices(engine, settings):
     account_id = make_account(engine, "fresh", None)
-    page = history_page(FakeGateway({}), settings, account_id, actor="test", engine=engine)
+    page = history_page(FakeGateway({}), account_id, actor="test", engine=engine)
     assert (page.rows, page.has_more, page.next_cursor) == ([], False, None)
 
 
-def test_rows_are_newest_first_with_our_numbers_oldest_first_and_signed_links(engine, settings):
+def test_rows_are_newest_first_with_our_numbers_oldest_first(engine, settings):
     account_id = make_account(engine, "acme", "cus_acme")
     gateway = FakeGateway({"cus_acme": [
         invoice("in_old", 0), invoice("in_mid", 31, number="STRIPE-7", status="open", amount=2400),
         invoice("in_new", 62, status="void"), invoice("in_draft", 70, status="draft"),
     ]})
 
-    page = history_page(gateway, settings, account_id, actor="test", engine=engine)
+    page = history_page(gateway, account_id, actor="test", engine=engine)
 
     assert [(r["id"], r["number"], r["status"], r["amount"]) for r in page.rows] == [
         ("in_new", "ACME-0002", "Void", "$80.00"),
@@ -121,14 +117,8 @@ def test_rows_are_newest_first_with_our_numbers_oldest_first_and_signed_links(en
         ("in_old", "ACME-0001", "Paid", "$80.00"),
     ]
     assert page.rows[2]["date"] == "Jan 1, 2026" and page.rows[2]["period"] == "Jan 1, 2026 – Jan 31, 2026"
-    for row in page.rows:
-        for key in ("open_url", "download_url"):
-            invoice_id, query = link_of(row[key])
-            link = verify_invoice_link(settings, invoice_id, query)
-            assert (link.account_id, link.invoice_id) == (account_id, row["id"])
-        assert "download=1" in row["download_url"] and "download" not in row["open_url"]
     # Numbers are stable: listing again assigns nothing new.
-    again = history_page(gateway, settings, account_id, actor="test", engine=engine)
+    again = history_page(gateway, account_id, actor="test", engine=engine)
     assert [r["number"] for r in again.rows] == ["ACME-0002", "STRIPE-7", "ACME-0001"]
     with Session(engine) as session:
         audits = session.exec(select(AuditLog).where(AuditLog.action == "invoice.number")).all()
@@ -140,9 +130,9 @@ def test_pages_of_25_with_a_cursor(engine, settings):
     account_id = make_account(engine, "big", "cus_big")
     gateway = FakeGateway({"cus_big": [invoice(f"in_{n:03d}", n) for n in range(30)]})
 
-    first = history_page(gateway, settings, account_id, actor="test", engine=engine)
+    first = history_page(gateway, account_id, actor="test", engine=engine)
     assert len(first.rows) == PAGE_SIZE and first.has_more and first.next_cursor == "in_005"
-    rest = history_page(gateway, settings, account_id, actor="test", starting_after=first.next_cursor, engine=engine)
+    rest = history_page(gateway, account_id, actor="test", starting_after=first.next_cursor, engine=engine)
     assert [r["id"] for r in rest.rows] == ["in_004", "in_003", "in_002", "in_001", "in_000"]
     assert not rest.has_more
     # Numbered page by page as first seen, oldest first within a page; each stays unique.
@@ -191,7 +181,7 @@ def test_stripe_errors_reach_the_caller(engine, settings):
     gateway = FakeGateway({})
     gateway.error = GatewayError(MSG_UNREACHABLE, code="unreachable", retryable=True)
     with pytest.raises(GatewayError):
-        history_page(gateway, settings, account_id, actor="test", engine=engine)
+        history_page(gateway, account_id, actor="test", engine=engine)
 
 
 # The PDF ---------------------------------------------------------------------------
@@ -237,6 +227,15 @@ def api(monkeypatch):
         yield client, gateway, ids
 
 
+def tab_link(account_id: int, invoice_id: str, **options) -> str:
+    """A PDF link as a signed-in tab of the account mints it."""
+    with session_scope() as session:
+        epoch = session.get(Account, account_id).session_epoch
+        page_session_id = start_page_session(session, account_id)
+    return invoice_pdf_url(get_settings(), account_id=account_id, invoice_id=invoice_id,
+                           page_session_id=page_session_id, session_epoch=epoch, **options)
+
+
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"
@@ -251,35 +250,33 @@ def assert_refused(response, status: int) -> None:
 
 def test_route_serves_the_pdf_inline_or_as_attachment(api):
     client, _, ids = api
-    settings = get_settings()
-    response = client.get(path_of(invoice_pdf_url(settings, ids["route-a"], "in_route_a")))
+    response = client.get(path_of(tab_link(ids["route-a"], "in_route_a")))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"] == 'inline; filename="invoice-ROUTE-A-0001.pdf"'
     assert response.headers["cache-control"] == "private, no-store"
     assert response.content.startswith(b"%PDF-")
-    download = client.get(path_of(invoice_pdf_url(settings, ids["route-a"], "in_route_a", download=True)))
+    download = client.get(path_of(tab_link(ids["route-a"], "in_route_a", download=True)))
     assert download.headers["content-disposition"] == 'attachment; filename="invoice-ROUTE-A-0001.pdf"'
 
 
 def test_route_refuses_tampered_expired_and_other_account_links(api):
     client, _, ids = api
-    settings = get_settings()
-    good = path_of(invoice_pdf_url(settings, ids["route-a"], "in_route_a"))
+    good = path_of(tab_link(ids["route-a"], "in_route_a"))
     assert_refused(client.get(good.replace(f"account={ids['route-a']}", f"account={ids['route-b']}")), 403)
     assert_refused(client.get(good.replace("in_route_a", "in_route_b")), 403)
     assert_refused(client.get(good[:-1] + ("0" if good[-1] != "0" else "1")), 403)
     assert_refused(client.get(good.split("?")[0]), 403)
-    expired = path_of(invoice_pdf_url(settings, ids["route-a"], "in_route_a", now=time.time() - 901))
+    expired = path_of(tab_link(ids["route-a"], "in_route_a", now=time.time() - 61))
     assert_refused(client.get(expired), 403)
     # Validly signed for account B, but the invoice is A's: B cannot have it.
-    assert_refused(client.get(path_of(invoice_pdf_url(settings, ids["route-b"], "in_route_a"))), 404)
+    assert_refused(client.get(path_of(tab_link(ids["route-b"], "in_route_a"))), 404)
 
 
 def test_route_reports_stripe_trouble_without_details(api):
     client, gateway, ids = api
     gateway.error = GatewayError(MSG_UNREACHABLE, code="unreachable", retryable=True)
-    response = client.get(path_of(invoice_pdf_url(get_settings(), ids["route-a"], "in_route_a")))
+    response = client.get(path_of(tab_link(ids["route-a"], "in_route_a")))
     assert response.status_code == 503 and response.text == MSG_UNREACHABLE
 
 

@@ -99,7 +99,7 @@ def test_invoice_seller_block_and_pdf_settings(tmp_path):
     defaults = make(billing_data_dir=tmp_path)
     assert defaults.billing_seller_name == "iEnterprise Inc."
     assert defaults.seller_address_lines == [] and defaults.billing_seller_tax_id == ""
-    assert (defaults.billing_invoice_paper, defaults.billing_pdf_link_ttl_seconds) == ("a4", 900)
+    assert (defaults.billing_invoice_paper, defaults.billing_pdf_link_ttl_seconds) == ("a4", 60)
     settings = make(billing_data_dir=tmp_path, billing_seller_address=" 1 Harbour Road ;Springfield\n USA; ",
                     billing_invoice_paper="Letter")
     assert settings.seller_address_lines == ["1 Harbour Road", "Springfield", "USA"]
