@@ -33,7 +33,7 @@ from billing_app.pdf import fonts
 from billing_app.pdf.invoice import Party, render_invoice
 from billing_app.pdf.shared_fonts import SharedFontsPDF
 from billing_app.services.invoices import invoice_document
-from billing_app.stripe_gateway import InvoiceLine, InvoiceSummary
+from billing_app.stripe.snapshots import InvoiceLine, InvoiceSummary
 
 START, END = datetime(2026, 11, 26), datetime(2026, 12, 26)
 SELLER = Party("iEnterprise Inc.", ("1 Harbour Road", "Springfield 12345", "USA", "Tax ID: US-99-1234567"))

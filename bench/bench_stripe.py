@@ -34,7 +34,7 @@ class StripeTimer:
     """Wraps StripeClient._call: how many calls, how long they took."""
 
     def __init__(self) -> None:
-        from billing_app.stripe_gateway import StripeClient
+        from billing_app.stripe.client import StripeClient
 
         self.calls, self.seconds = 0, 0.0
         original = StripeClient._call

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     from billing_app.runner import PortInUse
     from billing_app.services.accounts import AccountError
     from billing_app.services.emails import InvalidEmail
-    from billing_app.stripe_gateway import GatewayError
+    from billing_app.stripe.errors import GatewayError
 
     try:
         args.func(args)

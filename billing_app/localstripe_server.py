@@ -20,7 +20,7 @@ atomically, so a crash mid-write cannot leave a truncated pickle.
 Webhook endpoints registered through `/_config/webhooks/{id}` are not part of
 the store: whoever registers them must do so again after a restart.
 
-Before serving, `billing_app.stripe_emulator.install()` adds the Stripe semantics
+Before serving, `billing_app.stripe.emulator.install()` adds the Stripe semantics
 localstripe lacks (Prices, payment_behavior, prorations, idempotency keys, ...).
 """
 
@@ -36,7 +36,7 @@ from aiohttp import web
 from localstripe import resources  # type: ignore[import-untyped]
 from localstripe.server import app  # type: ignore[import-untyped]
 
-from billing_app import stripe_emulator
+from billing_app.stripe import emulator
 
 HOST = "127.0.0.1"
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.in_memory:
         store_path = args.store.resolve()
         store_path.parent.mkdir(parents=True, exist_ok=True)
-    stripe_emulator.install()
+    emulator.install()
     configure_store(store_path)
     resources.store.try_load_from_disk()
 

@@ -21,7 +21,7 @@ from billing_app.services.invoice_links import PDF_PATH, InvalidInvoiceLink, ver
 from billing_app.services.invoices import InvoiceNotAvailable, render_account_invoice
 from billing_app.services.page_sessions import redeem_invoice_link
 from billing_app.settings import get_settings
-from billing_app.stripe_gateway import GatewayError
+from billing_app.stripe.errors import GatewayError
 
 log = logging.getLogger(__name__)
 

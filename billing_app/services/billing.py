@@ -6,8 +6,6 @@ so the page always shows Stripe's truth rather than what we asked for.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from billing_app.models import (
     INTERVAL_MONTH,
     INTERVAL_YEAR,
@@ -16,17 +14,11 @@ from billing_app.models import (
     Account,
     utcnow,
 )
-from billing_app.stripe_gateway import CardSummary, InvoicePayment, SubscriptionSnapshot
+from billing_app.stripe.snapshots import CardSummary, InvoicePayment, SubscriptionSnapshot
 
 # Statuses in which the customer keeps the Unlimited Version (past_due: Stripe is still retrying).
 # An `incomplete` subscription's first payment is not made yet: it grants nothing.
 LIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> None:
@@ -45,9 +37,9 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
     account.billing_interval = INTERVAL_YEAR if subscription.interval == INTERVAL_YEAR else INTERVAL_MONTH
     account.licenses_purchased = subscription.quantity
     account.currency = subscription.currency
-    account.current_period_end = _aware(subscription.current_period_end)
+    account.current_period_end = subscription.current_period_end
     if subscription.cancel_at_period_end or subscription.cancel_at:
-        account.cancel_at = _aware(subscription.cancel_at or subscription.current_period_end)
+        account.cancel_at = subscription.cancel_at or subscription.current_period_end
         account.next_invoice_amount_cents = None
     else:
         account.cancel_at = None

@@ -54,13 +54,12 @@ from billing_app.services.billing import (
 from billing_app.services.money import format_money
 from billing_app.services.summary import format_date
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import (
-    MSG_AUTHENTICATION_FAILED,
+from billing_app.stripe.client import StripeClient
+from billing_app.stripe.errors import MSG_AUTHENTICATION_FAILED, GatewayError
+from billing_app.stripe.snapshots import (
     CardSummary,
     Catalogue,
-    GatewayError,
     InvoicePayment,
-    StripeClient,
     SubscriptionSnapshot,
 )
 

@@ -4,7 +4,7 @@ from functools import lru_cache
 
 from billing_app.services.billing_actions import BillingService
 from billing_app.settings import get_settings
-from billing_app.stripe_gateway import StripeClient
+from billing_app.stripe.client import StripeClient
 
 
 @lru_cache(maxsize=1)

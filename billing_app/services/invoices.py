@@ -29,7 +29,9 @@ from billing_app.services.summary import (
     invoice_row,
 )
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import GatewayError, InvoiceSummary, StripeClient
+from billing_app.stripe.client import StripeClient
+from billing_app.stripe.errors import GatewayError
+from billing_app.stripe.snapshots import InvoiceSummary
 
 PAGE_SIZE = 25
 # Drafts are not final (Stripe does not show them to customers either).

@@ -13,7 +13,8 @@ from billing_app.services import audit
 from billing_app.services.accounts import AccountNotFound, create_account, get_account
 from billing_app.services.billing import apply_card, apply_subscription
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import CardSummary, StripeClient, SubscriptionSnapshot
+from billing_app.stripe.client import StripeClient
+from billing_app.stripe.snapshots import CardSummary, SubscriptionSnapshot
 
 ACTOR = "billing-admin seed-demo"
 

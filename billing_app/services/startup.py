@@ -7,7 +7,7 @@ import logging
 
 from billing_app.services.gateway import get_gateway
 from billing_app.settings import get_settings
-from billing_app.stripe_gateway import GatewayError
+from billing_app.stripe.errors import GatewayError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from billing_app.models import INTERVAL_YEAR, PLAN_UNLIMITED, Account
 from billing_app.services.accounts import licenses_used
 from billing_app.services.money import format_money
-from billing_app.stripe_gateway import InvoiceSummary
+from billing_app.stripe.snapshots import InvoiceSummary
 
 INVOICE_STATUS_LABELS = {"paid": "Paid", "open": "Open", "void": "Void", "draft": "Draft", "uncollectible": "Uncollectible"}
 

@@ -19,7 +19,7 @@ from sqlmodel import select
 from billing_app.db import session_scope
 from billing_app.models import Account, StripeEvent
 from billing_app.services.billing_actions import BillingService
-from billing_app.stripe_gateway import GatewayError
+from billing_app.stripe.errors import GatewayError
 
 log = logging.getLogger(__name__)
 

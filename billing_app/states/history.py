@@ -12,7 +12,7 @@ from billing_app.services.gateway import get_gateway
 from billing_app.services.invoices import HistoryPage, history_page, pdf_filename
 from billing_app.states.dialog import SESSION_EXPIRED
 from billing_app.states.page import PageState
-from billing_app.stripe_gateway import GatewayError
+from billing_app.stripe.errors import GatewayError
 
 ACTOR = "billing-history"
 

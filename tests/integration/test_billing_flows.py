@@ -27,7 +27,8 @@ from billing_app.services.billing_actions import (
 )
 from billing_app.services.webhooks import handle_delivery
 from billing_app.settings import TEST_MODE_SECRET_KEY, get_settings
-from billing_app.stripe_gateway import MSG_SERVICE_ERROR, MSG_UNREACHABLE, StripeClient
+from billing_app.stripe.client import StripeClient
+from billing_app.stripe.errors import MSG_SERVICE_ERROR, MSG_UNREACHABLE
 from tests.integration.flows import (
     ACTOR,
     CHARGE_FAILS,

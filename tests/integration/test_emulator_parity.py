@@ -1,4 +1,4 @@
-"""The emulator (localstripe + billing_app.stripe_emulator) behaves like real Stripe.
+"""The emulator (localstripe + billing_app.stripe.emulator) behaves like real Stripe.
 
 Driven through the stripe SDK, as the gateway does, and through raw HTTP where
 Stripe.js would be the caller (publishable key + client secret).
@@ -577,9 +577,9 @@ def test_stripe_js_confirms_before_showing_the_3ds_box(emulator, tmp_path):
     response = httpx.get(f"{emulator.base}/js.stripe.com/v3/", timeout=5)
     assert response.status_code == 200
     js = response.text
-    assert "billing_app.stripe_emulator" in js and "Complete authentication" in js
+    assert "billing_app.stripe.emulator" in js and "Complete authentication" in js
     # The override is appended after localstripe's own Stripe, and confirms first.
-    override = js.index("billing_app.stripe_emulator")
+    override = js.index("billing_app.stripe.emulator")
     assert js.index("Stripe = (apiKey)") < override < js.index("/confirm'", override)
     node = shutil.which("node")
     if node is None:

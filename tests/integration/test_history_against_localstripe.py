@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-import billing_app.stripe_gateway as gw
 from billing_app.db import make_engine, session_scope
 from billing_app.models import Account
 from billing_app.runner import migrate
@@ -20,7 +19,8 @@ from billing_app.services.invoices import history_page, render_account_invoice
 from billing_app.services.money import format_money
 from billing_app.services.seeding import paid_subscription
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import StripeClient
+from billing_app.stripe import snapshots
+from billing_app.stripe.client import StripeClient
 
 Emulator = Any  # conftest.Emulator (conftest modules are not importable by name)
 
@@ -37,7 +37,7 @@ def engine(settings: Settings):
     engine.dispose()
 
 
-def buy_licenses_and_switch_to_yearly(client: StripeClient, subscription_id: str, prices: gw.Catalogue) -> None:
+def buy_licenses_and_switch_to_yearly(client: StripeClient, subscription_id: str, prices: snapshots.Catalogue) -> None:
     """What the Purchase Additional License and Convert to Yearly Billing flows send to Stripe."""
     subscription = client.retrieve_subscription(subscription_id)
     more, payment = client.change_subscription(subscription, price_id=prices.monthly_price_id, quantity=12,

@@ -14,15 +14,16 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 import pytest
+import stripe as sdk  # its exceptions, to check how the gateway maps them
 
-import billing_app.stripe_gateway as gw
 from billing_app.services.seeding import paid_subscription
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import GatewayError, StripeClient
+from billing_app.stripe import client as stripe_client
+from billing_app.stripe import errors, parsing, snapshots
+from billing_app.stripe.client import StripeClient
+from billing_app.stripe.errors import GatewayError
 
 Emulator = Any  # conftest.Emulator (conftest modules are not importable by name)
-# The SDK, reached through the gateway: no other project module imports it.
-sdk = gw.stripe  # type: ignore[attr-defined]
 SettingsFor = Callable[..., Settings]
 
 
@@ -31,7 +32,7 @@ def key() -> str:
 
 
 def now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def client(settings: Settings) -> StripeClient:
 
 
 def subscribe(client: StripeClient, customer_id: str, price_id: str, quantity: int
-              ) -> gw.SubscriptionSnapshot:
+              ) -> snapshots.SubscriptionSnapshot:
     return paid_subscription(client, customer_id, price_id, quantity, key=key())
 
 
@@ -77,7 +78,7 @@ def test_catalogue_from_many_threads_at_once(
         emulator: Emulator, tmp_path: Path, settings_for: SettingsFor) -> None:
     settings = settings_for(emulator.port, tmp_path, billing_price_monthly_cents=999,
                             billing_price_yearly_cents=9999, billing_currency="eur")
-    results: list[gw.Catalogue | BaseException] = []
+    results: list[snapshots.Catalogue | BaseException] = []
 
     def run() -> None:
         try:
@@ -91,7 +92,7 @@ def test_catalogue_from_many_threads_at_once(
     for thread in threads:
         thread.join()
 
-    assert all(isinstance(result, gw.Catalogue) for result in results), results
+    assert all(isinstance(result, snapshots.Catalogue) for result in results), results
     assert len(set(results)) == 1  # one Price per terms, whoever created it
 
 
@@ -287,7 +288,7 @@ def test_unreachable_service_is_a_retryable_gateway_error(
 
 def test_no_answer_is_a_timeout_not_unreachable(
         tmp_path: Path, settings_for: SettingsFor, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gw, "_TIMEOUT", (2.0, 0.5))
+    monkeypatch.setattr(stripe_client, "_TIMEOUT", (2.0, 0.5))
     with socket.socket() as silent:  # the kernel accepts connections; nobody answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
@@ -341,7 +342,7 @@ def test_emulator_stopped_mid_session(
      "This billing record was not found at the payment service.", "resource_missing", False),
 ])
 def test_error_mapping(make: Any, message: str, code: str, retryable: bool) -> None:
-    error = gw.user_message_for(make(sdk))
+    error = errors.user_message_for(make(sdk))
     assert (error.user_message, error.code, error.retryable) == (message, code, retryable)
 
 
@@ -408,16 +409,16 @@ def test_reads_the_current_api_shapes() -> None:
         "price": {"id": "unlimited-month-800-usd", "unit_amount": 800, "currency": "usd",
                   "recurring": {"interval": "month", "usage_type": "licensed"}},
     }
-    sub = gw._subscription_from({
+    sub = parsing.subscription_from({
         "id": "sub_1", "customer": "cus_1", "status": "active", "items": {"data": [item]},
         "cancel_at_period_end": True, "cancel_at": 1_769_904_000,
     })
     assert (sub.price_id, sub.interval, sub.quantity, sub.unit_amount, sub.currency) == (
         "unlimited-month-800-usd", "month", 12, 800, "usd")
-    assert sub.current_period_start == datetime(2026, 1, 1)
-    assert sub.current_period_end == sub.cancel_at == datetime(2026, 2, 1)
+    assert sub.current_period_start == datetime(2026, 1, 1, tzinfo=UTC)
+    assert sub.current_period_end == sub.cancel_at == datetime(2026, 2, 1, tzinfo=UTC)
 
-    invoice = gw._invoice_from({
+    invoice = parsing.invoice_from({
         "id": "in_1", "number": "ACME-0001", "created": 1_767_225_600, "status": "paid",
         "currency": "usd", "subtotal": 1600, "total": 1760, "amount_paid": 1760,
         "amount_due": 1760, "total_taxes": [{"amount": 160}],
@@ -431,7 +432,7 @@ def test_reads_the_current_api_shapes() -> None:
         ]},
     })
     assert (invoice.number, invoice.tax, invoice.total) == ("ACME-0001", 160, 1760)
-    assert (invoice.period_start, invoice.period_end) == (datetime(2026, 1, 1),
-                                                          datetime(2026, 2, 1))
+    assert (invoice.period_start, invoice.period_end) == (datetime(2026, 1, 1, tzinfo=UTC),
+                                                          datetime(2026, 2, 1, tzinfo=UTC))
     (line,) = invoice.lines
     assert (line.quantity, line.unit_amount, line.amount, line.proration) == (2, 800, 1600, True)

@@ -27,7 +27,7 @@ from billing_app.services.page_sessions import start_page_session
 from billing_app.services.passwords import set_password
 from billing_app.settings import Settings, get_settings
 from billing_app.states.page import PageState
-from billing_app.stripe_gateway import InvoicePage, InvoiceSummary
+from billing_app.stripe.snapshots import InvoicePage, InvoiceSummary
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

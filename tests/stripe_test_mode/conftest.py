@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import StripeClient
+from billing_app.stripe.client import StripeClient
 
 SECRET = os.environ.get("STRIPE_TEST_SECRET_KEY", "")
 PUBLISHABLE = os.environ.get("STRIPE_TEST_PUBLISHABLE_KEY", "")

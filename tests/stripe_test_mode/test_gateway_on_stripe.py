@@ -11,7 +11,8 @@ import time
 import pytest
 
 from billing_app.services.seeding import paid_subscription
-from billing_app.stripe_gateway import GatewayError, StripeClient
+from billing_app.stripe.client import StripeClient
+from billing_app.stripe.errors import GatewayError
 
 
 def customer_with(client: StripeClient, key: str, card: str, clock: str | None = None) -> str:

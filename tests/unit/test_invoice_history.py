@@ -30,14 +30,8 @@ from billing_app.services.invoices import (
 )
 from billing_app.services.page_sessions import start_page_session
 from billing_app.settings import get_settings
-from billing_app.stripe_gateway import (
-    MSG_NOT_FOUND,
-    MSG_UNREACHABLE,
-    GatewayError,
-    InvoiceLine,
-    InvoicePage,
-    InvoiceSummary,
-)
+from billing_app.stripe.errors import MSG_NOT_FOUND, MSG_UNREACHABLE, GatewayError
+from billing_app.stripe.snapshots import InvoiceLine, InvoicePage, InvoiceSummary
 
 with warnings.catch_warnings():
     # Starlette now prefers the `httpx2` package; the pinned httpx still works.

@@ -21,7 +21,7 @@ from billing_app.pdf.invoice import REPLACEMENT_CHARACTER, Party, render_invoice
 from billing_app.services.invoices import invoice_document, pdf_filename, seller_party
 from billing_app.services.money import format_money
 from billing_app.settings import Settings
-from billing_app.stripe_gateway import InvoiceLine, InvoiceSummary
+from billing_app.stripe.snapshots import InvoiceLine, InvoiceSummary
 
 START, END = datetime(2026, 11, 26, 9, 30), datetime(2026, 12, 26, 9, 30)
 BUYER = Party("Acme Corp", ("admin@acme.test",))

@@ -28,7 +28,7 @@ sys.meta_path.insert(0, NotInstalled(json.loads(sys.argv[1])))
 import billing_app
 for module in pkgutil.walk_packages(billing_app.__path__, "billing_app."):
     # The embedded Stripe emulator (localstripe and its extension) is development-only.
-    if module.name not in ("billing_app.localstripe_server", "billing_app.stripe_emulator"):
+    if module.name not in ("billing_app.localstripe_server", "billing_app.stripe.emulator"):
         importlib.import_module(module.name)
 import rxconfig
 """

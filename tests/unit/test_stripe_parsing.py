@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import billing_app.stripe_gateway as gw
+from billing_app.stripe import errors, parsing, snapshots
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe"
 
@@ -22,7 +22,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 def test_subscription_reads_the_price_and_the_item_periods() -> None:
     raw = fixture("subscription")
-    sub = gw._subscription_from(raw)
+    sub = parsing.subscription_from(raw)
     item = raw["items"]["data"][0]
     # The price wins over the legacy `plan` Stripe still includes beside it.
     assert (sub.id, sub.customer_id, sub.status) == (raw["id"], raw["customer"], raw["status"])
@@ -30,20 +30,20 @@ def test_subscription_reads_the_price_and_the_item_periods() -> None:
         item["price"]["id"], "month", item["price"]["unit_amount"], "usd")
     assert sub.quantity == item["quantity"]
     assert sub.item_id == item["id"]
-    assert sub.current_period_end == gw._dt(item["current_period_end"])
-    assert sub.current_period_start == gw._dt(item["current_period_start"])
-    assert sub.cancel_at == gw._dt(raw["cancel_at"])
+    assert sub.current_period_end == parsing.timestamp(item["current_period_end"])
+    assert sub.current_period_start == parsing.timestamp(item["current_period_start"])
+    assert sub.cancel_at == parsing.timestamp(raw["cancel_at"])
 
 
 def test_subscription_pending_update() -> None:
     raw = fixture("subscription")
-    assert gw._subscription_from(raw).pending_update == gw.PendingUpdate(None, None)
+    assert parsing.subscription_from(raw).pending_update == snapshots.PendingUpdate(None, None)
     raw["pending_update"]["subscription_items"] = [
         {"id": "si_1", "quantity": 12, "price": copy.deepcopy(raw["items"]["data"][0]["price"])}]
-    pending = gw._subscription_from(raw).pending_update
-    assert pending == gw.PendingUpdate(raw["items"]["data"][0]["price"]["id"], 12)
+    pending = parsing.subscription_from(raw).pending_update
+    assert pending == snapshots.PendingUpdate(raw["items"]["data"][0]["price"]["id"], 12)
     raw["pending_update"] = None
-    assert gw._subscription_from(raw).pending_update is None
+    assert parsing.subscription_from(raw).pending_update is None
 
 
 def test_subscription_with_an_expanded_latest_invoice_and_payment_method() -> None:
@@ -51,7 +51,7 @@ def test_subscription_with_an_expanded_latest_invoice_and_payment_method() -> No
     raw["latest_invoice"] = fixture("invoice")
     raw["default_payment_method"] = fixture("payment_method")
     raw["metadata"] = {"billing_action": "purchase_unlimited:abc"}
-    sub = gw._subscription_from(raw)
+    sub = parsing.subscription_from(raw)
     assert sub.latest_invoice_id == fixture("invoice")["id"]
     assert sub.default_payment_method == fixture("payment_method")["id"]
     assert sub.created_by == "purchase_unlimited:abc"
@@ -60,14 +60,14 @@ def test_subscription_with_an_expanded_latest_invoice_and_payment_method() -> No
 def test_subscription_without_items_is_an_unexpected_answer() -> None:
     raw = fixture("subscription")
     raw["items"]["data"] = []
-    with pytest.raises(gw.GatewayError) as caught:
-        gw._subscription_from(raw)
+    with pytest.raises(errors.GatewayError) as caught:
+        parsing.subscription_from(raw)
     assert caught.value.code == "unexpected_response"
 
 
 def test_invoice_lines_proration_and_buyer_details() -> None:
     raw = fixture("invoice")
-    invoice = gw._invoice_from(raw)
+    invoice = parsing.invoice_from(raw)
     line = raw["lines"]["data"][0]
     assert (invoice.id, invoice.status, invoice.currency) == (raw["id"], raw["status"], raw["currency"])
     assert (invoice.total, invoice.amount_due, invoice.amount_paid) == (
@@ -78,7 +78,7 @@ def test_invoice_lines_proration_and_buyer_details() -> None:
     assert (parsed.amount, parsed.quantity, parsed.description) == (
         line["amount"], line["quantity"], line["description"])
     assert parsed.proration is True  # parent.*_details.proration, the current shape
-    assert invoice.period_start == invoice.period_end == datetime(2024, 7, 26, 0, 34, 14)
+    assert invoice.period_start == invoice.period_end == datetime(2024, 7, 26, 0, 34, 14, tzinfo=UTC)
     assert invoice.customer_address == ()  # every field null
 
 
@@ -88,7 +88,7 @@ def test_invoice_taxes_and_frozen_buyer_details() -> None:
     raw["customer_address"] = {"line1": "Bahnhofstrasse 1", "line2": None, "postal_code": "8001",
                                "city": "Zürich", "state": None, "country": "CH"}
     raw["customer_tax_ids"] = [{"type": "ch_vat", "value": "CHE-123.456.789 MWST"}]
-    invoice = gw._invoice_from(raw)
+    invoice = parsing.invoice_from(raw)
     assert invoice.tax == 190
     assert invoice.customer_address == ("Bahnhofstrasse 1", "8001 Zürich", "CH")
     assert invoice.customer_tax_ids == ("CHE-123.456.789 MWST",)
@@ -101,38 +101,38 @@ def test_invoice_payment_from_the_confirmation_secret_and_its_payment_intent() -
     invoice["confirmation_secret"] = {"client_secret": intent["client_secret"], "type": "payment_intent"}
     intent["status"] = "requires_action"
     intent["last_payment_error"] = None
-    payment = gw._payment_from(invoice, intent)
-    assert gw._intent_id(intent["client_secret"]) == intent["id"]
+    payment = parsing.payment_from(invoice, intent)
+    assert parsing.intent_id(intent["client_secret"]) == intent["id"]
     assert payment.needs_customer and not payment.paid and not payment.failed
     assert payment.client_secret == intent["client_secret"]
 
     intent["status"] = "requires_payment_method"
     intent["last_payment_error"] = {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"}
-    declined = gw._payment_from(invoice, intent)
+    declined = parsing.payment_from(invoice, intent)
     assert declined.failed and declined.failure_message == "Your card has insufficient funds."
 
     invoice["status"] = "paid"
-    assert gw._payment_from(invoice, None).paid
+    assert parsing.payment_from(invoice, None).paid
 
 
 def test_card_summary_from_a_payment_method() -> None:
     raw = fixture("payment_method")
-    card = gw._card_from(raw)
-    assert card == gw.CardSummary(raw["id"], "visa", raw["card"]["last4"], 8, 2030)
+    card = parsing.card_from(raw)
+    assert card == snapshots.CardSummary(raw["id"], "visa", raw["card"]["last4"], 8, 2030)
     raw["card"] = None
-    assert gw._card_from(raw) is None
+    assert parsing.card_from(raw) is None
 
 
 def test_price_shape() -> None:
     raw = fixture("price")
     item = {"id": "si_1", "quantity": 1, "price": raw}
-    assert gw._price_of(item) == (raw["id"], "month", raw["unit_amount"], raw["currency"])
+    assert parsing.price_of(item) == (raw["id"], "month", raw["unit_amount"], raw["currency"])
     # localstripe's older shape: the plan alone.
     plan_only = {"id": "si_2", "plan": {"id": "plan_1", "interval": "year", "amount": 8000, "currency": "usd"}}
-    assert gw._price_of(plan_only) == ("plan_1", "year", 8000, "usd")
+    assert parsing.price_of(plan_only) == ("plan_1", "year", 8000, "usd")
 
 
 def test_setup_and_payment_intent_secrets_name_their_intents() -> None:
     for name in ("setup_intent", "payment_intent"):
         raw = fixture(name)
-        assert gw._intent_id(raw["client_secret"]) == raw["id"]
+        assert parsing.intent_id(raw["client_secret"]) == raw["id"]

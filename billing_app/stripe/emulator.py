@@ -1408,7 +1408,7 @@ def _install_invoice_list() -> None:
 # publishable key and the client secret) and shows localstripe's 3-D Secure box only
 # when the answer is `requires_action`.
 STRIPE_JS_OVERRIDE = r"""
-/* billing_app.stripe_emulator: Stripe.js confirmCardPayment as the real one behaves. */
+/* billing_app.stripe.emulator: Stripe.js confirmCardPayment as the real one behaves. */
 (function () {
   const localstripeStripe = Stripe;
 
