@@ -9,6 +9,7 @@ from billing_app.pages import billing_page
 from billing_app.services.startup import prepare_stripe
 from billing_app.settings import get_settings
 from billing_app.states.page import PageState
+from billing_app.states.session_guard import SessionGuard
 
 app = rx.App(
     stylesheets=["/billing.css"],
@@ -19,5 +20,6 @@ app = rx.App(
         with_security_headers(get_settings().billing_frame_ancestors),
     ],
 )
+app.add_middleware(SessionGuard())
 app.add_page(billing_page, route="/", title="Billing", on_load=PageState.open_page)
 app.register_lifespan_task(prepare_stripe)
