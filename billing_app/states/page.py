@@ -118,11 +118,13 @@ class PageState(rx.State):
         """Run before every event of the tab (states/session_guard.py): end a sign-in that no longer
         holds, empty the account's data when a sign-in ended or another launch link was opened in the
         tab (before even the page's reload is answered); whether the tab is signed in."""
-        signed_in = self.account_id is not None
-        if launch_token and launch_token != self._bound_token_id:
-            self._emptying_due = True
+        account_id = self.account_id
+        if launch_token and self._bound_token_id is not None and launch_token != self._bound_token_id:
+            # Another launch link in this tab: nothing of the bound account until open_page has checked it.
+            self._end_sign_in()
+            self.phase, account_id = "loading", None
         await self._empty_account_states_if_due()
-        return signed_in
+        return account_id is not None
 
     @rx.event
     async def submit_password(self, form: dict):

@@ -3,9 +3,12 @@ handlers of the app, driven as the websocket would drive them, without a browser
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import copy
 import inspect
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +25,15 @@ from billing_app.settings import get_settings
 from billing_app.states.page import PageState
 
 PASSWORD = "correct horse battery staple"
+
+# Arguments an attacker sends, by parameter name: as close to a real call as possible, so that a handler
+# that skipped its access check would change something.
+ATTACK_ARGUMENTS: dict[str, Any] = {
+    "value": "7", "email": "user0@victim.test", "index": 0, "result": {"ok": True}, "_browser_result": {"ok": True},
+    "form": {"password": "guess", "current_password": "guess", "new_password": "n3w-Passw0rd!", "confirm_password": "n3w-Passw0rd!"},
+    "form_data": {"email": "mallory@victim.test", "domain-0": "evil.test"},
+}
+SIGN_IN_EVENTS = {(PageState, "open_page"), (PageState, "submit_password")}
 
 
 def page_states() -> list[type[rx.State]]:
@@ -114,3 +126,25 @@ class Tab:
         """What the server holds for this tab, state by state (router data aside)."""
         return {state.get_full_name(): {name: copy.deepcopy(getattr(self.state(state), name))
                                         for name in own_fields(state)} for state in page_states()}
+
+
+def every_event() -> list[tuple[type, str, dict[str, Any]]]:
+    """Each handler of the page's states with attack arguments; `setvar` once per var of its state."""
+    events = []
+    for state in [PageState, *account_states()]:
+        for name, handler in sorted(state.event_handlers.items()):
+            if (state, name) in SIGN_IN_EVENTS:
+                continue
+            if name == "setvar":
+                events += [(state, name, {"var_name": var, "value": "7"}) for var in state.base_vars]
+                continue
+            parameters = list(inspect.signature(handler.fn).parameters)[1:]
+            events.append((state, name, {parameter: ATTACK_ARGUMENTS[parameter] for parameter in parameters}))
+    return events
+
+
+def run(coroutine: Any) -> Any:
+    """Run a coroutine to its end on a loop of its own (in a thread: Playwright's sync API keeps one
+    running in the main thread once a browser test has run)."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(contextvars.copy_context().run, asyncio.run, coroutine).result()

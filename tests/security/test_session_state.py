@@ -5,56 +5,39 @@ emptied, and every text a client sends is cut to size. On the real states, middl
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 from types import SimpleNamespace
 from typing import Any, get_args, get_origin
 
 import pytest
+from playwright.sync_api import expect
 from pydantic import ValidationError
 from sqlmodel import select
 
 import billing_app.states.page as page_module
 from billing_app.db import session_scope
 from billing_app.models import Account, ActivatedUser, AllowedDomain
+from billing_app.services.billing import apply_card, apply_subscription
+from billing_app.services.gateway import get_gateway
+from billing_app.services.seeding import subscribe_with_test_card
 from billing_app.settings import Settings
 from billing_app.states.billing import CancelState, CardState, LicensePurchaseState, UpgradeState
 from billing_app.states.page import PageState
 from billing_app.states.users import DomainsState, RemoveUserState, UsersState
-from tests.security.tabs import Tab, account_states, launch_token, migrated_database, new_account, own_fields
-
-# Arguments an attacker sends, by parameter name: as close to a real call as possible, so that a handler
-# that skipped its access check would change something.
-ATTACK_ARGUMENTS: dict[str, Any] = {
-    "value": "7", "email": "user0@victim.test", "index": 0, "result": {"ok": True}, "_browser_result": {"ok": True},
-    "form": {"password": "guess", "current_password": "guess", "new_password": "n3w-Passw0rd!", "confirm_password": "n3w-Passw0rd!"},
-    "form_data": {"email": "mallory@victim.test", "domain-0": "evil.test"},
-}
-SIGN_IN_EVENTS = {(PageState, "open_page"), (PageState, "submit_password")}
+from tests.security.tabs import (
+    Tab,
+    account_states,
+    every_event,
+    launch_token,
+    migrated_database,
+    new_account,
+    own_fields,
+    run,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def database():
     migrated_database()
-
-
-def run(coroutine):
-    return asyncio.run(coroutine)
-
-
-def every_event() -> list[tuple[type, str, dict[str, Any]]]:
-    """Each handler of the page's states with attack arguments; `setvar` once per var of its state."""
-    events = []
-    for state in [PageState, *account_states()]:
-        for name, handler in sorted(state.event_handlers.items()):
-            if (state, name) in SIGN_IN_EVENTS:
-                continue
-            if name == "setvar":
-                events += [(state, name, {"var_name": var, "value": "7"}) for var in state.base_vars]
-                continue
-            parameters = list(inspect.signature(handler.fn).parameters)[1:]
-            events.append((state, name, {parameter: ATTACK_ARGUMENTS[parameter] for parameter in parameters}))
-    return events
 
 
 @pytest.mark.parametrize("launched", [False, True], ids=["no launch link", "at the password prompt"])
@@ -236,3 +219,35 @@ def test_texts_a_client_sends_are_cut_to_size():
     with session_scope() as session:
         assert len(session.exec(select(AllowedDomain).where(AllowedDomain.account_id == account.id)).all()) == 2
         assert len(session.exec(select(ActivatedUser).where(ActivatedUser.account_id == account.id)).all()) == 2
+
+
+@pytest.mark.e2e
+def test_a_new_launch_link_in_the_tab_shows_nothing_of_the_first_account(app_settings, page):
+    """Account A's users and invoices on screen, then B's launch link in the same tab: nothing of A
+    reaches the browser again (every websocket frame is read) and B's tabs show none of it."""
+    first, second = new_account(users=2), new_account(users=1)
+    with session_scope() as session:
+        stored = session.get_one(Account, first.id)
+        card, subscription = subscribe_with_test_card(get_gateway(), first.id, 10)
+        apply_subscription(stored, subscription)
+        apply_card(stored, card)
+        session.add(stored)
+    base = app_settings.public_url
+    page.goto(f"{base}/?launch={launch_token(first)}")
+    page.get_by_role("tab", name="User Management").click()
+    expect(page.get_by_text(f"user1@{first.slug}.test")).to_be_visible()
+    page.get_by_role("tab", name="Billing History").click()
+    expect(page.locator(".invoice-row").first).to_contain_text("Paid")
+
+    frames: list[str] = []
+    page.on("websocket", lambda socket: socket.on("framereceived", lambda frame: frames.append(str(frame))))
+    page.goto(f"{base}/?launch={launch_token(second)}")
+    page.get_by_role("tab", name="User Management").click()
+    expect(page.get_by_text(f"user0@{second.slug}.test")).to_be_visible()
+    page.get_by_role("tab", name="Billing History").click()
+    expect(page.get_by_text("No invoices yet")).to_be_visible()
+    page.get_by_role("tab", name="Plan").click()
+    assert frames, "no websocket frame was seen"
+    leaked = [frame for frame in frames if first.slug in frame]
+    assert not leaked
+    assert first.slug not in page.content()
