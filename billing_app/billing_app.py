@@ -11,6 +11,7 @@ from billing_app.pages import billing_page
 from billing_app.services.startup import prepare_stripe
 from billing_app.settings import get_settings_or_exit
 from billing_app.states.page import PageState
+from billing_app.states.session_guard import SessionGuard
 
 _settings = get_settings_or_exit("billing-app")
 
@@ -24,5 +25,6 @@ app = rx.App(
         with_security_headers(_settings, get_web_dir() / constants.Dirs.STATIC),
     ],
 )
+app.add_middleware(SessionGuard())
 app.add_page(billing_page, route="/", title="Billing", on_load=PageState.open_page)
 app.register_lifespan_task(prepare_stripe)

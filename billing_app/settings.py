@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
     # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
     billing_session_idle_minutes: int = Field(30, ge=1, le=1440)
+    # A sign-in lasts at most this long, however active the tab (a left-open tab cannot stay signed in for ever).
+    billing_session_max_hours: int = Field(12, ge=1, le=24)
     # Invoice PDF links are minted on click, single-use, and expire after this (services/invoice_links.py).
     billing_pdf_link_ttl_seconds: int = Field(60, ge=10, le=60)
 

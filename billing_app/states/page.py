@@ -3,8 +3,11 @@
 The tab is bound by redeeming a launch link once; the binding lives in
 backend-only vars (leading underscore), so nothing of the account reaches the
 browser until the link has been verified and, for a password-protected account,
-the password given. A binding ends when the tab has been idle too long or the
-account's password changed since it signed in (another session's change).
+the password given. A sign-in ends when the tab has been idle too long, after
+its absolute lifetime, when the account's password changed since it signed in
+(another session's change), or when another launch link is opened in the tab;
+then every state showing something of the account is emptied, before the event
+that noticed it goes on (so the browser is sent none of it again).
 """
 
 from __future__ import annotations
@@ -47,12 +50,15 @@ class PageState(rx.State):
     # Who opened the page (the launch link's email): the actor of audit entries.
     _actor: str = ""
     _session_epoch: int = 0
+    _signed_in_at: float = 0.0
     _last_activity: float = 0.0
     # This tab's PageSession row while signed in (what its invoice PDF links are checked against).
     _page_session_id: str | None = None
+    # A sign-in ended in this event: the account-bearing states are emptied before it ends.
+    _emptying_due: bool = False
 
     @rx.event
-    def open_page(self):
+    async def open_page(self):
         """on_load of "/": bind the tab from the launch link, or keep an earlier binding."""
         self.test_mode = get_settings().test_mode
         token = self.router.url.query_parameters.get("launch")
@@ -69,18 +75,22 @@ class PageState(rx.State):
                     self._sign_in_as(account)
             except InvalidLaunchToken as exc:
                 log.info("launch refused: %s", exc)
-                return self._deny()
+                self._deny()
         if self._launched_account_id is None:
-            return self._deny()
-        if self.account_id is None:
-            # Not signed in yet, or the binding just ended (idle, password changed elsewhere).
-            if self._launched_account_id is None:
-                return self._deny()
-            self._ask_password()
+            self._deny()
         else:
+            # Asks for the password when not signed in yet, or when the binding just ended.
             self._refresh()
-        if token:
+        await self._empty_account_states_if_due()
+        if token and self.phase != "denied":
             return rx.call_script(_FORGET_LAUNCH_TOKEN)
+        return None
+
+    def _end_sign_in(self) -> None:
+        self._end_page_session()
+        if self._account_id is not None:
+            self._account_id, self._emptying_due = None, True
+        self.summary = {}
 
     def _end_page_session(self) -> None:
         if self._page_session_id is not None:
@@ -89,30 +99,54 @@ class PageState(rx.State):
             self._page_session_id = None
 
     def _forget(self) -> None:
-        self._end_page_session()
-        self._launched_account_id = self._account_id = self._bound_token_id = None
+        self._end_sign_in()
+        self._launched_account_id = self._bound_token_id = None
         self._actor = ""
-        self.summary = {}
 
     def _deny(self):
         self._forget()
         self.phase = "denied"
 
     def _ask_password(self) -> None:
-        self._end_page_session()
-        self._account_id = None
-        self.summary = {}
+        self._end_sign_in()
         self.phase = "password"
 
     def _sign_in_as(self, account: Account) -> None:
         self._end_page_session()
         with session_scope() as session:
             self._page_session_id = start_page_session(session, account.id)
-        self._account_id, self._session_epoch, self._last_activity = account.id, account.session_epoch, time.time()
+        self._account_id, self._session_epoch = account.id, account.session_epoch
+        self._signed_in_at = self._last_activity = time.time()
+
+    async def _empty_account_states_if_due(self) -> None:
+        """Reset every other state of the page (lists, dialogs, their errors and client secrets) once a
+        sign-in has ended: they all show something of the account."""
+        if not self._emptying_due:
+            return
+        self._emptying_due = False
+        for state in rx.State.get_substates():
+            if state.__module__.startswith("billing_app.") and state is not PageState:
+                (await self.get_state(state)).reset()
+
+    async def _before_event(self, launch_token: str | None) -> bool:
+        """Run before every event of the tab (states/session_guard.py): end a sign-in that no longer
+        holds, empty the account's data when a sign-in ended or another launch link was opened in the
+        tab (before even the page's reload is answered); whether the tab is signed in."""
+        account_id = self.account_id
+        if launch_token and self._bound_token_id is not None and launch_token != self._bound_token_id:
+            # Another launch link in this tab: nothing of the bound account until open_page has checked it.
+            self._end_sign_in()
+            self.phase, account_id = "loading", None
+        await self._empty_account_states_if_due()
+        return account_id is not None
 
     @rx.event
-    def sign_out(self):
+    async def sign_out(self):
         """End this tab's session: back to the password prompt (or, without a password, the launch message)."""
+        self._sign_out()
+        await self._empty_account_states_if_due()
+
+    def _sign_out(self) -> None:
         if self._account_id is None:
             return
         with get_engine().connect() as connection:
@@ -131,7 +165,8 @@ class PageState(rx.State):
             return
         self.signing_in, self.password_error = True, ""
         yield
-        result = await asyncio.to_thread(self._check_password, str(form.get("password", ""))[:512])
+        password = form.get("password") if isinstance(form, dict) else None
+        result = await asyncio.to_thread(self._check_password, password[:512] if isinstance(password, str) else "")
         self.signing_in = False
         if result:
             self.password_error = result
@@ -156,10 +191,12 @@ class PageState(rx.State):
         """Why the signed-in binding no longer holds ("password" or "denied"), or None."""
         if facts is None:
             return "denied"
-        idle = time.time() - self._last_activity > get_settings().billing_session_idle_minutes * 60
-        if facts.has_password and (idle or facts.session_epoch != self._session_epoch):
+        settings, now = get_settings(), time.time()
+        expired = (now - self._last_activity > settings.billing_session_idle_minutes * 60
+                   or now - self._signed_in_at > settings.billing_session_max_hours * 3600)
+        if facts.has_password and (expired or facts.session_epoch != self._session_epoch):
             return "password"
-        if idle:
+        if expired:
             return "denied"
         return None
 

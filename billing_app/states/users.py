@@ -26,6 +26,16 @@ from billing_app.states.page import DENIED_MESSAGE, PageState
 
 NEW_USER_INPUT_ID = "new-user-email"
 DOMAIN_FIELD_PREFIX = "domain-"
+# What a client sends is cut to size before it is kept (any client may send any event with any
+# arguments; the services validate the content): an address is at most 254 characters, a domain 253,
+# with room for the spaces and the leading "@" an admin may type.
+MAX_EMAIL_CHARS = 254
+MAX_DOMAIN_INPUT_CHARS = 300
+
+
+def _text(value: object, max_chars: int) -> str:
+    """A string a client sent, cut to `max_chars`; anything else is ""."""
+    return value[:max_chars] if isinstance(value, str) else ""
 
 
 def _plural(count: int, word: str) -> str:
@@ -85,7 +95,7 @@ class UsersState(rx.State):
 
     @rx.event
     async def set_search(self, value: str):
-        self.search = value[: seats.MAX_SEARCH_CHARS]
+        self.search = _text(value, seats.MAX_SEARCH_CHARS)
         await self._show_page(0)
 
     @rx.event
@@ -104,9 +114,10 @@ class UsersState(rx.State):
             return
         page, account_id = bound
         self.add_error = ""
+        email = form_data.get("email") if isinstance(form_data, dict) else None
         try:
             with session_scope() as session:
-                activation = seats.activate(session, account_id, form_data.get("email"), actor=page.actor)
+                activation = seats.activate(session, account_id, email, actor=page.actor)
                 if activation.licensed:
                     self._show_users(session, account_id)
                     _show_counts(session, page, account_id)
@@ -127,7 +138,8 @@ class RemoveUserState(rx.State):
 
     @rx.event
     def ask_remove(self, email: str):
-        self.confirm_email = email
+        if isinstance(email, str) and len(email) <= MAX_EMAIL_CHARS:  # longer is nobody's address
+            self.confirm_email = email
 
     @rx.event
     def cancel_remove(self):
@@ -178,16 +190,17 @@ class DomainsState(rx.State):
 
     @rx.event
     def edit_domain(self, index: int, value: str):
-        if 0 <= index < len(self.domain_drafts):
-            self.domain_drafts[index] = value
+        if isinstance(index, int) and 0 <= index < len(self.domain_drafts):
+            self.domain_drafts[index] = _text(value, MAX_DOMAIN_INPUT_CHARS)
 
     @rx.event
     def add_domain_row(self):
-        self.domain_drafts.append("")
+        if len(self.domain_drafts) < domains.MAX_DOMAINS:
+            self.domain_drafts.append("")
 
     @rx.event
     def remove_domain_row(self, index: int):
-        if 0 <= index < len(self.domain_drafts):
+        if isinstance(index, int) and 0 <= index < len(self.domain_drafts):
             self.domain_drafts.pop(index)
 
     @rx.event
@@ -197,8 +210,13 @@ class DomainsState(rx.State):
             yield rx.toast.error(DENIED_MESSAGE)
             return
         page, account_id = bound
+        if not isinstance(form_data, dict):
+            return
         # The form's fields, not the drafts: they hold what was typed even before it reached the state.
-        entries = [value for name, value in form_data.items() if name.startswith(DOMAIN_FIELD_PREFIX)]
+        # One more than allowed is enough for the service to say there are too many.
+        entries = [value[:MAX_DOMAIN_INPUT_CHARS] if isinstance(value, str) else value
+                   for name, value in form_data.items() if str(name).startswith(DOMAIN_FIELD_PREFIX)]
+        entries = entries[: domains.MAX_DOMAINS + 1]
         try:
             with session_scope() as session:
                 account = session.get_one(Account, account_id)

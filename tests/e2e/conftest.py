@@ -1,4 +1,4 @@
-"""The production app (embedded localstripe + `reflex run --env prod`) and a headless Chromium."""
+"""End-to-end fixtures beside the running app and browser of tests/running_app.py: accounts to drive."""
 
 from __future__ import annotations
 
@@ -6,84 +6,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
 
 from billing_app.db import session_scope
 from billing_app.models import PLAN_UNLIMITED, ActivatedUser
-from billing_app.runner import PROJECT_ROOT, Stack, migrate
-from billing_app.services.accounts import create_account, get_account, issue_api_key, launch_url
+from billing_app.runner import PROJECT_ROOT
+from billing_app.services.accounts import create_account, issue_api_key
 from billing_app.services.gateway import get_gateway
-from billing_app.services.seeding import seed_demo
-from billing_app.settings import Settings, get_settings
+from billing_app.settings import Settings
 from tests.e2e.helpers import ISSUED_SECRETS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-quic",
-    # Lets a page of another origin (the fake connector) frame localhost.
-    "--disable-features=LocalNetworkAccessChecks",
-]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-
-@pytest.fixture(scope="session")
-def app_stack() -> Stack:
-    """Start localstripe, seed the demo through it, start the app in production mode."""
-    settings = get_settings()
-    migrate(settings.database_url)
-    stack = Stack(settings)
-    try:
-        stack.start_localstripe()
-        seed_demo(get_gateway(), settings)
-        stack.start_app()
-        yield stack
-    except Exception:
-        for log in sorted(stack.log_dir.glob("*.log")):
-            print(f"--- {log.name} (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
-        raise
-    finally:
-        stack.stop()
-
-
-@pytest.fixture(scope="session")
-def app_settings(app_stack: Stack) -> Settings:
-    return app_stack.settings
-
-
-@pytest.fixture(scope="session")
-def base_url(app_settings: Settings) -> str:
-    return app_settings.public_url
-
-
-@pytest.fixture
-def launch(app_settings: Settings):
-    """launch("demo") → a fresh, signed launch link for that account."""
-
-    def make(slug: str = "demo") -> str:
-        with session_scope() as session:
-            url = launch_url(app_settings, get_account(session, slug))
-        ISSUED_SECRETS.append(url.split("launch=", 1)[1])
-        return url
-
-    return make
-
-
-@pytest.fixture(scope="session")
-def browser() -> Browser:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Page:
-    context = browser.new_context(viewport={"width": 400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 @pytest.fixture(scope="session")

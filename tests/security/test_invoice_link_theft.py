@@ -81,7 +81,7 @@ def test_a_link_serves_its_pdf_once(pdf_route, account_id):
 def test_a_link_dies_with_its_tabs_sign_out(pdf_route, account_id):
     tab = _signed_in_tab(account_id)
     url, download = tab._invoice_pdf_url(INVOICE), tab._invoice_pdf_url(INVOICE, download=True)
-    PageState.sign_out.fn(tab)
+    tab._sign_out()  # what the Sign Out event does before emptying the other states
     assert tab.phase == "password"
     assert (_fetch(pdf_route, url), _fetch(pdf_route, download)) == (403, 403)
     assert tab._invoice_pdf_url(INVOICE) is None  # nor can it mint new ones

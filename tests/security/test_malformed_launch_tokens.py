@@ -5,6 +5,7 @@ message; before the fix a non-ASCII token raised UnicodeEncodeError / TypeError 
 tab stayed on "loading".
 """
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -63,7 +64,7 @@ def test_a_huge_expiry_is_refused_not_a_crash():
 def _open_page_with(token: str) -> PageState:
     page = PageState(_reflex_internal_init=True)
     page.router = RouterData(url=ReflexURL(f"http://localhost/?launch={quote(token)}"))
-    PageState.open_page.fn(page)
+    asyncio.run(PageState.open_page.fn(page))
     return page
 
 
