@@ -6,10 +6,8 @@ Prints a Markdown table of medians (and 90th percentiles) over `--runs` renders
 of each case, in interleaved rounds after a warm-up render. Only rendering is timed: the Stripe call
 that precedes it in the app is not (see the integration tests for that path).
 
-Our invoices parse their fonts once per process (billing_app/pdf/shared_fonts.py): the warm-up
-render pays that (~0.1 s for the two DejaVu fonts, ~0.3 s more for a CJK fallback font), as the
-first PDF after a server start does, so the timed renders are those of a running server. The
-"embedded DejaVu Sans" one-liner is plain fpdf2, which parses and subsets the font for every PDF.
+fpdf2 parses and subsets the embedded fonts for every PDF (see the "embedded DejaVu Sans"
+one-liner), ours as well.
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from fpdf import FPDF  # noqa: E402
 from pypdf import PdfReader  # noqa: E402
 
 from billing_app.pdf import fonts  # noqa: E402
-from billing_app.pdf.shared_fonts import SharedFontsPDF  # noqa: E402
 from billing_app.pdf.invoice import Party, render_invoice  # noqa: E402
 from billing_app.services.invoices import invoice_document  # noqa: E402
 from billing_app.stripe_gateway import InvoiceLine, InvoiceSummary  # noqa: E402
@@ -54,9 +51,9 @@ def invoice(lines: int) -> InvoiceSummary:
                           amount_due=total, lines=items)
 
 
-def one_line_pdf(font: Path | None, *, shared: bool = False) -> Callable[[], bytes]:
+def one_line_pdf(font: Path | None) -> Callable[[], bytes]:
     def render() -> bytes:
-        pdf = SharedFontsPDF() if shared else FPDF()
+        pdf = FPDF()
         pdf.add_page()
         if font is None:
             pdf.set_font("helvetica", size=12)
@@ -98,8 +95,6 @@ def main() -> None:
     cases: list[tuple[str, Callable[[], bytes]]] = [
         ("fpdf2 one-line PDF, core Helvetica", one_line_pdf(None)),
         ("fpdf2 one-line PDF, embedded DejaVu Sans", one_line_pdf(fonts.REGULAR)),
-        ("fpdf2 one-line PDF, DejaVu Sans shared across PDFs (SharedFontsPDF)",
-         one_line_pdf(fonts.REGULAR, shared=True)),
         ("our invoice, 1 line", our_invoice(1, "Acme Corp")),
         ("our invoice, 3 lines, \"Café Zürich\"", our_invoice(3, "Café Zürich")),
         ("our invoice, 60 lines", our_invoice(60, "Acme Corp")),
