@@ -4,7 +4,7 @@ What goes on the invoice, and how amounts and dates are written, is decided
 by billing_app.services.invoices; this module only places it on A4 or Letter
 pages: seller and buyer blocks, the invoice facts, a PAID/VOID stamp, one
 table row per line (fpdf2's table(); the heading repeats on each page), totals,
-page numbers.
+page numbers. Rendered bytes are cached by billing_app.pdf.cache.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from billing_app.pdf import fonts
 log = logging.getLogger(__name__)
 
 Paper = Literal["a4", "letter"]
+
+# Part of every cached PDF's key (billing_app.pdf.cache): raise it with any change to how
+# a document looks (layout, colours, shipped fonts), so no PDF of the old look is served.
+TEMPLATE_VERSION = 2
 
 FAMILY = "dejavu"
 # What a character no loaded font can draw becomes, instead of silently vanishing.
