@@ -81,9 +81,9 @@ def test_open_invoices_are_not_written_to_disk(tmp_path, renders):
     dataclasses.replace(DOCUMENT, buyer=Party("Acme Corp", ("billing@acme.test",))),
 ])
 def test_a_changed_document_is_rendered_again(tmp_path, renders, changed):
-    first = pdf(tmp_path)
-    second = pdf(tmp_path, changed)
-    assert renders == [DOCUMENT, changed] and second != first
+    pdf(tmp_path)
+    pdf(tmp_path, changed)
+    assert renders == [DOCUMENT, changed]
     assert cache.digest(changed, "a4") != cache.digest(DOCUMENT, "a4")
     assert len(list(tmp_path.iterdir())) == 2
 
@@ -108,7 +108,8 @@ def test_a_file_cut_short_is_rendered_again_and_replaced(tmp_path, renders):
     kept = tmp_path / f"{cache.digest(DOCUMENT, 'a4')}.pdf"
     kept.write_bytes(first[: len(first) // 2])
     cache.clear_memory()
-    assert pdf(tmp_path) == first and kept.read_bytes() == first
+    again = pdf(tmp_path)  # not equal to `first`: fpdf2 writes the time of the render into a PDF
+    assert again.rstrip().endswith(b"%%EOF") and kept.read_bytes() == again
     assert len(renders) == 2
 
 
