@@ -9,7 +9,7 @@ the server around it, on a fresh SQLite database in a throw-away data directory:
 - page: opening the page from a launch link (redeem the token, read the account, the summary);
 - stripe: our own part of cancel/resume (Stripe's answer is replayed, so only our validation,
   idempotency record, commits and audit log are left);
-- pdf: rendering a 3-line invoice.
+- pdf: rendering a 3-line invoice (what a render-cache miss costs).
 Prints the mean time per call, then pyinstrument's call tree.
 """
 
@@ -116,7 +116,11 @@ def profile_stripe(interval: float) -> None:
 def profile_pdf(interval: float) -> None:
     import bench_pdf
 
-    _timed("invoice PDF, 3 lines", bench_pdf.our_invoice(3, "Café Zürich"), 20, interval)
+    from billing_app.pdf.invoice import Party, render_invoice
+    from billing_app.services.invoices import invoice_document
+
+    document = invoice_document(bench_pdf.invoice(3), "DEMO-0001", bench_pdf.SELLER, Party("Café Zürich", ()))
+    _timed("invoice PDF, 3 lines, rendered", lambda: render_invoice(document), 20, interval)
 
 
 PATHS = {"api": profile_api, "page": profile_page, "stripe": profile_stripe, "pdf": profile_pdf}

@@ -3,7 +3,8 @@
 What goes on the invoice, and how amounts and dates are written, is decided
 by billing_app.services.invoices; this module only places it on A4 or Letter
 pages: seller and buyer blocks, the invoice facts, a PAID/VOID stamp, one
-table row per line (the heading repeats on each page), totals, page numbers.
+table row per line (fpdf2's table(); the heading repeats on each page), totals,
+page numbers. Rendered bytes are cached by billing_app.pdf.cache.
 """
 
 from __future__ import annotations
@@ -15,22 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf import FPDF, FontFace
+from fpdf.enums import CellBordersLayout, TableBordersLayout, TableHeadingsDisplay, VAlign, XPos, YPos
 
 from billing_app.pdf import fonts
-from billing_app.pdf.shared_fonts import SharedFontsPDF
 
 log = logging.getLogger(__name__)
 
 Paper = Literal["a4", "letter"]
+
+# Part of every cached PDF's key (billing_app.pdf.cache): raise it with any change to how
+# a document looks (layout, colours, shipped fonts), so no PDF of the old look is served.
+TEMPLATE_VERSION = 2
 
 FAMILY = "dejavu"
 # What a character no loaded font can draw becomes, instead of silently vanishing.
 REPLACEMENT_CHARACTER = "\N{REPLACEMENT CHARACTER}"
 _KEPT_CONTROLS = {"\n"}
 _KEPT_CODES = {ord(ch) for ch in _KEPT_CONTROLS}
-_SPECIAL_IN_LINES = {"\n", "\r", "\N{SOFT HYPHEN}"}
 
 MARGIN = 18.0
 BOTTOM_MARGIN = 22.0
@@ -84,7 +87,7 @@ class InvoiceDocument:
         return [self.number, self.period, *parties, *lines]
 
 
-class _InvoicePDF(SharedFontsPDF):
+class _InvoicePDF(FPDF):
     def __init__(self, document: InvoiceDocument, paper: Paper) -> None:
         super().__init__(orientation="portrait", unit="mm", format=paper)
         self.document = document
@@ -96,8 +99,8 @@ class _InvoicePDF(SharedFontsPDF):
         self.add_font(FAMILY, "B", fonts.BOLD)
         self._cmaps = [self.fonts[FAMILY].cmap]
         missing = {ch for text in self.document.texts() for ch in text if not self._drawable(ch)}
-        # A CJK font costs ~0.3 s to parse (once per process) and its glyphs make the
-        # PDF bigger: only load fallbacks a document needs.
+        # fpdf2 parses a CJK font for every PDF (~0.3 s) and its glyphs make the PDF
+        # bigger: only load fallbacks a document needs.
         fallback_ids = [FAMILY]  # bold text falls back to regular DejaVu first
         for index, path in enumerate(fallback_fonts):
             if not missing:
@@ -174,12 +177,8 @@ def _strings(values: tuple) -> Iterator[str]:
 
 
 def _text_lines(pdf: FPDF, width: float, height: float, text: str, align: str = "L") -> None:
-    """Text wrapped into lines `width` wide (0: up to the right margin), one cell each, then a new line."""
-    x = pdf.get_x()
-    width = width or pdf.w - pdf.r_margin - x
-    for line in _wrap(pdf, width - 2 * pdf.c_margin, text):
-        pdf.set_x(x)
-        pdf.cell(width, height, line, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    """Text wrapped into lines `width` wide (0: up to the right margin), then a new line."""
+    pdf.multi_cell(width, height, text, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def _half_width(pdf: FPDF) -> float:
@@ -240,121 +239,46 @@ def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
     pdf.set_y(max(left_bottom, pdf.get_y()) + 8)
 
 
-# The lines table. Not fpdf2's pdf.table(): it lays a cell out with multi_cell, which
-# measures the line again for every character it adds, and it lays every row out twice
-# (to size it, then to draw it): ~60% of a render, ~140 ms for 60 lines. Here each word is
-# measured once and every line drawn with a cell. A row never splits across pages (unless
-# it is taller than a page); the heading row repeats on each page.
-COLUMNS = (("Description", 96, "L"), ("Qty", 14, "R"), ("Unit price", 32, "R"), ("Amount", 32, "R"))
+# The lines table: fpdf2's table() never splits a row across pages and repeats the heading
+# row on each page. It refuses a row taller than a page, so a description that long (a
+# custom invoice item) is cut into rows of ROW_PART_LINES lines. A cell has one style: a
+# line's detail (its period, "Prorated") is a line of its own below the description.
+COLUMNS = (("Description", 96, "LEFT"), ("Qty", 14, "RIGHT"), ("Unit price", 32, "RIGHT"), ("Amount", 32, "RIGHT"))
 LINE_HEIGHT = 4.6
-PAD_X, PAD_Y = 2.0, 2.2  # inside each cell: left and right, top and bottom
-
-
-@dataclass(frozen=True)
-class _Style:
-    emphasis: str = ""
-    size: float = 9
-    color: tuple[int, int, int] = INK
-
-
-HEADING_STYLE = _Style("B", 8, MUTED)
-DETAIL_STYLE = _Style("", 8, MUTED)
-_Cell = list[tuple[str, _Style]]  # its lines, each with its style
+PADDING = (2.2, 2.0)  # inside each cell: top and bottom, left and right
+ROW_PART_LINES = 20  # two such rows fit on a page under the heading
+HEADINGS = FontFace(family=FAMILY, emphasis="BOLD", size_pt=8, color=MUTED, fill_color=HEADING_FILL)
+MUTED_TEXT = FontFace(family=FAMILY, emphasis="", size_pt=8, color=MUTED)
 
 
 def _lines_table(pdf: FPDF, document: InvoiceDocument) -> None:
-    scale = pdf.epw / sum(width for _, width, _ in COLUMNS)
-    widths = [width * scale for _, width, _ in COLUMNS]
-    aligns = [align for _, _, align in COLUMNS]
+    description_width = pdf.epw * COLUMNS[0][1] / sum(width for _, width, _ in COLUMNS)
+    pdf.set_font(FAMILY, "", 9)  # the cells' style
+    pdf.set_text_color(*INK)
     pdf.set_draw_color(*RULE)
-    heading = [[(title, HEADING_STYLE)] for title, _, _ in COLUMNS]
-    rows = [[_wrapped(pdf, widths[0], [(line.description, _Style()), (line.detail, DETAIL_STYLE)]),
-             *(_wrapped(pdf, width, [(text, _Style())])
-               for width, text in zip(widths[1:], (line.quantity, line.unit_price, line.amount)))]
-            for line in document.lines]
-    if not rows:
-        rows = [[_wrapped(pdf, pdf.epw, [("No lines", DETAIL_STYLE)])]]
-    heading_height = _row_height(heading)
-    page_room = pdf.page_break_trigger - pdf.t_margin - heading_height  # for rows, on a new page
-    first = _row_height(rows[0])
-    if first > page_room:  # taller than a page: it starts on this one if a line of it fits
-        first = 2 * PAD_Y + LINE_HEIGHT
-    if pdf.will_page_break(heading_height + first):  # no heading alone at the bottom of a page
-        pdf.add_page()
-    _draw_row(pdf, heading, widths, aligns, fill=HEADING_FILL)
-    for index, cells in enumerate(rows):
-        while True:
-            room = int((pdf.page_break_trigger - pdf.get_y() - 2 * PAD_Y) / LINE_HEIGHT + 1e-6)  # lines
-            if room >= max(len(cell) for cell in cells):
-                _draw_row(pdf, cells, widths, aligns, rule_below=index < len(rows) - 1)
-                break
-            if _row_height(cells) > page_room and room > 0:  # taller than a page: goes on over the next
-                _draw_row(pdf, [cell[:room] for cell in cells], widths, aligns)
-                cells = [cell[room:] for cell in cells]
-            pdf.add_page()
-            _draw_row(pdf, heading, widths, aligns, fill=HEADING_FILL)
-
-
-def _row_height(cells: list[_Cell]) -> float:
-    return 2 * PAD_Y + LINE_HEIGHT * max(len(cell) for cell in cells)
-
-
-def _draw_row(pdf: FPDF, cells: list[_Cell], widths: Sequence[float], aligns: Sequence[str], *,
-              fill: tuple[int, int, int] | None = None, rule_below: bool = True) -> None:
-    """One row at the current y, its cells' lines top-aligned; then y is the row's bottom."""
-    top, height = pdf.get_y(), _row_height(cells)
-    if fill:
-        pdf.set_fill_color(*fill)
-        pdf.rect(pdf.l_margin, top, pdf.epw, height, style="F")
-    inset = PAD_X - pdf.c_margin  # a cell's text starts c_margin inside it
-    x = pdf.l_margin
-    for cell, width, align in zip(cells, widths, aligns):
-        for index, (text, style) in enumerate(cell):
-            pdf.set_font(FAMILY, style.emphasis, style.size)
-            pdf.set_text_color(*style.color)
-            pdf.set_xy(x + inset, top + PAD_Y + index * LINE_HEIGHT)
-            pdf.cell(width - 2 * inset, LINE_HEIGHT, text, align=align)
-        x += width
-    pdf.set_xy(pdf.l_margin, top + height)
-    if rule_below:
-        pdf.line(pdf.l_margin, top + height, pdf.l_margin + pdf.epw, top + height)
-
-
-def _wrapped(pdf: FPDF, width: float, texts: list[tuple[str, _Style]]) -> _Cell:
-    """The lines of a cell `width` wide (text inside its padding) holding `texts`, each on lines of its own."""
-    lines: _Cell = []
-    for text, style in texts:
-        if text:
-            pdf.set_font(FAMILY, style.emphasis, style.size)
-            lines += [(line, style) for line in _wrap(pdf, width - 2 * PAD_X, text)]
-    return lines or [("", _Style())]
-
-
-def _wrap(pdf: FPDF, available: float, text: str) -> list[str]:
-    """`text` broken into lines `available` wide at spaces, measuring each word once.
-
-    multi_cell only for what it alone handles: line breaks, soft hyphens, a word wider
-    than a line (broken between characters).
-    """
-    if not _SPECIAL_IN_LINES.intersection(text):
-        if pdf.get_string_width(text) <= available:
-            return [text]
-        space = pdf.get_string_width(" ")
-        lines: list[str] = []
-        line: list[str] = []
-        line_width = 0.0
-        for word in text.split(" "):
-            word_width = pdf.get_string_width(word)
-            if word_width > available:
-                break
-            if line and line_width + space + word_width > available:
-                lines.append(" ".join(line))
-                line, line_width = [], 0.0
-            line_width += (space if line else 0) + word_width
-            line.append(word)
-        else:
-            return [*lines, " ".join(line)]
-    return pdf.multi_cell(available + 2 * pdf.c_margin, LINE_HEIGHT, text, dry_run=True, output="LINES")
+    with pdf.table(col_widths=[width for _, width, _ in COLUMNS], text_align=[align for _, _, align in COLUMNS],
+                   v_align=VAlign.T, line_height=LINE_HEIGHT, padding=PADDING,
+                   borders_layout=TableBordersLayout.HORIZONTAL_LINES, headings_style=HEADINGS,
+                   repeat_headings=TableHeadingsDisplay.ON_TOP_OF_EVERY_PAGE) as table:
+        table.row([title for title, _, _ in COLUMNS])
+        if not document.lines:
+            table.row().cell("No lines", colspan=len(COLUMNS), style=MUTED_TEXT)
+        for line in document.lines:
+            description = "\n".join(text for text in (line.description, line.detail) if text)
+            wrapped = pdf.multi_cell(description_width, LINE_HEIGHT, description, padding=PADDING,
+                                     dry_run=True, output="LINES")
+            parts = ["\n".join(wrapped[start:start + ROW_PART_LINES])
+                     for start in range(0, len(wrapped), ROW_PART_LINES)]
+            if len(parts) <= 1:
+                table.row([description, line.quantity, line.unit_price, line.amount])
+                continue
+            for index, part in enumerate(parts):  # one line item: no rules between its parts
+                border = ((CellBordersLayout.TOP if index == 0 else CellBordersLayout.NONE)
+                          | (CellBordersLayout.BOTTOM if index == len(parts) - 1 else CellBordersLayout.NONE))
+                amounts = (line.quantity, line.unit_price, line.amount) if index == 0 else ("", "", "")
+                row = table.row()
+                for text in (part, *amounts):
+                    row.cell(text, border=border)
 
 
 def _totals(pdf: FPDF, document: InvoiceDocument) -> None:

@@ -19,7 +19,8 @@ from sqlmodel import Session, col, select
 
 from billing_app.db import session_scope
 from billing_app.models import Account, InvoiceNumber
-from billing_app.pdf.invoice import DocumentLine, InvoiceDocument, Party, TotalRow, render_invoice
+from billing_app.pdf import cache as pdf_cache
+from billing_app.pdf.invoice import DocumentLine, InvoiceDocument, Party, TotalRow
 from billing_app.services import audit
 from billing_app.services.money import format_money
 from billing_app.services.summary import (
@@ -37,6 +38,8 @@ PAGE_SIZE = 25
 # Drafts are not final (Stripe does not show them to customers either).
 HIDDEN_STATUSES = frozenset({"draft"})
 STAMPS = {"paid": "PAID", "void": "VOID"}
+# Invoices Stripe never changes again: their PDFs are also kept on disk (billing_app.pdf.cache).
+FINAL_STATUSES = frozenset({"paid", "void"})
 _NUMBERING_ATTEMPTS = 3
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -191,4 +194,7 @@ def render_account_invoice(gateway: StripeClient, settings: Settings, account_id
     with session_scope(engine) as session:
         number = assign_numbers(session, account, [invoice], actor=actor)[invoice.id]
     document = invoice_document(invoice, number, seller_party(settings), buyer_party(account, invoice))
-    return RenderedInvoice(pdf_filename(number), render_invoice(document, paper=settings.billing_invoice_paper))
+    content = pdf_cache.invoice_pdf(document, paper=settings.billing_invoice_paper,
+                                    directory=settings.billing_data_dir / "pdf-cache",
+                                    keep_on_disk=invoice.status in FINAL_STATUSES)
+    return RenderedInvoice(pdf_filename(number), content)

@@ -189,6 +189,17 @@ def test_an_own_invoice_renders_with_its_number(engine, settings):
     assert "ACME-0001" in text and "Total $123.45" in text and "Acme GmbH" in text and "admin@acme.test" in text
 
 
+def test_only_final_invoices_pdfs_are_kept_on_disk(engine, settings):
+    account_id = make_account(engine, "acme", "cus_acme")
+    gateway = FakeGateway({"cus_acme": [invoice("in_paid", 0), invoice("in_void", 1, status="void"),
+                                        invoice("in_open", 2, status="open")]})
+    rendered = {invoice_id: render_account_invoice(gateway, settings, account_id, invoice_id, actor="test",
+                                                   engine=engine).content
+                for invoice_id in ("in_paid", "in_void", "in_open")}
+    on_disk = {path.read_bytes() for path in (settings.billing_data_dir / "pdf-cache").iterdir()}
+    assert on_disk == {rendered["in_paid"], rendered["in_void"]}
+
+
 @pytest.mark.parametrize("invoice_id", ["in_theirs", "in_draft", "in_missing"])
 def test_other_customers_drafts_and_unknown_invoices_are_not_available(engine, settings, invoice_id):
     account_id = make_account(engine, "acme", "cus_acme")
