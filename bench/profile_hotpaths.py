@@ -115,7 +115,6 @@ def profile_stripe(interval: float) -> None:
 
 def profile_pdf(interval: float) -> None:
     import bench_pdf
-
     from billing_app.pdf.invoice import Party, render_invoice
     from billing_app.services.invoices import invoice_document
 

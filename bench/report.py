@@ -94,11 +94,11 @@ def run_pdf(script: Path) -> dict:
         target = next((ms for kind, ms in PDF_TARGETS_MS.items() if ours and kind in case), None)
         rows.append(benchlib.row(case, f"{_ms(value)} ms", spread, baselines, ratios,
                                  f"≤ {target:g} ms" if target else "", value <= target if target else None))
-    notes = ["Every PDF goes through a render cache (billing_app/pdf/cache.py, keyed by a digest of all it shows): "
+    notes = [("Every PDF goes through a render cache (billing_app/pdf/cache.py, keyed by a digest of all it shows): "
              "a repeat is served from memory, a paid or void invoice also from disk in any process. A first render "
              "is fpdf2's own work: it parses both DejaVu fonts and cuts their subsets for every PDF (see the "
              "one-line DejaVu case), then lays out the lines with its table() (each cell measured, then drawn); "
-             "`bench/profile_hotpaths.py pdf` shows the split."]
+             "`bench/profile_hotpaths.py pdf` shows the split.")]
     return {"title": "Invoice PDF", "rows": rows, "notes": notes, "load_at_start": load,
             "seconds": round(time.monotonic() - started)}
 

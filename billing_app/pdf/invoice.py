@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Literal
 
 from fpdf import FPDF, FontFace
-from fpdf.enums import CellBordersLayout, TableBordersLayout, TableHeadingsDisplay, VAlign, XPos, YPos
+from fpdf.enums import (
+    CellBordersLayout,
+    TableBordersLayout,
+    TableHeadingsDisplay,
+    VAlign,
+    XPos,
+    YPos,
+)
 
 from billing_app.pdf import fonts
 
