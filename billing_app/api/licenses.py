@@ -9,7 +9,7 @@ with a stable `error` code for the connector and a `message` for people:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from billing_app.db import session_scope
+from billing_app.db import get_engine, session_scope
 from billing_app.models import Account
 from billing_app.services import seats
 from billing_app.services.accounts import account_for_api_key
@@ -96,6 +96,40 @@ async def _email_from_query(request: Request) -> str:
         raise ApiError(400, "bad_request", "Give one email: ?email=name@example.com.") from exc
 
 
+def _unknown_key() -> ApiError:
+    return _unauthorized("Unknown API key. Get one with: billing-admin api-key ACCOUNT.")
+
+
+def _refuse(key: str, bad_request: ApiError) -> NoReturn:
+    """A malformed request is told so to a known key only: a wrong key is told so first."""
+    with session_scope() as session:
+        if account_for_api_key(session, key) is None:
+            raise _unknown_key()
+    raise bad_request
+
+
+def _check(key: str, email: str) -> JSONResponse:
+    with get_engine().connect() as connection:
+        found = seats.check_by_api_key(connection, key, email)
+    if found is None:
+        raise _unknown_key()
+    plan, licensed = found
+    return JSONResponse({"licensed": licensed, "plan": plan})
+
+
+def _with_account(action: Callable[[Session, Account, str], JSONResponse]) -> Callable[[str, str], JSONResponse]:
+    """`action` with the key's account, in one session (one transaction)."""
+    def serve(key: str, email: str) -> JSONResponse:
+        with session_scope() as session:
+            account = account_for_api_key(session, key)
+            if account is None:
+                raise _unknown_key()
+            return action(session, account, email)
+
+    return serve
+
+
+@_with_account
 def _activate(session: Session, account: Account, email: str) -> JSONResponse:
     assert account.id is not None  # read from the database
     activation = seats.activate(session, account.id, email, actor=ACTOR)
@@ -112,30 +146,15 @@ def _activate(session: Session, account: Account, email: str) -> JSONResponse:
     return JSONResponse({**body, "error": activation.outcome.value}, _REFUSAL_STATUS[activation.outcome])
 
 
-def _check(session: Session, account: Account, email: str) -> JSONResponse:
-    return JSONResponse({"licensed": seats.is_licensed(session, account, email), "plan": account.plan})
-
-
+@_with_account
 def _release(session: Session, account: Account, email: str) -> JSONResponse:
     assert account.id is not None  # read from the database
     released = seats.release(session, account.id, email, actor=ACTOR)
     return JSONResponse({"released": released, "licensed": False})
 
 
-Action = Callable[[Session, Account, str], JSONResponse]
-
-
-def _serve(key: str, email: str, bad_request: ApiError | None, action: Action) -> JSONResponse:
-    with session_scope() as session:
-        account = account_for_api_key(session, key)
-        if account is None:
-            raise _unauthorized("Unknown API key. Get one with: billing-admin api-key ACCOUNT.")
-        if bad_request is not None:
-            raise bad_request
-        return action(session, account, email)
-
-
-def _route(path: str, method: str, read_email: Callable[[Request], Awaitable[str]], action: Action) -> Route:
+def _route(path: str, method: str, read_email: Callable[[Request], Awaitable[str]],
+           action: Callable[[str, str], JSONResponse]) -> Route:
     async def endpoint(request: Request) -> JSONResponse:
         try:
             if request.method != method:
@@ -143,12 +162,12 @@ def _route(path: str, method: str, read_email: Callable[[Request], Awaitable[str
                 raise ApiError(405, "method_not_allowed", f"Use {method}.", {"Allow": method})
             key = _bearer_key(request)
             try:
-                email, bad_request = await read_email(request), None
+                email = await read_email(request)
             except ApiError as exc:
-                # A wrong key is told so before anything about its request.
-                email, bad_request = "", exc
+                await run_in_threadpool(_refuse, key, exc)
+                raise
             # The database calls block: keep them off the event loop.
-            return await run_in_threadpool(_serve, key, email, bad_request, action)
+            return await run_in_threadpool(action, key, email)
         except ApiError as exc:
             return exc.response()
         except InvalidEmail as exc:

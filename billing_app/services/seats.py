@@ -23,9 +23,9 @@ from sqlmodel import Session, col, select
 
 from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, core_table, utcnow
 from billing_app.services import audit
-from billing_app.services.accounts import licenses_used
+from billing_app.services.accounts import api_key_hash_matches, hash_api_key, licenses_used
 from billing_app.services.domains import domain_allowed, email_domain
-from billing_app.services.emails import normalize_email
+from billing_app.services.emails import InvalidEmail, normalize_email
 
 PAGE_SIZE = 25
 MAX_SEARCH_CHARS = 254
@@ -145,10 +145,33 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
     return activation
 
 
-def is_licensed(session: Session, account: Account, raw_email: object) -> bool:
-    """The connector's check: an activated user of an account on the Unlimited Version. Raises InvalidEmail."""
-    assert account.id is not None  # read from the database
-    return account.plan == PLAN_UNLIMITED and _is_active(session, account.id, normalize_email(raw_email))
+# The connector's check, the one hot path in SQLAlchemy Core: one SELECT (the key's account and
+# whether the user holds a seat) on a plain connection, built once. Measured with wrk on PostgreSQL
+# + Redis, 2 workers, 1/10/50 connections, medians of 3 runs, load average 7–9 on 2 cores
+# (docs/performance.md): 461/866/1,020 req/s like this, 277/454/473 req/s through the ORM (the account
+# by its key, then the seat: two SELECTs and a Session). Activation stays in the ORM: at 50
+# connections 111 req/s, p99 753 ms against 131 req/s, p99 588 ms in Core; the account lock holds both up.
+_accounts, _users = core_table(Account), core_table(ActivatedUser)
+_CHECK_BY_KEY = sa.select(
+    _accounts.c.plan, _accounts.c.api_key_hash,
+    sa.exists().where(_users.c.account_id == _accounts.c.id, _users.c.email == sa.bindparam("email"))
+    .label("holds_seat"),
+).where(_accounts.c.api_key_hash == sa.bindparam("api_key_hash"))
+
+
+def check_by_api_key(connection: sa.Connection, key: str, raw_email: object) -> tuple[str, bool] | None:
+    """The connector's check → (plan, licensed), None for an unknown key. Raises InvalidEmail, for a known key only."""
+    try:
+        email, invalid = normalize_email(raw_email), None
+    except InvalidEmail as exc:
+        email, invalid = "", exc
+    key_hash = hash_api_key(key)
+    row = connection.execute(_CHECK_BY_KEY, {"email": email, "api_key_hash": key_hash}).first()
+    if row is None or not api_key_hash_matches(row.api_key_hash, key_hash):
+        return None
+    if invalid is not None:
+        raise invalid
+    return row.plan, row.plan == PLAN_UNLIMITED and bool(row.holds_seat)
 
 
 def _release_where(session: Session, account_id: int, condition: sa.ColumnElement[bool], *, actor: str) -> list[str]:
