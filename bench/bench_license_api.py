@@ -95,49 +95,6 @@ def wrk(url: str, *, connections: int, seconds: int, mode: str, key: str, domain
     return json.loads(output.strip().splitlines()[-1])
 
 
-async def _python_load(url: str, connections: int, total: int, key: str, domain: str) -> tuple[float, list[float]]:
-    """The former load generator (one aiohttp process): `total` checks from `connections` clients → (req/s, latencies)."""
-    import asyncio
-
-    import aiohttp
-
-    latencies: list[float] = []
-    numbers = iter(range(total))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections),
-                                     headers={"Authorization": f"Bearer {key}"}) as session:
-
-        async def client() -> None:
-            for number in numbers:
-                started = time.perf_counter()
-                async with session.get(f"{url}/api/v1/licenses/check?email=user{number % USERS:05d}@{domain}") as answer:
-                    await answer.read()
-                latencies.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(connections)))
-        return total / (time.perf_counter() - started), latencies
-
-
-def _python_vs_wrk(app_url: str, bare_url: str, key: str, domain: str, runs: int) -> list[dict[str, str]]:
-    """Both load generators on the same endpoints, taking turns."""
-    import asyncio
-
-    rows = [section(f"Load generators compared: aiohttp (3,000 requests a run) vs wrk (3 s a run), median of {runs} "
-                    f"runs (load average at its start: {benchlib.load_average()})")]
-    for connections in CONCURRENCY:
-        for name, url in (("bare endpoint", bare_url), ("`GET check`", app_url)):
-            python, by_wrk = [], Runs()
-            for _ in range(runs):
-                throughput, latencies = asyncio.run(_python_load(url, connections, 3000, key, domain))
-                python.append((throughput, benchlib.percentile(latencies, 99)))
-                by_wrk.add(wrk(url, connections=connections, seconds=3, mode="check", key=key, domain=domain))
-            python_rps = statistics.median(t for t, _ in python)
-            rows.append(row(f"{name}, {connections} connections: aiohttp", f"{python_rps:,.0f} req/s · p99 "
-                            f"{benchlib.ms(statistics.median(p for _, p in python))}", "", f"wrk {by_wrk.text()}",
-                            f"{python_rps / statistics.median(by_wrk.throughput):.0%} of wrk"))
-    return rows
-
-
 def _bare_server(port: int, workers: int) -> subprocess.Popen:
     from billing_app.runner import VENV_BIN, wait_for_http
 
@@ -167,8 +124,6 @@ def measure(setup: str, args, app_env: dict[str, str]) -> list[dict[str, str]]:
             def load(url: str, connections: int, mode: str, seconds: int = args.seconds) -> dict:
                 return wrk(url, connections=connections, seconds=seconds, mode=mode, key=key, domain=domain)
 
-            if args.compare_python:
-                rows += _python_vs_wrk(app_url, bare_url, key, domain, args.runs)
             for connections in CONCURRENCY:
                 load_at_start = benchlib.load_average()
                 bare_runs, check_runs, activation_runs = Runs(), Runs(), Runs()
@@ -254,8 +209,6 @@ def main() -> int:
     args_parser.add_argument("--setup", choices=SETUPS, help="one setup only (default: both, each in its own process)")
     args_parser.add_argument("--runs", type=int, default=3, help="runs of each load at each connection count")
     args_parser.add_argument("--seconds", type=int, default=5, help="seconds of one run")
-    args_parser.add_argument("--compare-python", action="store_true",
-                             help="also compare the aiohttp load generator with wrk on the same endpoints")
     args = args_parser.parse_args()
     started, load = time.monotonic(), benchlib.load_average()
     if args.setup:
@@ -269,11 +222,12 @@ def main() -> int:
                                 "--seconds", str(args.seconds), "--json", str(output)], check=True)
                 rows += json.loads(output.read_text())["rows"]
     benchlib.emit("License API", rows, args.json, started=started, load=load, notes=[
-        ("wrk (one thread) runs on the same 2 CPUs as the servers. Per request the API reads the key's account "
-         "and the user's seat through the ORM in a worker thread (a check: 2 SELECTs); a new activation also locks "
-         "the account row (PostgreSQL), checks the domain, inserts the seat with one conditional INSERT, counts the "
-         "seats and writes the audit entry, in one transaction. `bench/profile_hotpaths.py api` shows where the "
-         "time goes."),
+        ("wrk (one thread) runs on the same cores as the servers. Per request the API hops to a worker thread "
+         "(every database call does, on SQLite as on PostgreSQL); a check is one SQLAlchemy Core SELECT (the key's "
+         "account and the user's seat), a new activation finds the account by its key and then, in one transaction "
+         "through the ORM, locks the account row (PostgreSQL), checks the domain, inserts the seat with one "
+         "conditional INSERT, counts the seats and writes the audit entry. All activations here are of one account: "
+         "on PostgreSQL they queue for its row lock. `bench/profile_hotpaths.py api` shows where the time goes."),
     ])
     return 0
 
