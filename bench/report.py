@@ -175,7 +175,11 @@ def main() -> int:
         if script.name == "bench_pdf.py":
             results.append(run_pdf(script))
         elif script.name in ORDER:
-            results.append(run_benchlib_script(script))
+            try:
+                results.append(run_benchlib_script(script))
+            except SystemExit as failure:  # one broken benchmark leaves the others' numbers standing
+                results.append({"title": script.name, "notes": [], "rows": [
+                    benchlib.section(script.name), benchlib.row(f"Not measured: {failure}", "—")]})
         else:
             results.append({"title": script.name, "rows": [], "notes": [], "raw": _run([sys.executable, str(script)])})
     if not (BENCH / "bench_pdf.py").exists():
