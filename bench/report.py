@@ -130,7 +130,11 @@ def performance_section(results: list[dict], *, commit: str, load_start: str, lo
         notes += [f"- {result['title']}{loads}: {note}" for note in result["notes"]]
         if result.get("raw"):
             raw.append(f"```\n{result['raw'].strip()}\n```")
-    not_met = [item["Benchmark"] for item in rows if item.get("Met?") == "**no**"]
+    not_met, heading = [], ""
+    for item in rows:
+        heading = item.get("section", heading)
+        if item.get("Met?") == "**no**":
+            not_met.append(f"{item['Benchmark']} ({heading.split(' (load average')[0]})")
     lines = [
         SECTION,
         "",
