@@ -93,8 +93,13 @@ test-stripe: setup
 	fi
 
 # Benchmarks: runs every bench/bench_*.py (each starts what it measures on its own 127.0.0.1 ports)
-# and rewrites the README's "## Performance" section. Never part of `make test`.
+# and rewrites the latest run in docs/performance.md. Never part of `make test`. Debian's wrk makes
+# the license API's load; its production setup uses this machine's PostgreSQL and Redis
+# (BENCH_POSTGRES_URL, BENCH_REDIS_URL; without them those rows say "not measured").
+BENCH_PACKAGES := wrk
 bench: setup-test
+	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
 	$(BIN)/python bench/report.py
 
 clean:

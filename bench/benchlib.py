@@ -1,5 +1,5 @@
 """Shared helpers of the benchmarks (not a benchmark itself: `make bench` runs bench/report.py,
-which runs every bench/bench_*.py and writes the README's "## Performance" section).
+which runs every bench/bench_*.py and writes docs/performance.md).
 
 Each benchmark starts what it measures on 127.0.0.1 ports of its own, in a throw-away data
 directory, stops it again, prints a Markdown table and, with `--json FILE`, writes its rows
@@ -102,6 +102,13 @@ def load_average() -> str:
     return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
 # Command line and output ---------------------------------------------------------------
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -130,17 +137,37 @@ def port(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-def configure_environment(*, billing_port: int, localstripe_port: int) -> Path:
-    """Point the settings at a throw-away data directory and our ports (before billing_app is imported)."""
+def configure_environment(*, billing_port: int, localstripe_port: int, database_url: str | None = None) -> Path:
+    """Point the settings at a throw-away data directory (with a fresh SQLite file unless `database_url`
+    is given) and our ports, before billing_app is imported."""
     data_dir = Path(tempfile.mkdtemp(prefix="billing-bench-"))
     for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET", "BILLING_PUBLIC_URL",
                  "BILLING_LAUNCH_SECRET", "REFLEX_REDIS_URL"):
         os.environ.pop(name, None)
     os.environ["BILLING_DATA_DIR"] = str(data_dir)
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{data_dir}/billing.db")
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{data_dir}/billing.db"
     os.environ["BILLING_PORT"] = str(billing_port)
     os.environ["LOCALSTRIPE_PORT"] = str(localstripe_port)
     return data_dir
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new database `billing_bench_<random>` on the server of `server_url` (its URL), dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"billing_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def ensure_port_free(port: int) -> None:

@@ -1,6 +1,6 @@
-"""`make bench`: run every bench/bench_*.py, then rewrite the README's "## Performance" section.
+"""`make bench`: run every bench/bench_*.py, then rewrite the "## Latest run" section of docs/performance.md.
 
-    .venv/bin/python bench/report.py [--no-readme]
+    .venv/bin/python bench/report.py [--print]
 
 Each benchmark runs in its own process, with a time limit, and hands its rows back as JSON
 (`--json FILE`, see benchlib.py). bench/bench_pdf.py (invoice PDFs) prints its own Markdown
@@ -25,7 +25,8 @@ from pathlib import Path
 import benchlib
 
 BENCH = Path(__file__).resolve().parent
-README = benchlib.ROOT / "README.md"
+REPORT = benchlib.ROOT / "docs" / "performance.md"
+SECTION = "## Latest run"
 # Browser pages and actions, Stripe actions, license API, invoice PDF: the order of the table.
 ORDER = ("bench_page.py", "bench_stripe.py", "bench_license_api.py", "bench_pdf.py")
 TIME_LIMIT = 420  # seconds for one benchmark process (the whole run stays well under 15 min)
@@ -115,7 +116,7 @@ def pdf_missing() -> dict:
                      "—", "", "", "", "≤ 100 ms")]}
 
 
-# The README section ------------------------------------------------------------------------
+# The report's section ----------------------------------------------------------------------
 
 def _git(*args: str) -> str:
     try:
@@ -134,17 +135,19 @@ def performance_section(results: list[dict], *, commit: str, load_start: str, lo
         notes += [f"- {result['title']}{loads}: {note}" for note in result["notes"]]
         if result.get("raw"):
             raw.append(f"```\n{result['raw'].strip()}\n```")
+    not_met, heading = [], ""
+    for item in rows:
+        heading = item.get("section", heading)
+        if item.get("Met?") == "**no**":
+            not_met.append(f"{item['Benchmark']} ({heading.split(' (load average')[0]})")
     lines = [
-        "## Performance",
+        SECTION,
         "",
-        ("`make bench` runs every `bench/bench_*.py` (each starts what it measures on its own 127.0.0.1 ports, "
-         "in a throw-away data directory, and stops it) and rewrites this section; `make test` never runs them. "
-         "Every ratio is against a baseline measured in the same run, on the same machine."),
-        "",
-        (f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit}: **{os.cpu_count()} CPUs**, "
-         f"load average (1, 5, 15 min) **{load_start}** at the start and {load_end} at the end, "
-         f"{minutes:.0f} min in all. The machine is shared with other jobs, and the browser, the load generator "
-         "and the servers run on the same CPUs: absolute times move from run to run, the ratios much less."),
+        (f"Written by `make bench` {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit}, {minutes:.0f} min in all. "
+         f"Machine: {benchlib.cpu_model()}, **{os.cpu_count()} cores**, shared with other jobs; load average "
+         f"(1, 5, 15 min) **{load_start}** at the start and **{load_end}** at the end. The browser, the load "
+         "generator and the servers run on the same cores: absolute numbers move from run to run with the load, "
+         "ratios to a baseline measured in the same run (taking turns with it) much less."),
         "",
         benchlib.markdown_table(rows),
         "",
@@ -153,21 +156,23 @@ def performance_section(results: list[dict], *, commit: str, load_start: str, lo
         *notes,
         *raw,
         "",
+        "Not met in this run: " + ("; ".join(not_met) if not_met else "none") + ".",
+        "",
     ]
     return "\n".join(lines)
 
 
-def replace_section(readme: str, section: str) -> str:
-    """Swap the "## Performance" section (up to the next "## " heading) for `section`; append it if absent."""
-    match = re.search(r"^## Performance\n.*?(?=^## |\Z)", readme, flags=re.DOTALL | re.MULTILINE)
+def replace_section(report: str, section: str) -> str:
+    """Swap the "## Latest run" section (up to the next "## " heading) for `section`; append it if absent."""
+    match = re.search(rf"^{SECTION}\n.*?(?=^## |\Z)", report, flags=re.DOTALL | re.MULTILINE)
     if match is None:
-        return readme.rstrip("\n") + "\n\n" + section
-    return readme[:match.start()] + section + ("\n" if match.end() < len(readme) else "") + readme[match.end():]
+        return report.rstrip("\n") + "\n\n" + section
+    return report[:match.start()] + section + ("\n" if match.end() < len(report) else "") + report[match.end():]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-readme", action="store_true", help="print the section instead of writing README.md")
+    parser.add_argument("--print", action="store_true", help="print the section instead of writing docs/performance.md")
     args = parser.parse_args()
     started, load_start = time.monotonic(), benchlib.load_average()
     # Read before anything runs: `reflex run` rewrites reflex.lock/package.json and .gitignore.
@@ -179,18 +184,23 @@ def main() -> int:
         if script.name == "bench_pdf.py":
             results.append(run_pdf(script))
         elif script.name in ORDER:
-            results.append(run_benchlib_script(script))
+            try:
+                results.append(run_benchlib_script(script))
+            except SystemExit as failure:  # one broken benchmark leaves the others' numbers standing
+                results.append({"title": script.name, "notes": [], "rows": [
+                    benchlib.section(script.name), benchlib.row(f"Not measured: {failure}", "—")]})
         else:
             results.append({"title": script.name, "rows": [], "notes": [], "raw": _run([sys.executable, str(script)])})
     if not (BENCH / "bench_pdf.py").exists():
         results.append(pdf_missing())
     section = performance_section(results, commit=commit, load_start=load_start, load_end=benchlib.load_average(),
                                   minutes=(time.monotonic() - started) / 60)
-    if args.no_readme:
+    if args.print:
         print(section)
     else:
-        README.write_text(replace_section(README.read_text(encoding="utf-8"), section), encoding="utf-8")
-        print(f"\nREADME.md: \"## Performance\" rewritten ({(time.monotonic() - started) / 60:.1f} min)", file=sys.stderr)
+        REPORT.write_text(replace_section(REPORT.read_text(encoding="utf-8"), section), encoding="utf-8")
+        print(f"\n{REPORT.relative_to(benchlib.ROOT)}: \"{SECTION}\" rewritten ({(time.monotonic() - started) / 60:.1f} min)",
+              file=sys.stderr)
     return 0
 
 

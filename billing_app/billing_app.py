@@ -4,7 +4,7 @@ import reflex as rx
 from reflex.utils.prerequisites import get_web_dir
 from reflex_base import constants
 
-from billing_app.api import bench_baseline, invoice_pdf, licenses, stripe_webhook
+from billing_app.api import invoice_pdf, licenses, stripe_webhook
 from billing_app.api.routes import build_api
 from billing_app.api.security_headers import with_security_headers
 from billing_app.pages import billing_page
@@ -19,8 +19,7 @@ app = rx.App(
     stylesheets=["/billing.css"],
     # Route groups are added here by each area (webhook, license API, invoice PDFs).
     api_transformer=[
-        build_api(stripe_webhook.routes, licenses.routes, invoice_pdf.routes,
-                  bench_baseline.routes(_settings.billing_bench_baseline)),
+        build_api(stripe_webhook.routes, licenses.routes, invoice_pdf.routes),
         # The built pages' inline scripts are allowed by hash (.web/build/client).
         with_security_headers(_settings, get_web_dir() / constants.Dirs.STATIC),
     ],

@@ -113,9 +113,6 @@ class Settings(BaseSettings):
     billing_seller_tax_id: str = Field("", max_length=64)
     billing_invoice_paper: Literal["a4", "letter"] = "a4"
 
-    # `make bench` only: serve the bare JSON baseline endpoint (billing_app/api/bench_baseline.py).
-    billing_bench_baseline: bool = False
-
     @field_validator("billing_env", mode="before")
     @classmethod
     def _lower_env(cls, value: object) -> object:

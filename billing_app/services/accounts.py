@@ -105,18 +105,11 @@ def api_key_matches(account: Account, key: str) -> bool:
     return api_key_hash_matches(account.api_key_hash, hash_api_key(key))
 
 
-# SQLAlchemy Core, built once (compiled once per dialect): the license API's per-request look-ups.
-_accounts = core_table(Account)
-API_KEY_HASH = sa.bindparam("api_key_hash", type_=sa.String)
-HAS_API_KEY = _accounts.c.api_key_hash == API_KEY_HASH  # a WHERE clause; its parameter: api_key_hash
-_ACCOUNT_BY_KEY = sa.select(_accounts.c.id, _accounts.c.api_key_hash).where(HAS_API_KEY)
-
-
-def account_id_for_api_key(connection: sa.Connection, key: str) -> int | None:
-    """The id of the account whose connector API key this is, or None: one indexed SELECT, no ORM."""
+def account_for_api_key(session: Session, key: str) -> Account | None:
+    """The account whose connector API key this is, or None."""
     key_hash = hash_api_key(key)
-    row = connection.execute(_ACCOUNT_BY_KEY, {"api_key_hash": key_hash}).first()
-    return row.id if row is not None and api_key_hash_matches(row.api_key_hash, key_hash) else None
+    account = session.exec(select(Account).where(Account.api_key_hash == key_hash)).first()
+    return account if account is not None and api_key_hash_matches(account.api_key_hash, key_hash) else None
 
 
 @dataclass(frozen=True)
@@ -131,6 +124,7 @@ class SessionFacts:
         return cls(account.password_hash is not None, account.session_epoch)
 
 
+_accounts = core_table(Account)
 _SESSION_FACTS = sa.select(_accounts.c.password_hash.is_not(None), _accounts.c.session_epoch).where(
     _accounts.c.id == sa.bindparam("account_id"))
 

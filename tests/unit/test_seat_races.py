@@ -1,7 +1,7 @@
 """Racing activations never oversubscribe an account: SQLite always, PostgreSQL with TEST_DATABASE_URL.
 
-Both ways in race: the page's (`seats.activate` in a Session) and the license API's (the
-look-up by API key on a connection of its own, then the writes in a transaction).
+Both ways in race: the page's (`seats.activate` for an account id) and the license API's
+(the account found by its API key, then `seats.activate`, in one session).
 
 With TEST_DATABASE_URL (a PostgreSQL server, postgresql+psycopg://…) the races also run
 in a fresh database created there for the test run.
@@ -18,7 +18,7 @@ from sqlmodel import Session
 from billing_app.db import make_engine, session_scope
 from billing_app.runner import migrate
 from billing_app.services import seats
-from billing_app.services.accounts import issue_api_key, licenses_used
+from billing_app.services.accounts import account_for_api_key, issue_api_key, licenses_used
 from billing_app.services.seats import Outcome
 
 RACERS = 48
@@ -45,12 +45,10 @@ def _as_the_page(engine, account_id: int, _key: str, email: str) -> Outcome:
 
 
 def _as_the_api(engine, _account_id: int, key: str, email: str) -> Outcome:
-    with engine.connect() as connection:  # the read-only look, as the API runs it (no transaction)
-        look = seats.look_by_api_key(connection, key, email)
-    if look.answer is not None:
-        return look.answer.outcome
-    with engine.begin() as connection:
-        return seats.activate_looked_up(connection, look, actor="race").outcome
+    with session_scope(engine) as session:
+        account = account_for_api_key(session, key)
+        assert account is not None and account.id is not None
+        return seats.activate(session, account.id, email, actor="race").outcome
 
 
 @pytest.fixture(params=[_as_the_page, _as_the_api], ids=["page", "api"])

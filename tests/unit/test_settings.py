@@ -105,10 +105,3 @@ def test_invoice_seller_block_and_pdf_settings(tmp_path):
     assert settings.seller_address_lines == ["1 Harbour Road", "Springfield", "USA"]
     assert settings.billing_invoice_paper == "letter"
 
-
-def test_bench_baseline_route_only_when_asked(tmp_path):
-    from billing_app.api import bench_baseline
-
-    assert make(billing_data_dir=tmp_path).billing_bench_baseline is False
-    assert bench_baseline.routes(False) == []
-    assert [route.path for route in bench_baseline.routes(True)] == [bench_baseline.PATH]
