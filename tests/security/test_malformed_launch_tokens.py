@@ -5,7 +5,6 @@ message; before the fix a non-ASCII token raised UnicodeEncodeError / TypeError 
 tab stayed on "loading".
 """
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -19,6 +18,7 @@ from reflex.istate.data import ReflexURL, RouterData
 
 from billing_app.services.launch_tokens import InvalidLaunchToken, verify_launch_token
 from billing_app.states.page import PageState
+from tests.security.tabs import run
 
 SECRET = b"launch-secret-for-tests-0123456789abcdef"
 
@@ -64,7 +64,7 @@ def test_a_huge_expiry_is_refused_not_a_crash():
 def _open_page_with(token: str) -> PageState:
     page = PageState(_reflex_internal_init=True)
     page.router = RouterData(url=ReflexURL(f"http://localhost/?launch={quote(token)}"))
-    asyncio.run(PageState.open_page.fn(page))
+    run(PageState.open_page.fn(page))  # on a loop of its own (a browser test may hold this thread's)
     return page
 
 
