@@ -101,10 +101,6 @@ def api_key_hash_matches(stored_hash: str | None, key_hash: str) -> bool:
     return stored_hash is not None and hmac.compare_digest(stored_hash, key_hash)
 
 
-def api_key_matches(account: Account, key: str) -> bool:
-    return api_key_hash_matches(account.api_key_hash, hash_api_key(key))
-
-
 def account_for_api_key(session: Session, key: str) -> Account | None:
     """The account whose connector API key this is, or None."""
     key_hash = hash_api_key(key)

@@ -32,7 +32,6 @@ from billing_app.stripe.parsing import (
     card_from,
     intent_id,
     invoice_from,
-    line_from,
     payment_from,
     ref_id,
     subscription_from,
@@ -280,10 +279,8 @@ class StripeClient:
             },
         }
         inv = self._call(self._v1.invoices.create_preview, params=params)
-        lines = tuple(line_from(line) for line in (inv.get("lines") or {}).get("data") or [])
         return InvoicePreview(amount_due=int(inv.get("amount_due") or 0),
-                              total=int(inv.get("total") or 0),
-                              currency=str(inv.get("currency")), lines=lines)
+                              currency=str(inv.get("currency")))
 
     def discard_incomplete(self, subscription_id: str, *, idempotency_key: str) -> None:
         """Void the unpaid first invoice and cancel an `incomplete` subscription."""
@@ -443,15 +440,3 @@ class StripeClient:
             log.warning("The emulator refused the webhook: %s %s", response.status_code,
                         response.text[:200])
             raise GatewayError(MSG_REFUSED, code=f"http_{response.status_code}")
-
-    def is_reachable(self) -> bool:
-        """True if the API answers an authenticated request within a few seconds."""
-        try:
-            response = httpx.get(
-                f"{self._api_base}/v1/products", params={"limit": 1}, timeout=_PROBE_TIMEOUT,
-                headers={"Authorization": f"Bearer {self._settings.stripe_api_key}",
-                         "Stripe-Version": STRIPE_API_VERSION},
-            )
-        except httpx.HTTPError:
-            return False
-        return response.is_success

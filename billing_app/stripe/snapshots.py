@@ -111,9 +111,7 @@ class InvoicePreview:
     """What a change would invoice at once (`amount_due`: after tax, discounts and balance)."""
 
     amount_due: int
-    total: int
     currency: str
-    lines: tuple[InvoiceLine, ...]
 
 
 @dataclass(frozen=True)

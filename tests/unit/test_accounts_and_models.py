@@ -62,10 +62,12 @@ def test_api_key_is_stored_only_as_a_hash(engine):
         key = accounts.issue_api_key(session, account, actor="cli")
         session.commit()
         assert key.startswith("cbk_") and key not in account.api_key_hash
-        assert accounts.api_key_matches(account, key)
-        assert not accounts.api_key_matches(account, key + "x")
+        assert accounts.account_for_api_key(session, key) == account
+        assert accounts.account_for_api_key(session, key + "x") is None
         newer = accounts.issue_api_key(session, account, actor="cli")
-        assert accounts.api_key_matches(account, newer) and not accounts.api_key_matches(account, key)
+        session.commit()
+        assert accounts.account_for_api_key(session, newer) == account
+        assert accounts.account_for_api_key(session, key) is None
 
 
 def test_launch_link_opens_once(engine, settings):
