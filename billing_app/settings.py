@@ -143,25 +143,39 @@ class Settings(BaseSettings):
             raise ValueError(f"not a valid CSP source: {' '.join(bad)}")
         # Any site at all, every site of a scheme, or a connector origin over plain http
         # (which anyone on the network path can impersonate).
-        too_wide = [s for s in sources if s == "*" or s.endswith(":") or s.lower().startswith("http://")]
+        too_wide = [
+            s for s in sources if s == "*" or s.endswith(":") or s.lower().startswith("http://")
+        ]
         if too_wide and _production(info):
-            raise ValueError(f"too wide for production: {' '.join(too_wide)} (list https:// origins)")
+            raise ValueError(
+                f"too wide for production: {' '.join(too_wide)} (list https:// origins)"
+            )
         return " ".join(sources)
 
     @field_validator("billing_launch_secret")
     @classmethod
-    def _check_launch_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        _required_in_production(value, info, f"the launch-link secret shared with the connector "
-                                             f"(at least {MIN_LAUNCH_SECRET_BYTES} bytes)")
+    def _check_launch_secret(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        _required_in_production(
+            value,
+            info,
+            f"the launch-link secret shared with the connector "
+            f"(at least {MIN_LAUNCH_SECRET_BYTES} bytes)",
+        )
         if value is not None and len(value.get_secret_value().encode()) < MIN_LAUNCH_SECRET_BYTES:
-            raise ValueError(f"must be at least {MIN_LAUNCH_SECRET_BYTES} bytes "
-                             "(e.g. the output of `openssl rand -base64 48`)")
+            raise ValueError(
+                f"must be at least {MIN_LAUNCH_SECRET_BYTES} bytes "
+                "(e.g. the output of `openssl rand -base64 48`)"
+            )
         return value
 
     @field_validator("stripe_publishable_key", "stripe_webhook_secret")
     @classmethod
     def _check_required_stripe_setting(cls, value: object, info: ValidationInfo) -> object:
-        _required_in_production(value, info, "real Stripe (the Dashboard's API keys and webhook secret)")
+        _required_in_production(
+            value, info, "real Stripe (the Dashboard's API keys and webhook secret)"
+        )
         return value
 
     @field_validator("reflex_redis_url")
@@ -169,7 +183,9 @@ class Settings(BaseSettings):
     def _check_redis_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         workers = _configured_workers()
         if value is None and workers > 1 and _production(info):
-            raise ValueError(f"not set: GRANIAN_WORKERS={workers} workers need Redis to share each tab's state")
+            raise ValueError(
+                f"not set: GRANIAN_WORKERS={workers} workers need Redis to share each tab's state"
+            )
         return value
 
     @field_validator("billing_seller_name", "billing_seller_address", "billing_seller_tax_id")
@@ -206,10 +222,13 @@ class Settings(BaseSettings):
     @field_validator("stripe_secret_key")
     @classmethod
     def _check_secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        _required_in_production(value, info, "real Stripe (without it the app would run on the "
-                                             "embedded test emulator)")
+        _required_in_production(
+            value, info, "real Stripe (without it the app would run on the embedded test emulator)"
+        )
         if value is not None and not value.get_secret_value().startswith(("sk_", "rk_")):
-            raise ValueError("must be a secret or restricted key (sk_… or rk_…), never a publishable key")
+            raise ValueError(
+                "must be a secret or restricted key (sk_… or rk_…), never a publishable key"
+            )
         return value
 
     @model_validator(mode="after")
@@ -278,7 +297,9 @@ class Settings(BaseSettings):
 
     @property
     def seller_address_lines(self) -> list[str]:
-        return [line.strip() for line in re.split(r"[;\n]", self.billing_seller_address) if line.strip()]
+        return [
+            line.strip() for line in re.split(r"[;\n]", self.billing_seller_address) if line.strip()
+        ]
 
     @property
     def localstripe_store(self) -> Path:
@@ -308,7 +329,11 @@ def _read_or_create_secret(path: Path, prefix: str) -> str:
         value = prefix + secrets.token_urlsafe(32)
         # O_EXCL: if two processes race, one creates it and both read the winner; 0600 from the start.
         try:
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "w", encoding="ascii") as handle:
+            with os.fdopen(
+                os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE),
+                "w",
+                encoding="ascii",
+            ) as handle:
                 handle.write(value)
         except FileExistsError:
             pass

@@ -21,8 +21,13 @@ pytest_plugins = ["tests.running_app"]
 # any billing_app module is imported, and make sure a developer's real keys or .env
 # never reach the tests.
 _RUN_DIR = tempfile.mkdtemp(prefix="billing-tests-")
-for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET", "BILLING_LAUNCH_SECRET",
-              "REFLEX_REDIS_URL"):
+for _name in (
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "BILLING_LAUNCH_SECRET",
+    "REFLEX_REDIS_URL",
+):
     os.environ.pop(_name, None)
 os.environ["BILLING_DATA_DIR"] = _RUN_DIR
 os.environ["DATABASE_URL"] = f"sqlite:///{_RUN_DIR}/billing.db"

@@ -43,7 +43,10 @@ def redeem_invoice_link(session: Session, link: InvoiceLink) -> None:
     session.exec(sa.delete(InvoiceLinkUse).where(col(InvoiceLinkUse.expires_at) < utcnow()))
     try:
         with session.begin_nested():
-            session.add(InvoiceLinkUse(link_id=link.link_id,
-                                       expires_at=datetime.fromtimestamp(link.expires_at, UTC)))
+            session.add(
+                InvoiceLinkUse(
+                    link_id=link.link_id, expires_at=datetime.fromtimestamp(link.expires_at, UTC)
+                )
+            )
     except IntegrityError as exc:
         raise InvalidInvoiceLink("already used") from exc

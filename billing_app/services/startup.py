@@ -28,4 +28,6 @@ async def prepare_stripe() -> None:
     try:
         await asyncio.to_thread(_prepare)
     except GatewayError as exc:
-        log.error("Stripe preparation failed, pages will show Stripe errors until it answers: %s", exc)
+        log.error(
+            "Stripe preparation failed, pages will show Stripe errors until it answers: %s", exc
+        )

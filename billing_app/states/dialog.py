@@ -8,7 +8,9 @@ import reflex as rx
 
 from billing_app.states.page import PageState
 
-SESSION_EXPIRED = "Your session has ended. Open the Billing Page again from the $ icon in the connector."
+SESSION_EXPIRED = (
+    "Your session has ended. Open the Billing Page again from the $ icon in the connector."
+)
 
 
 def new_idempotency_key() -> str:

@@ -70,7 +70,11 @@ class PageState(rx.State):
                     )
                 if claims.token_id != self._bound_token_id:
                     self._forget()
-                self._launched_account_id, self._bound_token_id, self._actor = account.id, claims.token_id, claims.email
+                self._launched_account_id, self._bound_token_id, self._actor = (
+                    account.id,
+                    claims.token_id,
+                    claims.email,
+                )
                 if account.password_hash is None:
                     self._sign_in_as(account)
             except InvalidLaunchToken as exc:
@@ -133,7 +137,11 @@ class PageState(rx.State):
         holds, empty the account's data when a sign-in ended or another launch link was opened in the
         tab (before even the page's reload is answered); whether the tab is signed in."""
         account_id = self.account_id
-        if launch_token and self._bound_token_id is not None and launch_token != self._bound_token_id:
+        if (
+            launch_token
+            and self._bound_token_id is not None
+            and launch_token != self._bound_token_id
+        ):
             # Another launch link in this tab: nothing of the bound account until open_page has checked it.
             self._end_sign_in()
             self.phase, account_id = "loading", None
@@ -166,7 +174,9 @@ class PageState(rx.State):
         self.signing_in, self.password_error = True, ""
         yield
         password = form.get("password") if isinstance(form, dict) else None
-        result = await asyncio.to_thread(self._check_password, password[:512] if isinstance(password, str) else "")
+        result = await asyncio.to_thread(
+            self._check_password, password[:512] if isinstance(password, str) else ""
+        )
         self.signing_in = False
         if result:
             self.password_error = result
@@ -192,8 +202,10 @@ class PageState(rx.State):
         if facts is None:
             return "denied"
         settings, now = get_settings(), time.time()
-        expired = (now - self._last_activity > settings.billing_session_idle_minutes * 60
-                   or now - self._signed_in_at > settings.billing_session_max_hours * 3600)
+        expired = (
+            now - self._last_activity > settings.billing_session_idle_minutes * 60
+            or now - self._signed_in_at > settings.billing_session_max_hours * 3600
+        )
         if facts.has_password and (expired or facts.session_epoch != self._session_epoch):
             return "password"
         if expired:
@@ -248,6 +260,11 @@ class PageState(rx.State):
         account_id = self.account_id
         if account_id is None or self._page_session_id is None:
             return None
-        return invoice_pdf_url(get_settings(), account_id=account_id, invoice_id=invoice_id,
-                               page_session_id=self._page_session_id, session_epoch=self._session_epoch,
-                               download=download)
+        return invoice_pdf_url(
+            get_settings(),
+            account_id=account_id,
+            invoice_id=invoice_id,
+            page_session_id=self._page_session_id,
+            session_epoch=self._session_epoch,
+            download=download,
+        )

@@ -42,11 +42,17 @@ def make_account(app_settings: Settings):
     def make(licenses: int = 0, *, card: str = "pm_card_visa", yearly: bool = False) -> str:
         slug = "e2e-" + uuid.uuid4().hex[:10]
         with session_scope() as session:
-            account_id = create_account(session, slug=slug, name=f"Shop {slug[-4:]}", admin_email=f"boss@{slug}.test",
-                                        actor="tests").id
+            account_id = create_account(
+                session,
+                slug=slug,
+                name=f"Shop {slug[-4:]}",
+                admin_email=f"boss@{slug}.test",
+                actor="tests",
+            ).id
         if licenses:
-            card_summary, subscription = subscribe_with_test_card(get_gateway(), account_id, licenses, card=card,
-                                                                  yearly=yearly)
+            card_summary, subscription = subscribe_with_test_card(
+                get_gateway(), account_id, licenses, card=card, yearly=yearly
+            )
             with session_scope() as session:
                 account = session.get(Account, account_id)
                 apply_subscription(account, subscription)
@@ -67,9 +73,18 @@ def seat_account(app_settings: Settings):
         slug = f"seats-{uuid.uuid4().hex[:10]}"
         domain = f"{slug}.test"
         with session_scope() as session:
-            account = create_account(session, slug=slug, name=f"Seats {slug[-4:]}", admin_email=f"admin@{domain}", actor="test")
+            account = create_account(
+                session,
+                slug=slug,
+                name=f"Seats {slug[-4:]}",
+                admin_email=f"admin@{domain}",
+                actor="test",
+            )
             account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
-            session.add_all(ActivatedUser(account_id=account.id, email=f"user{i}@{domain}") for i in range(1, users + 1))
+            session.add_all(
+                ActivatedUser(account_id=account.id, email=f"user{i}@{domain}")
+                for i in range(1, users + 1)
+            )
             key = issue_api_key(session, account, actor="test")
         ISSUED_SECRETS.append(key)
         return slug, domain, key
@@ -81,8 +96,11 @@ def _database_text() -> bytes:
     """Every row of every table as text (any engine), plus SQLite's raw file (free pages too)."""
     engine = get_engine()
     with engine.connect() as connection:
-        rows = [repr(tuple(row)) for table in SQLModel.metadata.sorted_tables
-                for row in connection.execute(sa.select(table))]
+        rows = [
+            repr(tuple(row))
+            for table in SQLModel.metadata.sorted_tables
+            for row in connection.execute(sa.select(table))
+        ]
     text = "\n".join(rows).encode()
     if engine.url.get_backend_name() == "sqlite":
         database = engine.url.database
@@ -104,7 +122,9 @@ def no_secrets_at_rest(request: pytest.FixtureRequest, app_settings: Settings):
     assert {log.name for log in logs} >= {"app.log", "localstripe.log"}
     places = {"database": _database_text(), **{log.name: log.read_bytes() for log in logs}}
     assert b"Acme Corp" in places["database"]  # the dump really holds the data
-    if any(_ISSUING_FIXTURES & set(getattr(item, "fixturenames", ())) for item in request.session.items):
+    if any(
+        _ISSUING_FIXTURES & set(getattr(item, "fixturenames", ())) for item in request.session.items
+    ):
         assert ISSUED_SECRETS, "tests handed out secrets, but none reached ISSUED_SECRETS"
     for place, content in places.items():
         for secret in CARD_NUMBERS + ISSUED_SECRETS:

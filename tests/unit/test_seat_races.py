@@ -83,7 +83,10 @@ def _account(engine, add_unlimited_account) -> tuple[int, str, str]:
 def test_racing_activations_get_exactly_the_free_licenses(race_engine, way, add_unlimited_account):
     account = account_id, domain, _key = _account(race_engine, add_unlimited_account)
     outcomes = _race(race_engine, way, account, [f"user{i}@{domain}" for i in range(RACERS)])
-    assert outcomes == {Outcome.ACTIVATED: PURCHASED - HELD, Outcome.NO_FREE_LICENSE: RACERS - (PURCHASED - HELD)}
+    assert outcomes == {
+        Outcome.ACTIVATED: PURCHASED - HELD,
+        Outcome.NO_FREE_LICENSE: RACERS - (PURCHASED - HELD),
+    }
     with Session(race_engine) as session:
         assert licenses_used(session, account_id) == PURCHASED
 
