@@ -1,6 +1,7 @@
 """Benchmark: the connector license API under wrk, against a bare Starlette endpoint in Granian.
 
-    .venv/bin/python bench/bench_license_api.py [--setup sqlite|postgresql] [--runs 3] [--seconds 5] [--json FILE]
+    .venv/bin/python bench/bench_license_api.py [--setup sqlite|postgresql] [--runs 3]
+        [--seconds 5] [--json FILE]
 
 Two setups, one after the other (each in a process of its own: the settings are read once):
 - sqlite: the production app (`reflex run --env prod`, as `make run` starts it) on a fresh SQLite
@@ -77,8 +78,9 @@ class Runs:
 
     def text(self) -> str:
         return (
-            f"{statistics.median(self.throughput):,.0f} req/s · p50 {benchlib.ms(statistics.median(self.p50))} · "
-            f"p99 {benchlib.ms(statistics.median(self.p99))}"
+            f"{statistics.median(self.throughput):,.0f} req/s · p50 "
+            f"{benchlib.ms(statistics.median(self.p50))} · p99 "
+            f"{benchlib.ms(statistics.median(self.p99))}"
         )
 
     def spread(self) -> str:
@@ -212,15 +214,17 @@ def _rows(
         f", p99 ≤ {CHECK_P99_TARGET * 1000:.0f} ms" if at_most_p99 else ""
     )
     met = share >= THROUGHPUT_TARGET and (p99 <= CHECK_P99_TARGET or not at_most_p99)
-    baseline = f"{statistics.median(bare.throughput):,.0f} req/s"
+    bare_throughput = statistics.median(bare.throughput)
+    baseline = f"{bare_throughput:,.0f} req/s"
     rows = [
         section(
-            f"License API on {database}, {workers} Granian worker{'s' if workers > 1 else ''}, wrk, "
-            f"{connections} connection{'s' if connections > 1 else ''}, median of {runs} runs "
+            f"License API on {database}, {workers} Granian worker{'s' if workers > 1 else ''}, "
+            f"wrk, {connections} connection{'s' if connections > 1 else ''}, median of {runs} runs "
             f"(load average at its start: {load})"
         ),
         row(
-            f"Baseline: bare Starlette endpoint, Granian, {workers} worker{'s' if workers > 1 else ''}",
+            f"Baseline: bare Starlette endpoint, Granian, {workers} "
+            f"worker{'s' if workers > 1 else ''}",
             bare.text(),
             bare.spread(),
         ),
@@ -243,7 +247,7 @@ def _rows(
                 activation.text(),
                 activation.spread(),
                 baseline,
-                f"{statistics.median(activation.throughput) / statistics.median(bare.throughput):.0%}",
+                f"{statistics.median(activation.throughput) / bare_throughput:.0%}",
                 f"p99 ≤ {ACTIVATION_P99_TARGET * 1000:.0f} ms" if on_postgres else "",
                 p99 <= ACTIVATION_P99_TARGET if on_postgres else None,
             )
@@ -280,7 +284,8 @@ def run_setup(setup: str, args) -> list[dict[str, str]]:
         return [
             section("License API on PostgreSQL + Redis, 2 Granian workers"),
             row(
-                f"Not measured: no PostgreSQL server answers at {server_url} (set BENCH_POSTGRES_URL)",
+                f"Not measured: no PostgreSQL server answers at {server_url} (set "
+                "BENCH_POSTGRES_URL)",
                 "—",
             ),
         ]
@@ -336,12 +341,14 @@ def main() -> int:
         load=load,
         notes=[
             (
-                "wrk (one thread) runs on the same cores as the servers. Per request the API hops to a worker thread "
-                "(every database call does, on SQLite as on PostgreSQL); a check is one SQLAlchemy Core SELECT (the key's "
-                "account and the user's seat), a new activation finds the account by its key and then, in one transaction "
-                "through the ORM, locks the account row (PostgreSQL), checks the domain, inserts the seat with one "
-                "conditional INSERT, counts the seats and writes the audit entry. All activations here are of one account: "
-                "on PostgreSQL they queue for its row lock. `bench/profile_hotpaths.py api` shows where the time goes."
+                "wrk (one thread) runs on the same cores as the servers. Per request the API hops "
+                "to a worker thread (every database call does, on SQLite as on PostgreSQL); a "
+                "check is one SQLAlchemy Core SELECT (the key's account and the user's seat), a "
+                "new activation finds the account by its key and then, in one transaction through "
+                "the ORM, locks the account row (PostgreSQL), checks the domain, inserts the seat "
+                "with one conditional INSERT, counts the seats and writes the audit entry. All "
+                "activations here are of one account: on PostgreSQL they queue for its row lock. "
+                "`bench/profile_hotpaths.py api` shows where the time goes."
             ),
         ],
     )

@@ -1,5 +1,6 @@
-"""Benchmark: the Billing Page in headless Chromium — launch link to the account's data, UI action
-round trips, and the User Management tab with 10,000 users — against baselines measured in the same run.
+"""Benchmark: the Billing Page in headless Chromium — launch link to the account's data, UI
+action round trips, and the User Management tab with 10,000 users — against baselines measured in
+the same run.
 
     .venv/bin/python bench/bench_page.py [--loads 20] [--actions 30] [--tab-rounds 10] [--json FILE]
 
@@ -53,7 +54,10 @@ LOAD_WATCH = """(() => {
   const shown = () => { %s };
   window.__benchReady = null;
   const check = () => {
-    if (window.__benchReady === null && shown()) { window.__benchReady = performance.now(); observer.disconnect(); }
+    if (window.__benchReady === null && shown()) {
+      window.__benchReady = performance.now();
+      observer.disconnect();
+    }
   };
   const observer = new MutationObserver(check);
   observer.observe(document, {subtree: true, childList: true, characterData: true});
@@ -64,27 +68,44 @@ LOAD_WATCH = """(() => {
 # first satisfying the condition. Returns whether the condition already holds (it must not).
 ARM = """() => {
   const conditions = {
-    dialogFor: (email) => { const d = document.querySelector('[role=alertdialog]'); return !!d && d.textContent.includes(email); },
-    rowGone: (email) => ![...document.querySelectorAll('.user-row')].some(r => r.textContent.includes(email)),
+    dialogFor: (email) => {
+      const d = document.querySelector('[role=alertdialog]');
+      return !!d && d.textContent.includes(email);
+    },
+    rowGone: (email) => ![...document.querySelectorAll('.user-row')]
+      .some(r => r.textContent.includes(email)),
     newToast: (text) => [...document.querySelectorAll('[data-sonner-toast]')]
       .some(t => !t.hasAttribute('data-bench-seen') && t.textContent.includes(text)),
-    textIs: ([selector, text]) => { const e = document.querySelector(selector); return !!e && e.textContent.trim() === text; },
+    textIs: ([selector, text]) => {
+      const e = document.querySelector(selector);
+      return !!e && e.textContent.trim() === text;
+    },
     usersShown: ([range, rows]) => {
       const e = document.querySelector('#users-range');
-      return !!e && e.textContent.trim() === range && document.querySelectorAll('.user-row').length === rows;
+      return !!e && e.textContent.trim() === range
+        && document.querySelectorAll('.user-row').length === rows;
     },
   };
   window.__benchArm = (kind, arg, startEvent) => {
-    document.querySelectorAll('[data-sonner-toast]').forEach(t => t.setAttribute('data-bench-seen', ''));
+    document.querySelectorAll('[data-sonner-toast]')
+      .forEach(t => t.setAttribute('data-bench-seen', ''));
     const holds = () => conditions[kind](arg);
     const b = window.__bench = {start: null, end: null};
     const check = () => {
-      if (b.start !== null && b.end === null && holds()) { b.end = performance.now(); observer.disconnect(); }
+      if (b.start !== null && b.end === null && holds()) {
+        b.end = performance.now();
+        observer.disconnect();
+      }
     };
     const observer = new MutationObserver(check);
-    observer.observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
-    window.addEventListener(startEvent, () => { if (b.start === null) { b.start = performance.now(); check(); } },
-                            {capture: true, once: true});
+    observer.observe(document,
+                     {subtree: true, childList: true, characterData: true, attributes: true});
+    window.addEventListener(startEvent, () => {
+      if (b.start === null) {
+        b.start = performance.now();
+        check();
+      }
+    }, {capture: true, once: true});
     return holds();
   };
 }"""
@@ -138,12 +159,14 @@ SNAPSHOT = """() => {
   const inline = [...document.styleSheets].filter(s => !s.href)
     .map(s => [...s.cssRules].map(r => r.cssText).join('\\n')).join('\\n');
   const copy = document.documentElement.cloneNode(true);
-  copy.querySelectorAll('script, style, link[rel=modulepreload], link[as=script]').forEach(e => e.remove());
+  copy.querySelectorAll('script, style, link[rel=modulepreload], link[as=script]')
+    .forEach(e => e.remove());
   const style = document.createElement('style');
   style.textContent = inline;
   copy.querySelector('head').appendChild(style);
   return {html: '<!DOCTYPE html>' + copy.outerHTML,
-          css: [...document.querySelectorAll('link[rel=stylesheet]')].map(l => new URL(l.href).pathname)};
+          css: [...document.querySelectorAll('link[rel=stylesheet]')]
+            .map(l => new URL(l.href).pathname)};
 }"""
 
 
@@ -252,7 +275,8 @@ def time_load(browser, url: str, shown_js: str) -> float:
 
 
 def transferred(browser, url: str, shown_js: str) -> dict[str, int]:
-    """JS and CSS bytes on the wire (as encoded by the server) and decoded, for one load with an empty cache."""
+    """JS and CSS bytes on the wire (as encoded by the server) and decoded, for one load with an
+    empty cache."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     requests = []
@@ -301,7 +325,8 @@ def open_page(browser, url: str, shown_js: str):
 
 
 def bench_app_actions(browser, rounds: int) -> tuple[list[float], list[float], list[float]]:
-    """Remove a user ("Remove <email>" → dialog, "Yes" → row gone) and save domains ("Update" → result)."""
+    """Remove a user ("Remove <email>" → dialog, "Yes" → row gone) and save domains ("Update" →
+    result)."""
     slug, domain, _key = benchlib.make_account("bench-actions", licenses=1000, users=rounds + 30)
     context, page = open_page(browser, benchlib.launch_link(slug), SUMMARY_SHOWN)
     page.get_by_role("tab", name="User Management").click()
@@ -463,7 +488,8 @@ def main() -> int:
     bare_p95 = benchlib.percentile(bare_event, 95)
     rows = [
         section(
-            f"Launch link → account data shown, headless Chromium, fresh context each, median of {args.loads}"
+            "Launch link → account data shown, headless Chromium, fresh context each, median of "
+            f"{args.loads}"
         ),
         row(
             "Billing Page (prod build), `#licenses-summary` filled",
@@ -496,7 +522,8 @@ def main() -> int:
         size = sizes[key]
         rows.append(
             row(
-                f"JS / CSS transferred: {name} ({size['files']} file{'s' if size['files'] != 1 else ''}, empty cache)",
+                f"JS / CSS transferred: {name} ({size['files']} "
+                f"file{'s' if size['files'] != 1 else ''}, empty cache)",
                 f"{_kb(size['js_wire'])} / {_kb(size['css_wire'])}",
                 f"decoded {_kb(size['js_decoded'])} / {_kb(size['css_decoded'])}",
                 f"bare Reflex {_kb(bare_bytes)}" if key == "app" else "",
@@ -554,8 +581,8 @@ def main() -> int:
         load=load,
         notes=[
             (
-                "JS/CSS sizes are the response bodies as sent (the prod build serves precompressed files; "
-                "`http.server` compresses nothing)."
+                "JS/CSS sizes are the response bodies as sent (the prod build serves precompressed "
+                "files; `http.server` compresses nothing)."
             ),
         ],
     )

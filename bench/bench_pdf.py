@@ -160,8 +160,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, median, p90, pages, size in results:
         print(
-            f"| {name} | {median:.3f} | {p90:.3f} | {median / core:.2g}× | {median / embedded:.2g}× "
-            f"| {pages} | {size / 1024:.0f} KB |"
+            f"| {name} | {median:.3f} | {p90:.3f} | {median / core:.2g}× | "
+            f"{median / embedded:.2g}× | {pages} | {size / 1024:.0f} KB |"
         )
 
 

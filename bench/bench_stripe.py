@@ -88,7 +88,8 @@ def confirm_card(settings, client_secret: str) -> None:
 def one_round(
     service, settings, timer: StripeTimer
 ) -> tuple[int, dict[str, tuple[float, float, int]]]:
-    """A fresh account through every action; returns its id and, per action, StripeTimer.measure's figures."""
+    """A fresh account through every action; returns its id and, per action, StripeTimer.measure's
+    figures."""
     from billing_app.db import session_scope
     from billing_app.services.accounts import create_account
 
@@ -194,8 +195,10 @@ def main() -> int:
             row(
                 f"`{name}`",
                 f"{ms(statistics.median(totals))} (ours {ms(ours)})",
-                f"ratio p25–p75 {benchlib.percentile(ratios, 25):.2f}–{benchlib.percentile(ratios, 75):.2f}×",
-                f"{calls:.0f} Stripe call{'s' if calls != 1 else ''} {ms(statistics.median(stripe))}",
+                "ratio p25–p75 "
+                f"{benchlib.percentile(ratios, 25):.2f}–{benchlib.percentile(ratios, 75):.2f}×",
+                f"{calls:.0f} Stripe call{'s' if calls != 1 else ''} "
+                f"{ms(statistics.median(stripe))}",
                 ratio_text(ratio),
                 f"≤ {TARGET}×",
                 ratio <= TARGET,
@@ -209,9 +212,12 @@ def main() -> int:
         load=load,
         notes=[
             (
-                "A Stripe call's time is StripeClient._call: the SDK and the HTTP round trip to the local emulator, a few ms "
-                'here. "ours" is the rest (validation, idempotency record, database commits, audit log): a fixed cost '
-                "per action, so against real Stripe, whose calls go over the internet, the ratio would be lower."
+                "A Stripe call's time is StripeClient._call: the SDK and the HTTP round trip to "
+                "the local emulator, a few ms "
+                'here. "ours" is the rest (validation, idempotency record, database commits, audit '
+                "log): a fixed cost "
+                "per action, so against real Stripe, whose calls go over the internet, the ratio "
+                "would be lower."
             ),
         ],
     )

@@ -177,8 +177,8 @@ def port(name: str, default: int) -> int:
 def configure_environment(
     *, billing_port: int, localstripe_port: int, database_url: str | None = None
 ) -> Path:
-    """Point the settings at a throw-away data directory (with a fresh SQLite file unless `database_url`
-    is given) and our ports, before billing_app is imported."""
+    """Point the settings at a throw-away data directory (with a fresh SQLite file unless
+    `database_url` is given) and our ports, before billing_app is imported."""
     data_dir = Path(tempfile.mkdtemp(prefix="billing-bench-"))
     for name in (
         "STRIPE_SECRET_KEY",
@@ -198,7 +198,8 @@ def configure_environment(
 
 @contextmanager
 def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new database `billing_bench_<random>` on the server of `server_url` (its URL), dropped afterwards."""
+    """A new database `billing_bench_<random>` on the server of `server_url` (its URL), dropped
+    afterwards."""
     import uuid
 
     import sqlalchemy as sa
@@ -218,7 +219,8 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
 
 
 def ensure_port_free(port: int) -> None:
-    """Refuse a port something already answers on (its answers would be measured instead of ours)."""
+    """Refuse a port something already answers on (its answers would be measured instead of
+    ours)."""
     from billing_app.runner import Stack
 
     Stack._ensure_port_free(port)
@@ -265,8 +267,8 @@ def app_stack(*, seed: bool = False, env: dict[str, str] | None = None) -> Itera
 
 
 def make_account(slug: str, *, licenses: int, users: int) -> tuple[str, str, str]:
-    """An Unlimited account with no Stripe objects and `users` activated users user00000@<slug>.test…;
-    returns its slug, domain and API key."""
+    """An Unlimited account with no Stripe objects and `users` activated users
+    user00000@<slug>.test…; returns its slug, domain and API key."""
     import sqlalchemy as sa
 
     from billing_app.db import session_scope

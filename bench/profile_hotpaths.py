@@ -4,8 +4,8 @@
 
 Not run by `make bench` (the name does not start with bench_). Each path runs here, without
 the server around it, on a fresh SQLite database in a throw-away data directory:
-- api: the license API's work per request in its worker thread (the key's account and the seat; for a
-  new seat the lock, the insert and its audit entry); a worker-thread hop alone, for scale;
+- api: the license API's work per request in its worker thread (the key's account and the seat;
+  for a new seat the lock, the insert and its audit entry); a worker-thread hop alone, for scale;
 - page: opening the page from a launch link (redeem the token, read the account, the summary);
 - stripe: our own part of cancel/resume (Stripe's answer is replayed, so only our validation,
   idempotency record, commits and audit log are left);
@@ -34,7 +34,8 @@ def _timed(name: str, call: Callable[[], object], count: int, interval: float) -
     for _ in range(count):
         call()
     print(
-        f"\n## {name}: {(time.perf_counter() - started) / count * 1000:.2f} ms per call ({count} calls)\n"
+        f"\n## {name}: {(time.perf_counter() - started) / count * 1000:.2f} ms per call ({count} "
+        "calls)\n"
     )
     profiler = Profiler(interval=interval)
     profiler.start()

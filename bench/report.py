@@ -1,4 +1,5 @@
-"""`make bench`: run every bench/bench_*.py, then rewrite the "## Latest run" section of docs/performance.md.
+"""`make bench`: run every bench/bench_*.py, then rewrite the "## Latest run" section of
+docs/performance.md.
 
     .venv/bin/python bench/report.py [--print]
 
@@ -93,7 +94,8 @@ def run_pdf(script: Path) -> dict:
         }
     cases = list(medians)
     baseline = statistics.median(medians[cases[0]])
-    # The one-line PDF with the same embedded font, when there is one: what our layout adds to fpdf2's font work.
+    # The one-line PDF with the same embedded font, when there is one: what our layout adds to
+    # fpdf2's font work.
     font_case = next(
         (
             case
@@ -133,11 +135,12 @@ def run_pdf(script: Path) -> dict:
         )
     notes = [
         (
-            "Every PDF goes through a render cache (billing_app/pdf/cache.py, keyed by a digest of all it shows): "
-            "a repeat is served from memory, a paid or void invoice also from disk in any process. A first render "
-            "is fpdf2's own work: it parses both DejaVu fonts and cuts their subsets for every PDF (see the "
-            "one-line DejaVu case), then lays out the lines with its table() (each cell measured, then drawn); "
-            "`bench/profile_hotpaths.py pdf` shows the split."
+            "Every PDF goes through a render cache (billing_app/pdf/cache.py, keyed by a digest of "
+            "all it shows): a repeat is served from memory, a paid or void invoice also from disk "
+            "in any process. A first render is fpdf2's own work: it parses both DejaVu fonts and "
+            "cuts their subsets for every PDF (see the one-line DejaVu case), then lays out the "
+            "lines with its table() (each cell measured, then drawn); `bench/profile_hotpaths.py "
+            "pdf` shows the split."
         )
     ]
     return {
@@ -156,7 +159,8 @@ def _ms(value: float) -> str:
 
 
 def pdf_missing() -> dict:
-    # HOOK: bench/bench_pdf.py comes with the invoice-PDF work; once it is in this tree, run_pdf() runs it.
+    # HOOK: bench/bench_pdf.py comes with the invoice-PDF work; once it is in this tree, run_pdf()
+    # runs it.
     return {
         "title": "Invoice PDF",
         "load_at_start": "",
@@ -165,7 +169,8 @@ def pdf_missing() -> dict:
         "rows": [
             benchlib.section("Invoice PDF render"),
             benchlib.row(
-                "Not measured: bench/bench_pdf.py is not in this tree yet (`make bench` runs it when it is)",
+                "Not measured: bench/bench_pdf.py is not in this tree yet (`make bench` runs it "
+                "when it is)",
                 "—",
                 "",
                 "",
@@ -213,18 +218,20 @@ def performance_section(
         SECTION,
         "",
         (
-            f"Written by `make bench` {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit}, {minutes:.0f} min in all. "
-            f"Machine: {benchlib.cpu_model()}, **{os.cpu_count()} cores**, shared with other jobs; load average "
-            f"(1, 5, 15 min) **{load_start}** at the start and **{load_end}** at the end. The browser, the load "
-            "generator and the servers run on the same cores: absolute numbers move from run to run with the load, "
-            "ratios to a baseline measured in the same run (taking turns with it) much less."
+            f"Written by `make bench` {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on commit {commit}, "
+            f"{minutes:.0f} min in all. Machine: {benchlib.cpu_model()}, **{os.cpu_count()} "
+            f"cores**, shared with other jobs; load average (1, 5, 15 min) **{load_start}** at the "
+            f"start and **{load_end}** at the end. The browser, the load generator and the servers "
+            "run on the same cores: absolute numbers move from run to run with the load, ratios "
+            "to a baseline measured in the same run (taking turns with it) much less."
         ),
         "",
         benchlib.markdown_table(rows),
         "",
         (
-            "Spread: p25–p75 of the samples unless said otherwise. Page and action times are taken inside the page "
-            "(navigation start or the click/input event → the DOM showing the result), not by the test driver."
+            "Spread: p25–p75 of the samples unless said otherwise. Page and action times are taken "
+            "inside the page (navigation start or the click/input event → the DOM showing the "
+            "result), not by the test driver."
         ),
         *notes,
         *raw,
@@ -236,7 +243,8 @@ def performance_section(
 
 
 def replace_section(report: str, section: str) -> str:
-    """Swap the "## Latest run" section (up to the next "## " heading) for `section`; append it if absent."""
+    """Swap the "## Latest run" section (up to the next "## " heading) for `section`; append it if
+    absent."""
     match = re.search(rf"^{SECTION}\n.*?(?=^## |\Z)", report, flags=re.DOTALL | re.MULTILINE)
     if match is None:
         return report.rstrip("\n") + "\n\n" + section
@@ -313,7 +321,8 @@ def main() -> int:
             replace_section(REPORT.read_text(encoding="utf-8"), section), encoding="utf-8"
         )
         print(
-            f'\n{REPORT.relative_to(benchlib.ROOT)}: "{SECTION}" rewritten ({(time.monotonic() - started) / 60:.1f} min)',
+            f'\n{REPORT.relative_to(benchlib.ROOT)}: "{SECTION}" rewritten '
+            f"({(time.monotonic() - started) / 60:.1f} min)",
             file=sys.stderr,
         )
     return 0

@@ -36,7 +36,8 @@ def cmd_create_account(args) -> None:
             actor="billing-admin",
         )
     print(
-        f"created account {account.slug} ({account.name}, {account.admin_email}) on the free version"
+        f"created account {account.slug} ({account.name}, {account.admin_email}) on the free "
+        "version"
     )
 
 
@@ -87,12 +88,14 @@ def cmd_set_password(args) -> None:
             session, account, password, actor="billing-admin", action="account.set_password"
         )
     print(
-        f"password set for {args.account}; its Billing Page now asks for it (signed-in sessions were ended)"
+        f"password set for {args.account}; its Billing Page now asks for it (signed-in sessions "
+        "were ended)"
     )
 
 
 def _read_new_password(from_stdin: bool) -> str:
-    """The new password: typed at a hidden prompt (twice) on a terminal, else the first line of a pipe.
+    """The new password: typed at a hidden prompt (twice) on a terminal, else the first line of a
+    pipe.
 
     Never from a terminal with echo on (it would stay on the screen and in terminal logs),
     never as an argument (it would land in the shell history), never printed.
@@ -141,7 +144,8 @@ def cmd_run(_args) -> None:
             stack.start_localstripe()
         slugs = seed_demo(get_gateway(), settings)
         print(
-            f"starting the app on port {settings.billing_port} (the first start builds the frontend)..."
+            f"starting the app on port {settings.billing_port} (the first start builds the "
+            "frontend)..."
         )
         stack.start_app()
         from billing_app.db import session_scope

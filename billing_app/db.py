@@ -20,7 +20,8 @@ from billing_app.settings import get_settings
 
 
 def make_engine(url: str, **options) -> Engine:
-    """An engine with this app's connection settings; `options` go to `create_engine` (e.g. pool_size)."""
+    """An engine with this app's connection settings; `options` go to `create_engine` (e.g.
+    pool_size)."""
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if (
@@ -29,7 +30,8 @@ def make_engine(url: str, **options) -> Engine:
             and not database.startswith("file:")
             and Path(database).parent.is_dir()
         ):
-            # SQLite would create it with the umask's mode; its -wal and -shm files copy this file's.
+            # SQLite would create it with the umask's mode; its -wal and -shm files copy this
+            # file's.
             private_file(Path(database))
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **options

@@ -197,7 +197,8 @@ class StripeEvent(SQLModel, table=True):
 
 @rx.ModelRegistry.register
 class SignInAttempt(SQLModel, table=True):
-    """Password attempts on an account's Billing Page; failures drive the lockout (kept across restarts)."""
+    """Password attempts on an account's Billing Page; failures drive the lockout (kept across
+    restarts)."""
 
     __tablename__ = "sign_in_attempt"
 

@@ -80,7 +80,8 @@ def ensure_port_free(port: int, setting: str) -> None:
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             raise PortInUse(
-                f"port {port} is already in use: stop what runs there or set {setting} to a free port"
+                f"port {port} is already in use: stop what runs there or set {setting} to a free "
+                "port"
             )
 
 
@@ -123,7 +124,8 @@ class Stack:
         self._reaper.stdin.flush()
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        """Start `args` as the stack's process `name`, leading a new process group; output to `<log_dir>/<name>.log`."""
+        """Start `args` as the stack's process `name`, leading a new process group; output to
+        `<log_dir>/<name>.log`."""
         private_dir(self.log_dir)
         with open_private_log(self.log_dir / f"{name}.log") as log:
             process = subprocess.Popen(
@@ -181,7 +183,8 @@ class Stack:
         return next(process for process_name, process in self.processes if process_name == name)
 
     def stop(self) -> None:
-        """SIGTERM each group, wait up to `stop_timeout` for its leader, then SIGKILL what is left of it."""
+        """SIGTERM each group, wait up to `stop_timeout` for its leader, then SIGKILL what is left
+        of it."""
         ignored = _ignore_stop_signals()
         try:
             for _name, process in reversed(self.processes):
@@ -224,7 +227,8 @@ class Stack:
                 for name, process in self.processes:
                     if process.poll() is not None:
                         print(
-                            f"{name} exited with code {process.returncode}; see {self.log_dir}/{name}.log"
+                            f"{name} exited with code {process.returncode}; see "
+                            f"{self.log_dir}/{name}.log"
                         )
                         return process.returncode or 1
                 time.sleep(0.5)
@@ -240,7 +244,8 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def _ignore_stop_signals() -> dict[int, object]:
-    """Ignore SIGINT and SIGTERM (main thread only, where handlers live); return the handlers to restore."""
+    """Ignore SIGINT and SIGTERM (main thread only, where handlers live); return the handlers to
+    restore."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     return {

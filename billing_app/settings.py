@@ -102,9 +102,11 @@ class Settings(BaseSettings):
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
     # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
     billing_session_idle_minutes: int = Field(30, ge=1, le=1440)
-    # A sign-in lasts at most this long, however active the tab (a left-open tab cannot stay signed in for ever).
+    # A sign-in lasts at most this long, however active the tab (a left-open tab cannot stay signed
+    # in for ever).
     billing_session_max_hours: int = Field(12, ge=1, le=24)
-    # Invoice PDF links are minted on click, single-use, and expire after this (services/invoice_links.py).
+    # Invoice PDF links are minted on click, single-use, and expire after this
+    # (services/invoice_links.py).
     billing_pdf_link_ttl_seconds: int = Field(60, ge=10, le=60)
 
     # The seller block printed on invoice PDFs.
@@ -310,7 +312,8 @@ class Settings(BaseSettings):
         return _kept_secret((self.billing_data_dir / f".{name}").absolute(), prefix)
 
 
-# Kept secrets by file: read once per process (launch links and webhooks need them on every request).
+# Kept secrets by file: read once per process (launch links and webhooks need them on every
+# request).
 _kept_secrets: dict[Path, str] = {}
 
 
@@ -327,7 +330,8 @@ def _read_or_create_secret(path: Path, prefix: str) -> str:
     if not path.exists():
         private_dir(path.parent)
         value = prefix + secrets.token_urlsafe(32)
-        # O_EXCL: if two processes race, one creates it and both read the winner; 0600 from the start.
+        # O_EXCL: if two processes race, one creates it and both read the winner; 0600 from the
+        # start.
         try:
             with os.fdopen(
                 os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE),

@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-# The running app and the browser, shared by the end-to-end and the security tests (one of each per run).
+# The running app and the browser, shared by the end-to-end and the security tests (one of each per
+# run).
 pytest_plugins = ["tests.running_app"]
 
 # Settings are read from the environment; point them at a throw-away place before

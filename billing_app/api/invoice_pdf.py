@@ -1,4 +1,5 @@
-"""GET /api/invoices/{invoice_id}/pdf: an invoice PDF, for a signed link only (see services/invoice_links.py).
+"""GET /api/invoices/{invoice_id}/pdf: an invoice PDF, for a signed link only (see
+services/invoice_links.py).
 
 Open shows it in the browser's viewer (inline), Download saves it (attachment).
 A malformed, forged, expired or used link, or one whose tab signed out (or whose
@@ -26,7 +27,10 @@ from billing_app.stripe.errors import GatewayError
 log = logging.getLogger(__name__)
 
 ACTOR = "invoice-pdf-link"
-REFUSED = "This invoice link is not valid (it may have expired). Open the invoice again from the Billing Page."
+REFUSED = (
+    "This invoice link is not valid (it may have expired). Open the invoice again from the Billing "
+    "Page."
+)
 # The PDF holds personal data: no shared or browser caches.
 NO_STORE = {"Cache-Control": "private, no-store"}
 

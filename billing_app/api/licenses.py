@@ -196,7 +196,8 @@ def _route(
         except InvalidEmail as exc:
             return ApiError(400, "invalid_email", str(exc)).response()
         except sa.exc.OperationalError:
-            # e.g. SQLite busy past its timeout under a burst: nothing was written, the call can be repeated.
+            # e.g. SQLite busy past its timeout under a burst: nothing was written, the call can be
+            # repeated.
             return ApiError(503, "busy", "Try again in a moment.", {"Retry-After": "1"}).response()
 
     # Every method reaches the endpoint, which answers a wrong one itself.

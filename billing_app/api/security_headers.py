@@ -1,4 +1,5 @@
-"""ASGI middleware adding the Content-Security-Policy and hardening headers to every HTTP response."""
+"""ASGI middleware adding the Content-Security-Policy and hardening headers to every HTTP
+response."""
 
 from __future__ import annotations
 

@@ -107,7 +107,8 @@ def card_form(state) -> rx.Component:
                 class_name="card-element",
             ),
             rx.text(
-                "Card number, expiry date (MM/YYYY) and CVC. Card details go straight to Stripe, never to us.",
+                "Card number, expiry date (MM/YYYY) and CVC. Card details go straight to Stripe, "
+                "never to us.",
                 size="1",
                 color_scheme="gray",
             ),

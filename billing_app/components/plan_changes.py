@@ -40,7 +40,8 @@ def yearly_dialog() -> rx.Component:
                         width="100%",
                     ),
                     rx.text(
-                        "The unused part of this month is credited. Your next invoice is in a year.",
+                        "The unused part of this month is credited. "
+                        "Your next invoice is in a year.",
                         size="1",
                         color_scheme="gray",
                     ),

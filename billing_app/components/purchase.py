@@ -1,4 +1,5 @@
-"""Purchase Unlimited Version (free accounts) and Purchase Additional License (the Purchase Form)."""
+"""Purchase Unlimited Version (free accounts) and Purchase Additional License (the Purchase
+Form)."""
 
 from __future__ import annotations
 
@@ -30,10 +31,10 @@ def _amount_line(label: str, value: rx.Var, strong: bool = True) -> rx.Component
 def additional_license_dialog() -> rx.Component:
     s = LicensePurchaseState
     conditions = rx.text(
-        "Each license lets one more user of your allowed domains use the Unlimited Version. "
-        "The amount below is charged to your card on file today, prorated for the rest of the current "
-        "billing period; from the next invoice on, the new recurring amount applies until you cancel. "
-        "Charges are not refunded when users are removed.",
+        "Each license lets one more user of your allowed domains use the Unlimited Version. The "
+        "amount below is charged to your card on file today, prorated for the rest of the current "
+        "billing period; from the next invoice on, the new recurring amount applies until you "
+        "cancel. Charges are not refunded when users are removed.",
         size="1",
     )
     return dialog(
@@ -106,7 +107,8 @@ def upgrade_dialog() -> rx.Component:
     monthly, yearly = _prices()
     conditions = rx.text(
         "Your card is charged the total below today and again at the start of each billing period "
-        "until you cancel. You can add licenses, switch to yearly billing or cancel at any time from this page.",
+        "until you cancel. You can add licenses, switch to yearly billing or cancel at any time "
+        "from this page.",
         size="1",
     )
     return dialog(

@@ -166,7 +166,8 @@ def _confirm_removal() -> rx.Component:
             rx.alert_dialog.title("Remove this user?"),
             rx.alert_dialog.description(
                 rx.text.strong(RemoveUserState.confirm_email),
-                " loses the license at once: the connector stops working for them at its next check.",
+                " loses the license at once: the connector stops working for them at its next "
+                "check.",
                 size="2",
                 overflow_wrap="anywhere",
             ),

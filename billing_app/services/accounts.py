@@ -103,7 +103,8 @@ def issue_api_key(session: Session, account: Account, *, actor: str) -> str:
 
 
 def api_key_hash_matches(stored_hash: str | None, key_hash: str) -> bool:
-    """The constant-time comparison that decides whether a key is an account's (look-ups by hash only find it)."""
+    """The constant-time comparison that decides whether a key is an account's (look-ups by hash
+    only find it)."""
     return stored_hash is not None and hmac.compare_digest(stored_hash, key_hash)
 
 
@@ -137,7 +138,8 @@ _SESSION_FACTS = sa.select(_accounts.c.password_hash.is_not(None), _accounts.c.s
 
 
 def session_facts(connection: sa.Connection, account_id: int) -> SessionFacts | None:
-    """The account's SessionFacts (None if it is gone): one narrow SELECT, made on every page event."""
+    """The account's SessionFacts (None if it is gone): one narrow SELECT, made on every page
+    event."""
     row = connection.execute(_SESSION_FACTS, {"account_id": account_id}).first()
     return None if row is None else SessionFacts(bool(row[0]), row[1])
 
@@ -170,7 +172,8 @@ def redeem_launch_token(
     expires = datetime.fromtimestamp(claims.expires_at, UTC)
     # Old redemptions are useless once their token has expired. Deleted first: this write opens the
     # transaction, so the savepoint below nests in it and the redemption and its audit entry commit
-    # together, once (SQLite's driver would commit a savepoint opened outside a transaction on release).
+    # together, once (SQLite's driver would commit a savepoint opened outside a transaction on
+    # release).
     session.exec(sa.delete(LaunchTokenUse).where(col(LaunchTokenUse.expires_at) < utcnow()))
     try:
         with session.begin_nested():

@@ -396,7 +396,8 @@ class BillingService:
             raise BillingError(exc.user_message) from exc
 
     def _valid_proration_date(self, value: Any) -> int:
-        """The preview's proration instant, as the page sent it back: recent and not in the future."""
+        """The preview's proration instant, as the page sent it back: recent and not in the
+        future."""
         try:
             proration_date = int(value)
         except (TypeError, ValueError) as exc:
@@ -617,7 +618,8 @@ class BillingService:
         proration_date: int,
         is_expected: Callable[[SubscriptionSnapshot], bool],
     ) -> _Changed | _AwaitingCustomer:
-        """Move the subscription to the target (price, quantity), paid at once, resuming what was done."""
+        """Move the subscription to the target (price, quantity), paid at once, resuming what was
+        done."""
         gateway, key = self.gateway, action.stripe_key
         subscription = gateway.retrieve_subscription(str(action.account.stripe_subscription_id))
         price_id, quantity = target(subscription)
@@ -665,7 +667,8 @@ class BillingService:
     def _settle_change(
         self, action: _Action, subscription: SubscriptionSnapshot, payment: InvoicePayment
     ) -> _Changed | _AwaitingCustomer:
-        """A change waiting for its invoice: ask the customer, or discard it when the payment failed."""
+        """A change waiting for its invoice: ask the customer, or discard it when the payment
+        failed."""
         if payment.paid:  # paid meanwhile: Stripe has applied it
             return _Changed(self.gateway.retrieve_subscription(subscription.id), payment=payment)
         if payment.needs_customer and not action.resumed:
@@ -760,7 +763,8 @@ class BillingService:
     # Cards ------------------------------------------------------------------------------
 
     def start_card_setup(self, account_id: int) -> str:
-        """A new SetupIntent's client secret for Stripe.js; creates the Stripe customer on first use.
+        """A new SetupIntent's client secret for Stripe.js; creates the Stripe customer on first
+        use.
 
         Each card form (and each retry after a failure) gets its own SetupIntent: one that
         succeeded cannot be confirmed again.

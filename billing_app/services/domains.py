@@ -36,7 +36,8 @@ def _shown(text: str) -> str:
 
 @lru_cache(maxsize=4096)  # on every license API call; an account's users share a few domains
 def to_ascii_domain(name: str) -> str:
-    """The lower-case ASCII form of a host name (IDNA for international names); raise InvalidDomain."""
+    """The lower-case ASCII form of a host name (IDNA for international names); raise
+    InvalidDomain."""
     invalid = InvalidDomain(
         f"“{_shown(name)}” is not a valid domain. Enter one such as example.com."
     )
@@ -71,7 +72,8 @@ def public_webmail_domains() -> frozenset[str]:
 
 
 def validate_domain_list(entries: Iterable[object], *, admin_domain: str) -> list[str]:
-    """Normalise what the admin entered (blank entries are skipped); raise InvalidDomain on the first bad one."""
+    """Normalise what the admin entered (blank entries are skipped); raise InvalidDomain on the
+    first bad one."""
     domains: list[str] = []
     for entry in entries:
         if isinstance(entry, str) and not entry.strip():
@@ -81,7 +83,8 @@ def validate_domain_list(entries: Iterable[object], *, admin_domain: str) -> lis
             raise InvalidDomain(f"{domain} is listed twice.")
         if domain in public_webmail_domains() and domain != admin_domain:
             raise InvalidDomain(
-                f"{domain} is a public email provider: allowing it would let anyone use your licenses."
+                f"{domain} is a public email provider: allowing it would let anyone use your "
+                "licenses."
             )
         domains.append(domain)
     if len(domains) > MAX_DOMAINS:
@@ -133,7 +136,8 @@ class DomainChange:
 def replace_domains(
     session: Session, account: Account, entries: Iterable[object], *, actor: str
 ) -> DomainChange:
-    """Make the allowed domains exactly `entries` (plus the admin's own); nothing changes if one is invalid."""
+    """Make the allowed domains exactly `entries` (plus the admin's own); nothing changes if one is
+    invalid."""
     assert account.id is not None  # read from the database
     own = admin_domain(account)
     wanted = set(validate_domain_list(entries, admin_domain=own)) | {own}

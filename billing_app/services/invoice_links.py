@@ -43,7 +43,8 @@ _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 class InvalidInvoiceLink(Exception):
-    """The link is malformed, forged, tampered with, expired, used, or its session ended (reason for logs only)."""
+    """The link is malformed, forged, tampered with, expired, used, or its session ended (reason for
+    logs only)."""
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,8 @@ def history_page(
     starting_after: str | None = None,
     engine: Engine | None = None,
 ) -> HistoryPage:
-    """One page of the account's invoices as display rows, newest first (PDF links are minted on click)."""
+    """One page of the account's invoices as display rows, newest first (PDF links are minted on
+    click)."""
     account = _load_account(account_id, engine)
     if account is None or not account.stripe_customer_id:
         return HistoryPage([], False, None)

@@ -19,7 +19,8 @@ from billing_app.services.invoice_links import InvalidInvoiceLink, InvoiceLink
 
 
 def start_page_session(session: Session, account_id: int) -> str:
-    """A new page session of the account; returns its id (random, known only to the tab's server-side state)."""
+    """A new page session of the account; returns its id (random, known only to the tab's
+    server-side state)."""
     page_session_id = secrets.token_urlsafe(32)
     session.add(PageSession(id=page_session_id, account_id=account_id))
     return page_session_id

@@ -48,7 +48,10 @@ class SignInResult:
         """Why the password was refused: `wrong` plus the attempts left, or the lockout."""
         if self.locked_for is not None:
             minutes = max(1, -(-int(self.locked_for.total_seconds()) // 60))
-            return f"Too many incorrect passwords. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            return (
+                f"Too many incorrect passwords. Try again in {minutes} "
+                f"minute{'s' if minutes != 1 else ''}."
+            )
         return f"{wrong} {self.attempts_left} attempt{'s' if self.attempts_left != 1 else ''} left."
 
     @property

@@ -73,7 +73,10 @@ class Activation:
                 f"{self.licenses_used} users hold {self.licenses_purchased} licenses: "
                 f"remove {over} {'user' if over == 1 else 'users'} before adding new ones."
             )
-        return f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase more licenses."
+        return (
+            f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase "
+            "more licenses."
+        )
 
 
 def _lock_account(session: Session, account_id: int) -> Account:
@@ -101,7 +104,8 @@ def _is_active(session: Session, account_id: int, email: str) -> bool:
 
 
 def _insert_if_free(session: Session, account_id: int, email: str) -> bool:
-    """Add the seat in one statement that re-counts the seats; False if none is free (or the email holds one)."""
+    """Add the seat in one statement that re-counts the seats; False if none is free (or the email
+    holds one)."""
     used = (
         select(sa.func.count())
         .select_from(ActivatedUser)
@@ -169,9 +173,10 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
 # The connector's check, the one hot path in SQLAlchemy Core: one SELECT (the key's account and
 # whether the user holds a seat) on a plain connection, built once. Measured with wrk on PostgreSQL
 # + Redis, 2 workers, 1/10/50 connections, medians of 3 runs, load average 7–9 on 2 cores
-# (docs/performance.md): 461/866/1,020 req/s like this, 277/454/473 req/s through the ORM (the account
-# by its key, then the seat: two SELECTs and a Session). Activation stays in the ORM: at 50
-# connections 111 req/s, p99 753 ms against 131 req/s, p99 588 ms in Core; the account lock holds both up.
+# (docs/performance.md): 461/866/1,020 req/s like this, 277/454/473 req/s through the ORM (the
+# account by its key, then the seat: two SELECTs and a Session). Activation stays in the ORM: at 50
+# connections 111 req/s, p99 753 ms against 131 req/s, p99 588 ms in Core; the account lock holds
+# both up.
 _accounts, _users = core_table(Account), core_table(ActivatedUser)
 _CHECK_BY_KEY = sa.select(
     _accounts.c.plan,
@@ -185,7 +190,8 @@ _CHECK_BY_KEY = sa.select(
 def check_by_api_key(
     connection: sa.Connection, key: str, raw_email: object
 ) -> tuple[str, bool] | None:
-    """The connector's check → (plan, licensed), None for an unknown key. Raises InvalidEmail, for a known key only."""
+    """The connector's check → (plan, licensed), None for an unknown key. Raises InvalidEmail, for a
+    known key only."""
     try:
         email, invalid = normalize_email(raw_email), None
     except InvalidEmail as exc:
@@ -242,7 +248,8 @@ def users_of_domains(session: Session, account_id: int, domains: Iterable[str]) 
 def release_users_of_domains(
     session: Session, account: Account, domains: Iterable[str], *, actor: str
 ) -> int:
-    """Release the users of domains that are no longer allowed (an allowed one is skipped); return how many."""
+    """Release the users of domains that are no longer allowed (an allowed one is skipped); return
+    how many."""
     no_longer_allowed = [
         domain for domain in domains if not domain_allowed(session, account, domain)
     ]
@@ -275,7 +282,8 @@ def list_users(
     page: int = 0,
     page_size: int = PAGE_SIZE,
 ) -> UserPage:
-    """One page of activated users, by email, optionally only those whose email contains `search`."""
+    """One page of activated users, by email, optionally only those whose email contains
+    `search`."""
     condition = col(ActivatedUser.account_id) == account_id
     needle = search.strip().lower()[:MAX_SEARCH_CHARS]
     if needle:

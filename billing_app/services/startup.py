@@ -24,7 +24,8 @@ def _prepare() -> None:
 
 
 async def prepare_stripe() -> None:
-    """Create the catalogue and (test mode) register the webhook; a Stripe outage must not stop the app."""
+    """Create the catalogue and (test mode) register the webhook; a Stripe outage must not stop the
+    app."""
     try:
         await asyncio.to_thread(_prepare)
     except GatewayError as exc:

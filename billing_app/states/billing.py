@@ -47,8 +47,8 @@ def _stripe_js_args() -> str:
 
 def _confirm_payment_script(result: ActionResult) -> str:
     return (
-        f"window.billingCard.confirmPayment({_stripe_js_args()}, {json.dumps(result.client_secret)}, "
-        f"{json.dumps(result.payment_method_id)})"
+        f"window.billingCard.confirmPayment({_stripe_js_args()}, "
+        f"{json.dumps(result.client_secret)}, {json.dumps(result.payment_method_id)})"
     )
 
 
@@ -60,7 +60,8 @@ class BillingDialogMixin(DialogMixin, mixin=True):
     _awaiting_payment: bool = False
 
     async def _finish(self, call: Callable[..., ActionResult], *args: Any, **kwargs: Any):
-        """Run a service action; on success close, refresh the page and toast; else show the error."""
+        """Run a service action; on success close, refresh the page and toast; else show the
+        error."""
         kwargs["actor"] = (await self.get_state(PageState)).actor
         try:
             result = await asyncio.to_thread(call, *args, **kwargs)
@@ -148,12 +149,14 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         if await self._start_submit(ready and self.card_ready and self.client_secret != "") is None:
             return None
         return rx.call_script(
-            f"window.billingCard.confirm({json.dumps(self.client_secret)}, {json.dumps(self.card_name.strip())})",
+            f"window.billingCard.confirm({json.dumps(self.client_secret)}, "
+            f"{json.dumps(self.card_name.strip())})",
             callback=type(self).card_confirmed,
         )
 
     async def _account_with_confirmed_card(self, result: dict) -> int | None:
-        """After Stripe.js answered: the bound account if the card was confirmed, else None (error shown)."""
+        """After Stripe.js answered: the bound account if the card was confirmed, else None (error
+        shown)."""
         account_id = await self._bound_account()
         if account_id is None:
             self.pending, self.error = False, SESSION_EXPIRED
@@ -341,7 +344,10 @@ class UpgradeState(CardFormMixin, rx.State):
             if self.interval == INTERVAL_YEAR
             else settings.billing_price_monthly_cents
         )
-        return f"{format_money(int(self.licenses) * unit, settings.billing_currency)} per {self.interval}"
+        return (
+            f"{format_money(int(self.licenses) * unit, settings.billing_currency)} per "
+            f"{self.interval}"
+        )
 
     @rx.var
     def can_submit(self) -> bool:

@@ -123,8 +123,8 @@ class PageState(rx.State):
         self._signed_in_at = self._last_activity = time.time()
 
     async def _empty_account_states_if_due(self) -> None:
-        """Reset every other state of the page (lists, dialogs, their errors and client secrets) once a
-        sign-in has ended: they all show something of the account."""
+        """Reset every other state of the page (lists, dialogs, their errors and client secrets)
+        once a sign-in has ended: they all show something of the account."""
         if not self._emptying_due:
             return
         self._emptying_due = False
@@ -134,15 +134,16 @@ class PageState(rx.State):
 
     async def _before_event(self, launch_token: str | None) -> bool:
         """Run before every event of the tab (states/session_guard.py): end a sign-in that no longer
-        holds, empty the account's data when a sign-in ended or another launch link was opened in the
-        tab (before even the page's reload is answered); whether the tab is signed in."""
+        holds, empty the account's data when a sign-in ended or another launch link was opened in
+        the tab (before even the page's reload is answered); whether the tab is signed in."""
         account_id = self.account_id
         if (
             launch_token
             and self._bound_token_id is not None
             and launch_token != self._bound_token_id
         ):
-            # Another launch link in this tab: nothing of the bound account until open_page has checked it.
+            # Another launch link in this tab: nothing of the bound account until open_page has
+            # checked it.
             self._end_sign_in()
             self.phase, account_id = "loading", None
         await self._empty_account_states_if_due()
@@ -150,7 +151,8 @@ class PageState(rx.State):
 
     @rx.event
     async def sign_out(self):
-        """End this tab's session: back to the password prompt (or, without a password, the launch message)."""
+        """End this tab's session: back to the password prompt (or, without a password, the launch
+        message)."""
         self._sign_out()
         await self._empty_account_states_if_due()
 
@@ -232,7 +234,8 @@ class PageState(rx.State):
         self.summary = build_summary(session, account).as_dict()
 
     def _note_password_changed(self, session_epoch: int) -> None:
-        """This tab changed the password: it stays signed in, the account's other sessions do not."""
+        """This tab changed the password: it stays signed in, the account's other sessions do
+        not."""
         self._session_epoch = session_epoch
 
     @property
@@ -256,7 +259,8 @@ class PageState(rx.State):
         return self._actor
 
     def _invoice_pdf_url(self, invoice_id: str, *, download: bool = False) -> str | None:
-        """A new single-use link to the invoice's PDF for this tab, or None if it is no longer signed in."""
+        """A new single-use link to the invoice's PDF for this tab, or None if it is no longer
+        signed in."""
         account_id = self.account_id
         if account_id is None or self._page_session_id is None:
             return None

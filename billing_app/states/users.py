@@ -225,8 +225,8 @@ class DomainsState(rx.State):
         page, account_id = bound
         if not isinstance(form_data, dict):
             return
-        # The form's fields, not the drafts: they hold what was typed even before it reached the state.
-        # One more than allowed is enough for the service to say there are too many.
+        # The form's fields, not the drafts: they hold what was typed even before it reached the
+        # state. One more than allowed is enough for the service to say there are too many.
         entries = [
             value[:MAX_DOMAIN_INPUT_CHARS] if isinstance(value, str) else value
             for name, value in form_data.items()
@@ -244,7 +244,8 @@ class DomainsState(rx.State):
             return
         self.orphaned_domains = sorted(orphans)
         self.orphaned_message = (
-            f"{_plural(sum(orphans.values()), 'user')} of {', '.join(self.orphaned_domains)} still hold licenses."
+            f"{_plural(sum(orphans.values()), 'user')} of {', '.join(self.orphaned_domains)} still "
+            "hold licenses."
             if orphans
             else ""
         )

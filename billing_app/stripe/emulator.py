@@ -1278,7 +1278,8 @@ def change_lines(
             lines.append(
                 LineSpec(
                     debit,
-                    f"Remaining time on {change.new_quantity} × {_product_name(new)} after {_day(p)}",
+                    f"Remaining time on {change.new_quantity} × {_product_name(new)} after "
+                    f"{_day(p)}",
                     new,
                     change.new_quantity,
                     p,

@@ -1,5 +1,6 @@
-"""End-to-end fixtures beside the running app and browser of tests/running_app.py: accounts to drive,
-and the check, when the run ends, that no secret the tests handed out is in the database or the logs."""
+"""End-to-end fixtures beside the running app and browser of tests/running_app.py: accounts to
+drive, and the check, when the run ends, that no secret the tests handed out is in the database or
+the logs."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def artifacts() -> Path:
 
 @pytest.fixture
 def make_account(app_settings: Settings):
-    """make_account(licenses=10) → slug of a new account, subscribed through Stripe when licenses > 0."""
+    """make_account(licenses=10) → slug of a new account, subscribed through Stripe when licenses >
+    0."""
     from billing_app.models import Account
     from billing_app.services.billing import apply_card, apply_subscription
     from billing_app.services.seeding import subscribe_with_test_card
@@ -66,8 +68,9 @@ def make_account(app_settings: Settings):
 @pytest.fixture
 def seat_account(app_settings: Settings):
     """seat_account(licenses=10, users=2) → (slug, domain, API key) of a new account on the
-    Unlimited Version with no Stripe objects (the license API and the User Management tab need none):
-    admin admin@<domain>, users user1@<domain>…, so tests do not disturb the demo accounts."""
+    Unlimited Version with no Stripe objects (the license API and the User Management tab need
+    none): admin admin@<domain>, users user1@<domain>…, so tests do not disturb the demo
+    accounts."""
 
     def make(*, licenses: int = 10, users: int = 2) -> tuple[str, str, str]:
         slug = f"seats-{uuid.uuid4().hex[:10]}"

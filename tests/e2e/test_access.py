@@ -16,7 +16,8 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "Sesame-open-2026"
 NEW_PASSWORD = "Another-long-secret-99"
 ISSUED_SECRETS.extend([PASSWORD, NEW_PASSWORD])
-# `python -m` from the project root: this checkout's code (the venv's billing-admin script may be another's).
+# `python -m` from the project root: this checkout's code (the venv's billing-admin script may be
+# another's).
 CLI = [sys.executable, "-m", "billing_app.cli"]
 
 

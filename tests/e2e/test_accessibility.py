@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.test_access import protect
 
-# The card form loads Stripe.js (from localstripe) first: slower than expect()'s 5 s on a busy machine.
+# The card form loads Stripe.js (from localstripe) first: slower than expect()'s 5 s on a busy
+# machine.
 CARD_FORM_TIMEOUT_MS = 15_000
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,5 @@
-"""Seed step 6: "Billing History" → "Open" → the invoice PDF in a new tab; Download; access rules."""
+"""Seed step 6: "Billing History" → "Open" → the invoice PDF in a new tab; Download; access
+rules."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def test_open_shows_the_invoice_pdf_in_a_new_tab_once(browser: Browser, page: Pa
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"] == f'inline; filename="invoice-{number}.pdf"'
 
-    # The link was minted for this tab and spent by it: a copy works neither here nor in another browser.
+    # The link was minted for this tab and spent by it: a copy works neither here nor in another
+    # browser.
     assert page.request.get(response.url).status == 403
     elsewhere = browser.new_context()
     assert elsewhere.request.get(response.url).status == 403
@@ -183,7 +185,8 @@ def test_load_more_pages_through_many_invoices(page: Page, launch, artifacts):
 
 
 def demo_link(page: Page, launch) -> str:
-    """A link the demo tab minted for its first invoice, caught before the new tab could spend it."""
+    """A link the demo tab minted for its first invoice, caught before the new tab could spend
+    it."""
     open_history(page, launch("demo"))
     # Answered by the test for as long as the browser lives: an aborted navigation would be retried
     # by Chromium (its error page, or the new tab navigating again), spending the link.

@@ -96,7 +96,8 @@ def test_the_page_and_the_card_form_run_without_csp_violations(page: Page, launc
     )
     page.goto(launch(make_account(licenses=1)))
     expect(page.locator("#summary-card")).to_contain_text("ending 4242")
-    # The card form: Stripe.js from its configured URL, mounted and confirmed through rx.call_script.
+    # The card form: Stripe.js from its configured URL, mounted and confirmed through
+    # rx.call_script.
     page.get_by_role("button", name="Update Credit Card").click()
     dialog = page.get_by_role("dialog", name="Update Credit Card")
     dialog.get_by_role("link", name="Change Card").click()

@@ -311,7 +311,8 @@ def test_a_slow_payment_service_never_resets_the_upgrade_form(page: Page, launch
     try:
         page.get_by_role("button", name="Purchase Unlimited Version").click()
         dialog = page.get_by_role("dialog", name="Purchase Unlimited Version")
-        # The form is there at once; the user fills it in while the card form is still being prepared.
+        # The form is there at once; the user fills it in while the card form is still being
+        # prepared.
         dialog.get_by_label("Number of licenses").fill("7")
         dialog.get_by_text("Yearly — $80.00 per license per year").click()
         dialog.get_by_role("checkbox", name="I Agree").click()

@@ -70,7 +70,8 @@ def test_webhook_signature_replay_and_headers(base_url: str, app_settings, make_
 
 
 def test_localstripe_delivers_real_events_to_the_app(app_settings, make_account):
-    """The app registered its webhook with localstripe at start: a change at Stripe arrives by itself."""
+    """The app registered its webhook with localstripe at start: a change at Stripe arrives by
+    itself."""
     slug = make_account(licenses=1)
     with session_scope() as session:
         account_id = get_account(session, slug).id

@@ -150,7 +150,8 @@ def subscribed_account(
 
 
 def use_card(service: BillingService, account_id: int, payment_method: str) -> None:
-    """Make another card the default at Stripe, for customer and subscription (as Save Card does)."""
+    """Make another card the default at Stripe, for customer and subscription (as Save Card
+    does)."""
     stored = account(account_id)
     card = service.gateway.attach_default_card(
         str(stored.stripe_customer_id),

@@ -726,7 +726,8 @@ def test_stripe_answering_500_changes_nothing(service, erroring_service, emulato
         before.billing_interval,
         before.cancel_at,
     )
-    # Failed before or after the intent was recorded (the yearly Price is looked up first): never pending.
+    # Failed before or after the intent was recorded (the yearly Price is looked up first): never
+    # pending.
     assert all(a.status == "failed" for a in actions(account_id) if a.kind != "purchase_unlimited")
 
 

@@ -1,4 +1,5 @@
-"""Security-test fixtures: the run's own database (tests/conftest.py points the settings at it), migrated."""
+"""Security-test fixtures: the run's own database (tests/conftest.py points the settings at it),
+migrated."""
 
 import uuid
 
@@ -20,8 +21,8 @@ def app_database() -> str:
 
 @pytest.fixture
 def seat_account(app_database):
-    """seat_account(licenses=n, users=k) → (account id, its domain, its API key): an Unlimited account
-    of the app's database, admin admin@<domain>, holding k users."""
+    """seat_account(licenses=n, users=k) → (account id, its domain, its API key): an Unlimited
+    account of the app's database, admin admin@<domain>, holding k users."""
 
     def make(licenses: int = 10, users: int = 0) -> tuple[int, str, str]:
         slug = f"sec-{uuid.uuid4().hex[:12]}"

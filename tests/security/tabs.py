@@ -27,8 +27,8 @@ from billing_app.states.page import PageState
 
 PASSWORD = "correct horse battery staple"
 
-# Arguments an attacker sends, by parameter name: as close to a real call as possible, so that a handler
-# that skipped its access check would change something.
+# Arguments an attacker sends, by parameter name: as close to a real call as possible, so that a
+# handler that skipped its access check would change something.
 ATTACK_ARGUMENTS: dict[str, Any] = {
     "value": "7",
     "email": "user0@victim.test",
@@ -70,8 +70,8 @@ def migrated_database() -> None:
 
 
 def new_account(*, password: bool = False, users: int = 2) -> Account:
-    """An Unlimited account of the app's database: admin admin@<slug>.test, users user<i>@<slug>.test,
-    an extra allowed domain partner-<slug>.test."""
+    """An Unlimited account of the app's database: admin admin@<slug>.test, users
+    user<i>@<slug>.test, an extra allowed domain partner-<slug>.test."""
     slug = f"tab-{uuid.uuid4().hex[:10]}"
     with session_scope() as session:
         account = create_account(
@@ -119,7 +119,8 @@ class Tab:
         )
         if await app._preprocess(self.root, event) is not None:
             return
-        # A handler that raises: the app logs it and tells the browser; what the state holds is what counts.
+        # A handler that raises: the app logs it and tells the browser; what the state holds is what
+        # counts.
         with contextlib.suppress(Exception):
             outcome = state.event_handlers[handler].fn(self.state(state), **payload)
             if inspect.isawaitable(outcome):
@@ -154,7 +155,8 @@ class Tab:
 
 
 def every_event() -> list[tuple[type, str, dict[str, Any]]]:
-    """Each handler of the page's states with attack arguments; `setvar` once per var of its state."""
+    """Each handler of the page's states with attack arguments; `setvar` once per var of its
+    state."""
     events = []
     for state in [PageState, *account_states()]:
         for name, handler in sorted(state.event_handlers.items()):

@@ -1,4 +1,5 @@
-"""Attack: smuggle a second seat past the email check (`alice\\n@acme.test`, control characters, odd Unicode).
+"""Attack: smuggle a second seat past the email check (`alice\\n@acme.test`, control characters, odd
+Unicode).
 
 A trailing newline in the local part used to pass the `^…$` pattern, so one user could hold
 several seats under look-alike addresses. Every email must be one plain address; the

@@ -1,6 +1,6 @@
-"""Every public method of a Reflex State is an event any client may call over the websocket, with any
-arguments: the handlers of every state are exactly the reviewed list below. A new public method fails
-this test until it is reviewed (a real UI event added here, or a helper made private)."""
+"""Every public method of a Reflex State is an event any client may call over the websocket, with
+any arguments: the handlers of every state are exactly the reviewed list below. A new public method
+fails this test until it is reviewed (a real UI event added here, or a helper made private)."""
 
 import reflex as rx
 
@@ -95,8 +95,8 @@ def test_every_event_handler_is_reviewed():
 
 
 def test_setvar_reaches_only_the_reviewed_setters():
-    """`setvar(name, value)` calls the state's `set_<name>`: each is a reviewed handler of the state or
-    Reflex's own `set_is_hydrated` (inherited from the root state)."""
+    """`setvar(name, value)` calls the state's `set_<name>`: each is a reviewed handler of the state
+    or Reflex's own `set_is_hydrated` (inherited from the root state)."""
     for state in _all_states(rx.State):
         setters = {
             name

@@ -28,7 +28,8 @@ import pytest
 
 from billing_app.runner import PROJECT_ROOT
 
-# `python -m` from the project root: this checkout's code (the venv's billing-admin script may be another's).
+# `python -m` from the project root: this checkout's code (the venv's billing-admin script may be
+# another's).
 CLI = [sys.executable, "-m", "billing_app.cli"]
 PASSWORD = "terminal secret 12345"
 
@@ -103,8 +104,10 @@ def test_logs_and_emulator_store_are_private(deployment):
         settings = get_settings()
         with Stack(settings) as stack:
             stack.start_localstripe()
-            request = urllib.request.Request(f"http://127.0.0.1:{settings.localstripe_port}/v1/customers",
-                                             data=b"email=a@acme.test", headers={"Authorization": "Bearer sk_test_x"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{settings.localstripe_port}/v1/customers",
+                data=b"email=a@acme.test", headers={"Authorization": "Bearer sk_test_x"},
+            )
             urllib.request.urlopen(request).read()  # a write: the emulator saves its store
     """)
     subprocess.run(
@@ -125,7 +128,8 @@ def test_logs_and_emulator_store_are_private(deployment):
 
 
 def _in_a_terminal(env: dict[str, str], args: list[str], typed: list[str]) -> tuple[int, str]:
-    """Run the CLI with a pty as its terminal, typing each of `typed` after a prompt; return (exit code, screen)."""
+    """Run the CLI with a pty as its terminal, typing each of `typed` after a prompt; return (exit
+    code, screen)."""
     master, slave = pty.openpty()
     process = subprocess.Popen(
         [*CLI, *args],

@@ -38,7 +38,8 @@ INVOICE = "in_theft1"
 
 @pytest.fixture
 def pdf_route(monkeypatch):
-    """The PDF route; rendering stubbed (which invoice an account has is tests/unit/test_invoice_history.py)."""
+    """The PDF route; rendering stubbed (which invoice an account has is
+    tests/unit/test_invoice_history.py)."""
     monkeypatch.setattr(
         invoice_pdf,
         "render_account_invoice",

@@ -1,7 +1,7 @@
-"""State and sessions: nothing happens before sign-in, a sign-in ends (idle, absolute lifetime, password
-changed elsewhere, another account's or a forged link in the same tab) with every account-bearing state
-emptied, and every text a client sends is cut to size. On the real states, middleware and handlers
-(tests/security/tabs.py); the last test re-binds a real tab in Chromium."""
+"""State and sessions: nothing happens before sign-in, a sign-in ends (idle, absolute lifetime,
+password changed elsewhere, another account's or a forged link in the same tab) with every
+account-bearing state emptied, and every text a client sends is cut to size. On the real states,
+middleware and handlers (tests/security/tabs.py); the last test re-binds a real tab in Chromium."""
 
 from __future__ import annotations
 

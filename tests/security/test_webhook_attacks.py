@@ -1,5 +1,6 @@
 """POST /api/stripe/webhook under attack: huge bodies are refused with 413 without being read whole,
-and a delivery whose processing crashes answers 500 and is applied on the next delivery (no "replay")."""
+and a delivery whose processing crashes answers 500 and is applied on the next delivery (no
+"replay")."""
 
 from __future__ import annotations
 

@@ -51,7 +51,8 @@ class RawTab:
             transports=["websocket"],
             wait_timeout=10,
         )
-        # The page's load (a first event also hydrates the tab and runs on_load): done with before attacking.
+        # The page's load (a first event also hydrates the tab and runs on_load): done with before
+        # attacking.
         await self.event(PageState, "open_page")
         await asyncio.sleep(1)
         await self.send(f"{ROOT}.set_is_hydrated", {"value": True})
@@ -63,8 +64,8 @@ class RawTab:
     async def send(
         self, name: str, payload: dict[str, Any] | None = None, query: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
-        """Send one event, then a probe that always answers (events of a tab run in order); the deltas
-        the event caused."""
+        """Send one event, then a probe that always answers (events of a tab run in order); the
+        deltas the event caused."""
         first = len(self.deltas)
         as_path = "/?" + urlencode(query) if query else "/"
         router_data = {"pathname": "/", "asPath": as_path, "query": query or {}}

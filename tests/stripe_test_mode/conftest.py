@@ -16,7 +16,10 @@ SECRET = os.environ.get("STRIPE_TEST_SECRET_KEY", "")
 PUBLISHABLE = os.environ.get("STRIPE_TEST_PUBLISHABLE_KEY", "")
 
 CONFIGURED = SECRET.startswith("sk_test_") and PUBLISHABLE.startswith("pk_test_")
-SKIP_REASON = "Stripe test mode: set STRIPE_TEST_SECRET_KEY and STRIPE_TEST_PUBLISHABLE_KEY (test keys) to run"
+SKIP_REASON = (
+    "Stripe test mode: set STRIPE_TEST_SECRET_KEY and STRIPE_TEST_PUBLISHABLE_KEY (test keys) to "
+    "run"
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

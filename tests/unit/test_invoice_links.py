@@ -1,6 +1,8 @@
-"""Signed invoice PDF links: bound to one account, invoice, page session and epoch; short-lived, unforgeable.
+"""Signed invoice PDF links: bound to one account, invoice, page session and epoch; short-lived,
+unforgeable.
 
-Their redemption (single use, live session, unchanged epoch) is tests/security/test_invoice_link_theft.py."""
+Their redemption (single use, live session, unchanged epoch) is
+tests/security/test_invoice_link_theft.py."""
 
 from __future__ import annotations
 

@@ -111,7 +111,10 @@ def test_pdf_has_the_number_dates_every_line_and_stripes_totals(tmp_path):
     ):
         assert expected in text
     for item in invoice.lines:
-        money = f"{item.quantity} {format_money(item.unit_amount, 'usd')} {format_money(item.amount, 'usd')}"
+        money = (
+            f"{item.quantity} {format_money(item.unit_amount, 'usd')} "
+            f"{format_money(item.amount, 'usd')}"
+        )
         assert item.description in text and money in text
     assert text.count("Prorated") == 2
     # Stripe's amounts, not recomputed ones: 80.00 - 26.67 + 32.01 = 85.34, + 8.53 tax.
@@ -338,8 +341,8 @@ def test_rows_never_split_across_pages_and_the_heading_repeats(tmp_path):
     for item in lines:
         (page,) = [text for text in pages if f"{item.description.split(':')[0]}:" in text]
         whole_row = (
-            f"{item.description.strip()} Nov 26, 2026 – Dec 26, 2026 1 {format_money(item.amount, 'usd')} "
-            f"{format_money(item.amount, 'usd')}"
+            f"{item.description.strip()} Nov 26, 2026 – Dec 26, 2026 1 "
+            f"{format_money(item.amount, 'usd')} {format_money(item.amount, 'usd')}"
         )
         assert whole_row in page
     drawn = drawn_texts(content)

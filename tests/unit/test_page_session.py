@@ -1,4 +1,5 @@
-"""When a signed-in tab's binding ends (idle time, absolute lifetime, password changed elsewhere), without a browser."""
+"""When a signed-in tab's binding ends (idle time, absolute lifetime, password changed elsewhere),
+without a browser."""
 
 import time
 from types import SimpleNamespace

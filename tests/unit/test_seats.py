@@ -26,7 +26,8 @@ def acme(session, add_unlimited_account):
 
 
 def _check(session, account, email):
-    """The connector's check, as the license API makes it (on the session's connection: its changes count)."""
+    """The connector's check, as the license API makes it (on the session's connection: its changes
+    count)."""
     key = issue_api_key(session, account, actor="test")
     session.flush()
     return seats.check_by_api_key(session.connection(), key, email)
