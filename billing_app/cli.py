@@ -1,4 +1,5 @@
-"""`billing-admin`: the operator's command line (SPEC §2)."""
+"""`billing-admin`: the operator's command line (accounts, connector API keys, launch links, page
+passwords, migrations, the demo accounts, and the start of the whole app for `make run`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration, read from the environment and `.env` (SPEC §4).
+"""Configuration, read from the environment and `.env` (the README's settings table).
 
 With no `STRIPE_SECRET_KEY` the app runs in *test mode*: it talks to an
 embedded localstripe on 127.0.0.1:`LOCALSTRIPE_PORT` with generated keys.
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     billing_price_yearly_cents: int = Field(8000, gt=0, le=100_000_000)
     billing_currency: str = "usd"
 
-    # Launch links expire; SPEC §2 caps them at 10 minutes.
+    # Launch links expire, after 10 minutes at most.
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
     # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
     billing_session_idle_minutes: int = Field(30, ge=1, le=1440)

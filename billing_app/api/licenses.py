@@ -1,4 +1,4 @@
-"""The connector's license API (SPEC §2): activate, check and release a user's license.
+"""The connector's license API: activate, check and release a user's license.
 
 JSON in and out, `Authorization: Bearer <account API key>`. Refusals are JSON
 with a stable `error` code for the connector and a `message` for people:

@@ -1,4 +1,5 @@
-"""The money flows of the Billing Page (seed steps 0, 3, 4, 5, 9).
+"""The money flows of the Billing Page: purchase the Unlimited Version, add licenses, convert to
+yearly billing, save a card (paying an open invoice with it), cancel and resume.
 
 Every action: validate → record its intent (a `BillingAction` row whose key is
 derived from the action and its parameters; at most one pending per account) →

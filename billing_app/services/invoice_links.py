@@ -1,6 +1,6 @@
 """Invoice PDF links: minted on click for one signed-in tab, single-use, short-lived.
 
-SPEC §2: a PDF goes only to a signed-in session of the owning account. The page lives in
+The rule: a PDF goes only to a signed-in session of the owning account. The page lives in
 a cross-origin iframe, where a cookie cannot carry that session: browsers block or
 partition third-party cookies, and the PDF opens in a new top-level tab, whose cookie jar
 is not the iframe's partition anyway. So the link carries it, and is made as weak a

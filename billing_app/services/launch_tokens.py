@@ -1,4 +1,4 @@
-"""Signed, expiring launch tokens: what the connector's `$` icon opens (SPEC §2).
+"""Signed, expiring, single-use launch tokens: what the connector's `$` icon opens.
 
 A token is `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`; the
 payload names the account, the admin email, an expiry and a random token id so a

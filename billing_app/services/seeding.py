@@ -1,4 +1,5 @@
-"""The demo accounts of SPEC §4, created idempotently through the real Stripe gateway."""
+"""The demo accounts (`demo`: Acme Corp on the Unlimited Version; `free-demo`: Globex on the free
+version), created idempotently through the real Stripe gateway."""
 
 from __future__ import annotations
 

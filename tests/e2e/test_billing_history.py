@@ -1,5 +1,4 @@
-"""Seed step 6: "Billing History" → "Open" → the invoice PDF in a new tab; Download; access
-rules."""
+"""The Billing History tab: "Open" → the invoice PDF in a new tab; Download; who may open a link."""
 
 from __future__ import annotations
 
