@@ -68,10 +68,11 @@ test: lint setup-test
 		BILLING_TEST_PRODUCTION=1 $(BIN)/python -m pytest tests/integration tests/e2e; \
 	fi
 
-# ruff over the repo, basedpyright over the Stripe gateway and the services (pyproject.toml),
+# ruff (lint and format check) over the repo, basedpyright over the Stripe gateway and the services (pyproject.toml),
 # pip-audit over the pinned requirements (skipped with one line when its service does not answer).
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/basedpyright
 	$(BIN)/python scripts/audit_requirements.py requirements.txt requirements-dev.txt
 

@@ -21,7 +21,9 @@ config = rx.Config(
     cors_allowed_origins=[_settings.public_url],
     plugins=[
         rx.plugins.RadixThemesPlugin(
-            theme=rx.theme(accent_color="indigo", gray_color="slate", radius="medium", scaling="100%"),
+            theme=rx.theme(
+                accent_color="indigo", gray_color="slate", radius="medium", scaling="100%"
+            ),
         ),
     ],
     disable_plugins=[rx.plugins.SitemapPlugin],

@@ -1,6 +1,7 @@
 """Benchmark: the connector license API under wrk, against a bare Starlette endpoint in Granian.
 
-    .venv/bin/python bench/bench_license_api.py [--setup sqlite|postgresql] [--runs 3] [--seconds 5] [--json FILE]
+    .venv/bin/python bench/bench_license_api.py [--setup sqlite|postgresql] [--runs 3]
+        [--seconds 5] [--json FILE]
 
 Two setups, one after the other (each in a process of its own: the settings are read once):
 - sqlite: the production app (`reflex run --env prod`, as `make run` starts it) on a fresh SQLite
@@ -76,12 +77,17 @@ class Runs:
         self.socket_errors += result["socket_errors"]
 
     def text(self) -> str:
-        return (f"{statistics.median(self.throughput):,.0f} req/s · p50 {benchlib.ms(statistics.median(self.p50))} · "
-                f"p99 {benchlib.ms(statistics.median(self.p99))}")
+        return (
+            f"{statistics.median(self.throughput):,.0f} req/s · p50 "
+            f"{benchlib.ms(statistics.median(self.p50))} · p99 "
+            f"{benchlib.ms(statistics.median(self.p99))}"
+        )
 
     def spread(self) -> str:
-        spread = (f"runs {min(self.throughput):,.0f}–{max(self.throughput):,.0f} req/s, "
-                  f"p99 {benchlib.ms_range(min(self.p99), max(self.p99))}")
+        spread = (
+            f"runs {min(self.throughput):,.0f}–{max(self.throughput):,.0f} req/s, "
+            f"p99 {benchlib.ms_range(min(self.p99), max(self.p99))}"
+        )
         if self.non_200 or self.socket_errors:
             spread += f"; {self.non_200} non-2xx, {self.socket_errors} socket errors"
         return spread
@@ -89,9 +95,27 @@ class Runs:
 
 def wrk(url: str, *, connections: int, seconds: int, mode: str, key: str, domain: str) -> dict:
     """One wrk run; its Lua script's JSON summary."""
-    args = ["wrk", "--threads", "1", "--connections", str(connections), "--duration", f"{seconds}s",
-            "--script", str(WRK_SCRIPT), url, "--", mode, key, domain, str(USERS), uuid.uuid4().hex[:8]]
-    output = subprocess.run(args, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    args = [
+        "wrk",
+        "--threads",
+        "1",
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{seconds}s",
+        "--script",
+        str(WRK_SCRIPT),
+        url,
+        "--",
+        mode,
+        key,
+        domain,
+        str(USERS),
+        uuid.uuid4().hex[:8],
+    ]
+    output = subprocess.run(
+        args, capture_output=True, text=True, check=True, timeout=seconds + 30
+    ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -100,9 +124,22 @@ def _bare_server(port: int, workers: int) -> subprocess.Popen:
 
     benchlib.ensure_port_free(port)
     server = subprocess.Popen(
-        [str(VENV_BIN / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "bench_license_api:bare_app"],
-        cwd=Path(__file__).parent, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(VENV_BIN / "granian"),
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "bench_license_api:bare_app",
+        ],
+        cwd=Path(__file__).parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     wait_for_http(f"http://127.0.0.1:{port}/api/v1/licenses/check", timeout=30, process=server)
     return server
@@ -122,51 +159,99 @@ def measure(setup: str, args, app_env: dict[str, str]) -> list[dict[str, str]]:
             app_url, bare_url = get_settings().public_url, f"http://127.0.0.1:{bare_port}"
 
             def load(url: str, connections: int, mode: str, seconds: int = args.seconds) -> dict:
-                return wrk(url, connections=connections, seconds=seconds, mode=mode, key=key, domain=domain)
+                return wrk(
+                    url, connections=connections, seconds=seconds, mode=mode, key=key, domain=domain
+                )
 
             for connections in CONCURRENCY:
                 load_at_start = benchlib.load_average()
                 bare_runs, check_runs, activation_runs = Runs(), Runs(), Runs()
                 with_activation = connections == ACTIVATION_CONCURRENCY
-                warm_ups = [(bare_url, "check"), (app_url, "check")] + [(app_url, "activate")] * with_activation
+                warm_ups = [(bare_url, "check"), (app_url, "check")] + [
+                    (app_url, "activate")
+                ] * with_activation
                 for url, mode in warm_ups:
-                    load(url, connections, mode, seconds=1)  # warm-up: connections, caches; not counted
-                for _ in range(args.runs):  # taking turns, so that load from elsewhere hits them alike
+                    load(
+                        url, connections, mode, seconds=1
+                    )  # warm-up: connections, caches; not counted
+                for _ in range(
+                    args.runs
+                ):  # taking turns, so that load from elsewhere hits them alike
                     bare_runs.add(load(bare_url, connections, "check"))
                     check_runs.add(load(app_url, connections, "check"))
                     if with_activation:
                         activation_runs.add(load(app_url, connections, "activate"))
-                rows += _rows(database, workers, connections, args.runs, load_at_start, bare_runs, check_runs,
-                              activation_runs if with_activation else None)
+                rows += _rows(
+                    database,
+                    workers,
+                    connections,
+                    args.runs,
+                    load_at_start,
+                    bare_runs,
+                    check_runs,
+                    activation_runs if with_activation else None,
+                )
                 print(f"  {setup}, {connections} connections: done", file=sys.stderr)
     finally:
         benchlib.stop_process(bare)
     return rows
 
 
-def _rows(database: str, workers: int, connections: int, runs: int, load: str, bare: Runs, check: Runs,
-          activation: Runs | None) -> list[dict[str, str]]:
+def _rows(
+    database: str,
+    workers: int,
+    connections: int,
+    runs: int,
+    load: str,
+    bare: Runs,
+    check: Runs,
+    activation: Runs | None,
+) -> list[dict[str, str]]:
     share = statistics.median(check.throughput) / statistics.median(bare.throughput)
     p99 = statistics.median(check.p99)
     at_most_p99 = connections == max(CONCURRENCY)
-    target = f"≥ {THROUGHPUT_TARGET:.0%}" + (f", p99 ≤ {CHECK_P99_TARGET * 1000:.0f} ms" if at_most_p99 else "")
+    target = f"≥ {THROUGHPUT_TARGET:.0%}" + (
+        f", p99 ≤ {CHECK_P99_TARGET * 1000:.0f} ms" if at_most_p99 else ""
+    )
     met = share >= THROUGHPUT_TARGET and (p99 <= CHECK_P99_TARGET or not at_most_p99)
-    baseline = f"{statistics.median(bare.throughput):,.0f} req/s"
+    bare_throughput = statistics.median(bare.throughput)
+    baseline = f"{bare_throughput:,.0f} req/s"
     rows = [
-        section(f"License API on {database}, {workers} Granian worker{'s' if workers > 1 else ''}, wrk, "
-                f"{connections} connection{'s' if connections > 1 else ''}, median of {runs} runs "
-                f"(load average at its start: {load})"),
-        row(f"Baseline: bare Starlette endpoint, Granian, {workers} worker{'s' if workers > 1 else ''}",
-            bare.text(), bare.spread()),
-        row("`GET check` (activated user)", check.text(), check.spread(), baseline, f"{share:.0%}", target, met),
+        section(
+            f"License API on {database}, {workers} Granian worker{'s' if workers > 1 else ''}, "
+            f"wrk, {connections} connection{'s' if connections > 1 else ''}, median of {runs} runs "
+            f"(load average at its start: {load})"
+        ),
+        row(
+            f"Baseline: bare Starlette endpoint, Granian, {workers} "
+            f"worker{'s' if workers > 1 else ''}",
+            bare.text(),
+            bare.spread(),
+        ),
+        row(
+            "`GET check` (activated user)",
+            check.text(),
+            check.spread(),
+            baseline,
+            f"{share:.0%}",
+            target,
+            met,
+        ),
     ]
     if activation is not None:
         p99 = statistics.median(activation.p99)
         on_postgres = database.startswith("PostgreSQL")
-        rows.append(row("`POST activate` (a new email each: takes a seat)", activation.text(), activation.spread(),
-                        baseline, f"{statistics.median(activation.throughput) / statistics.median(bare.throughput):.0%}",
-                        f"p99 ≤ {ACTIVATION_P99_TARGET * 1000:.0f} ms" if on_postgres else "",
-                        p99 <= ACTIVATION_P99_TARGET if on_postgres else None))
+        rows.append(
+            row(
+                "`POST activate` (a new email each: takes a seat)",
+                activation.text(),
+                activation.spread(),
+                baseline,
+                f"{statistics.median(activation.throughput) / bare_throughput:.0%}",
+                f"p99 ≤ {ACTIVATION_P99_TARGET * 1000:.0f} ms" if on_postgres else "",
+                p99 <= ACTIVATION_P99_TARGET if on_postgres else None,
+            )
+        )
     return rows
 
 
@@ -184,16 +269,26 @@ def _postgres_answers(server_url: str) -> bool:
 
 
 def run_setup(setup: str, args) -> list[dict[str, str]]:
-    ports = {"billing_port": benchlib.port("BENCH_BILLING_PORT", 3190),
-             "localstripe_port": benchlib.port("BENCH_LOCALSTRIPE_PORT", 8590)}
+    ports = {
+        "billing_port": benchlib.port("BENCH_BILLING_PORT", 3190),
+        "localstripe_port": benchlib.port("BENCH_LOCALSTRIPE_PORT", 8590),
+    }
     if setup == "sqlite":
         benchlib.configure_environment(**ports)
         return measure(setup, args, {})
-    server_url = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    server_url = os.environ.get(
+        "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
     if not _postgres_answers(server_url):
-        return [section("License API on PostgreSQL + Redis, 2 Granian workers"),
-                row(f"Not measured: no PostgreSQL server answers at {server_url} (set BENCH_POSTGRES_URL)", "—")]
+        return [
+            section("License API on PostgreSQL + Redis, 2 Granian workers"),
+            row(
+                f"Not measured: no PostgreSQL server answers at {server_url} (set "
+                "BENCH_POSTGRES_URL)",
+                "—",
+            ),
+        ]
     with benchlib.fresh_postgres_database(server_url) as database_url:
         benchlib.configure_environment(**ports, database_url=database_url)
         try:
@@ -206,8 +301,12 @@ def run_setup(setup: str, args) -> list[dict[str, str]]:
 
 def main() -> int:
     args_parser = benchlib.parser(__doc__)
-    args_parser.add_argument("--setup", choices=SETUPS, help="one setup only (default: both, each in its own process)")
-    args_parser.add_argument("--runs", type=int, default=3, help="runs of each load at each connection count")
+    args_parser.add_argument(
+        "--setup", choices=SETUPS, help="one setup only (default: both, each in its own process)"
+    )
+    args_parser.add_argument(
+        "--runs", type=int, default=3, help="runs of each load at each connection count"
+    )
     args_parser.add_argument("--seconds", type=int, default=5, help="seconds of one run")
     args = args_parser.parse_args()
     started, load = time.monotonic(), benchlib.load_average()
@@ -218,17 +317,41 @@ def main() -> int:
         for setup in SETUPS:
             with tempfile.TemporaryDirectory() as directory:
                 output = Path(directory) / "rows.json"
-                subprocess.run([sys.executable, __file__, "--setup", setup, "--runs", str(args.runs),
-                                "--seconds", str(args.seconds), "--json", str(output)], check=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--setup",
+                        setup,
+                        "--runs",
+                        str(args.runs),
+                        "--seconds",
+                        str(args.seconds),
+                        "--json",
+                        str(output),
+                    ],
+                    check=True,
+                )
                 rows += json.loads(output.read_text())["rows"]
-    benchlib.emit("License API", rows, args.json, started=started, load=load, notes=[
-        ("wrk (one thread) runs on the same cores as the servers. Per request the API hops to a worker thread "
-         "(every database call does, on SQLite as on PostgreSQL); a check is one SQLAlchemy Core SELECT (the key's "
-         "account and the user's seat), a new activation finds the account by its key and then, in one transaction "
-         "through the ORM, locks the account row (PostgreSQL), checks the domain, inserts the seat with one "
-         "conditional INSERT, counts the seats and writes the audit entry. All activations here are of one account: "
-         "on PostgreSQL they queue for its row lock. `bench/profile_hotpaths.py api` shows where the time goes."),
-    ])
+    benchlib.emit(
+        "License API",
+        rows,
+        args.json,
+        started=started,
+        load=load,
+        notes=[
+            (
+                "wrk (one thread) runs on the same cores as the servers. Per request the API hops "
+                "to a worker thread (every database call does, on SQLite as on PostgreSQL); a "
+                "check is one SQLAlchemy Core SELECT (the key's account and the user's seat), a "
+                "new activation finds the account by its key and then, in one transaction through "
+                "the ORM, locks the account row (PostgreSQL), checks the domain, inserts the seat "
+                "with one conditional INSERT, counts the seats and writes the audit entry. All "
+                "activations here are of one account: on PostgreSQL they queue for its row lock. "
+                "`bench/profile_hotpaths.py api` shows where the time goes."
+            ),
+        ],
+    )
     return 0
 
 

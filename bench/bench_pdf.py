@@ -37,25 +37,47 @@ from billing_app.services.invoices import invoice_document
 from billing_app.stripe.snapshots import InvoiceLine, InvoiceSummary
 
 START, END = datetime(2026, 11, 26), datetime(2026, 12, 26)
-SELLER = Party("iEnterprise Inc.", ("1 Harbour Road", "Springfield 12345", "USA", "Tax ID: US-99-1234567"))
+SELLER = Party(
+    "iEnterprise Inc.", ("1 Harbour Road", "Springfield 12345", "USA", "Tax ID: US-99-1234567")
+)
 
 
 def invoice(lines: int) -> InvoiceSummary:
     items = tuple(
         InvoiceLine(
-            description="Unused time on 10 × Unlimited Version" if n % 3 == 1 else "Unlimited Version",
-            quantity=10, unit_amount=-267 if n % 3 == 1 else 800, amount=-2670 if n % 3 == 1 else 8000,
-            period_start=START, period_end=END, proration=n % 3 == 1,
+            description="Unused time on 10 × Unlimited Version"
+            if n % 3 == 1
+            else "Unlimited Version",
+            quantity=10,
+            unit_amount=-267 if n % 3 == 1 else 800,
+            amount=-2670 if n % 3 == 1 else 8000,
+            period_start=START,
+            period_end=END,
+            proration=n % 3 == 1,
         )
         for n in range(lines)
     )
     total = sum(item.amount for item in items)
-    return InvoiceSummary(id="in_bench", number=None, created=START, period_start=START, period_end=END,
-                          status="paid", currency="usd", subtotal=total, tax=0, total=total, amount_paid=total,
-                          amount_due=total, lines=items)
+    return InvoiceSummary(
+        id="in_bench",
+        number=None,
+        created=START,
+        period_start=START,
+        period_end=END,
+        status="paid",
+        currency="usd",
+        subtotal=total,
+        tax=0,
+        total=total,
+        amount_paid=total,
+        amount_due=total,
+        lines=items,
+    )
 
 
-Case = tuple[str, Callable[[], object], Callable[[], bytes]]  # name, untimed preparation, timed call
+Case = tuple[
+    str, Callable[[], object], Callable[[], bytes]
+]  # name, untimed preparation, timed call
 
 
 def one_line_pdf(name: str, font: Path | None) -> Case:
@@ -69,13 +91,16 @@ def one_line_pdf(name: str, font: Path | None) -> Case:
             pdf.set_font("dejavu", size=12)
         pdf.cell(text="Invoice DEMO-0001: $80.00")
         return bytes(pdf.output())
+
     return name, lambda: None, render
 
 
 def our_invoice(name: str, lines: int, buyer: str, directory: Path, *, cached: str = "") -> Case:
     """The app's path for a paid invoice, its cache in `directory`; `cached`: "" (a first
     render: nothing cached), "memory" (a repeat) or "disk" (kept on disk, not in memory)."""
-    document = invoice_document(invoice(lines), "DEMO-0001", SELLER, Party(buyer, ("admin@acme.test",)))
+    document = invoice_document(
+        invoice(lines), "DEMO-0001", SELLER, Party(buyer, ("admin@acme.test",))
+    )
     kept = directory / f"{cache.digest(document, 'a4')}.pdf"
 
     def pdf() -> bytes:
@@ -88,6 +113,7 @@ def our_invoice(name: str, lines: int, buyer: str, directory: Path, *, cached: s
             kept.unlink(missing_ok=True)
         if cached != "memory":
             cache.clear_memory()
+
     return name, prepare, pdf
 
 
@@ -105,8 +131,15 @@ def measure(cases: list[Case], runs: int) -> list[tuple[str, float, float, int, 
     results = []
     for (name, _, _), content, taken in zip(cases, warm, times):
         taken.sort()
-        results.append((name, statistics.median(taken) * 1000, taken[int(0.9 * (runs - 1))] * 1000,
-                        len(PdfReader(io.BytesIO(content)).pages), len(content)))
+        results.append(
+            (
+                name,
+                statistics.median(taken) * 1000,
+                taken[int(0.9 * (runs - 1))] * 1000,
+                len(PdfReader(io.BytesIO(content)).pages),
+                len(content),
+            )
+        )
     return results
 
 
@@ -117,13 +150,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         results = measure(cases(Path(directory)), runs)
     core, embedded = results[0][1], results[1][1]
-    print(f"Median of {runs} calls each, in interleaved rounds after a warm-up, "
-          f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}.\n")
-    print("| case | median ms | p90 ms | × core one-liner | × DejaVu one-liner | pages | PDF size |")
+    print(
+        f"Median of {runs} calls each, in interleaved rounds after a warm-up, "
+        f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}.\n"
+    )
+    print(
+        "| case | median ms | p90 ms | × core one-liner | × DejaVu one-liner | pages | PDF size |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, median, p90, pages, size in results:
-        print(f"| {name} | {median:.3f} | {p90:.3f} | {median / core:.2g}× | {median / embedded:.2g}× "
-              f"| {pages} | {size / 1024:.0f} KB |")
+        print(
+            f"| {name} | {median:.3f} | {p90:.3f} | {median / core:.2g}× | "
+            f"{median / embedded:.2g}× | {pages} | {size / 1024:.0f} KB |"
+        )
 
 
 def cases(directory: Path) -> list[Case]:
@@ -131,16 +170,34 @@ def cases(directory: Path) -> list[Case]:
         one_line_pdf("fpdf2 one-line PDF, core Helvetica", None),
         one_line_pdf("fpdf2 one-line PDF, embedded DejaVu Sans", fonts.REGULAR),
         our_invoice("our invoice, 1 line, first render", 1, "Acme Corp", directory),
-        our_invoice("our invoice, 3 lines, \"Café Zürich\", first render", 3, "Café Zürich", directory),
+        our_invoice(
+            'our invoice, 3 lines, "Café Zürich", first render', 3, "Café Zürich", directory
+        ),
         our_invoice("our invoice, 60 lines, first render", 60, "Acme Corp", directory),
-        our_invoice("our invoice, 3 lines, \"Café Zürich\", cache hit, memory", 3, "Café Zürich", directory,
-                    cached="memory"),
-        our_invoice("our invoice, 3 lines, \"Café Zürich\", cache hit, disk", 3, "Café Zürich", directory,
-                    cached="disk"),
+        our_invoice(
+            'our invoice, 3 lines, "Café Zürich", cache hit, memory',
+            3,
+            "Café Zürich",
+            directory,
+            cached="memory",
+        ),
+        our_invoice(
+            'our invoice, 3 lines, "Café Zürich", cache hit, disk',
+            3,
+            "Café Zürich",
+            directory,
+            cached="disk",
+        ),
     ]
     if fonts.installed_fallback_fonts():
-        found.append(our_invoice("our invoice, 3 lines, \"東京商事\" (CJK fallback font), first render", 3, "東京商事",
-                                 directory))
+        found.append(
+            our_invoice(
+                'our invoice, 3 lines, "東京商事" (CJK fallback font), first render',
+                3,
+                "東京商事",
+                directory,
+            )
+        )
     return found
 
 

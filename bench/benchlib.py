@@ -28,8 +28,13 @@ if str(ROOT) not in sys.path:
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
 ]
 # Reflex listens on 0.0.0.0 unless told otherwise; benchmarks stay on the loopback.
 LOOPBACK_ENV = {"REFLEX_BACKEND_HOST": "127.0.0.1"}
@@ -38,6 +43,7 @@ COLUMNS = ("Benchmark", "Median", "Spread", "Baseline, same run", "Ratio", "Targ
 
 
 # Statistics ----------------------------------------------------------------------------
+
 
 def percentile(samples: Sequence[float], p: float) -> float:
     """The p-th percentile (0–100), linear between closest ranks (numpy's default)."""
@@ -54,6 +60,7 @@ def quartiles(samples: Sequence[float]) -> tuple[float, float, float]:
 
 
 # Formatting ----------------------------------------------------------------------------
+
 
 def ms(seconds: float) -> str:
     value = seconds * 1000
@@ -78,9 +85,18 @@ def met(ok: bool | None) -> str:
     return "—" if ok is None else ("yes" if ok else "**no**")
 
 
-def row(benchmark: str, median: str, spread: str = "", baseline: str = "", ratio: str = "", target: str = "",
-        ok: bool | None = None) -> dict[str, str]:
-    return dict(zip(COLUMNS, (benchmark, median, spread, baseline, ratio, target, met(ok)), strict=True))
+def row(
+    benchmark: str,
+    median: str,
+    spread: str = "",
+    baseline: str = "",
+    ratio: str = "",
+    target: str = "",
+    ok: bool | None = None,
+) -> dict[str, str]:
+    return dict(
+        zip(COLUMNS, (benchmark, median, spread, baseline, ratio, target, met(ok)), strict=True)
+    )
 
 
 def section(title: str) -> dict[str, str]:
@@ -111,14 +127,24 @@ def cpu_model() -> str:
 
 # Command line and output ---------------------------------------------------------------
 
+
 def parser(doc: str) -> argparse.ArgumentParser:
     result = argparse.ArgumentParser(description=doc.splitlines()[0])
-    result.add_argument("--json", type=Path, help="also write the rows to this file (for bench/report.py)")
+    result.add_argument(
+        "--json", type=Path, help="also write the rows to this file (for bench/report.py)"
+    )
     return result
 
 
-def emit(title: str, rows: list[dict[str, str]], json_path: Path | None, *, started: float, load: str,
-         notes: Sequence[str] = ()) -> None:
+def emit(
+    title: str,
+    rows: list[dict[str, str]],
+    json_path: Path | None,
+    *,
+    started: float,
+    load: str,
+    notes: Sequence[str] = (),
+) -> None:
     """Print the rows as a Markdown table; with --json also write them for the report."""
     seconds = time.monotonic() - started
     print(f"\n{title} (load average at its start: {load}; took {seconds:.0f} s)\n")
@@ -126,23 +152,42 @@ def emit(title: str, rows: list[dict[str, str]], json_path: Path | None, *, star
     for note in notes:
         print(f"\n{note}")
     if json_path is not None:
-        json_path.write_text(json.dumps(
-            {"title": title, "rows": rows, "notes": list(notes), "load_at_start": load, "seconds": round(seconds)},
-            ensure_ascii=False, indent=1))
+        json_path.write_text(
+            json.dumps(
+                {
+                    "title": title,
+                    "rows": rows,
+                    "notes": list(notes),
+                    "load_at_start": load,
+                    "seconds": round(seconds),
+                },
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
 
 
 # Processes and settings ----------------------------------------------------------------
+
 
 def port(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-def configure_environment(*, billing_port: int, localstripe_port: int, database_url: str | None = None) -> Path:
-    """Point the settings at a throw-away data directory (with a fresh SQLite file unless `database_url`
-    is given) and our ports, before billing_app is imported."""
+def configure_environment(
+    *, billing_port: int, localstripe_port: int, database_url: str | None = None
+) -> Path:
+    """Point the settings at a throw-away data directory (with a fresh SQLite file unless
+    `database_url` is given) and our ports, before billing_app is imported."""
     data_dir = Path(tempfile.mkdtemp(prefix="billing-bench-"))
-    for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET", "BILLING_PUBLIC_URL",
-                 "BILLING_LAUNCH_SECRET", "REFLEX_REDIS_URL"):
+    for name in (
+        "STRIPE_SECRET_KEY",
+        "STRIPE_PUBLISHABLE_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "BILLING_PUBLIC_URL",
+        "BILLING_LAUNCH_SECRET",
+        "REFLEX_REDIS_URL",
+    ):
         os.environ.pop(name, None)
     os.environ["BILLING_DATA_DIR"] = str(data_dir)
     os.environ["DATABASE_URL"] = database_url or f"sqlite:///{data_dir}/billing.db"
@@ -153,7 +198,8 @@ def configure_environment(*, billing_port: int, localstripe_port: int, database_
 
 @contextmanager
 def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new database `billing_bench_<random>` on the server of `server_url` (its URL), dropped afterwards."""
+    """A new database `billing_bench_<random>` on the server of `server_url` (its URL), dropped
+    afterwards."""
     import uuid
 
     import sqlalchemy as sa
@@ -163,7 +209,9 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        yield sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        yield (
+            sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        )
     finally:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -171,7 +219,8 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
 
 
 def ensure_port_free(port: int) -> None:
-    """Refuse a port something already answers on (its answers would be measured instead of ours)."""
+    """Refuse a port something already answers on (its answers would be measured instead of
+    ours)."""
     from billing_app.runner import Stack
 
     Stack._ensure_port_free(port)
@@ -207,16 +256,19 @@ def app_stack(*, seed: bool = False, env: dict[str, str] | None = None) -> Itera
         yield stack
     except Exception:
         for log in sorted(stack.log_dir.glob("*.log")):
-            print(f"--- {log.name} (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]),
-                  file=sys.stderr)
+            print(
+                f"--- {log.name} (tail) ---\n"
+                + "\n".join(log.read_text(errors="replace").splitlines()[-30:]),
+                file=sys.stderr,
+            )
         raise
     finally:
         stack.stop()
 
 
 def make_account(slug: str, *, licenses: int, users: int) -> tuple[str, str, str]:
-    """An Unlimited account with no Stripe objects and `users` activated users user00000@<slug>.test…;
-    returns its slug, domain and API key."""
+    """An Unlimited account with no Stripe objects and `users` activated users
+    user00000@<slug>.test…; returns its slug, domain and API key."""
     import sqlalchemy as sa
 
     from billing_app.db import session_scope
@@ -225,11 +277,15 @@ def make_account(slug: str, *, licenses: int, users: int) -> tuple[str, str, str
 
     domain = f"{slug}.test"
     with session_scope() as session:
-        account = create_account(session, slug=slug, name=slug.title(), admin_email=f"admin@{domain}", actor="bench")
+        account = create_account(
+            session, slug=slug, name=slug.title(), admin_email=f"admin@{domain}", actor="bench"
+        )
         account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
         key = issue_api_key(session, account, actor="bench")
         if users:
-            rows = [{"account_id": account.id, "email": f"user{i:05d}@{domain}"} for i in range(users)]
+            rows = [
+                {"account_id": account.id, "email": f"user{i:05d}@{domain}"} for i in range(users)
+            ]
             session.execute(sa.insert(ActivatedUser), rows)
     return slug, domain, key
 

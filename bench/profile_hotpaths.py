@@ -4,8 +4,8 @@
 
 Not run by `make bench` (the name does not start with bench_). Each path runs here, without
 the server around it, on a fresh SQLite database in a throw-away data directory:
-- api: the license API's work per request in its worker thread (the key's account and the seat; for a
-  new seat the lock, the insert and its audit entry); a worker-thread hop alone, for scale;
+- api: the license API's work per request in its worker thread (the key's account and the seat;
+  for a new seat the lock, the insert and its audit entry); a worker-thread hop alone, for scale;
 - page: opening the page from a launch link (redeem the token, read the account, the summary);
 - stripe: our own part of cancel/resume (Stripe's answer is replayed, so only our validation,
   idempotency record, commits and audit log are left);
@@ -33,7 +33,10 @@ def _timed(name: str, call: Callable[[], object], count: int, interval: float) -
     started = time.perf_counter()
     for _ in range(count):
         call()
-    print(f"\n## {name}: {(time.perf_counter() - started) / count * 1000:.2f} ms per call ({count} calls)\n")
+    print(
+        f"\n## {name}: {(time.perf_counter() - started) / count * 1000:.2f} ms per call ({count} "
+        "calls)\n"
+    )
     profiler = Profiler(interval=interval)
     profiler.start()
     for _ in range(count):
@@ -56,15 +59,31 @@ def profile_api(interval: float) -> None:
     # What a request does in its worker thread (the JSON response is built, not sent); the hop to
     # that thread and back is timed on its own, for scale.
     loop = asyncio.new_event_loop()
-    _timed("worker-thread hop of a no-op (run_in_threadpool)", lambda: loop.run_until_complete(
-        run_in_threadpool(int)), 2000, interval)
+    _timed(
+        "worker-thread hop of a no-op (run_in_threadpool)",
+        lambda: loop.run_until_complete(run_in_threadpool(int)),
+        2000,
+        interval,
+    )
     loop.close()
-    _timed("license API GET check", lambda: serve(licenses._check, f"user{next(counter) % 1000:05d}@{domain}"),
-           1000, interval)
-    _timed("license API POST activate, already active", lambda: serve(
-        licenses._activate, f"user{next(counter) % 1000:05d}@{domain}"), 1000, interval)
-    _timed("license API POST activate, new user", lambda: serve(licenses._activate, f"new{next(counter)}@{domain}"),
-           300, interval)
+    _timed(
+        "license API GET check",
+        lambda: serve(licenses._check, f"user{next(counter) % 1000:05d}@{domain}"),
+        1000,
+        interval,
+    )
+    _timed(
+        "license API POST activate, already active",
+        lambda: serve(licenses._activate, f"user{next(counter) % 1000:05d}@{domain}"),
+        1000,
+        interval,
+    )
+    _timed(
+        "license API POST activate, new user",
+        lambda: serve(licenses._activate, f"new{next(counter)}@{domain}"),
+        300,
+        interval,
+    )
 
 
 def profile_page(interval: float) -> None:
@@ -99,13 +118,23 @@ def profile_stripe(interval: float) -> None:
         account_id, _times = bench_stripe.one_round(service, settings, bench_stripe.StripeTimer())
         subscription_id = service._load(account_id).stripe_subscription_id
         gateway = service.gateway
-        answers = {flag: gateway.set_cancel_at_period_end(subscription_id, flag, idempotency_key=uuid.uuid4().hex)
-                   for flag in (True, False)}
+        answers = {
+            flag: gateway.set_cancel_at_period_end(
+                subscription_id, flag, idempotency_key=uuid.uuid4().hex
+            )
+            for flag in (True, False)
+        }
     # Stripe's answers replayed: what is left is ours.
     gateway.set_cancel_at_period_end = lambda _id, cancel, idempotency_key: answers[cancel]
 
     def cancel_and_resume() -> None:
-        service.cancel(account_id, reason="Too expensive", additional_features="", key=uuid.uuid4().hex, actor="p")
+        service.cancel(
+            account_id,
+            reason="Too expensive",
+            additional_features="",
+            key=uuid.uuid4().hex,
+            actor="p",
+        )
         service.resume(account_id, key=uuid.uuid4().hex, actor="p")
 
     _timed("cancel + resume, our part only", cancel_and_resume, 100, interval)
@@ -116,7 +145,9 @@ def profile_pdf(interval: float) -> None:
     from billing_app.pdf.invoice import Party, render_invoice
     from billing_app.services.invoices import invoice_document
 
-    document = invoice_document(bench_pdf.invoice(3), "DEMO-0001", bench_pdf.SELLER, Party("Café Zürich", ()))
+    document = invoice_document(
+        bench_pdf.invoice(3), "DEMO-0001", bench_pdf.SELLER, Party("Café Zürich", ())
+    )
     _timed("invoice PDF, 3 lines, rendered", lambda: render_invoice(document), 20, interval)
 
 
@@ -126,12 +157,16 @@ PATHS = {"api": profile_api, "page": profile_page, "stripe": profile_stripe, "pd
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", help=f"some of: {', '.join(PATHS)} (default: all)")
-    parser.add_argument("--interval", type=float, default=0.0002, help="pyinstrument's sampling interval, seconds")
+    parser.add_argument(
+        "--interval", type=float, default=0.0002, help="pyinstrument's sampling interval, seconds"
+    )
     args = parser.parse_args()
     if unknown := set(args.paths) - set(PATHS):
         parser.error(f"unknown path(s): {', '.join(sorted(unknown))}")
-    benchlib.configure_environment(billing_port=benchlib.port("BENCH_PROFILE_PORT", 3195),
-                                   localstripe_port=benchlib.port("BENCH_PROFILE_LOCALSTRIPE_PORT", 8595))
+    benchlib.configure_environment(
+        billing_port=benchlib.port("BENCH_PROFILE_PORT", 3195),
+        localstripe_port=benchlib.port("BENCH_PROFILE_LOCALSTRIPE_PORT", 8595),
+    )
     from billing_app.runner import migrate
     from billing_app.settings import get_settings
 

@@ -1,4 +1,5 @@
-"""`billing-admin`: the operator's command line (SPEC §2)."""
+"""`billing-admin`: the operator's command line (accounts, connector API keys, launch links, page
+passwords, migrations, the demo accounts, and the start of the whole app for `make run`)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,17 @@ def cmd_create_account(args) -> None:
     from billing_app.services.accounts import create_account
 
     with session_scope() as session:
-        account = create_account(session, slug=args.account, name=args.name, admin_email=args.admin_email, actor="billing-admin")
-    print(f"created account {account.slug} ({account.name}, {account.admin_email}) on the free version")
+        account = create_account(
+            session,
+            slug=args.account,
+            name=args.name,
+            admin_email=args.admin_email,
+            actor="billing-admin",
+        )
+    print(
+        f"created account {account.slug} ({account.name}, {account.admin_email}) on the free "
+        "version"
+    )
 
 
 def cmd_seed_demo(_args) -> None:
@@ -57,7 +67,10 @@ def cmd_api_key(args) -> None:
     with session_scope() as session:
         key = issue_api_key(session, get_account(session, args.account), actor="billing-admin")
     print(key)
-    print("Store this key in the connector now: it is not kept and cannot be shown again.", file=sys.stderr)
+    print(
+        "Store this key in the connector now: it is not kept and cannot be shown again.",
+        file=sys.stderr,
+    )
 
 
 def cmd_set_password(args) -> None:
@@ -72,12 +85,18 @@ def cmd_set_password(args) -> None:
             check_new_password(account, password, password)
         except PasswordRuleError as exc:
             raise CommandError(str(exc)) from exc
-        set_password(session, account, password, actor="billing-admin", action="account.set_password")
-    print(f"password set for {args.account}; its Billing Page now asks for it (signed-in sessions were ended)")
+        set_password(
+            session, account, password, actor="billing-admin", action="account.set_password"
+        )
+    print(
+        f"password set for {args.account}; its Billing Page now asks for it (signed-in sessions "
+        "were ended)"
+    )
 
 
 def _read_new_password(from_stdin: bool) -> str:
-    """The new password: typed at a hidden prompt (twice) on a terminal, else the first line of a pipe.
+    """The new password: typed at a hidden prompt (twice) on a terminal, else the first line of a
+    pipe.
 
     Never from a terminal with echo on (it would stay on the screen and in terminal logs),
     never as an argument (it would land in the shell history), never printed.
@@ -88,8 +107,10 @@ def _read_new_password(from_stdin: bool) -> str:
             raise CommandError("the two passwords differ; nothing changed")
         return password
     if not from_stdin:
-        raise CommandError("give the password on standard input with --password-stdin, or run this in a terminal "
-                           "to be prompted (never as an argument: it would land in the shell history)")
+        raise CommandError(
+            "give the password on standard input with --password-stdin, or run this in a terminal "
+            "to be prompted (never as an argument: it would land in the shell history)"
+        )
     return sys.stdin.readline().rstrip("\r\n")
 
 
@@ -123,15 +144,20 @@ def cmd_run(_args) -> None:
             print(f"test mode: starting localstripe on 127.0.0.1:{settings.localstripe_port}")
             stack.start_localstripe()
         slugs = seed_demo(get_gateway(), settings)
-        print(f"starting the app on port {settings.billing_port} (the first start builds the frontend)...")
+        print(
+            f"starting the app on port {settings.billing_port} (the first start builds the "
+            "frontend)..."
+        )
         stack.start_app()
         from billing_app.db import session_scope
 
         with session_scope() as session:
             links = [(slug, launch_url(settings, get_account(session, slug))) for slug in slugs]
-        print("\nBilling Page is running. Launch links (valid "
-              f"{settings.billing_launch_ttl_seconds // 60} min, one use each; "
-              "`.venv/bin/billing-admin launch-url ACCOUNT` prints new ones):")
+        print(
+            "\nBilling Page is running. Launch links (valid "
+            f"{settings.billing_launch_ttl_seconds // 60} min, one use each; "
+            "`.venv/bin/billing-admin launch-url ACCOUNT` prints new ones):"
+        )
         for slug, url in links:
             print(f"  {slug:10} {url}")
         print("\nCtrl-C stops everything.")
@@ -140,7 +166,9 @@ def cmd_run(_args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="billing-admin", description="Operate the connector's Billing Page.")
+    parser = argparse.ArgumentParser(
+        prog="billing-admin", description="Operate the connector's Billing Page."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("create-account", help="create an account on the free version")
@@ -152,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("seed-demo", help="create or repair the demo accounts (idempotent)")
     p.set_defaults(func=cmd_seed_demo)
 
-    p = sub.add_parser("launch-url", help="print a signed launch link for an account's Billing Page")
+    p = sub.add_parser(
+        "launch-url", help="print a signed launch link for an account's Billing Page"
+    )
     p.add_argument("account", metavar="ACCOUNT")
     p.add_argument("--email", help="who opens it (default: the account's admin email)")
     p.set_defaults(func=cmd_launch_url)
@@ -163,9 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("set-password", help="protect an account's Billing Page with a password")
     p.add_argument("account", metavar="ACCOUNT")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read the password from the first line of standard input (a pipe); "
-                        "in a terminal it is asked for at a hidden prompt")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (a pipe); "
+        "in a terminal it is asked for at a hidden prompt",
+    )
     p.set_defaults(func=cmd_set_password)
 
     p = sub.add_parser("clear-password", help="remove an account's page password")
@@ -175,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("run", help="migrate, seed the demo, start everything and print launch links")
+    p = sub.add_parser(
+        "run", help="migrate, seed the demo, start everything and print launch links"
+    )
     p.set_defaults(func=cmd_run)
     return parser
 
@@ -200,8 +235,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"billing-admin: Stripe error: {exc.user_message}", file=sys.stderr)
         sys.exit(1)
     except OperationalError as exc:
-        print(f"billing-admin: error: the database is not reachable or not migrated "
-              f"(run `billing-admin migrate`): {exc.orig}", file=sys.stderr)
+        print(
+            f"billing-admin: error: the database is not reachable or not migrated "
+            f"(run `billing-admin migrate`): {exc.orig}",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

@@ -20,13 +20,22 @@ from billing_app.settings import get_settings
 
 
 def make_engine(url: str, **options) -> Engine:
-    """An engine with this app's connection settings; `options` go to `create_engine` (e.g. pool_size)."""
+    """An engine with this app's connection settings; `options` go to `create_engine` (e.g.
+    pool_size)."""
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
-        if database and database != ":memory:" and not database.startswith("file:") and Path(database).parent.is_dir():
-            # SQLite would create it with the umask's mode; its -wal and -shm files copy this file's.
+        if (
+            database
+            and database != ":memory:"
+            and not database.startswith("file:")
+            and Path(database).parent.is_dir()
+        ):
+            # SQLite would create it with the umask's mode; its -wal and -shm files copy this
+            # file's.
             private_file(Path(database))
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **options)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **options
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial

@@ -26,8 +26,8 @@ def private_dir(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create `path` empty as a 0600 file if it is missing (before another program creates it with the
-    umask's mode, e.g. SQLite); tighten it if it exists."""
+    """Create `path` empty as a 0600 file if it is missing (before another program creates it with
+    the umask's mode, e.g. SQLite); tighten it if it exists."""
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
     if stat.S_IMODE(path.stat().st_mode) != FILE_MODE:
         path.chmod(FILE_MODE)

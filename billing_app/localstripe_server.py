@@ -59,12 +59,20 @@ def configure_store(path: Path | None) -> None:
                 data = pickle.load(handle)
         except FileNotFoundError:
             return
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError,
-                ValueError) as exc:  # unreadable (e.g. written by another localstripe version)
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            AttributeError,
+            ImportError,
+            IndexError,
+            TypeError,
+            ValueError,
+        ) as exc:  # unreadable (e.g. written by another localstripe version)
             aside = path.with_name(path.name + ".corrupt")
             os.replace(path, aside)
-            print(f"localstripe store {path} unreadable ({exc!r}); moved to {aside}",
-                  file=sys.stderr)
+            print(
+                f"localstripe store {path} unreadable ({exc!r}); moved to {aside}", file=sys.stderr
+            )
             return
         self.clear()
         self.update(data)
@@ -106,8 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_store(store_path)
     resources.store.try_load_from_disk()
 
-    web.run_app(app, host=HOST, port=args.port,
-                print=lambda msg: print(msg, flush=True))
+    web.run_app(app, host=HOST, port=args.port, print=lambda msg: print(msg, flush=True))
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ class Account(SQLModel, table=True):
     # Bumped when the password changes or is cleared: sessions signed in before are ended.
     session_epoch: int = Field(default=0)
     # Unique and indexed: the license API finds the account by the hash of the key it is given.
-    api_key_hash: str | None = Field(default=None, max_length=255, sa_column_kwargs={"unique": True}, index=True)
+    api_key_hash: str | None = Field(
+        default=None, max_length=255, sa_column_kwargs={"unique": True}, index=True
+    )
 
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -142,8 +144,11 @@ class BillingAction(SQLModel, table=True):
     __tablename__ = "billing_action"
     __table_args__ = (
         sa.Index(
-            "ix_billing_action_one_pending_per_account", "account_id", unique=True,
-            sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"),
+            "ix_billing_action_one_pending_per_account",
+            "account_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
         ),
     )
 
@@ -192,7 +197,8 @@ class StripeEvent(SQLModel, table=True):
 
 @rx.ModelRegistry.register
 class SignInAttempt(SQLModel, table=True):
-    """Password attempts on an account's Billing Page; failures drive the lockout (kept across restarts)."""
+    """Password attempts on an account's Billing Page; failures drive the lockout (kept across
+    restarts)."""
 
     __tablename__ = "sign_in_attempt"
 

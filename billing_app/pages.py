@@ -24,8 +24,14 @@ def _account_page() -> rx.Component:
                 size="2",
             ),
             rx.tabs.content(
-                rx.vstack(payment_failed_banner(), summary_card(), manage_card(), security_card(), spacing="4",
-                          padding_top="16px"),
+                rx.vstack(
+                    payment_failed_banner(),
+                    summary_card(),
+                    manage_card(),
+                    security_card(),
+                    spacing="4",
+                    padding_top="16px",
+                ),
                 value="overview",
             ),
             rx.tabs.content(rx.box(history_tab(), padding_top="16px"), value="history"),

@@ -30,7 +30,12 @@ VENV_BIN = Path(sys.executable).parent
 
 def frontend_build_env() -> dict[str, str]:
     """Where Reflex finds bun and keeps its caches (set by the Makefile too; needed without it)."""
-    bun = next(iter(sorted((PROJECT_ROOT / "tools" / "node_modules" / "@oven").glob("bun-linux-*/bin/bun"))), None)
+    bun = next(
+        iter(
+            sorted((PROJECT_ROOT / "tools" / "node_modules" / "@oven").glob("bun-linux-*/bin/bun"))
+        ),
+        None,
+    )
     env = {
         "REFLEX_DIR": str(PROJECT_ROOT / ".cache" / "reflex"),
         "BUN_INSTALL_CACHE_DIR": str(PROJECT_ROOT / ".cache" / "bun"),
@@ -53,7 +58,9 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with code {process.returncode} before {url} answered")
+            raise RuntimeError(
+                f"process exited with code {process.returncode} before {url} answered"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -72,7 +79,10 @@ def ensure_port_free(port: int, setting: str) -> None:
     # Otherwise the wait for the new process would happily find another deployment on that port.
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise PortInUse(f"port {port} is already in use: stop what runs there or set {setting} to a free port")
+            raise PortInUse(
+                f"port {port} is already in use: stop what runs there or set {setting} to a free "
+                "port"
+            )
 
 
 class Stack:
@@ -85,8 +95,14 @@ class Stack:
     stops the groups if this process dies without stopping them, even by SIGKILL.
     """
 
-    def __init__(self, settings: Settings, *, env: dict[str, str] | None = None, log_dir: Path | None = None,
-                 stop_timeout: float = 20.0):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+        stop_timeout: float = 20.0,
+    ):
         self.settings = settings
         self.env = {**frontend_build_env(), **os.environ, **(env or {})}
         self.log_dir = log_dir or settings.billing_data_dir / "logs"
@@ -97,18 +113,28 @@ class Stack:
     def _tell_reaper(self, line: str) -> None:
         if self._reaper is None:
             self._reaper = subprocess.Popen(
-                [sys.executable, "-m", "billing_app.reaper"], cwd=PROJECT_ROOT, env=self.env,
-                stdin=subprocess.PIPE, text=True, start_new_session=True,
+                [sys.executable, "-m", "billing_app.reaper"],
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
             )
         self._reaper.stdin.write(line + "\n")
         self._reaper.stdin.flush()
 
     def spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        """Start `args` as the stack's process `name`, leading a new process group; output to `<log_dir>/<name>.log`."""
+        """Start `args` as the stack's process `name`, leading a new process group; output to
+        `<log_dir>/<name>.log`."""
         private_dir(self.log_dir)
         with open_private_log(self.log_dir / f"{name}.log") as log:
             process = subprocess.Popen(
-                args, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.processes.append((name, process))
         self._tell_reaper(f"+{process.pid}")
@@ -119,8 +145,15 @@ class Stack:
         ensure_port_free(port, "LOCALSTRIPE_PORT")
         process = self.spawn(
             "localstripe",
-            [sys.executable, "-m", "billing_app.localstripe_server", "--port", str(port),
-             "--store", str(self.settings.localstripe_store)],
+            [
+                sys.executable,
+                "-m",
+                "billing_app.localstripe_server",
+                "--port",
+                str(port),
+                "--store",
+                str(self.settings.localstripe_store),
+            ],
         )
         wait_for_http(f"http://127.0.0.1:{port}/v1/customers", timeout=30, process=process)
 
@@ -129,8 +162,18 @@ class Stack:
         ensure_port_free(self.settings.billing_port, "BILLING_PORT")
         process = self.spawn(
             "app",
-            [str(VENV_BIN / "reflex"), "run", "--env", "prod", "--frontend-port", port, "--backend-port", port,
-             "--loglevel", "warning"],
+            [
+                str(VENV_BIN / "reflex"),
+                "run",
+                "--env",
+                "prod",
+                "--frontend-port",
+                port,
+                "--backend-port",
+                port,
+                "--loglevel",
+                "warning",
+            ],
         )
         # The first start compiles and builds the frontend.
         wait_for_http(f"http://127.0.0.1:{port}/ping", timeout=600, process=process)
@@ -140,7 +183,8 @@ class Stack:
         return next(process for process_name, process in self.processes if process_name == name)
 
     def stop(self) -> None:
-        """SIGTERM each group, wait up to `stop_timeout` for its leader, then SIGKILL what is left of it."""
+        """SIGTERM each group, wait up to `stop_timeout` for its leader, then SIGKILL what is left
+        of it."""
         ignored = _ignore_stop_signals()
         try:
             for _name, process in reversed(self.processes):
@@ -182,7 +226,10 @@ class Stack:
             while True:
                 for name, process in self.processes:
                     if process.poll() is not None:
-                        print(f"{name} exited with code {process.returncode}; see {self.log_dir}/{name}.log")
+                        print(
+                            f"{name} exited with code {process.returncode}; see "
+                            f"{self.log_dir}/{name}.log"
+                        )
                         return process.returncode or 1
                 time.sleep(0.5)
         except KeyboardInterrupt:
@@ -197,7 +244,10 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def _ignore_stop_signals() -> dict[int, object]:
-    """Ignore SIGINT and SIGTERM (main thread only, where handlers live); return the handlers to restore."""
+    """Ignore SIGINT and SIGTERM (main thread only, where handlers live); return the handlers to
+    restore."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    return {
+        signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)
+    }

@@ -1,4 +1,4 @@
-"""Configuration, read from the environment and `.env` (SPEC §4).
+"""Configuration, read from the environment and `.env` (the README's settings table).
 
 With no `STRIPE_SECRET_KEY` the app runs in *test mode*: it talks to an
 embedded localstripe on 127.0.0.1:`LOCALSTRIPE_PORT` with generated keys.
@@ -98,13 +98,15 @@ class Settings(BaseSettings):
     billing_price_yearly_cents: int = Field(8000, gt=0, le=100_000_000)
     billing_currency: str = "usd"
 
-    # Launch links expire; SPEC §2 caps them at 10 minutes.
+    # Launch links expire, after 10 minutes at most.
     billing_launch_ttl_seconds: int = Field(600, ge=10, le=600)
     # A signed-in tab left idle this long goes back to the password prompt (or the launch message).
     billing_session_idle_minutes: int = Field(30, ge=1, le=1440)
-    # A sign-in lasts at most this long, however active the tab (a left-open tab cannot stay signed in for ever).
+    # A sign-in lasts at most this long, however active the tab (a left-open tab cannot stay signed
+    # in for ever).
     billing_session_max_hours: int = Field(12, ge=1, le=24)
-    # Invoice PDF links are minted on click, single-use, and expire after this (services/invoice_links.py).
+    # Invoice PDF links are minted on click, single-use, and expire after this
+    # (services/invoice_links.py).
     billing_pdf_link_ttl_seconds: int = Field(60, ge=10, le=60)
 
     # The seller block printed on invoice PDFs.
@@ -143,25 +145,39 @@ class Settings(BaseSettings):
             raise ValueError(f"not a valid CSP source: {' '.join(bad)}")
         # Any site at all, every site of a scheme, or a connector origin over plain http
         # (which anyone on the network path can impersonate).
-        too_wide = [s for s in sources if s == "*" or s.endswith(":") or s.lower().startswith("http://")]
+        too_wide = [
+            s for s in sources if s == "*" or s.endswith(":") or s.lower().startswith("http://")
+        ]
         if too_wide and _production(info):
-            raise ValueError(f"too wide for production: {' '.join(too_wide)} (list https:// origins)")
+            raise ValueError(
+                f"too wide for production: {' '.join(too_wide)} (list https:// origins)"
+            )
         return " ".join(sources)
 
     @field_validator("billing_launch_secret")
     @classmethod
-    def _check_launch_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        _required_in_production(value, info, f"the launch-link secret shared with the connector "
-                                             f"(at least {MIN_LAUNCH_SECRET_BYTES} bytes)")
+    def _check_launch_secret(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        _required_in_production(
+            value,
+            info,
+            f"the launch-link secret shared with the connector "
+            f"(at least {MIN_LAUNCH_SECRET_BYTES} bytes)",
+        )
         if value is not None and len(value.get_secret_value().encode()) < MIN_LAUNCH_SECRET_BYTES:
-            raise ValueError(f"must be at least {MIN_LAUNCH_SECRET_BYTES} bytes "
-                             "(e.g. the output of `openssl rand -base64 48`)")
+            raise ValueError(
+                f"must be at least {MIN_LAUNCH_SECRET_BYTES} bytes "
+                "(e.g. the output of `openssl rand -base64 48`)"
+            )
         return value
 
     @field_validator("stripe_publishable_key", "stripe_webhook_secret")
     @classmethod
     def _check_required_stripe_setting(cls, value: object, info: ValidationInfo) -> object:
-        _required_in_production(value, info, "real Stripe (the Dashboard's API keys and webhook secret)")
+        _required_in_production(
+            value, info, "real Stripe (the Dashboard's API keys and webhook secret)"
+        )
         return value
 
     @field_validator("reflex_redis_url")
@@ -169,7 +185,9 @@ class Settings(BaseSettings):
     def _check_redis_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         workers = _configured_workers()
         if value is None and workers > 1 and _production(info):
-            raise ValueError(f"not set: GRANIAN_WORKERS={workers} workers need Redis to share each tab's state")
+            raise ValueError(
+                f"not set: GRANIAN_WORKERS={workers} workers need Redis to share each tab's state"
+            )
         return value
 
     @field_validator("billing_seller_name", "billing_seller_address", "billing_seller_tax_id")
@@ -206,10 +224,13 @@ class Settings(BaseSettings):
     @field_validator("stripe_secret_key")
     @classmethod
     def _check_secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        _required_in_production(value, info, "real Stripe (without it the app would run on the "
-                                             "embedded test emulator)")
+        _required_in_production(
+            value, info, "real Stripe (without it the app would run on the embedded test emulator)"
+        )
         if value is not None and not value.get_secret_value().startswith(("sk_", "rk_")):
-            raise ValueError("must be a secret or restricted key (sk_… or rk_…), never a publishable key")
+            raise ValueError(
+                "must be a secret or restricted key (sk_… or rk_…), never a publishable key"
+            )
         return value
 
     @model_validator(mode="after")
@@ -278,7 +299,9 @@ class Settings(BaseSettings):
 
     @property
     def seller_address_lines(self) -> list[str]:
-        return [line.strip() for line in re.split(r"[;\n]", self.billing_seller_address) if line.strip()]
+        return [
+            line.strip() for line in re.split(r"[;\n]", self.billing_seller_address) if line.strip()
+        ]
 
     @property
     def localstripe_store(self) -> Path:
@@ -289,7 +312,8 @@ class Settings(BaseSettings):
         return _kept_secret((self.billing_data_dir / f".{name}").absolute(), prefix)
 
 
-# Kept secrets by file: read once per process (launch links and webhooks need them on every request).
+# Kept secrets by file: read once per process (launch links and webhooks need them on every
+# request).
 _kept_secrets: dict[Path, str] = {}
 
 
@@ -306,9 +330,14 @@ def _read_or_create_secret(path: Path, prefix: str) -> str:
     if not path.exists():
         private_dir(path.parent)
         value = prefix + secrets.token_urlsafe(32)
-        # O_EXCL: if two processes race, one creates it and both read the winner; 0600 from the start.
+        # O_EXCL: if two processes race, one creates it and both read the winner; 0600 from the
+        # start.
         try:
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "w", encoding="ascii") as handle:
+            with os.fdopen(
+                os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE),
+                "w",
+                encoding="ascii",
+            ) as handle:
                 handle.write(value)
         except FileExistsError:
             pass

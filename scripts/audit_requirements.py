@@ -20,11 +20,22 @@ AUDIT_TIMEOUT = 90
 def main(requirement_files: list[str]) -> int:
     pip_audit = Path(sys.executable).parent / "pip-audit"
     sources = [arg for path in requirement_files for arg in ("-r", path)]
-    command = [str(pip_audit), *sources, "--no-deps", "--disable-pip", "--format", "json",
-               "--progress-spinner", "off", "--timeout", str(REQUEST_TIMEOUT)]
+    command = [
+        str(pip_audit),
+        *sources,
+        "--no-deps",
+        "--disable-pip",
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
+        "--timeout",
+        str(REQUEST_TIMEOUT),
+    ]
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=AUDIT_TIMEOUT,
-                                check=False)
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=AUDIT_TIMEOUT, check=False
+        )
     except subprocess.TimeoutExpired:
         return skipped(f"no answer within {AUDIT_TIMEOUT} s")
     try:
@@ -43,8 +54,10 @@ def main(requirement_files: list[str]) -> int:
         ids = ", ".join(vuln["id"] for vuln in dep["vulns"])
         print(f"pip-audit: {dep['name']} {dep['version']}: {ids}")
     not_audited = len(dependencies) - len(audited)
-    print(f"pip-audit: {len(audited)} packages audited, {len(vulnerable)} with known vulnerabilities"
-          + (f", {not_audited} unknown to the service" if not_audited else ""))
+    print(
+        f"pip-audit: {len(audited)} packages audited, {len(vulnerable)} with known vulnerabilities"
+        + (f", {not_audited} unknown to the service" if not_audited else "")
+    )
     return 1 if vulnerable else 0
 
 

@@ -14,15 +14,21 @@ import uuid
 
 import pytest
 
-# The running app and the browser, shared by the end-to-end and the security tests (one of each per run).
+# The running app and the browser, shared by the end-to-end and the security tests (one of each per
+# run).
 pytest_plugins = ["tests.running_app"]
 
 # Settings are read from the environment; point them at a throw-away place before
 # any billing_app module is imported, and make sure a developer's real keys or .env
 # never reach the tests.
 _RUN_DIR = tempfile.mkdtemp(prefix="billing-tests-")
-for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET", "BILLING_LAUNCH_SECRET",
-              "REFLEX_REDIS_URL"):
+for _name in (
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "BILLING_LAUNCH_SECRET",
+    "REFLEX_REDIS_URL",
+):
     os.environ.pop(_name, None)
 os.environ["BILLING_DATA_DIR"] = _RUN_DIR
 os.environ["DATABASE_URL"] = f"sqlite:///{_RUN_DIR}/billing.db"

@@ -16,8 +16,13 @@ from tests.e2e.helpers import ISSUED_SECRETS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--no-first-run", "--disable-sync", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
     # Lets a page of another origin (the fake connector) frame localhost.
     "--disable-features=LocalNetworkAccessChecks",
 ]
@@ -36,7 +41,10 @@ def app_stack() -> Stack:
         yield stack
     except Exception:
         for log in sorted(stack.log_dir.glob("*.log")):
-            print(f"--- {log.name} (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:]))
+            print(
+                f"--- {log.name} (tail) ---\n"
+                + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            )
         raise
     finally:
         stack.stop()

@@ -1,4 +1,5 @@
-"""GET /api/invoices/{invoice_id}/pdf: an invoice PDF, for a signed link only (see services/invoice_links.py).
+"""GET /api/invoices/{invoice_id}/pdf: an invoice PDF, for a signed link only (see
+services/invoice_links.py).
 
 Open shows it in the browser's viewer (inline), Download saves it (attachment).
 A malformed, forged, expired or used link, or one whose tab signed out (or whose
@@ -26,7 +27,10 @@ from billing_app.stripe.errors import GatewayError
 log = logging.getLogger(__name__)
 
 ACTOR = "invoice-pdf-link"
-REFUSED = "This invoice link is not valid (it may have expired). Open the invoice again from the Billing Page."
+REFUSED = (
+    "This invoice link is not valid (it may have expired). Open the invoice again from the Billing "
+    "Page."
+)
 # The PDF holds personal data: no shared or browser caches.
 NO_STORE = {"Cache-Control": "private, no-store"}
 
@@ -40,24 +44,36 @@ def invoice_pdf(request: Request) -> Response:
     # call and the rendering never block the event loop of the websocket.
     settings = get_settings()
     try:
-        link = verify_invoice_link(settings, request.path_params["invoice_id"], request.query_params)
+        link = verify_invoice_link(
+            settings, request.path_params["invoice_id"], request.query_params
+        )
         with session_scope() as session:
             redeem_invoice_link(session, link)
     except InvalidInvoiceLink as exc:
         log.info("invoice PDF link refused: %s", exc)
         return _refused(403)
     try:
-        rendered = render_account_invoice(get_gateway(), settings, link.account_id, link.invoice_id, actor=ACTOR)
+        rendered = render_account_invoice(
+            get_gateway(), settings, link.account_id, link.invoice_id, actor=ACTOR
+        )
     except InvoiceNotAvailable:
-        log.info("invoice PDF refused: account %s has no final invoice %s", link.account_id, link.invoice_id)
+        log.info(
+            "invoice PDF refused: account %s has no final invoice %s",
+            link.account_id,
+            link.invoice_id,
+        )
         return _refused(404)
     except GatewayError as exc:
         return PlainTextResponse(exc.user_message, status_code=503, headers=NO_STORE)
     disposition = "attachment" if request.query_params.get("download") == "1" else "inline"
-    return Response(rendered.content, media_type="application/pdf", headers={
-        **NO_STORE,
-        "Content-Disposition": f'{disposition}; filename="{rendered.filename}"',
-    })
+    return Response(
+        rendered.content,
+        media_type="application/pdf",
+        headers={
+            **NO_STORE,
+            "Content-Disposition": f'{disposition}; filename="{rendered.filename}"',
+        },
+    )
 
 
 routes = [Route(PDF_PATH, invoice_pdf, methods=["GET"])]

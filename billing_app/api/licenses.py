@@ -1,4 +1,4 @@
-"""The connector's license API (SPEC §2): activate, check and release a user's license.
+"""The connector's license API: activate, check and release a user's license.
 
 JSON in and out, `Authorization: Bearer <account API key>`. Refusals are JSON
 with a stable `error` code for the connector and a `message` for people:
@@ -29,7 +29,11 @@ from billing_app.services.seats import Outcome
 MAX_BODY_BYTES = 4096
 MAX_API_KEY_CHARS = 200
 ACTOR = "connector (license API)"
-_REFUSAL_STATUS = {Outcome.PLAN_REQUIRED: 402, Outcome.DOMAIN_NOT_ALLOWED: 403, Outcome.NO_FREE_LICENSE: 409}
+_REFUSAL_STATUS = {
+    Outcome.PLAN_REQUIRED: 402,
+    Outcome.DOMAIN_NOT_ALLOWED: 403,
+    Outcome.NO_FREE_LICENSE: 409,
+}
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -47,12 +51,16 @@ class CheckQuery(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, error: str, message: str, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status, self.error, self.message, self.headers = status, error, message, headers
 
     def response(self) -> JSONResponse:
-        return JSONResponse({"error": self.error, "message": self.message}, self.status, headers=self.headers)
+        return JSONResponse(
+            {"error": self.error, "message": self.message}, self.status, headers=self.headers
+        )
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -69,7 +77,9 @@ def _bearer_key(request: Request) -> str:
 
 async def _read_body(request: Request) -> bytes:
     """The request body, refused (413) past MAX_BODY_BYTES whether or not a length was declared."""
-    too_large = ApiError(413, "body_too_large", f"The request body is limited to {MAX_BODY_BYTES} bytes.")
+    too_large = ApiError(
+        413, "body_too_large", f"The request body is limited to {MAX_BODY_BYTES} bytes."
+    )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise too_large
@@ -86,7 +96,9 @@ async def _email_from_json(request: Request) -> str:
     try:
         return EmailBody.model_validate_json(body).email
     except ValidationError as exc:
-        raise ApiError(400, "bad_request", 'Send a JSON object such as {"email": "name@example.com"}.') from exc
+        raise ApiError(
+            400, "bad_request", 'Send a JSON object such as {"email": "name@example.com"}.'
+        ) from exc
 
 
 async def _email_from_query(request: Request) -> str:
@@ -117,8 +129,11 @@ def _check(key: str, email: str) -> JSONResponse:
     return JSONResponse({"licensed": licensed, "plan": plan})
 
 
-def _with_account(action: Callable[[Session, Account, str], JSONResponse]) -> Callable[[str, str], JSONResponse]:
+def _with_account(
+    action: Callable[[Session, Account, str], JSONResponse],
+) -> Callable[[str, str], JSONResponse]:
     """`action` with the key's account, in one session (one transaction)."""
+
     def serve(key: str, email: str) -> JSONResponse:
         with session_scope() as session:
             account = account_for_api_key(session, key)
@@ -142,8 +157,12 @@ def _activate(session: Session, account: Account, email: str) -> JSONResponse:
         "message": activation.message,
     }
     if activation.licensed:
-        return JSONResponse({**body, "already_active": activation.outcome == Outcome.ALREADY_ACTIVE})
-    return JSONResponse({**body, "error": activation.outcome.value}, _REFUSAL_STATUS[activation.outcome])
+        return JSONResponse(
+            {**body, "already_active": activation.outcome == Outcome.ALREADY_ACTIVE}
+        )
+    return JSONResponse(
+        {**body, "error": activation.outcome.value}, _REFUSAL_STATUS[activation.outcome]
+    )
 
 
 @_with_account
@@ -153,8 +172,12 @@ def _release(session: Session, account: Account, email: str) -> JSONResponse:
     return JSONResponse({"released": released, "licensed": False})
 
 
-def _route(path: str, method: str, read_email: Callable[[Request], Awaitable[str]],
-           action: Callable[[str, str], JSONResponse]) -> Route:
+def _route(
+    path: str,
+    method: str,
+    read_email: Callable[[Request], Awaitable[str]],
+    action: Callable[[str, str], JSONResponse],
+) -> Route:
     async def endpoint(request: Request) -> JSONResponse:
         try:
             if request.method != method:
@@ -173,7 +196,8 @@ def _route(path: str, method: str, read_email: Callable[[Request], Awaitable[str
         except InvalidEmail as exc:
             return ApiError(400, "invalid_email", str(exc)).response()
         except sa.exc.OperationalError:
-            # e.g. SQLite busy past its timeout under a burst: nothing was written, the call can be repeated.
+            # e.g. SQLite busy past its timeout under a burst: nothing was written, the call can be
+            # repeated.
             return ApiError(503, "busy", "Try again in a moment.", {"Retry-After": "1"}).response()
 
     # Every method reaches the endpoint, which answers a wrong one itself.

@@ -1,4 +1,5 @@
-"""ASGI middleware adding the Content-Security-Policy and hardening headers to every HTTP response."""
+"""ASGI middleware adding the Content-Security-Policy and hardening headers to every HTTP
+response."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from billing_app.settings import Settings
 _INLINE_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 # Stripe's published CSP sources for Stripe.js, its Elements frames and 3-D Secure challenges.
 _STRIPE_SCRIPT_SOURCES = ("https://js.stripe.com", "https://*.js.stripe.com")
-_STRIPE_FRAME_SOURCES = ("https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com")
+_STRIPE_FRAME_SOURCES = (
+    "https://js.stripe.com",
+    "https://*.js.stripe.com",
+    "https://hooks.stripe.com",
+)
 HSTS = b"max-age=31536000; includeSubDomains"
 NO_STORE = b"no-store"
 
@@ -64,7 +69,9 @@ def content_security_policy(settings: Settings, script_hashes: list[str]) -> str
         # Only the connector's origins may frame the page (BILLING_FRAME_ANCESTORS).
         "frame-ancestors": [settings.billing_frame_ancestors],
     }
-    return "; ".join(f"{name} {' '.join(dict.fromkeys(sources))}" for name, sources in directives.items())
+    return "; ".join(
+        f"{name} {' '.join(dict.fromkeys(sources))}" for name, sources in directives.items()
+    )
 
 
 def _no_store(path: str, headers: list[tuple[bytes, bytes]]) -> bool:
@@ -103,7 +110,9 @@ def with_security_headers(settings: Settings, static_dir: Path) -> Callable[[ASG
 
             async def send_with_headers(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in replaced]
+                    headers = [
+                        (k, v) for k, v in message.get("headers", []) if k.lower() not in replaced
+                    ]
                     headers += [*fixed, (b"content-security-policy", csp())]
                     if _no_store(scope["path"], headers) and not any(
                         k.lower() == b"cache-control" and b"no-store" in v for k, v in headers

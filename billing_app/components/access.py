@@ -16,10 +16,22 @@ def password_prompt() -> rx.Component:
             rx.vstack(
                 rx.icon("lock-keyhole", size=28, color=rx.color("gray", 10)),
                 rx.heading("Sign in to the Billing Page", size="4", as_="h1"),
-                rx.text("This Billing Page is protected by a password.", size="2", color_scheme="gray"),
-                field("Password", rx.input(name="password", id="page-password", type="password", required=True,
-                                           auto_complete="current-password", auto_focus=True, width="100%"),
-                      "page-password"),
+                rx.text(
+                    "This Billing Page is protected by a password.", size="2", color_scheme="gray"
+                ),
+                field(
+                    "Password",
+                    rx.input(
+                        name="password",
+                        id="page-password",
+                        type="password",
+                        required=True,
+                        auto_complete="current-password",
+                        auto_focus=True,
+                        width="100%",
+                    ),
+                    "page-password",
+                ),
                 inline_error(PageState.password_error),
                 rx.button("Sign In", type="submit", loading=PageState.signing_in, width="100%"),
                 spacing="3",
@@ -35,8 +47,18 @@ def password_prompt() -> rx.Component:
 
 
 def _password_input(label: str, name: str, autocomplete: str) -> rx.Component:
-    return field(label, rx.input(name=name, id=name, type="password", required=True, auto_complete=autocomplete,
-                                 width="100%"), name)
+    return field(
+        label,
+        rx.input(
+            name=name,
+            id=name,
+            type="password",
+            required=True,
+            auto_complete=autocomplete,
+            width="100%",
+        ),
+        name,
+    )
 
 
 def change_password_dialog() -> rx.Component:
@@ -53,8 +75,14 @@ def change_password_dialog() -> rx.Component:
                 _password_input("Confirm new password", "confirm_password", "new-password"),
                 inline_error(s.error),
                 rx.hstack(
-                    rx.button("Close", variant="soft", color_scheme="gray", on_click=s.close, type="button",
-                              disabled=s.pending),
+                    rx.button(
+                        "Close",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=s.close,
+                        type="button",
+                        disabled=s.pending,
+                    ),
                     rx.button("Change Password", type="submit", loading=s.pending),
                     justify="end",
                     spacing="2",
@@ -75,13 +103,19 @@ def security_card() -> rx.Component:
             rx.hstack(
                 rx.vstack(
                     rx.heading("Page password", size="3", as_="h2"),
-                    rx.text("This page asks for a password when opened.", size="1", color_scheme="gray"),
+                    rx.text(
+                        "This page asks for a password when opened.", size="1", color_scheme="gray"
+                    ),
                     spacing="1",
                 ),
                 rx.spacer(),
                 rx.hstack(
-                    rx.button("Change Password", variant="soft", on_click=ChangePasswordState.open_form),
-                    rx.button("Sign Out", variant="soft", color_scheme="gray", on_click=PageState.sign_out),
+                    rx.button(
+                        "Change Password", variant="soft", on_click=ChangePasswordState.open_form
+                    ),
+                    rx.button(
+                        "Sign Out", variant="soft", color_scheme="gray", on_click=PageState.sign_out
+                    ),
                     spacing="2",
                 ),
                 align="center",

@@ -28,10 +28,17 @@ def payment_failed_banner() -> rx.Component:
             S["unpaid_needs_authentication"].to(bool),
             rx.callout(
                 rx.vstack(
-                    rx.text("Your bank asks you to confirm the payment of ",
-                            rx.text.strong(S["unpaid_amount"].to(str)), "."),
-                    rx.button("Authenticate Payment", on_click=PaymentAuthenticationState.authenticate,
-                              loading=PaymentAuthenticationState.pending, size="2"),
+                    rx.text(
+                        "Your bank asks you to confirm the payment of ",
+                        rx.text.strong(S["unpaid_amount"].to(str)),
+                        ".",
+                    ),
+                    rx.button(
+                        "Authenticate Payment",
+                        on_click=PaymentAuthenticationState.authenticate,
+                        loading=PaymentAuthenticationState.pending,
+                        size="2",
+                    ),
                     spacing="2",
                     align="start",
                 ),
@@ -42,8 +49,11 @@ def payment_failed_banner() -> rx.Component:
                 id="payment-needs-authentication",
             ),
             rx.callout(
-                rx.text("Your last payment of ", rx.text.strong(S["unpaid_amount"].to(str)),
-                        " failed. Update your credit card to pay the open invoice."),
+                rx.text(
+                    "Your last payment of ",
+                    rx.text.strong(S["unpaid_amount"].to(str)),
+                    " failed. Update your credit card to pay the open invoice.",
+                ),
                 icon="circle-alert",
                 color_scheme="red",
                 width="100%",
@@ -55,7 +65,9 @@ def payment_failed_banner() -> rx.Component:
 
 
 def _action(label: str, on_click, icon: str, **props) -> rx.Component:
-    return rx.button(rx.icon(icon, size=16), label, on_click=on_click, width="100%", justify="start", **props)
+    return rx.button(
+        rx.icon(icon, size=16), label, on_click=on_click, width="100%", justify="start", **props
+    )
 
 
 def manage_card() -> rx.Component:
@@ -67,16 +79,38 @@ def manage_card() -> rx.Component:
             rx.cond(
                 unlimited,
                 rx.grid(
-                    _action("Purchase Additional License", LicensePurchaseState.open_form, "user-plus"),
-                    _action("Update Credit Card", CardState.open_form, "credit-card", variant="soft"),
-                    rx.cond(S["is_monthly"].to(bool) & ~cancelling,
-                            _action("Convert to Yearly Billing", YearlyState.open_form, "calendar", variant="soft")),
+                    _action(
+                        "Purchase Additional License", LicensePurchaseState.open_form, "user-plus"
+                    ),
+                    _action(
+                        "Update Credit Card", CardState.open_form, "credit-card", variant="soft"
+                    ),
+                    rx.cond(
+                        S["is_monthly"].to(bool) & ~cancelling,
+                        _action(
+                            "Convert to Yearly Billing",
+                            YearlyState.open_form,
+                            "calendar",
+                            variant="soft",
+                        ),
+                    ),
                     rx.cond(
                         cancelling,
-                        _action("Resume Subscription", CancelState.resume, "rotate-ccw", variant="soft",
-                                color_scheme="grass", loading=CancelState.pending),
-                        _action("Cancel Subscription", CancelState.open_form, "circle-x", variant="soft",
-                                color_scheme="red"),
+                        _action(
+                            "Resume Subscription",
+                            CancelState.resume,
+                            "rotate-ccw",
+                            variant="soft",
+                            color_scheme="grass",
+                            loading=CancelState.pending,
+                        ),
+                        _action(
+                            "Cancel Subscription",
+                            CancelState.open_form,
+                            "circle-x",
+                            variant="soft",
+                            color_scheme="red",
+                        ),
                     ),
                     columns=rx.breakpoints(initial="1", sm="2"),
                     spacing="2",
@@ -92,4 +126,10 @@ def manage_card() -> rx.Component:
 
 
 def billing_dialogs() -> rx.Component:
-    return rx.fragment(additional_license_dialog(), upgrade_dialog(), card_dialog(), yearly_dialog(), cancel_dialog())
+    return rx.fragment(
+        additional_license_dialog(),
+        upgrade_dialog(),
+        card_dialog(),
+        yearly_dialog(),
+        cancel_dialog(),
+    )

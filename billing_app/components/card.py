@@ -16,14 +16,23 @@ def _current_card() -> rx.Component:
         rx.hstack(
             rx.icon("credit-card", size=20),
             rx.vstack(
-                rx.text(rx.cond(S["card_label"].to(str) != "", S["card_label"].to(str), "No card on file"),
-                        size="2", weight="medium"),
-                rx.cond(S["card_expiry"].to(str) != "",
-                        rx.text("Expires ", S["card_expiry"].to(str), size="1", color_scheme="gray")),
+                rx.text(
+                    rx.cond(
+                        S["card_label"].to(str) != "", S["card_label"].to(str), "No card on file"
+                    ),
+                    size="2",
+                    weight="medium",
+                ),
+                rx.cond(
+                    S["card_expiry"].to(str) != "",
+                    rx.text("Expires ", S["card_expiry"].to(str), size="1", color_scheme="gray"),
+                ),
                 spacing="0",
             ),
             rx.spacer(),
-            rx.link("Change Card", on_click=CardState.change_card, href="#", size="2", id="change-card"),
+            rx.link(
+                "Change Card", on_click=CardState.change_card, href="#", size="2", id="change-card"
+            ),
             align="center",
             width="100%",
         ),
@@ -41,15 +50,37 @@ def card_dialog() -> rx.Component:
         _current_card(),
         rx.cond(
             S["unpaid_amount"].to(str) != "",
-            rx.text("Saving a new card also pays the open invoice of ", S["unpaid_amount"].to(str), ".", size="2"),
+            rx.text(
+                "Saving a new card also pays the open invoice of ",
+                S["unpaid_amount"].to(str),
+                ".",
+                size="2",
+            ),
         ),
         rx.cond(
             s.editing,
-            rx.vstack(card_form(s), inline_error(s.error),
-                      footer(s, "Save Card", s.submit, disabled=~s.card_ready), spacing="3", width="100%"),
-            rx.vstack(inline_error(s.error), rx.hstack(
-                rx.button("Close", variant="soft", color_scheme="gray", on_click=s.close, type="button"),
-                justify="end", width="100%"), width="100%"),
+            rx.vstack(
+                card_form(s),
+                inline_error(s.error),
+                footer(s, "Save Card", s.submit, disabled=~s.card_ready),
+                spacing="3",
+                width="100%",
+            ),
+            rx.vstack(
+                inline_error(s.error),
+                rx.hstack(
+                    rx.button(
+                        "Close",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=s.close,
+                        type="button",
+                    ),
+                    justify="end",
+                    width="100%",
+                ),
+                width="100%",
+            ),
         ),
         modal=False,
     )

@@ -7,7 +7,9 @@ import reflex as rx
 from billing_app.states.billing import CARD_ELEMENT_ID
 
 
-def dialog(state, title: str, description: str | rx.Var, *body: rx.Component, modal: bool = True) -> rx.Component:
+def dialog(
+    state, title: str, description: str | rx.Var, *body: rx.Component, modal: bool = True
+) -> rx.Component:
     """A dialog that fits the 320–420 px sidebar; `state` is a DialogMixin state.
 
     Dialogs holding the card form are not modal: a modal dialog makes the rest of the
@@ -32,16 +34,32 @@ def inline_error(message: rx.Var, **props) -> rx.Component:
     """The message in a red callout (announced to screen readers), nothing while it is empty."""
     return rx.cond(
         message != "",
-        rx.callout(message, icon="triangle-alert", color_scheme="red", size="1", width="100%", role="alert", **props),
+        rx.callout(
+            message,
+            icon="triangle-alert",
+            color_scheme="red",
+            size="1",
+            width="100%",
+            role="alert",
+            **props,
+        ),
     )
 
 
 def footer(state, label: str, on_click, disabled: rx.Var | bool = False) -> rx.Component:
-    """"Close" and the confirming button, which spins and is disabled while pending."""
+    """ "Close" and the confirming button, which spins and is disabled while pending."""
     return rx.hstack(
-        rx.button("Close", variant="soft", color_scheme="gray", on_click=state.close, disabled=state.pending,
-                  type="button"),
-        rx.button(label, on_click=on_click, loading=state.pending, disabled=disabled, type="button"),
+        rx.button(
+            "Close",
+            variant="soft",
+            color_scheme="gray",
+            on_click=state.close,
+            disabled=state.pending,
+            type="button",
+        ),
+        rx.button(
+            label, on_click=on_click, loading=state.pending, disabled=disabled, type="button"
+        ),
         justify="end",
         spacing="2",
         width="100%",
@@ -49,7 +67,9 @@ def footer(state, label: str, on_click, disabled: rx.Var | bool = False) -> rx.C
     )
 
 
-def field(label: str, control: rx.Component, control_id: str, hint: rx.Component | None = None) -> rx.Component:
+def field(
+    label: str, control: rx.Component, control_id: str, hint: rx.Component | None = None
+) -> rx.Component:
     """A labelled control (the label points at the control's id, for screen readers)."""
     return rx.vstack(
         rx.el.label(label, html_for=control_id, style={"fontSize": "14px", "fontWeight": 500}),
@@ -65,8 +85,14 @@ def card_form(state) -> rx.Component:
     return rx.vstack(
         field(
             "Name on card",
-            rx.input(value=state.card_name, on_change=state.set_card_name, id="card-name",
-                     placeholder="Jane Doe", auto_complete="cc-name", width="100%"),
+            rx.input(
+                value=state.card_name,
+                on_change=state.set_card_name,
+                id="card-name",
+                placeholder="Jane Doe",
+                auto_complete="cc-name",
+                width="100%",
+            ),
             "card-name",
         ),
         rx.vstack(
@@ -80,10 +106,20 @@ def card_form(state) -> rx.Component:
                 min_height="40px",
                 class_name="card-element",
             ),
-            rx.text("Card number, expiry date (MM/YYYY) and CVC. Card details go straight to Stripe, never to us.",
-                    size="1", color_scheme="gray"),
-            rx.cond(~state.card_ready & (state.error == ""), rx.hstack(rx.spinner(size="1"),
-                    rx.text("Loading the secure card form…", size="1", color_scheme="gray"), align="center")),
+            rx.text(
+                "Card number, expiry date (MM/YYYY) and CVC. Card details go straight to Stripe, "
+                "never to us.",
+                size="1",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                ~state.card_ready & (state.error == ""),
+                rx.hstack(
+                    rx.spinner(size="1"),
+                    rx.text("Loading the secure card form…", size="1", color_scheme="gray"),
+                    align="center",
+                ),
+            ),
             spacing="1",
             width="100%",
         ),
@@ -94,7 +130,13 @@ def card_form(state) -> rx.Component:
 
 def agreement(state, conditions: rx.Component) -> rx.Component:
     return rx.vstack(
-        rx.box(conditions, padding="10px", background=rx.color("gray", 2), border_radius="6px", width="100%"),
+        rx.box(
+            conditions,
+            padding="10px",
+            background=rx.color("gray", 2),
+            border_radius="6px",
+            width="100%",
+        ),
         rx.checkbox("I Agree", checked=state.agreed, on_change=state.set_agreed, id="i-agree"),
         spacing="2",
         width="100%",

@@ -10,18 +10,31 @@ _STATUS_COLORS = {"Paid": "grass", "Open": "amber", "Void": "gray"}
 
 
 def _status(status: rx.Var) -> rx.Component:
-    return rx.badge(status, color_scheme=rx.match(status, *_STATUS_COLORS.items(), "gray"), variant="soft")
+    return rx.badge(
+        status, color_scheme=rx.match(status, *_STATUS_COLORS.items(), "gray"), variant="soft"
+    )
 
 
 def _pdf_button(label: str, icon: str, on_click: rx.EventSpec, variant: str) -> rx.Component:
     # Buttons, not links: the single-use PDF link is minted on click (states/history.py).
-    return rx.button(rx.icon(icon, size=14, aria_hidden="true"), label, on_click=on_click, size="1", variant=variant)
+    return rx.button(
+        rx.icon(icon, size=14, aria_hidden="true"),
+        label,
+        on_click=on_click,
+        size="1",
+        variant=variant,
+    )
 
 
 def _actions(invoice: rx.Var) -> rx.Component:
     return rx.hstack(
         _pdf_button("Open", "external-link", HistoryState.open_invoice(invoice["id"]), "soft"),
-        _pdf_button("Download", "download", HistoryState.download_invoice(invoice["id"], invoice["number"]), "ghost"),
+        _pdf_button(
+            "Download",
+            "download",
+            HistoryState.download_invoice(invoice["id"], invoice["number"]),
+            "ghost",
+        ),
         spacing="3",
         align="center",
     )
@@ -47,7 +60,11 @@ def _invoice(invoice: rx.Var) -> rx.Component:
             width="100%",
             align="center",
         ),
-        rx.box(_actions(invoice), align_self=rx.breakpoints(initial="flex-end", xs="center"), flex_shrink="0"),
+        rx.box(
+            _actions(invoice),
+            align_self=rx.breakpoints(initial="flex-end", xs="center"),
+            flex_shrink="0",
+        ),
         # Sidebar: the actions go below the invoice; wider: beside it.
         direction=rx.breakpoints(initial="column", xs="row"),
         row_gap="8px",
@@ -65,7 +82,12 @@ def _empty() -> rx.Component:
     return rx.vstack(
         rx.icon("receipt", size=28, color=rx.color("gray", 9)),
         rx.text("No invoices yet", size="2", weight="medium"),
-        rx.text("Your invoices appear here after the first payment.", size="1", color_scheme="gray", align="center"),
+        rx.text(
+            "Your invoices appear here after the first payment.",
+            size="1",
+            color_scheme="gray",
+            align="center",
+        ),
         align="center",
         spacing="1",
         padding_y="24px",
@@ -79,7 +101,13 @@ def _error() -> rx.Component:
         rx.callout.text(HistoryState.error),
         rx.cond(
             HistoryState.invoices.length() == 0,
-            rx.button("Try again", size="1", variant="soft", color_scheme="red", on_click=HistoryState.load),
+            rx.button(
+                "Try again",
+                size="1",
+                variant="soft",
+                color_scheme="red",
+                on_click=HistoryState.load,
+            ),
         ),
         color_scheme="red",
         size="1",
@@ -92,15 +120,24 @@ def _list() -> rx.Component:
     return rx.fragment(
         rx.cond(
             HistoryState.invoices.length() > 0,
-            rx.box(rx.foreach(HistoryState.invoices, _invoice), role="list", aria_label="Invoices", width="100%"),
+            rx.box(
+                rx.foreach(HistoryState.invoices, _invoice),
+                role="list",
+                aria_label="Invoices",
+                width="100%",
+            ),
             rx.cond(HistoryState.error == "", _empty()),
         ),
         rx.cond(HistoryState.error != "", _error()),
         rx.cond(
             HistoryState.has_more,
             rx.button(
-                "Load more", on_click=HistoryState.load_more, loading=HistoryState.loading_more,
-                variant="soft", width="100%", margin_top="8px",
+                "Load more",
+                on_click=HistoryState.load_more,
+                loading=HistoryState.loading_more,
+                variant="soft",
+                width="100%",
+                margin_top="8px",
             ),
         ),
     )
@@ -112,7 +149,13 @@ def history_tab() -> rx.Component:
             rx.heading("Invoices", size="3", as_="h2"),
             rx.cond(
                 HistoryState.loading,
-                rx.center(rx.spinner(), padding_y="24px", width="100%", aria_label="Loading invoices", role="status"),
+                rx.center(
+                    rx.spinner(),
+                    padding_y="24px",
+                    width="100%",
+                    aria_label="Loading invoices",
+                    role="status",
+                ),
                 _list(),
             ),
             spacing="2",

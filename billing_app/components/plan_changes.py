@@ -16,15 +16,35 @@ def yearly_dialog() -> rx.Component:
         "Pay once a year instead of every month.",
         rx.cond(
             s.previewing,
-            rx.hstack(rx.spinner(size="1"), rx.text("Asking Stripe for the price…", size="2"), align="center"),
+            rx.hstack(
+                rx.spinner(size="1"),
+                rx.text("Asking Stripe for the price…", size="2"),
+                align="center",
+            ),
             rx.card(
                 rx.vstack(
-                    rx.hstack(rx.text("Yearly price", size="2", color_scheme="gray"), rx.spacer(),
-                              rx.text(s.recurring, size="2", weight="bold"), width="100%"),
-                    rx.hstack(rx.text(rx.cond(s.is_credit, "Credited now", "Charged now"), size="2", color_scheme="gray"),
-                              rx.spacer(), rx.text(s.charged_now, size="2", weight="bold"), width="100%"),
-                    rx.text("The unused part of this month is credited. Your next invoice is in a year.",
-                            size="1", color_scheme="gray"),
+                    rx.hstack(
+                        rx.text("Yearly price", size="2", color_scheme="gray"),
+                        rx.spacer(),
+                        rx.text(s.recurring, size="2", weight="bold"),
+                        width="100%",
+                    ),
+                    rx.hstack(
+                        rx.text(
+                            rx.cond(s.is_credit, "Credited now", "Charged now"),
+                            size="2",
+                            color_scheme="gray",
+                        ),
+                        rx.spacer(),
+                        rx.text(s.charged_now, size="2", weight="bold"),
+                        width="100%",
+                    ),
+                    rx.text(
+                        "The unused part of this month is credited. "
+                        "Your next invoice is in a year.",
+                        size="1",
+                        color_scheme="gray",
+                    ),
                     spacing="2",
                     width="100%",
                 ),
@@ -46,15 +66,27 @@ def cancel_dialog() -> rx.Component:
         "Your licenses stay active until the end of the current billing period.",
         field(
             "Reason for Cancelling",
-            rx.text_area(value=s.reason, on_change=s.set_reason, id="cancel-reason", required=True,
-                         placeholder="Required", rows="3", width="100%"),
+            rx.text_area(
+                value=s.reason,
+                on_change=s.set_reason,
+                id="cancel-reason",
+                required=True,
+                placeholder="Required",
+                rows="3",
+                width="100%",
+            ),
             "cancel-reason",
         ),
         field(
             "Additional Features",
-            rx.text_area(value=s.features, on_change=s.set_features, id="cancel-features",
-                         placeholder="What would have made you stay? (optional)", rows="3", width="100%",
-                         ),
+            rx.text_area(
+                value=s.features,
+                on_change=s.set_features,
+                id="cancel-features",
+                placeholder="What would have made you stay? (optional)",
+                rows="3",
+                width="100%",
+            ),
             "cancel-features",
         ),
         inline_error(s.error),

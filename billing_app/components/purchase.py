@@ -1,4 +1,5 @@
-"""Purchase Unlimited Version (free accounts) and Purchase Additional License (the Purchase Form)."""
+"""Purchase Unlimited Version (free accounts) and Purchase Additional License (the Purchase
+Form)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from billing_app.states.billing import LicensePurchaseState, UpgradeState
 
 def _prices() -> tuple[str, str]:
     s = get_settings()
-    return (format_money(s.billing_price_monthly_cents, s.billing_currency),
-            format_money(s.billing_price_yearly_cents, s.billing_currency))
+    return (
+        format_money(s.billing_price_monthly_cents, s.billing_currency),
+        format_money(s.billing_price_yearly_cents, s.billing_currency),
+    )
 
 
 def _amount_line(label: str, value: rx.Var, strong: bool = True) -> rx.Component:
@@ -28,10 +31,10 @@ def _amount_line(label: str, value: rx.Var, strong: bool = True) -> rx.Component
 def additional_license_dialog() -> rx.Component:
     s = LicensePurchaseState
     conditions = rx.text(
-        "Each license lets one more user of your allowed domains use the Unlimited Version. "
-        "The amount below is charged to your card on file today, prorated for the rest of the current "
-        "billing period; from the next invoice on, the new recurring amount applies until you cancel. "
-        "Charges are not refunded when users are removed.",
+        "Each license lets one more user of your allowed domains use the Unlimited Version. The "
+        "amount below is charged to your card on file today, prorated for the rest of the current "
+        "billing period; from the next invoice on, the new recurring amount applies until you "
+        "cancel. Charges are not refunded when users are removed.",
         size="1",
     )
     return dialog(
@@ -40,20 +43,43 @@ def additional_license_dialog() -> rx.Component:
         "Add licenses to your Unlimited Version subscription.",
         field(
             "How many extra licenses?",
-            rx.input(value=s.count, on_change=s.set_count, debounce_timeout=300, type="number", min=1, max=1000,
-                     step=1, input_mode="numeric", id="extra-licenses", width="100%"),
+            rx.input(
+                value=s.count,
+                on_change=s.set_count,
+                debounce_timeout=300,
+                type="number",
+                min=1,
+                max=1000,
+                step=1,
+                input_mode="numeric",
+                id="extra-licenses",
+                width="100%",
+            ),
             "extra-licenses",
-            rx.cond(s.count_error != "", rx.text(s.count_error, size="1", color_scheme="red"),
-                    rx.text("A whole number from 1 to 1000.", size="1", color_scheme="gray")),
+            rx.cond(
+                s.count_error != "",
+                rx.text(s.count_error, size="1", color_scheme="red"),
+                rx.text("A whole number from 1 to 1000.", size="1", color_scheme="gray"),
+            ),
         ),
         rx.card(
             rx.cond(
                 s.previewing,
-                rx.hstack(rx.spinner(size="1"), rx.text("Asking Stripe for the price…", size="2"), align="center"),
+                rx.hstack(
+                    rx.spinner(size="1"),
+                    rx.text("Asking Stripe for the price…", size="2"),
+                    align="center",
+                ),
                 rx.vstack(
-                    _amount_line(rx.cond(s.is_credit, "Credited today", "Charged today (prorated)"),
-                                 rx.cond(s.charged_now != "", s.charged_now, "—")),
-                    _amount_line("New recurring amount", rx.cond(s.recurring != "", s.recurring, "—"), strong=False),
+                    _amount_line(
+                        rx.cond(s.is_credit, "Credited today", "Charged today (prorated)"),
+                        rx.cond(s.charged_now != "", s.charged_now, "—"),
+                    ),
+                    _amount_line(
+                        "New recurring amount",
+                        rx.cond(s.recurring != "", s.recurring, "—"),
+                        strong=False,
+                    ),
                     spacing="1",
                     width="100%",
                 ),
@@ -70,7 +96,9 @@ def additional_license_dialog() -> rx.Component:
 
 def _interval_option(value: str, label: str) -> rx.Component:
     return rx.el.label(
-        rx.hstack(rx.radio_group.item(value=value), rx.text(label, size="2"), align="center", spacing="2"),
+        rx.hstack(
+            rx.radio_group.item(value=value), rx.text(label, size="2"), align="center", spacing="2"
+        ),
     )
 
 
@@ -79,7 +107,8 @@ def upgrade_dialog() -> rx.Component:
     monthly, yearly = _prices()
     conditions = rx.text(
         "Your card is charged the total below today and again at the start of each billing period "
-        "until you cancel. You can add licenses, switch to yearly billing or cancel at any time from this page.",
+        "until you cancel. You can add licenses, switch to yearly billing or cancel at any time "
+        "from this page.",
         size="1",
     )
     return dialog(
@@ -88,10 +117,21 @@ def upgrade_dialog() -> rx.Component:
         "Licenses for every user of your allowed email domains.",
         field(
             "Number of licenses",
-            rx.input(value=s.licenses, on_change=s.set_licenses, type="number", min=1, max=1000, step=1,
-                     input_mode="numeric", id="upgrade-licenses", width="100%"),
+            rx.input(
+                value=s.licenses,
+                on_change=s.set_licenses,
+                type="number",
+                min=1,
+                max=1000,
+                step=1,
+                input_mode="numeric",
+                id="upgrade-licenses",
+                width="100%",
+            ),
             "upgrade-licenses",
-            rx.cond(s.licenses_error != "", rx.text(s.licenses_error, size="1", color_scheme="red")),
+            rx.cond(
+                s.licenses_error != "", rx.text(s.licenses_error, size="1", color_scheme="red")
+            ),
         ),
         rx.vstack(
             rx.text("Billing", size="2", weight="medium"),

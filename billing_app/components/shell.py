@@ -24,8 +24,13 @@ def frame(*children: rx.Component) -> rx.Component:
 def test_mode_badge() -> rx.Component:
     return rx.cond(
         PageState.test_mode,
-        rx.badge("Test mode", color_scheme="orange", variant="soft", high_contrast=True,
-                 title="Payments go to a local Stripe emulator"),
+        rx.badge(
+            "Test mode",
+            color_scheme="orange",
+            variant="soft",
+            high_contrast=True,
+            title="Payments go to a local Stripe emulator",
+        ),
     )
 
 
@@ -44,7 +49,9 @@ def header() -> rx.Component:
             align="center",
             width="100%",
         ),
-        rx.heading(PageState.summary["account_name"].to(str), size="6", as_="h1", overflow_wrap="anywhere"),
+        rx.heading(
+            PageState.summary["account_name"].to(str), size="6", as_="h1", overflow_wrap="anywhere"
+        ),
         spacing="1",
         width="100%",
     )

@@ -26,12 +26,19 @@ def _licenses() -> rx.Component:
     used, purchased = S["licenses_used"].to(int), S["licenses_purchased"].to(int)
     return rx.vstack(
         rx.text(
-            rx.text.strong(used), " of ", rx.text.strong(purchased), " licenses used",
-            size="2", id="licenses-summary",
+            rx.text.strong(used),
+            " of ",
+            rx.text.strong(purchased),
+            " licenses used",
+            size="2",
+            id="licenses-summary",
         ),
         rx.progress(
             value=rx.cond(purchased > 0, (used * 100 / purchased).to(int), 0),
-            max=100, size="1", width="140px", aria_label="Licenses used",
+            max=100,
+            size="1",
+            width="140px",
+            aria_label="Licenses used",
         ),
         align="end",
         spacing="1",
@@ -45,7 +52,10 @@ def _next_invoice() -> rx.Component:
         rx.cond(
             S["next_invoice_amount"].to(str) != "",
             rx.text(
-                rx.text.strong(S["next_invoice_amount"].to(str)), " on ", S["next_invoice_date"].to(str), size="2",
+                rx.text.strong(S["next_invoice_amount"].to(str)),
+                " on ",
+                S["next_invoice_date"].to(str),
+                size="2",
             ),
             rx.text("—", size="2", color_scheme="gray"),
         ),
@@ -56,7 +66,12 @@ def _card() -> rx.Component:
     return rx.cond(
         S["card_label"].to(str) != "",
         rx.vstack(
-            rx.hstack(rx.icon("credit-card", size=16), rx.text(S["card_label"].to(str), size="2"), spacing="2", align="center"),
+            rx.hstack(
+                rx.icon("credit-card", size=16),
+                rx.text(S["card_label"].to(str), size="2"),
+                spacing="2",
+                align="center",
+            ),
             rx.text("Expires ", S["card_expiry"].to(str), size="1", color_scheme="gray"),
             align="end",
             spacing="0",
@@ -79,7 +94,10 @@ def summary_card() -> rx.Component:
                 ~unlimited,
                 rx.callout(
                     "You are on the free version of the connector.",
-                    icon="info", size="1", color_scheme="gray", width="100%",
+                    icon="info",
+                    size="1",
+                    color_scheme="gray",
+                    width="100%",
                 ),
             ),
             spacing="0",

@@ -16,20 +16,35 @@ from billing_app.states.users import (
 
 
 def _licenses_line() -> rx.Component:
-    used, purchased = PageState.summary["licenses_used"].to(int), PageState.summary["licenses_purchased"].to(int)
+    used, purchased = (
+        PageState.summary["licenses_used"].to(int),
+        PageState.summary["licenses_purchased"].to(int),
+    )
     over = used - purchased
     return rx.vstack(
-        rx.text(rx.text.strong(used), " of ", rx.text.strong(purchased), " licenses used", size="2", id="users-licenses"),
+        rx.text(
+            rx.text.strong(used),
+            " of ",
+            rx.text.strong(purchased),
+            " licenses used",
+            size="2",
+            id="users-licenses",
+        ),
         # A lower quantity from Stripe never removes anyone: the admin chooses whom to remove.
         rx.cond(
             PageState.summary["is_unlimited"].to(bool) & (over > 0),
             rx.callout(
                 rx.text(
-                    "More users than licenses: remove ", rx.text.strong(over),
+                    "More users than licenses: remove ",
+                    rx.text.strong(over),
                     rx.cond(over == 1, " user", " users"),
                     " or purchase more licenses. New users cannot be added until then.",
                 ),
-                icon="triangle-alert", color_scheme="amber", size="1", width="100%", id="over-licensed-warning",
+                icon="triangle-alert",
+                color_scheme="amber",
+                size="1",
+                width="100%",
+                id="over-licensed-warning",
             ),
         ),
         spacing="2",
@@ -40,8 +55,13 @@ def _licenses_line() -> rx.Component:
 def _remove_button(label: rx.Var, on_click: rx.EventSpec) -> rx.Component:
     """The "x" of a list row; its accessible name says what it removes."""
     return rx.icon_button(
-        rx.icon("x", size=16), type="button", variant="ghost", color_scheme="gray",
-        aria_label=label, title=label, on_click=on_click,
+        rx.icon("x", size=16),
+        type="button",
+        variant="ghost",
+        color_scheme="gray",
+        aria_label=label,
+        title=label,
+        on_click=on_click,
     )
 
 
@@ -53,7 +73,9 @@ def _user(user: rx.Var) -> rx.Component:
             rx.el.span("Activated ", user["activated"], class_name="user-activated"),
             class_name="user-text",
         ),
-        _remove_button("Remove " + user["email"].to(str), RemoveUserState.ask_remove(user["email"])),
+        _remove_button(
+            "Remove " + user["email"].to(str), RemoveUserState.ask_remove(user["email"])
+        ),
         class_name="user-row",
     )
 
@@ -63,12 +85,20 @@ def _pager() -> rx.Component:
         rx.text(UsersState.range_label, size="1", color_scheme="gray", id="users-range"),
         rx.spacer(),
         rx.icon_button(
-            rx.icon("chevron-left", size=16), variant="soft", size="1", aria_label="Previous page",
-            disabled=UsersState.page_index == 0, on_click=UsersState.previous_page,
+            rx.icon("chevron-left", size=16),
+            variant="soft",
+            size="1",
+            aria_label="Previous page",
+            disabled=UsersState.page_index == 0,
+            on_click=UsersState.previous_page,
         ),
         rx.icon_button(
-            rx.icon("chevron-right", size=16), variant="soft", size="1", aria_label="Next page",
-            disabled=UsersState.page_index >= UsersState.page_count - 1, on_click=UsersState.next_page,
+            rx.icon("chevron-right", size=16),
+            variant="soft",
+            size="1",
+            aria_label="Next page",
+            disabled=UsersState.page_index >= UsersState.page_count - 1,
+            on_click=UsersState.next_page,
         ),
         width="100%",
         align="center",
@@ -84,8 +114,14 @@ def _user_list() -> rx.Component:
             UsersState.total_users > 0,
             rx.vstack(rx.foreach(UsersState.users, _user), _pager(), spacing="0", width="100%"),
             rx.text(
-                rx.cond(UsersState.search != "", "No user matches your search.", "No user has activated a license yet."),
-                size="2", color_scheme="gray", padding_y="8px",
+                rx.cond(
+                    UsersState.search != "",
+                    "No user matches your search.",
+                    "No user has activated a license yet.",
+                ),
+                size="2",
+                color_scheme="gray",
+                padding_y="8px",
             ),
         ),
     )
@@ -94,11 +130,22 @@ def _user_list() -> rx.Component:
 def _add_user_form() -> rx.Component:
     return rx.form(
         rx.vstack(
-            rx.text("Add a user", as_="label", custom_attrs={"htmlFor": NEW_USER_INPUT_ID}, size="2", weight="medium"),
+            rx.text(
+                "Add a user",
+                as_="label",
+                custom_attrs={"htmlFor": NEW_USER_INPUT_ID},
+                size="2",
+                weight="medium",
+            ),
             rx.hstack(
                 rx.input(
-                    id=NEW_USER_INPUT_ID, name="email", type="email", placeholder="name@yourcompany.com",
-                    auto_complete=False, flex="1", min_width="0",
+                    id=NEW_USER_INPUT_ID,
+                    name="email",
+                    type="email",
+                    placeholder="name@yourcompany.com",
+                    auto_complete=False,
+                    flex="1",
+                    min_width="0",
                 ),
                 rx.button("Add user", type="submit"),
                 width="100%",
@@ -119,15 +166,21 @@ def _confirm_removal() -> rx.Component:
             rx.alert_dialog.title("Remove this user?"),
             rx.alert_dialog.description(
                 rx.text.strong(RemoveUserState.confirm_email),
-                " loses the license at once: the connector stops working for them at its next check.",
+                " loses the license at once: the connector stops working for them at its next "
+                "check.",
                 size="2",
                 overflow_wrap="anywhere",
             ),
             rx.flex(
                 # Keyboard users start on "No" (the safe answer); Tab reaches "Yes".
                 rx.alert_dialog.cancel(
-                    rx.button("No", variant="soft", color_scheme="gray", on_click=RemoveUserState.cancel_remove,
-                              auto_focus=True),
+                    rx.button(
+                        "No",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=RemoveUserState.cancel_remove,
+                        auto_focus=True,
+                    ),
                 ),
                 rx.button("Yes", color_scheme="red", on_click=RemoveUserState.remove_user),
                 justify="end",
@@ -204,15 +257,30 @@ def _orphaned_users_offer() -> rx.Component:
             rx.vstack(
                 rx.text(DomainsState.orphaned_message, " Release their licenses?"),
                 rx.hstack(
-                    rx.button("Release them", size="1", color_scheme="amber", loading=DomainsState.releasing,
-                              on_click=DomainsState.release_orphaned_users),
-                    rx.button("Keep them", size="1", variant="soft", color_scheme="gray",
-                              disabled=DomainsState.releasing, on_click=DomainsState.keep_orphaned_users),
+                    rx.button(
+                        "Release them",
+                        size="1",
+                        color_scheme="amber",
+                        loading=DomainsState.releasing,
+                        on_click=DomainsState.release_orphaned_users,
+                    ),
+                    rx.button(
+                        "Keep them",
+                        size="1",
+                        variant="soft",
+                        color_scheme="gray",
+                        disabled=DomainsState.releasing,
+                        on_click=DomainsState.keep_orphaned_users,
+                    ),
                     spacing="2",
                 ),
                 spacing="2",
             ),
-            icon="info", color_scheme="amber", size="1", width="100%", id="orphaned-users",
+            icon="info",
+            color_scheme="amber",
+            size="1",
+            width="100%",
+            id="orphaned-users",
         ),
     )
 
@@ -224,14 +292,20 @@ def domains_section() -> rx.Component:
                 rx.heading("Email Domain allowed to use licenses", size="3", as_="h2"),
                 rx.text(
                     "Only users with an email address at these domains can activate a license.",
-                    size="1", color_scheme="gray",
+                    size="1",
+                    color_scheme="gray",
                 ),
                 _own_domain(),
                 rx.foreach(DomainsState.domain_drafts, _domain_row),
                 inline_error(DomainsState.domain_error, id="domain-error"),
                 rx.hstack(
-                    rx.button(rx.icon("plus", size=16), "Add domain", type="button", variant="soft",
-                              on_click=DomainsState.add_domain_row),
+                    rx.button(
+                        rx.icon("plus", size=16),
+                        "Add domain",
+                        type="button",
+                        variant="soft",
+                        on_click=DomainsState.add_domain_row,
+                    ),
                     rx.spacer(),
                     rx.button("Update", type="submit"),
                     width="100%",
@@ -249,4 +323,6 @@ def domains_section() -> rx.Component:
 
 def users_tab() -> rx.Component:
     # The tab's content mounts whenever the tab is shown (by click or keyboard).
-    return rx.vstack(users_section(), domains_section(), spacing="4", width="100%", on_mount=UsersState.load)
+    return rx.vstack(
+        users_section(), domains_section(), spacing="4", width="100%", on_mount=UsersState.load
+    )

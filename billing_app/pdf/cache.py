@@ -39,14 +39,19 @@ _lock = threading.Lock()
 
 def digest(document: InvoiceDocument, paper: Paper) -> str:
     shown = {
-        "template": invoice.TEMPLATE_VERSION, "fpdf2": fpdf.FPDF_VERSION, "locale": LOCALE, "paper": paper,
+        "template": invoice.TEMPLATE_VERSION,
+        "fpdf2": fpdf.FPDF_VERSION,
+        "locale": LOCALE,
+        "paper": paper,
         "fallback_fonts": [path.name for path in fonts.installed_fallback_fonts()],
         "document": dataclasses.asdict(document),
     }
     return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
 
 
-def invoice_pdf(document: InvoiceDocument, *, paper: Paper, directory: Path, keep_on_disk: bool) -> bytes:
+def invoice_pdf(
+    document: InvoiceDocument, *, paper: Paper, directory: Path, keep_on_disk: bool
+) -> bytes:
     """The document's PDF: from memory, else from `directory` (if `keep_on_disk`), else rendered."""
     key = digest(document, paper)
     with _lock:
@@ -87,7 +92,9 @@ def _write(path: Path, content: bytes) -> None:
     """Atomically: readers in other processes see the whole file or none."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")  # mode 0600
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=".", suffix=".tmp"
+        )  # mode 0600
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(content)

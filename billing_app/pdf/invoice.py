@@ -130,7 +130,9 @@ class _InvoicePDF(FPDF):
     def _in_both_styles(self, document: InvoiceDocument) -> bool:
         """Whether regular and bold DejaVu have every character of the document."""
         regular, bold = self.fonts[FAMILY].cmap, self.fonts[FAMILY + "B"].cmap
-        chars = {ord(ch) for text in _strings(dataclasses.astuple(document)) for ch in text} - _KEPT_CODES
+        chars = {
+            ord(ch) for text in _strings(dataclasses.astuple(document)) for ch in text
+        } - _KEPT_CODES
         return all(code in regular and code in bold for code in chars)
 
     def _drawable(self, ch: str) -> bool:
@@ -158,8 +160,9 @@ class _InvoicePDF(FPDF):
         self.cell(PAGE_NUMBER_WIDTH, 5, f"Page {self.page_no()} of {{nb}}")
 
 
-def render_invoice(document: InvoiceDocument, *, paper: Paper = "a4",
-                   fallback_fonts: Sequence[Path] | None = None) -> bytes:
+def render_invoice(
+    document: InvoiceDocument, *, paper: Paper = "a4", fallback_fonts: Sequence[Path] | None = None
+) -> bytes:
     """The invoice as PDF bytes. `fallback_fonts`: by default the CJK fonts installed here."""
     pdf = _InvoicePDF(document, paper)
     pdf.use_fonts(fonts.installed_fallback_fonts() if fallback_fonts is None else fallback_fonts)
@@ -233,8 +236,12 @@ def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
 
     right = pdf.l_margin + width + 10
     pdf.set_y(top)
-    facts = (("Invoice number", document.number), ("Issue date", document.issue_date),
-             ("Billing period", document.period or "—"), ("Status", document.status))
+    facts = (
+        ("Invoice number", document.number),
+        ("Issue date", document.issue_date),
+        ("Billing period", document.period or "—"),
+        ("Status", document.status),
+    )
     for label, value in facts:
         pdf.set_x(right)
         pdf.set_font(FAMILY, "", 9)
@@ -250,7 +257,12 @@ def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
 # row on each page. It refuses a row taller than a page, so a description that long (a
 # custom invoice item) is cut into rows of ROW_PART_LINES lines. A cell has one style: a
 # line's detail (its period, "Prorated") is a line of its own below the description.
-COLUMNS = (("Description", 96, "LEFT"), ("Qty", 14, "RIGHT"), ("Unit price", 32, "RIGHT"), ("Amount", 32, "RIGHT"))
+COLUMNS = (
+    ("Description", 96, "LEFT"),
+    ("Qty", 14, "RIGHT"),
+    ("Unit price", 32, "RIGHT"),
+    ("Amount", 32, "RIGHT"),
+)
 LINE_HEIGHT = 4.6
 PADDING = (2.2, 2.0)  # inside each cell: top and bottom, left and right
 ROW_PART_LINES = 20  # two such rows fit on a page under the heading
@@ -263,26 +275,43 @@ def _lines_table(pdf: FPDF, document: InvoiceDocument) -> None:
     pdf.set_font(FAMILY, "", 9)  # the cells' style
     pdf.set_text_color(*INK)
     pdf.set_draw_color(*RULE)
-    with pdf.table(col_widths=[width for _, width, _ in COLUMNS], text_align=[align for _, _, align in COLUMNS],
-                   v_align=VAlign.T, line_height=LINE_HEIGHT, padding=PADDING,
-                   borders_layout=TableBordersLayout.HORIZONTAL_LINES, headings_style=HEADINGS,
-                   repeat_headings=TableHeadingsDisplay.ON_TOP_OF_EVERY_PAGE) as table:
+    with pdf.table(
+        col_widths=[width for _, width, _ in COLUMNS],
+        text_align=[align for _, _, align in COLUMNS],
+        v_align=VAlign.T,
+        line_height=LINE_HEIGHT,
+        padding=PADDING,
+        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
+        headings_style=HEADINGS,
+        repeat_headings=TableHeadingsDisplay.ON_TOP_OF_EVERY_PAGE,
+    ) as table:
         table.row([title for title, _, _ in COLUMNS])
         if not document.lines:
             table.row().cell("No lines", colspan=len(COLUMNS), style=MUTED_TEXT)
         for line in document.lines:
             description = "\n".join(text for text in (line.description, line.detail) if text)
-            wrapped = pdf.multi_cell(description_width, LINE_HEIGHT, description, padding=PADDING,
-                                     dry_run=True, output="LINES")
-            parts = ["\n".join(wrapped[start:start + ROW_PART_LINES])
-                     for start in range(0, len(wrapped), ROW_PART_LINES)]
+            wrapped = pdf.multi_cell(
+                description_width,
+                LINE_HEIGHT,
+                description,
+                padding=PADDING,
+                dry_run=True,
+                output="LINES",
+            )
+            parts = [
+                "\n".join(wrapped[start : start + ROW_PART_LINES])
+                for start in range(0, len(wrapped), ROW_PART_LINES)
+            ]
             if len(parts) <= 1:
                 table.row([description, line.quantity, line.unit_price, line.amount])
                 continue
             for index, part in enumerate(parts):  # one line item: no rules between its parts
-                border = ((CellBordersLayout.TOP if index == 0 else CellBordersLayout.NONE)
-                          | (CellBordersLayout.BOTTOM if index == len(parts) - 1 else CellBordersLayout.NONE))
-                amounts = (line.quantity, line.unit_price, line.amount) if index == 0 else ("", "", "")
+                border = (CellBordersLayout.TOP if index == 0 else CellBordersLayout.NONE) | (
+                    CellBordersLayout.BOTTOM if index == len(parts) - 1 else CellBordersLayout.NONE
+                )
+                amounts = (
+                    (line.quantity, line.unit_price, line.amount) if index == 0 else ("", "", "")
+                )
                 row = table.row()
                 for text in (part, *amounts):
                     row.cell(text, border=border)

@@ -46,7 +46,9 @@ class AccountNotFound(AccountError):
 def validate_slug(slug: str) -> str:
     slug = slug.strip().lower()
     if not _SLUG.fullmatch(slug):
-        raise AccountError("Account id must be 1-64 lower-case letters, digits or dashes (e.g. acme-corp).")
+        raise AccountError(
+            "Account id must be 1-64 lower-case letters, digits or dashes (e.g. acme-corp)."
+        )
     return slug
 
 
@@ -57,7 +59,9 @@ def get_account(session: Session, slug: str) -> Account:
     return account
 
 
-def create_account(session: Session, *, slug: str, name: str, admin_email: str, actor: str) -> Account:
+def create_account(
+    session: Session, *, slug: str, name: str, admin_email: str, actor: str
+) -> Account:
     slug = validate_slug(slug)
     name = name.strip()
     if not 1 <= len(name) <= 200:
@@ -77,7 +81,9 @@ def create_account(session: Session, *, slug: str, name: str, admin_email: str, 
 
 def licenses_used(session: Session, account_id: int) -> int:
     return session.exec(
-        select(sa.func.count()).select_from(ActivatedUser).where(ActivatedUser.account_id == account_id)
+        select(sa.func.count())
+        .select_from(ActivatedUser)
+        .where(ActivatedUser.account_id == account_id)
     ).one()
 
 
@@ -97,19 +103,20 @@ def issue_api_key(session: Session, account: Account, *, actor: str) -> str:
 
 
 def api_key_hash_matches(stored_hash: str | None, key_hash: str) -> bool:
-    """The constant-time comparison that decides whether a key is an account's (look-ups by hash only find it)."""
+    """The constant-time comparison that decides whether a key is an account's (look-ups by hash
+    only find it)."""
     return stored_hash is not None and hmac.compare_digest(stored_hash, key_hash)
-
-
-def api_key_matches(account: Account, key: str) -> bool:
-    return api_key_hash_matches(account.api_key_hash, hash_api_key(key))
 
 
 def account_for_api_key(session: Session, key: str) -> Account | None:
     """The account whose connector API key this is, or None."""
     key_hash = hash_api_key(key)
     account = session.exec(select(Account).where(Account.api_key_hash == key_hash)).first()
-    return account if account is not None and api_key_hash_matches(account.api_key_hash, key_hash) else None
+    return (
+        account
+        if account is not None and api_key_hash_matches(account.api_key_hash, key_hash)
+        else None
+    )
 
 
 @dataclass(frozen=True)
@@ -126,11 +133,13 @@ class SessionFacts:
 
 _accounts = core_table(Account)
 _SESSION_FACTS = sa.select(_accounts.c.password_hash.is_not(None), _accounts.c.session_epoch).where(
-    _accounts.c.id == sa.bindparam("account_id"))
+    _accounts.c.id == sa.bindparam("account_id")
+)
 
 
 def session_facts(connection: sa.Connection, account_id: int) -> SessionFacts | None:
-    """The account's SessionFacts (None if it is gone): one narrow SELECT, made on every page event."""
+    """The account's SessionFacts (None if it is gone): one narrow SELECT, made on every page
+    event."""
     row = connection.execute(_SESSION_FACTS, {"account_id": account_id}).first()
     return None if row is None else SessionFacts(bool(row[0]), row[1])
 
@@ -163,11 +172,14 @@ def redeem_launch_token(
     expires = datetime.fromtimestamp(claims.expires_at, UTC)
     # Old redemptions are useless once their token has expired. Deleted first: this write opens the
     # transaction, so the savepoint below nests in it and the redemption and its audit entry commit
-    # together, once (SQLite's driver would commit a savepoint opened outside a transaction on release).
+    # together, once (SQLite's driver would commit a savepoint opened outside a transaction on
+    # release).
     session.exec(sa.delete(LaunchTokenUse).where(col(LaunchTokenUse.expires_at) < utcnow()))
     try:
         with session.begin_nested():
-            session.add(LaunchTokenUse(token_id=claims.token_id, account_id=account.id, expires_at=expires))
+            session.add(
+                LaunchTokenUse(token_id=claims.token_id, account_id=account.id, expires_at=expires)
+            )
     except IntegrityError as exc:
         raise InvalidLaunchToken("already used") from exc
     audit.record(session, action="page.launch", actor=claims.email, account_id=account.id)

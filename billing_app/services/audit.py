@@ -29,7 +29,14 @@ def record(
     A Core INSERT, not an ORM object: it is on every mutation's path, and nothing reads it back.
     """
     connection = db.connection() if isinstance(db, Session) else db
-    connection.execute(_INSERT, {
-        "at": utcnow(), "account_id": account_id, "actor": actor, "action": action, "outcome": outcome,
-        "detail": json.dumps(detail, default=str, sort_keys=True),
-    })
+    connection.execute(
+        _INSERT,
+        {
+            "at": utcnow(),
+            "account_id": account_id,
+            "actor": actor,
+            "action": action,
+            "outcome": outcome,
+            "detail": json.dumps(detail, default=str, sort_keys=True),
+        },
+    )

@@ -34,7 +34,9 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
         account.next_invoice_amount_cents = None
         return
     account.plan = PLAN_UNLIMITED
-    account.billing_interval = INTERVAL_YEAR if subscription.interval == INTERVAL_YEAR else INTERVAL_MONTH
+    account.billing_interval = (
+        INTERVAL_YEAR if subscription.interval == INTERVAL_YEAR else INTERVAL_MONTH
+    )
     account.licenses_purchased = subscription.quantity
     account.currency = subscription.currency
     account.current_period_end = subscription.current_period_end

@@ -1,4 +1,5 @@
-"""The money flows of the Billing Page (seed steps 0, 3, 4, 5, 9).
+"""The money flows of the Billing Page: purchase the Unlimited Version, add licenses, convert to
+yearly billing, save a card (paying an open invoice with it), cancel and resume.
 
 Every action: validate → record its intent (a `BillingAction` row whose key is
 derived from the action and its parameters; at most one pending per account) →
@@ -80,8 +81,12 @@ STALE_PENDING_AFTER = timedelta(minutes=15)
 # How old the proration instant of a preview may be when the customer confirms it.
 PREVIEW_VALID_FOR = timedelta(minutes=30)
 
-MSG_STALE_PAGE = "Your subscription changed in another window. Review the new figures and confirm again."
-MSG_BUSY = "Another billing change for this account is in progress. Please wait a moment and try again."
+MSG_STALE_PAGE = (
+    "Your subscription changed in another window. Review the new figures and confirm again."
+)
+MSG_BUSY = (
+    "Another billing change for this account is in progress. Please wait a moment and try again."
+)
 MSG_ALREADY_YEARLY = "This subscription is already billed yearly."
 MSG_EXPIRED_FORM = "This form has expired. Please reload the page."
 MSG_PREVIEW_EXPIRED = "The price shown has expired. Please review the new price and confirm again."
@@ -147,17 +152,22 @@ def parse_license_count(value: Any, *, minimum: int = 1) -> int:
     """A whole number of licenses, `minimum`–1000; anything else is refused with a message."""
     text = str(value).strip() if value is not None else ""
     if not text.isdigit() or not minimum <= int(text) <= MAX_LICENSES_PER_PURCHASE:
-        raise BillingError(f"Enter a whole number of licenses from {minimum} to {MAX_LICENSES_PER_PURCHASE}.")
+        raise BillingError(
+            f"Enter a whole number of licenses from {minimum} to {MAX_LICENSES_PER_PURCHASE}."
+        )
     return int(text)
 
 
 def action_key(kind: str, account_id: int, params: dict[str, Any]) -> str:
     """The action's identity: the same action with the same parameters has the same key."""
-    canonical = json.dumps({"kind": kind, "account": account_id, **params}, sort_keys=True, default=str)
+    canonical = json.dumps(
+        {"kind": kind, "account": account_id, **params}, sort_keys=True, default=str
+    )
     return f"{kind}:{hashlib.sha256(canonical.encode()).hexdigest()[:48]}"
 
 
 # Outcomes of an action's work --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Changed:
@@ -204,36 +214,59 @@ class _Action:
 _actions = SQLModel.metadata.tables["billing_action"]
 _ABANDON_STALE = (
     sa.update(_actions)
-    .where(_actions.c.account_id == sa.bindparam("of_account"), _actions.c.status == ACTION_PENDING,
-           _actions.c.created_at < sa.bindparam("cutoff"))
+    .where(
+        _actions.c.account_id == sa.bindparam("of_account"),
+        _actions.c.status == ACTION_PENDING,
+        _actions.c.created_at < sa.bindparam("cutoff"),
+    )
     .values(status=ACTION_FAILED, message="abandoned", finished_at=sa.bindparam("now"))
 )
-_ACTION_BY_KEY = (
-    sa.select(_actions.c.id, _actions.c.account_id, _actions.c.kind, _actions.c.status,
-              _actions.c.message, _actions.c.progress)
-    .where(_actions.c.idempotency_key == sa.bindparam("key"))
-)
+_ACTION_BY_KEY = sa.select(
+    _actions.c.id,
+    _actions.c.account_id,
+    _actions.c.kind,
+    _actions.c.status,
+    _actions.c.message,
+    _actions.c.progress,
+).where(_actions.c.idempotency_key == sa.bindparam("key"))
 _INSERT_ACTION = sa.insert(_actions).returning(_actions.c.id)
 _RETRY_ACTION = (
-    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
-    .values(status=ACTION_PENDING, message="", finished_at=None, created_at=sa.bindparam("now"),
-            progress=sa.bindparam("new_progress"))
+    sa.update(_actions)
+    .where(_actions.c.id == sa.bindparam("action_id"))
+    .values(
+        status=ACTION_PENDING,
+        message="",
+        finished_at=None,
+        created_at=sa.bindparam("now"),
+        progress=sa.bindparam("new_progress"),
+    )
 )
 _NOTE_PROGRESS = (
-    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
+    sa.update(_actions)
+    .where(_actions.c.id == sa.bindparam("action_id"))
     .values(progress=sa.bindparam("new_progress"))
 )
 _FINISH_ACTION = (
-    sa.update(_actions).where(_actions.c.id == sa.bindparam("action_id"))
-    .values(status=sa.bindparam("new_status"), message=sa.bindparam("new_message"),
-            finished_at=sa.bindparam("now"), progress=sa.bindparam("new_progress"))
+    sa.update(_actions)
+    .where(_actions.c.id == sa.bindparam("action_id"))
+    .values(
+        status=sa.bindparam("new_status"),
+        message=sa.bindparam("new_message"),
+        finished_at=sa.bindparam("now"),
+        progress=sa.bindparam("new_progress"),
+    )
 )
 _accounts = SQLModel.metadata.tables["account"]
 # Stores a Stripe read only when nothing read later has been stored (webhooks and actions race).
 _CLAIM_SYNC = (
     sa.update(_accounts)
-    .where(_accounts.c.id == sa.bindparam("account"),
-           sa.or_(_accounts.c.stripe_synced_at.is_(None), _accounts.c.stripe_synced_at <= sa.bindparam("read_at")))
+    .where(
+        _accounts.c.id == sa.bindparam("account"),
+        sa.or_(
+            _accounts.c.stripe_synced_at.is_(None),
+            _accounts.c.stripe_synced_at <= sa.bindparam("read_at"),
+        ),
+    )
     .values(stripe_synced_at=sa.bindparam("read_at"))
 )
 
@@ -261,7 +294,12 @@ def _charged(payment: InvoicePayment | None) -> str:
 
 def _store_read(session: Session, account_id: int, read_at: datetime) -> bool:
     """Claim the right to store a Stripe state read at `read_at` (False: a later one is stored)."""
-    return session.connection().execute(_CLAIM_SYNC, {"account": account_id, "read_at": read_at}).rowcount == 1
+    return (
+        session.connection()
+        .execute(_CLAIM_SYNC, {"account": account_id, "read_at": read_at})
+        .rowcount
+        == 1
+    )
 
 
 class BillingService:
@@ -293,39 +331,64 @@ class BillingService:
 
     def _unit_price(self, interval: str) -> int:
         s = self.settings
-        return s.billing_price_yearly_cents if interval == INTERVAL_YEAR else s.billing_price_monthly_cents
+        return (
+            s.billing_price_yearly_cents
+            if interval == INTERVAL_YEAR
+            else s.billing_price_monthly_cents
+        )
 
     @staticmethod
     def _now() -> int:
         return int(datetime.now(UTC).timestamp())
 
-    def _preview(self, account: Account, *, price_of: Callable[[SubscriptionSnapshot], str],
-                 quantity_of: Callable[[SubscriptionSnapshot], int], unit_amount: int | None = None,
-                 interval: str | None = None) -> ChangePreview:
+    def _preview(
+        self,
+        account: Account,
+        *,
+        price_of: Callable[[SubscriptionSnapshot], str],
+        quantity_of: Callable[[SubscriptionSnapshot], int],
+        unit_amount: int | None = None,
+        interval: str | None = None,
+    ) -> ChangePreview:
         try:
             subscription = self.gateway.retrieve_subscription(str(account.stripe_subscription_id))
             quantity = quantity_of(subscription)
             proration_date = self._now()
-            preview = self.gateway.preview_change(subscription, price_id=price_of(subscription),
-                                                  quantity=quantity, proration_date=proration_date)
+            preview = self.gateway.preview_change(
+                subscription,
+                price_id=price_of(subscription),
+                quantity=quantity,
+                proration_date=proration_date,
+            )
         except GatewayError as exc:
             raise BillingError(exc.user_message) from exc
-        return ChangePreview(preview.amount_due, quantity * (unit_amount or subscription.unit_amount),
-                             interval or subscription.interval, preview.currency, proration_date)
+        return ChangePreview(
+            preview.amount_due,
+            quantity * (unit_amount or subscription.unit_amount),
+            interval or subscription.interval,
+            preview.currency,
+            proration_date,
+        )
 
     def preview_additional_licenses(self, account_id: int, count: Any) -> ChangePreview:
         extra = parse_license_count(count)
         account = self._subscribed(account_id)
-        return self._preview(account, price_of=lambda sub: sub.price_id,
-                             quantity_of=lambda sub: sub.quantity + extra)
+        return self._preview(
+            account, price_of=lambda sub: sub.price_id, quantity_of=lambda sub: sub.quantity + extra
+        )
 
     def preview_yearly(self, account_id: int) -> ChangePreview:
         account = self._subscribed(account_id)
         if account.billing_interval != INTERVAL_MONTH:
             raise BillingError(MSG_ALREADY_YEARLY)
         yearly = self._price_id_or_error(INTERVAL_YEAR)
-        return self._preview(account, price_of=lambda _sub: yearly, quantity_of=lambda sub: sub.quantity,
-                             unit_amount=self._unit_price(INTERVAL_YEAR), interval=INTERVAL_YEAR)
+        return self._preview(
+            account,
+            price_of=lambda _sub: yearly,
+            quantity_of=lambda sub: sub.quantity,
+            unit_amount=self._unit_price(INTERVAL_YEAR),
+            interval=INTERVAL_YEAR,
+        )
 
     def _price_id_or_error(self, interval: str) -> str:
         try:
@@ -334,7 +397,8 @@ class BillingService:
             raise BillingError(exc.user_message) from exc
 
     def _valid_proration_date(self, value: Any) -> int:
-        """The preview's proration instant, as the page sent it back: recent and not in the future."""
+        """The preview's proration instant, as the page sent it back: recent and not in the
+        future."""
         try:
             proration_date = int(value)
         except (TypeError, ValueError) as exc:
@@ -348,20 +412,38 @@ class BillingService:
     # Stripe is never called inside a database transaction. The intent (with the checks that
     # need the database) is one transaction, each step's progress one, Stripe's answer one.
 
-    def _claim(self, account_id: int, kind: str, key: str, params: dict[str, Any], actor: str, check: Check,
-               resume: bool) -> _Action | ActionResult:
+    def _claim(
+        self,
+        account_id: int,
+        kind: str,
+        key: str,
+        params: dict[str, Any],
+        actor: str,
+        check: Check,
+        resume: bool,
+    ) -> _Action | ActionResult:
         """The earlier outcome of this key; or else the checked account and the intent recorded."""
         with session_scope() as session:
             connection, now = session.connection(), utcnow()
-            connection.execute(_ABANDON_STALE, {"of_account": account_id, "cutoff": now - STALE_PENDING_AFTER,
-                                                "now": now})
+            connection.execute(
+                _ABANDON_STALE,
+                {"of_account": account_id, "cutoff": now - STALE_PENDING_AFTER, "now": now},
+            )
             existing = connection.execute(_ACTION_BY_KEY, {"key": key}).first()
-            if existing is not None and (existing.account_id != account_id or existing.kind != kind):
+            if existing is not None and (
+                existing.account_id != account_id or existing.kind != kind
+            ):
                 raise BillingError(MSG_EXPIRED_FORM)
             if existing is not None and existing.status == ACTION_SUCCEEDED:
                 return ActionResult(existing.message, already_done=True)  # a double click, a retry
-            progress: dict[str, Any] = json.loads(existing.progress or "{}") if existing is not None else {}
-            waiting = existing is not None and existing.status == ACTION_PENDING and "awaiting" in progress
+            progress: dict[str, Any] = (
+                json.loads(existing.progress or "{}") if existing is not None else {}
+            )
+            waiting = (
+                existing is not None
+                and existing.status == ACTION_PENDING
+                and "awaiting" in progress
+            )
             if existing is not None and existing.status == ACTION_PENDING and not waiting:
                 raise BillingError("This change is already being processed. Please wait.")
             account = session.get(Account, account_id)
@@ -378,19 +460,30 @@ class BillingService:
             try:
                 if existing is None:
                     progress = {"attempt": 1}
-                    action_id = connection.execute(_INSERT_ACTION, {
-                        "account_id": account_id, "kind": kind, "idempotency_key": key, "status": ACTION_PENDING,
-                        "params": json.dumps(params, sort_keys=True), "message": "", "actor": actor,
-                        "created_at": now, "progress": json.dumps(progress),
-                    }).scalar_one()
+                    action_id = connection.execute(
+                        _INSERT_ACTION,
+                        {
+                            "account_id": account_id,
+                            "kind": kind,
+                            "idempotency_key": key,
+                            "status": ACTION_PENDING,
+                            "params": json.dumps(params, sort_keys=True),
+                            "message": "",
+                            "actor": actor,
+                            "created_at": now,
+                            "progress": json.dumps(progress),
+                        },
+                    ).scalar_one()
                 else:
                     # A retry of a failed attempt. After a definite refusal Stripe would replay
                     # that refusal for the same key: the next attempt gets keys of its own.
                     if progress.pop("refused", False):
                         progress["attempt"] = int(progress.get("attempt", 1)) + 1
                     action_id = existing.id
-                    connection.execute(_RETRY_ACTION, {"action_id": action_id, "now": now,
-                                                       "new_progress": json.dumps(progress)})
+                    connection.execute(
+                        _RETRY_ACTION,
+                        {"action_id": action_id, "now": now, "new_progress": json.dumps(progress)},
+                    )
             except IntegrityError as exc:  # another action of this account is pending
                 raise BillingError(MSG_BUSY) from exc
             return _Action(action_id, key, account, progress)
@@ -400,26 +493,60 @@ class BillingService:
         """Record a step before (or right after) Stripe is asked to do it."""
         action.progress.update(progress)
         with session_scope() as session:
-            session.connection().execute(_NOTE_PROGRESS, {"action_id": action.id,
-                                                          "new_progress": json.dumps(action.progress)})
+            session.connection().execute(
+                _NOTE_PROGRESS,
+                {"action_id": action.id, "new_progress": json.dumps(action.progress)},
+            )
 
     @staticmethod
     def _finish(session: Session, action: _Action, status: str, message: str = "") -> None:
-        session.connection().execute(_FINISH_ACTION, {
-            "action_id": action.id, "new_status": status, "new_message": message[:500], "now": utcnow(),
-            "new_progress": json.dumps(action.progress)})
+        session.connection().execute(
+            _FINISH_ACTION,
+            {
+                "action_id": action.id,
+                "new_status": status,
+                "new_message": message[:500],
+                "now": utcnow(),
+                "new_progress": json.dumps(action.progress),
+            },
+        )
 
-    def _fail(self, action: _Action, kind: str, actor: str, params: dict[str, Any], message: str, *,
-              refused: bool) -> None:
+    def _fail(
+        self,
+        action: _Action,
+        kind: str,
+        actor: str,
+        params: dict[str, Any],
+        message: str,
+        *,
+        refused: bool,
+    ) -> None:
         if refused:
             action.progress["refused"] = True
         with session_scope() as session:
             self._finish(session, action, ACTION_FAILED, message)
-            audit.record(session, action=f"billing.{kind}", actor=actor, account_id=action.account.id,
-                         outcome=audit.OUTCOME_ERROR, message=message, **params)
+            audit.record(
+                session,
+                action=f"billing.{kind}",
+                actor=actor,
+                account_id=action.account.id,
+                outcome=audit.OUTCOME_ERROR,
+                message=message,
+                **params,
+            )
 
-    def _run(self, *, account_id: int, kind: str, params: dict[str, Any], actor: str, check: Check, work: Work,
-             describe: Describe, resume: bool = False) -> ActionResult:
+    def _run(
+        self,
+        *,
+        account_id: int,
+        kind: str,
+        params: dict[str, Any],
+        actor: str,
+        check: Check,
+        work: Work,
+        describe: Describe,
+        resume: bool = False,
+    ) -> ActionResult:
         key = action_key(kind, account_id, params)
         claimed = self._claim(account_id, kind, key, params, actor, check, resume)
         if isinstance(claimed, ActionResult):
@@ -444,11 +571,19 @@ class BillingService:
         if isinstance(result, _AwaitingCustomer):
             self._note(action, awaiting=result.payment.invoice_id)
             with session_scope() as session:
-                audit.record(session, action=f"billing.{kind}.authentication_requested", actor=actor,
-                             account_id=account_id, invoice=result.payment.invoice_id, **params)
-            return ActionResult("Please confirm the payment with your bank.",
-                                client_secret=result.payment.client_secret,
-                                payment_method_id=result.payment_method_id)
+                audit.record(
+                    session,
+                    action=f"billing.{kind}.authentication_requested",
+                    actor=actor,
+                    account_id=account_id,
+                    invoice=result.payment.invoice_id,
+                    **params,
+                )
+            return ActionResult(
+                "Please confirm the payment with your bank.",
+                client_secret=result.payment.client_secret,
+                payment_method_id=result.payment_method_id,
+            )
         # Stripe's answer and the action's end in one transaction. The account read by the
         # claim is merged without a SELECT: only the fields Stripe's answer sets are written.
         message = describe(result)
@@ -463,27 +598,48 @@ class BillingService:
                 if result.unpaid is not None:
                     apply_payment_state(account, result.unpaid[-1] if result.unpaid else None)
             self._finish(session, action, ACTION_SUCCEEDED, message)
-            audit.record(session, action=f"billing.{kind}", actor=actor, account_id=account_id,
-                         outcome=audit.OUTCOME_OK, message=message, **params)
+            audit.record(
+                session,
+                action=f"billing.{kind}",
+                actor=actor,
+                account_id=account_id,
+                outcome=audit.OUTCOME_OK,
+                message=message,
+                **params,
+            )
         return ActionResult(message)
 
     # Changing the subscription (add licenses, yearly) -------------------------------
 
-    def _change(self, action: _Action, *, target: Callable[[SubscriptionSnapshot], tuple[str, int]],
-                proration_date: int, is_expected: Callable[[SubscriptionSnapshot], bool]
-                ) -> _Changed | _AwaitingCustomer:
-        """Move the subscription to the target (price, quantity), paid at once, resuming what was done."""
+    def _change(
+        self,
+        action: _Action,
+        *,
+        target: Callable[[SubscriptionSnapshot], tuple[str, int]],
+        proration_date: int,
+        is_expected: Callable[[SubscriptionSnapshot], bool],
+    ) -> _Changed | _AwaitingCustomer:
+        """Move the subscription to the target (price, quantity), paid at once, resuming what was
+        done."""
         gateway, key = self.gateway, action.stripe_key
         subscription = gateway.retrieve_subscription(str(action.account.stripe_subscription_id))
         price_id, quantity = target(subscription)
-        if (subscription.price_id, subscription.quantity) == (price_id, quantity) and "sent" in action.progress:
+        if (subscription.price_id, subscription.quantity) == (
+            price_id,
+            quantity,
+        ) and "sent" in action.progress:
             # Applied by an earlier attempt whose answer was lost, or once authenticated.
             invoice_id = action.progress.get("invoice")
-            return _Changed(subscription, payment=gateway.invoice_payment(invoice_id) if invoice_id else None)
+            return _Changed(
+                subscription, payment=gateway.invoice_payment(invoice_id) if invoice_id else None
+            )
         pending = subscription.pending_update
         if pending is not None and subscription.latest_invoice_id:
             payment = gateway.invoice_payment(subscription.latest_invoice_id)
-            if (pending.price_id, pending.quantity) == (price_id, quantity) and "sent" in action.progress:
+            if (pending.price_id, pending.quantity) == (
+                price_id,
+                quantity,
+            ) and "sent" in action.progress:
                 return self._settle_change(action, subscription, payment)
             # Left by an abandoned action: discarding it (voiding its invoice) comes first.
             gateway.void_invoice(payment.invoice_id, idempotency_key=key)
@@ -491,20 +647,29 @@ class BillingService:
         if not is_expected(subscription):
             raise BillingError(MSG_STALE_PAGE, stale=True)
         self._note(action, sent=action.attempt)
-        changed, payment = gateway.change_subscription(subscription, price_id=price_id, quantity=quantity,
-                                                       proration_date=proration_date, idempotency_key=key)
+        changed, payment = gateway.change_subscription(
+            subscription,
+            price_id=price_id,
+            quantity=quantity,
+            proration_date=proration_date,
+            idempotency_key=key,
+        )
         if payment is not None:
             self._note(action, invoice=payment.invoice_id)
         if changed.pending_update is None:
             return _Changed(changed, payment=payment)
         if payment is None:
-            raise GatewayError("The payment service kept the change pending without an invoice.",
-                               code="unexpected_response")
+            raise GatewayError(
+                "The payment service kept the change pending without an invoice.",
+                code="unexpected_response",
+            )
         return self._settle_change(action, changed, payment)
 
-    def _settle_change(self, action: _Action, subscription: SubscriptionSnapshot,
-                       payment: InvoicePayment) -> _Changed | _AwaitingCustomer:
-        """A change waiting for its invoice: ask the customer, or discard it when the payment failed."""
+    def _settle_change(
+        self, action: _Action, subscription: SubscriptionSnapshot, payment: InvoicePayment
+    ) -> _Changed | _AwaitingCustomer:
+        """A change waiting for its invoice: ask the customer, or discard it when the payment
+        failed."""
         if payment.paid:  # paid meanwhile: Stripe has applied it
             return _Changed(self.gateway.retrieve_subscription(subscription.id), payment=payment)
         if payment.needs_customer and not action.resumed:
@@ -515,8 +680,16 @@ class BillingService:
         self.gateway.void_invoice(payment.invoice_id, idempotency_key=action.stripe_key)
         raise _Failed(f"{message} Nothing was changed.")
 
-    def add_licenses(self, account_id: int, count: Any, *, expected_licenses: int, proration_date: Any,
-                     actor: str, resume: bool = False) -> ActionResult:
+    def add_licenses(
+        self,
+        account_id: int,
+        count: Any,
+        *,
+        expected_licenses: int,
+        proration_date: Any,
+        actor: str,
+        resume: bool = False,
+    ) -> ActionResult:
         extra = parse_license_count(count)
         expected = int(expected_licenses)
         when = self._valid_proration_date(proration_date)
@@ -529,18 +702,35 @@ class BillingService:
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             # The subscription keeps its own price (a customer keeps the price they bought at).
-            return self._change(action, target=lambda sub: (sub.price_id, expected + extra), proration_date=when,
-                                is_expected=lambda sub: sub.quantity == expected)
+            return self._change(
+                action,
+                target=lambda sub: (sub.price_id, expected + extra),
+                proration_date=when,
+                is_expected=lambda sub: sub.quantity == expected,
+            )
 
         noun = "license" if extra == 1 else "licenses"
         return self._run(
-            account_id=account_id, kind=KIND_ADD_LICENSES, actor=actor, check=check, work=work, resume=resume,
-            params={"licenses": extra, "from": expected, "subscription": account.stripe_subscription_id,
-                    "proration_date": when},
-            describe=lambda done: f"Added {extra} {noun}: you now have {expected + extra}.{_charged(done.payment)}")
+            account_id=account_id,
+            kind=KIND_ADD_LICENSES,
+            actor=actor,
+            check=check,
+            work=work,
+            resume=resume,
+            params={
+                "licenses": extra,
+                "from": expected,
+                "subscription": account.stripe_subscription_id,
+                "proration_date": when,
+            },
+            describe=lambda done: (
+                f"Added {extra} {noun}: you now have {expected + extra}.{_charged(done.payment)}"
+            ),
+        )
 
-    def convert_to_yearly(self, account_id: int, *, proration_date: Any, actor: str,
-                          resume: bool = False) -> ActionResult:
+    def convert_to_yearly(
+        self, account_id: int, *, proration_date: Any, actor: str, resume: bool = False
+    ) -> ActionResult:
         when = self._valid_proration_date(proration_date)
         account = self._subscribed(account_id)
         yearly = self._price_id_or_error(INTERVAL_YEAR)
@@ -551,18 +741,31 @@ class BillingService:
                 raise BillingError(MSG_ALREADY_YEARLY)
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
-            return self._change(action, target=lambda sub: (yearly, sub.quantity), proration_date=when,
-                                is_expected=lambda sub: sub.interval == INTERVAL_MONTH)
+            return self._change(
+                action,
+                target=lambda sub: (yearly, sub.quantity),
+                proration_date=when,
+                is_expected=lambda sub: sub.interval == INTERVAL_MONTH,
+            )
 
         return self._run(
-            account_id=account_id, kind=KIND_CONVERT_YEARLY, actor=actor, check=check, work=work, resume=resume,
+            account_id=account_id,
+            kind=KIND_CONVERT_YEARLY,
+            actor=actor,
+            check=check,
+            work=work,
+            resume=resume,
             params={"subscription": account.stripe_subscription_id, "proration_date": when},
-            describe=lambda done: f"Your subscription is now billed yearly.{_charged(done.payment)}")
+            describe=lambda done: (
+                f"Your subscription is now billed yearly.{_charged(done.payment)}"
+            ),
+        )
 
     # Cards ------------------------------------------------------------------------------
 
     def start_card_setup(self, account_id: int) -> str:
-        """A new SetupIntent's client secret for Stripe.js; creates the Stripe customer on first use.
+        """A new SetupIntent's client secret for Stripe.js; creates the Stripe customer on first
+        use.
 
         Each card form (and each retry after a failure) gets its own SetupIntent: one that
         succeeded cannot be confirmed again.
@@ -572,37 +775,59 @@ class BillingService:
             customer_id = account.stripe_customer_id
             if not customer_id:
                 customer_id = self.gateway.create_customer(
-                    name=account.name, email=account.admin_email, account_ref=account.slug,
-                    idempotency_key=f"customer:{account.id}:{int(account.created_at.timestamp())}")
+                    name=account.name,
+                    email=account.admin_email,
+                    account_ref=account.slug,
+                    idempotency_key=f"customer:{account.id}:{int(account.created_at.timestamp())}",
+                )
                 with session_scope() as session:
                     stored = session.get(Account, account_id)
                     if stored is None:
                         raise BillingError("This account no longer exists.")
                     stored.stripe_customer_id = customer_id
-                    audit.record(session, action="billing.create_customer", actor="system",
-                                 account_id=account_id, customer=customer_id)
-            return self.gateway.create_setup_intent(customer_id, idempotency_key=f"setup:{uuid.uuid4().hex}")
+                    audit.record(
+                        session,
+                        action="billing.create_customer",
+                        actor="system",
+                        account_id=account_id,
+                        customer=customer_id,
+                    )
+            return self.gateway.create_setup_intent(
+                customer_id, idempotency_key=f"setup:{uuid.uuid4().hex}"
+            )
         except GatewayError as exc:
             raise BillingError(exc.user_message) from exc
 
     def _confirmed_card(self, setup_secret: str) -> str:
-        if not isinstance(setup_secret, str) or "_secret_" not in setup_secret or len(setup_secret) > 200:
+        if (
+            not isinstance(setup_secret, str)
+            or "_secret_" not in setup_secret
+            or len(setup_secret) > 200
+        ):
             raise BillingError("The card was not confirmed. Please enter it again.")
         payment_method = self.gateway.setup_intent_payment_method(setup_secret)
         if not payment_method:
             raise BillingError("The card was not confirmed. Please enter it again.")
         return payment_method
 
-    def save_card(self, account_id: int, setup_secret: str, *, actor: str, resume: bool = False) -> ActionResult:
+    def save_card(
+        self, account_id: int, setup_secret: str, *, actor: str, resume: bool = False
+    ) -> ActionResult:
         """Make the card collected by Stripe.js the default and pay the open invoices with it,
         oldest first (the bank may ask the customer to authenticate each)."""
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             account, key = action.account, action.stripe_key
             payment_method = self._confirmed_card(setup_secret)
-            live_subscription = account.stripe_subscription_id if account.plan == PLAN_UNLIMITED else None
-            card = self.gateway.attach_default_card(str(account.stripe_customer_id), payment_method,
-                                                    idempotency_key=key, subscription_id=live_subscription)
+            live_subscription = (
+                account.stripe_subscription_id if account.plan == PLAN_UNLIMITED else None
+            )
+            card = self.gateway.attach_default_card(
+                str(account.stripe_customer_id),
+                payment_method,
+                idempotency_key=key,
+                subscription_id=live_subscription,
+            )
             attempted: list[str] = list(action.progress.get("paid_with_card", []))
             unpaid: list[InvoicePayment] = []
             for invoice in self._unpaid_invoices(account):
@@ -612,30 +837,50 @@ class BillingService:
                     continue
                 self._note(action, paid_with_card=[*attempted, invoice.invoice_id])
                 attempted.append(invoice.invoice_id)
-                payment = self.gateway.pay_invoice(invoice.invoice_id, idempotency_key=key,
-                                                   payment_method_id=payment_method, on_session=True)
+                payment = self.gateway.pay_invoice(
+                    invoice.invoice_id,
+                    idempotency_key=key,
+                    payment_method_id=payment_method,
+                    on_session=True,
+                )
                 if payment.needs_customer:
                     return _AwaitingCustomer(payment, payment_method)
                 if not payment.paid:
                     unpaid.append(payment)
             # Paying an invoice may have brought the subscription back from past_due.
-            subscription = self.gateway.retrieve_subscription(live_subscription) if attempted and live_subscription \
+            subscription = (
+                self.gateway.retrieve_subscription(live_subscription)
+                if attempted and live_subscription
                 else None
-            return _Changed(subscription, card=card, unpaid=tuple(unpaid),
-                            invoices_paid=len(attempted) - len(unpaid))
+            )
+            return _Changed(
+                subscription,
+                card=card,
+                unpaid=tuple(unpaid),
+                invoices_paid=len(attempted) - len(unpaid),
+            )
 
         def describe(done: _Changed) -> str:
             assert done.card is not None
             message = f"Card saved: {done.card.brand.title()} ending {done.card.last4}."
             if done.unpaid:
-                return f"{message} But the open invoice could not be paid with it; try another card."
+                return (
+                    f"{message} But the open invoice could not be paid with it; try another card."
+                )
             if done.invoices_paid:
                 return f"{message} The open invoice is paid."
             return message
 
-        return self._run(account_id=account_id, kind=KIND_CHANGE_CARD, actor=actor, check=_require_customer,
-                         work=work, describe=describe, resume=resume,
-                         params={"setup_intent": _intent_of(setup_secret)})
+        return self._run(
+            account_id=account_id,
+            kind=KIND_CHANGE_CARD,
+            actor=actor,
+            check=_require_customer,
+            work=work,
+            describe=describe,
+            resume=resume,
+            params={"setup_intent": _intent_of(setup_secret)},
+        )
 
     def _unpaid_invoices(self, account: Account) -> list[InvoicePayment]:
         """Open invoices to pay after a card change, oldest first; not an invoice that pays a
@@ -650,8 +895,16 @@ class BillingService:
 
     # The first purchase ---------------------------------------------------------------
 
-    def purchase_unlimited(self, account_id: int, *, licenses: Any, interval: str, setup_secret: str,
-                           actor: str, resume: bool = False) -> ActionResult:
+    def purchase_unlimited(
+        self,
+        account_id: int,
+        *,
+        licenses: Any,
+        interval: str,
+        setup_secret: str,
+        actor: str,
+        resume: bool = False,
+    ) -> ActionResult:
         quantity = parse_license_count(licenses)
         if interval not in (INTERVAL_MONTH, INTERVAL_YEAR):
             raise BillingError("Choose monthly or yearly billing.")
@@ -675,24 +928,37 @@ class BillingService:
                 if subscription.status != "incomplete":
                     continue
                 # Ours even when the answer to the create was lost: it names this action.
-                ours = subscription.created_by == action.key or subscription.id == action.progress.get("subscription")
+                ours = (
+                    subscription.created_by == action.key
+                    or subscription.id == action.progress.get("subscription")
+                )
                 if ours and subscription.latest_invoice_id:
                     payment = self.gateway.invoice_payment(subscription.latest_invoice_id)
                     if payment.paid:
-                        return _Changed(self.gateway.retrieve_subscription(subscription.id),
-                                        card=self.gateway.default_card(customer), payment=payment)
+                        return _Changed(
+                            self.gateway.retrieve_subscription(subscription.id),
+                            card=self.gateway.default_card(customer),
+                            payment=payment,
+                        )
                     if payment.needs_customer and not action.resumed:
                         return _AwaitingCustomer(payment, payment_method)
                     self.gateway.discard_incomplete(subscription.id, idempotency_key=key)
-                    message = payment.failure_message if payment.failed else MSG_AUTHENTICATION_FAILED
+                    message = (
+                        payment.failure_message if payment.failed else MSG_AUTHENTICATION_FAILED
+                    )
                     raise _Failed(f"{message} Nothing was charged.")
                 # An abandoned attempt's subscription (its first payment never made).
                 self.gateway.discard_incomplete(subscription.id, idempotency_key=key)
             card = self.gateway.attach_default_card(customer, payment_method, idempotency_key=key)
             self._note(action, sent=action.attempt)
             subscription, payment = self.gateway.create_subscription(
-                customer, price_id, quantity, payment_method_id=payment_method, created_by=action.key,
-                idempotency_key=key)
+                customer,
+                price_id,
+                quantity,
+                payment_method_id=payment_method,
+                created_by=action.key,
+                idempotency_key=key,
+            )
             self._note(action, subscription=subscription.id, invoice=payment.invoice_id)
             if payment.paid:
                 return _Changed(subscription, card=card, payment=payment)
@@ -701,43 +967,80 @@ class BillingService:
         noun = "license" if quantity == 1 else "licenses"
         billed = "yearly" if interval == INTERVAL_YEAR else "monthly"
         return self._run(
-            account_id=account_id, kind=KIND_PURCHASE_UNLIMITED, actor=actor, check=check, work=work, resume=resume,
-            params={"licenses": quantity, "interval": interval, "setup_intent": _intent_of(setup_secret)},
-            describe=lambda done: f"Welcome to the Unlimited Version: {quantity} {noun}, billed {billed}.")
+            account_id=account_id,
+            kind=KIND_PURCHASE_UNLIMITED,
+            actor=actor,
+            check=check,
+            work=work,
+            resume=resume,
+            params={
+                "licenses": quantity,
+                "interval": interval,
+                "setup_intent": _intent_of(setup_secret),
+            },
+            describe=lambda done: (
+                f"Welcome to the Unlimited Version: {quantity} {noun}, billed {billed}."
+            ),
+        )
 
     # Cancelling and resuming ----------------------------------------------------------
 
-    def cancel(self, account_id: int, *, reason: Any, additional_features: Any, form: str,
-               actor: str) -> ActionResult:
+    def cancel(
+        self, account_id: int, *, reason: Any, additional_features: Any, form: str, actor: str
+    ) -> ActionResult:
         reason_text = str(reason or "").strip()
         features_text = str(additional_features or "").strip()
         if not reason_text:
             raise BillingError("Please enter a reason for cancelling.")
         if len(reason_text) > MAX_FEEDBACK_CHARS or len(features_text) > MAX_FEEDBACK_CHARS:
             raise BillingError(f"Please keep each answer under {MAX_FEEDBACK_CHARS} characters.")
-        comment = f"Reason: {reason_text}" + (f"\nAdditional features: {features_text}" if features_text else "")
+        comment = f"Reason: {reason_text}" + (
+            f"\nAdditional features: {features_text}" if features_text else ""
+        )
 
         def check(session: Session, account: Account) -> None:
             _require_subscription(account)
             if account.cancel_at is not None:
                 raise BillingError("This subscription is already set to cancel.")
             # The feedback is committed with the intent: it is kept whatever Stripe answers next.
-            session.add(CancellationFeedback(account_id=account_id, reason=reason_text,
-                                             additional_features=features_text, actor=actor))
-            audit.record(session, action="billing.cancel_feedback", actor=actor, account_id=account_id)
+            session.add(
+                CancellationFeedback(
+                    account_id=account_id,
+                    reason=reason_text,
+                    additional_features=features_text,
+                    actor=actor,
+                )
+            )
+            audit.record(
+                session, action="billing.cancel_feedback", actor=actor, account_id=account_id
+            )
 
         def work(action: _Action) -> _Changed:
-            return _Changed(self.gateway.set_cancel_at_period_end(
-                str(action.account.stripe_subscription_id), True, comment=comment,
-                idempotency_key=action.stripe_key))
+            return _Changed(
+                self.gateway.set_cancel_at_period_end(
+                    str(action.account.stripe_subscription_id),
+                    True,
+                    comment=comment,
+                    idempotency_key=action.stripe_key,
+                )
+            )
 
         def describe(done: _Changed) -> str:
             assert done.subscription is not None
             end = done.subscription.cancel_at or done.subscription.current_period_end
-            return f"Your subscription will end on {format_date(end)}. You can resume it until then."
+            return (
+                f"Your subscription will end on {format_date(end)}. You can resume it until then."
+            )
 
-        return self._run(account_id=account_id, kind=KIND_CANCEL, actor=actor, params={"form": _form_id(form)},
-                         check=check, work=work, describe=describe)
+        return self._run(
+            account_id=account_id,
+            kind=KIND_CANCEL,
+            actor=actor,
+            params={"form": _form_id(form)},
+            check=check,
+            work=work,
+            describe=describe,
+        )
 
     def resume(self, account_id: int, *, form: str, actor: str) -> ActionResult:
         def check(_session: Session, account: Account) -> None:
@@ -746,12 +1049,23 @@ class BillingService:
                 raise BillingError("This subscription is not set to cancel.")
 
         def work(action: _Action) -> _Changed:
-            return _Changed(self.gateway.set_cancel_at_period_end(
-                str(action.account.stripe_subscription_id), False, idempotency_key=action.stripe_key))
+            return _Changed(
+                self.gateway.set_cancel_at_period_end(
+                    str(action.account.stripe_subscription_id),
+                    False,
+                    idempotency_key=action.stripe_key,
+                )
+            )
 
-        return self._run(account_id=account_id, kind=KIND_RESUME, actor=actor, params={"form": _form_id(form)},
-                         check=check, work=work,
-                         describe=lambda _done: "Your subscription continues. Nothing else changed.")
+        return self._run(
+            account_id=account_id,
+            kind=KIND_RESUME,
+            actor=actor,
+            params={"form": _form_id(form)},
+            check=check,
+            work=work,
+            describe=lambda _done: "Your subscription continues. Nothing else changed.",
+        )
 
     # A renewal waiting for the customer's authentication ---------------------------------------
 
@@ -779,10 +1093,18 @@ class BillingService:
             raise BillingError(exc.user_message) from exc
         paid = self._load(account_id).unpaid_invoice_id is None
         with session_scope() as session:
-            audit.record(session, action="billing.authenticate_payment", actor=actor, account_id=account_id,
-                         outcome=audit.OUTCOME_OK if paid else audit.OUTCOME_ERROR, invoice=invoice_id)
+            audit.record(
+                session,
+                action="billing.authenticate_payment",
+                actor=actor,
+                account_id=account_id,
+                outcome=audit.OUTCOME_OK if paid else audit.OUTCOME_ERROR,
+                invoice=invoice_id,
+            )
         if not paid:
-            raise BillingError(f"{MSG_AUTHENTICATION_FAILED} You can try again or use another card.")
+            raise BillingError(
+                f"{MSG_AUTHENTICATION_FAILED} You can try again or use another card."
+            )
         return "Thank you: the payment is confirmed."
 
     # Re-sync (webhooks) -------------------------------------------------------------
@@ -804,20 +1126,31 @@ class BillingService:
         account = self._load(account_id)
         if not account.stripe_customer_id:
             return
-        subscription_id = (account.stripe_subscription_id if account.plan == PLAN_UNLIMITED else None) \
-            or subscription_id or account.stripe_subscription_id
-        subscription = self.gateway.retrieve_subscription(subscription_id) if subscription_id else None
+        subscription_id = (
+            (account.stripe_subscription_id if account.plan == PLAN_UNLIMITED else None)
+            or subscription_id
+            or account.stripe_subscription_id
+        )
+        subscription = (
+            self.gateway.retrieve_subscription(subscription_id) if subscription_id else None
+        )
         card = self.gateway.default_card(account.stripe_customer_id)
-        unpaid = [inv for inv in self.gateway.open_invoices(account.stripe_customer_id)
-                  if subscription is None or subscription.pending_update is None
-                  or inv.invoice_id != subscription.latest_invoice_id]
+        unpaid = [
+            inv
+            for inv in self.gateway.open_invoices(account.stripe_customer_id)
+            if subscription is None
+            or subscription.pending_update is None
+            or inv.invoice_id != subscription.latest_invoice_id
+        ]
         with session_scope() as session:
             if not _store_read(session, account_id, read_at):
                 return
             stored = session.get(Account, account_id)
             if stored is None:
                 return
-            if subscription is not None and (subscription.status != "incomplete" or stored.plan != PLAN_UNLIMITED):
+            if subscription is not None and (
+                subscription.status != "incomplete" or stored.plan != PLAN_UNLIMITED
+            ):
                 apply_subscription(stored, subscription)
             apply_card(stored, card)
             apply_payment_state(stored, unpaid[-1] if unpaid else None)

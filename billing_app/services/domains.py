@@ -36,8 +36,11 @@ def _shown(text: str) -> str:
 
 @lru_cache(maxsize=4096)  # on every license API call; an account's users share a few domains
 def to_ascii_domain(name: str) -> str:
-    """The lower-case ASCII form of a host name (IDNA for international names); raise InvalidDomain."""
-    invalid = InvalidDomain(f"“{_shown(name)}” is not a valid domain. Enter one such as example.com.")
+    """The lower-case ASCII form of a host name (IDNA for international names); raise
+    InvalidDomain."""
+    invalid = InvalidDomain(
+        f"“{_shown(name)}” is not a valid domain. Enter one such as example.com."
+    )
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii")
     except UnicodeError as exc:  # idna.IDNAError and its subclasses
@@ -63,11 +66,14 @@ def normalize_domain(value: object) -> str:
 @lru_cache(maxsize=1)
 def public_webmail_domains() -> frozenset[str]:
     text = (files("billing_app") / "data" / "webmail_domains.txt").read_text(encoding="utf-8")
-    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
 
 
 def validate_domain_list(entries: Iterable[object], *, admin_domain: str) -> list[str]:
-    """Normalise what the admin entered (blank entries are skipped); raise InvalidDomain on the first bad one."""
+    """Normalise what the admin entered (blank entries are skipped); raise InvalidDomain on the
+    first bad one."""
     domains: list[str] = []
     for entry in entries:
         if isinstance(entry, str) and not entry.strip():
@@ -77,7 +83,8 @@ def validate_domain_list(entries: Iterable[object], *, admin_domain: str) -> lis
             raise InvalidDomain(f"{domain} is listed twice.")
         if domain in public_webmail_domains() and domain != admin_domain:
             raise InvalidDomain(
-                f"{domain} is a public email provider: allowing it would let anyone use your licenses."
+                f"{domain} is a public email provider: allowing it would let anyone use your "
+                "licenses."
             )
         domains.append(domain)
     if len(domains) > MAX_DOMAINS:
@@ -96,7 +103,9 @@ def admin_domain(account: Account) -> str:
 def allowed_domains(session: Session, account_id: int) -> list[str]:
     return list(
         session.exec(
-            select(AllowedDomain.domain).where(AllowedDomain.account_id == account_id).order_by(AllowedDomain.domain)
+            select(AllowedDomain.domain)
+            .where(AllowedDomain.account_id == account_id)
+            .order_by(AllowedDomain.domain)
         )
     )
 
@@ -107,9 +116,14 @@ def allowed_by_rule(domain: str, *, admin_email: str, listed: bool) -> bool:
 
 
 def domain_allowed(session: Session, account: Account, domain: str) -> bool:
-    listed = session.exec(
-        select(AllowedDomain.id).where(AllowedDomain.account_id == account.id, AllowedDomain.domain == domain)
-    ).first() is not None
+    listed = (
+        session.exec(
+            select(AllowedDomain.id).where(
+                AllowedDomain.account_id == account.id, AllowedDomain.domain == domain
+            )
+        ).first()
+        is not None
+    )
     return allowed_by_rule(domain, admin_email=account.admin_email, listed=listed)
 
 
@@ -119,17 +133,30 @@ class DomainChange:
     removed: list[str]
 
 
-def replace_domains(session: Session, account: Account, entries: Iterable[object], *, actor: str) -> DomainChange:
-    """Make the allowed domains exactly `entries` (plus the admin's own); nothing changes if one is invalid."""
+def replace_domains(
+    session: Session, account: Account, entries: Iterable[object], *, actor: str
+) -> DomainChange:
+    """Make the allowed domains exactly `entries` (plus the admin's own); nothing changes if one is
+    invalid."""
     assert account.id is not None  # read from the database
     own = admin_domain(account)
     wanted = set(validate_domain_list(entries, admin_domain=own)) | {own}
-    rows = {row.domain: row for row in session.exec(select(AllowedDomain).where(AllowedDomain.account_id == account.id))}
+    rows = {
+        row.domain: row
+        for row in session.exec(select(AllowedDomain).where(AllowedDomain.account_id == account.id))
+    }
     added = sorted(wanted - rows.keys())
     removed = sorted(rows.keys() - wanted)
     for domain in removed:
         session.delete(rows[domain])
     session.add_all(AllowedDomain(account_id=account.id, domain=domain) for domain in added)
     if added or removed:
-        audit.record(session, action="domains.update", actor=actor, account_id=account.id, added=added, removed=removed)
+        audit.record(
+            session,
+            action="domains.update",
+            actor=actor,
+            account_id=account.id,
+            added=added,
+            removed=removed,
+        )
     return DomainChange(added=added, removed=removed)

@@ -19,7 +19,8 @@ class InvalidEmail(ValueError):
 
 
 def normalize_email(value: object) -> str:
-    """Lower-case, strip and validate one email address (IDNA for the domain); raise InvalidEmail otherwise."""
+    """Lower-case, strip and validate one email address (IDNA for the domain); raise InvalidEmail
+    otherwise."""
     if not isinstance(value, str) or len(value) > 1000:
         raise InvalidEmail(_MESSAGE)
     local, at, domain = value.strip().lower().rpartition("@")

@@ -1,6 +1,6 @@
 """Invoice PDF links: minted on click for one signed-in tab, single-use, short-lived.
 
-SPEC §2: a PDF goes only to a signed-in session of the owning account. The page lives in
+The rule: a PDF goes only to a signed-in session of the owning account. The page lives in
 a cross-origin iframe, where a cookie cannot carry that session: browsers block or
 partition third-party cookies, and the PDF opens in a new top-level tab, whose cookie jar
 is not the iframe's partition anyway. So the link carries it, and is made as weak a
@@ -43,7 +43,8 @@ _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 class InvalidInvoiceLink(Exception):
-    """The link is malformed, forged, tampered with, expired, used, or its session ended (reason for logs only)."""
+    """The link is malformed, forged, tampered with, expired, used, or its session ended (reason for
+    logs only)."""
 
 
 @dataclass(frozen=True)
@@ -57,18 +58,43 @@ class InvoiceLink:
 
 
 def _signature(key: bytes, link: InvoiceLink) -> str:
-    message = "\n".join(map(str, (link.account_id, link.invoice_id, link.page_session_id, link.session_epoch,
-                                  link.link_id, link.expires_at))).encode("ascii")
+    message = "\n".join(
+        map(
+            str,
+            (
+                link.account_id,
+                link.invoice_id,
+                link.page_session_id,
+                link.session_epoch,
+                link.link_id,
+                link.expires_at,
+            ),
+        )
+    ).encode("ascii")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def invoice_pdf_url(settings: Settings, *, account_id: int, invoice_id: str, page_session_id: str,
-                    session_epoch: int, download: bool = False, now: float | None = None) -> str:
+def invoice_pdf_url(
+    settings: Settings,
+    *,
+    account_id: int,
+    invoice_id: str,
+    page_session_id: str,
+    session_epoch: int,
+    download: bool = False,
+    now: float | None = None,
+) -> str:
     """A new single-use link to the invoice's PDF for the tab of `page_session_id`."""
     if not _INVOICE_ID.fullmatch(invoice_id):
         raise ValueError(f"not a Stripe invoice id: {invoice_id!r}")
-    link = InvoiceLink(account_id, invoice_id, page_session_id, session_epoch, secrets.token_urlsafe(18),
-                       int(time.time() if now is None else now) + settings.billing_pdf_link_ttl_seconds)
+    link = InvoiceLink(
+        account_id,
+        invoice_id,
+        page_session_id,
+        session_epoch,
+        secrets.token_urlsafe(18),
+        int(time.time() if now is None else now) + settings.billing_pdf_link_ttl_seconds,
+    )
     query = {
         "account": link.account_id,
         "session": link.page_session_id,
@@ -82,15 +108,24 @@ def invoice_pdf_url(settings: Settings, *, account_id: int, invoice_id: str, pag
     return f"{settings.public_url}{PDF_PATH.format(invoice_id=invoice_id)}?{urlencode(query)}"
 
 
-def verify_invoice_link(settings: Settings, invoice_id: str, query: Mapping[str, str], *,
-                        now: float | None = None) -> InvoiceLink:
+def verify_invoice_link(
+    settings: Settings, invoice_id: str, query: Mapping[str, str], *, now: float | None = None
+) -> InvoiceLink:
     """The link's claims if its shape, signature and expiry hold; the caller then redeems it
     against the database (`page_sessions.redeem_invoice_link`)."""
     account, session, epoch, link_id, expires, signature = (
-        query.get(name, "") for name in ("account", "session", "epoch", "link", "expires", "signature"))
-    if not (_INVOICE_ID.fullmatch(invoice_id) and _DIGITS.fullmatch(account) and _TOKEN.fullmatch(session)
-            and _DIGITS.fullmatch(epoch) and _TOKEN.fullmatch(link_id) and _DIGITS.fullmatch(expires)
-            and _SIGNATURE.fullmatch(signature)):
+        query.get(name, "")
+        for name in ("account", "session", "epoch", "link", "expires", "signature")
+    )
+    if not (
+        _INVOICE_ID.fullmatch(invoice_id)
+        and _DIGITS.fullmatch(account)
+        and _TOKEN.fullmatch(session)
+        and _DIGITS.fullmatch(epoch)
+        and _TOKEN.fullmatch(link_id)
+        and _DIGITS.fullmatch(expires)
+        and _SIGNATURE.fullmatch(signature)
+    ):
         raise InvalidInvoiceLink("malformed")
     link = InvoiceLink(int(account), invoice_id, session, int(epoch), link_id, int(expires))
     if not hmac.compare_digest(_signature(settings.pdf_link_secret, link), signature):

@@ -63,8 +63,10 @@ class RenderedInvoice:
 
 # Numbers ---------------------------------------------------------------------
 
-def assign_numbers(session: Session, account: Account, invoices: Sequence[InvoiceSummary], *,
-                   actor: str) -> dict[str, str]:
+
+def assign_numbers(
+    session: Session, account: Account, invoices: Sequence[InvoiceSummary], *, actor: str
+) -> dict[str, str]:
     """Each invoice's number: Stripe's, else ours (`DEMO-0001`), assigned once, oldest first.
 
     Real Stripe numbers every finalized invoice, so ours are for localstripe
@@ -75,19 +77,37 @@ def assign_numbers(session: Session, account: Account, invoices: Sequence[Invoic
     unnumbered = sorted((i for i in invoices if not i.number), key=lambda i: i.created)
     for _ in range(_NUMBERING_ATTEMPTS):
         ids = [invoice.id for invoice in unnumbered]
-        known = dict(session.exec(
-            select(InvoiceNumber.stripe_invoice_id, InvoiceNumber.number)
-            .where(col(InvoiceNumber.stripe_invoice_id).in_(ids))
-        ).all()) if ids else {}
+        known = (
+            dict(
+                session.exec(
+                    select(InvoiceNumber.stripe_invoice_id, InvoiceNumber.number).where(
+                        col(InvoiceNumber.stripe_invoice_id).in_(ids)
+                    )
+                ).all()
+            )
+            if ids
+            else {}
+        )
         new = [invoice for invoice in unnumbered if invoice.id not in known]
         if not new:
             return numbers | known
-        last = session.exec(
-            select(sa.func.max(InvoiceNumber.sequence)).where(InvoiceNumber.account_id == account.id)
-        ).one() or 0
-        rows = [InvoiceNumber(stripe_invoice_id=invoice.id, account_id=account.id, sequence=sequence,
-                              number=f"{account.slug.upper()}-{sequence:04d}")
-                for sequence, invoice in enumerate(new, start=last + 1)]
+        last = (
+            session.exec(
+                select(sa.func.max(InvoiceNumber.sequence)).where(
+                    InvoiceNumber.account_id == account.id
+                )
+            ).one()
+            or 0
+        )
+        rows = [
+            InvoiceNumber(
+                stripe_invoice_id=invoice.id,
+                account_id=account.id,
+                sequence=sequence,
+                number=f"{account.slug.upper()}-{sequence:04d}",
+            )
+            for sequence, invoice in enumerate(new, start=last + 1)
+        ]
         try:
             # Only writes in this transaction: on SQLite a transaction that read first and then
             # writes after another connection committed fails at once ("database is locked").
@@ -97,38 +117,56 @@ def assign_numbers(session: Session, account: Account, invoices: Sequence[Invoic
             session.rollback()
             continue  # another worker numbered some of them at the same moment: read theirs
         added = {row.stripe_invoice_id: row.number for row in rows}
-        audit.record(session, action="invoice.number", actor=actor, account_id=account.id, numbers=added)
+        audit.record(
+            session, action="invoice.number", actor=actor, account_id=account.id, numbers=added
+        )
         return numbers | known | added
     raise RuntimeError(f"could not number the invoices of account {account.id}")
 
 
 # The history list ------------------------------------------------------------
 
+
 def _load_account(account_id: int, engine: Engine | None) -> Account | None:
     with session_scope(engine) as session:
         return session.get(Account, account_id)
 
 
-def history_page(gateway: StripeClient, account_id: int, *, actor: str,
-                 starting_after: str | None = None, engine: Engine | None = None) -> HistoryPage:
-    """One page of the account's invoices as display rows, newest first (PDF links are minted on click)."""
+def history_page(
+    gateway: StripeClient,
+    account_id: int,
+    *,
+    actor: str,
+    starting_after: str | None = None,
+    engine: Engine | None = None,
+) -> HistoryPage:
+    """One page of the account's invoices as display rows, newest first (PDF links are minted on
+    click)."""
     account = _load_account(account_id, engine)
     if account is None or not account.stripe_customer_id:
         return HistoryPage([], False, None)
-    page = gateway.invoice_page(account.stripe_customer_id, limit=PAGE_SIZE, starting_after=starting_after)
+    page = gateway.invoice_page(
+        account.stripe_customer_id, limit=PAGE_SIZE, starting_after=starting_after
+    )
     invoices = [invoice for invoice in page.invoices if invoice.status not in HIDDEN_STATUSES]
     with session_scope(engine) as session:
         numbers = assign_numbers(session, account, invoices, actor=actor)
-    return HistoryPage([invoice_row(invoice, numbers[invoice.id]) for invoice in invoices],
-                       page.has_more, page.next_cursor)
+    return HistoryPage(
+        [invoice_row(invoice, numbers[invoice.id]) for invoice in invoices],
+        page.has_more,
+        page.next_cursor,
+    )
 
 
 # The PDF -----------------------------------------------------------------------
 
+
 def seller_party(settings: Settings) -> Party:
     tax_id = settings.billing_seller_tax_id
-    return Party(settings.billing_seller_name,
-                 (*settings.seller_address_lines, *([f"Tax ID: {tax_id}"] if tax_id else [])))
+    return Party(
+        settings.billing_seller_name,
+        (*settings.seller_address_lines, *([f"Tax ID: {tax_id}"] if tax_id else [])),
+    )
 
 
 def buyer_party(account: Account, invoice: InvoiceSummary) -> Party:
@@ -136,16 +174,25 @@ def buyer_party(account: Account, invoice: InvoiceSummary) -> Party:
     return Party(account.name, (account.admin_email, *invoice.customer_address, *tax_ids))
 
 
-def invoice_document(invoice: InvoiceSummary, number: str, seller: Party, buyer: Party) -> InvoiceDocument:
+def invoice_document(
+    invoice: InvoiceSummary, number: str, seller: Party, buyer: Party
+) -> InvoiceDocument:
     """What the PDF says, written for people, from Stripe's invoice."""
+
     def money(amount: int) -> str:
         return format_money(amount, invoice.currency)
 
     lines = tuple(
         DocumentLine(
             description=line.description or "Item",
-            detail=" · ".join(part for part in (format_period(line.period_start, line.period_end),
-                                                "Prorated" if line.proration else "") if part),
+            detail=" · ".join(
+                part
+                for part in (
+                    format_period(line.period_start, line.period_end),
+                    "Prorated" if line.proration else "",
+                )
+                if part
+            ),
             quantity=str(line.quantity),
             unit_price=money(line.unit_amount),
             amount=money(line.amount),
@@ -177,8 +224,15 @@ def pdf_filename(number: str) -> str:
     return f"invoice-{_FILENAME_UNSAFE.sub('-', number).strip('-') or 'document'}.pdf"
 
 
-def render_account_invoice(gateway: StripeClient, settings: Settings, account_id: int, invoice_id: str, *,
-                           actor: str, engine: Engine | None = None) -> RenderedInvoice:
+def render_account_invoice(
+    gateway: StripeClient,
+    settings: Settings,
+    account_id: int,
+    invoice_id: str,
+    *,
+    actor: str,
+    engine: Engine | None = None,
+) -> RenderedInvoice:
     """The PDF of one of the account's own final invoices, from Stripe's current data."""
     account = _load_account(account_id, engine)
     if account is None or not account.stripe_customer_id:
@@ -193,8 +247,13 @@ def render_account_invoice(gateway: StripeClient, settings: Settings, account_id
         raise InvoiceNotAvailable
     with session_scope(engine) as session:
         number = assign_numbers(session, account, [invoice], actor=actor)[invoice.id]
-    document = invoice_document(invoice, number, seller_party(settings), buyer_party(account, invoice))
-    content = pdf_cache.invoice_pdf(document, paper=settings.billing_invoice_paper,
-                                    directory=settings.billing_data_dir / "pdf-cache",
-                                    keep_on_disk=invoice.status in FINAL_STATUSES)
+    document = invoice_document(
+        invoice, number, seller_party(settings), buyer_party(account, invoice)
+    )
+    content = pdf_cache.invoice_pdf(
+        document,
+        paper=settings.billing_invoice_paper,
+        directory=settings.billing_data_dir / "pdf-cache",
+        keep_on_disk=invoice.status in FINAL_STATUSES,
+    )
     return RenderedInvoice(pdf_filename(number), content)

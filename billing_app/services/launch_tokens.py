@@ -1,4 +1,4 @@
-"""Signed, expiring launch tokens: what the connector's `$` icon opens (SPEC §2).
+"""Signed, expiring, single-use launch tokens: what the connector's `$` icon opens.
 
 A token is `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`; the
 payload names the account, the admin email, an expiry and a random token id so a
@@ -59,8 +59,14 @@ def sign_launch_token(
     return f"{payload}.{_signature(secret, payload)}"
 
 
-def verify_launch_token(secret: bytes, token: str | None, *, now: float | None = None) -> LaunchClaims:
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not _TOKEN_SHAPE.fullmatch(token):
+def verify_launch_token(
+    secret: bytes, token: str | None, *, now: float | None = None
+) -> LaunchClaims:
+    if (
+        not isinstance(token, str)
+        or len(token) > MAX_TOKEN_LENGTH
+        or not _TOKEN_SHAPE.fullmatch(token)
+    ):
         raise InvalidLaunchToken("malformed")
     payload, signature = token.split(".")
     if not hmac.compare_digest(_signature(secret, payload), signature):
@@ -70,8 +76,12 @@ def verify_launch_token(secret: bytes, token: str | None, *, now: float | None =
         account, email, expires_at, token_id = body["a"], body["e"], body["x"], body["n"]
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise InvalidLaunchToken("malformed payload") from exc
-    if not (isinstance(account, str) and isinstance(email, str) and isinstance(token_id, str)
-            and type(expires_at) is int):
+    if not (
+        isinstance(account, str)
+        and isinstance(email, str)
+        and isinstance(token_id, str)
+        and type(expires_at) is int
+    ):
         raise InvalidLaunchToken("malformed payload")
     claims = LaunchClaims(account=account, email=email, expires_at=expires_at, token_id=token_id)
     if claims.expires_at <= (time.time() if now is None else now):

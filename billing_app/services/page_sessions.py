@@ -19,7 +19,8 @@ from billing_app.services.invoice_links import InvalidInvoiceLink, InvoiceLink
 
 
 def start_page_session(session: Session, account_id: int) -> str:
-    """A new page session of the account; returns its id (random, known only to the tab's server-side state)."""
+    """A new page session of the account; returns its id (random, known only to the tab's
+    server-side state)."""
     page_session_id = secrets.token_urlsafe(32)
     session.add(PageSession(id=page_session_id, account_id=account_id))
     return page_session_id
@@ -43,7 +44,10 @@ def redeem_invoice_link(session: Session, link: InvoiceLink) -> None:
     session.exec(sa.delete(InvoiceLinkUse).where(col(InvoiceLinkUse.expires_at) < utcnow()))
     try:
         with session.begin_nested():
-            session.add(InvoiceLinkUse(link_id=link.link_id,
-                                       expires_at=datetime.fromtimestamp(link.expires_at, UTC)))
+            session.add(
+                InvoiceLinkUse(
+                    link_id=link.link_id, expires_at=datetime.fromtimestamp(link.expires_at, UTC)
+                )
+            )
     except IntegrityError as exc:
         raise InvalidInvoiceLink("already used") from exc

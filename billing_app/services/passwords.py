@@ -48,7 +48,10 @@ class SignInResult:
         """Why the password was refused: `wrong` plus the attempts left, or the lockout."""
         if self.locked_for is not None:
             minutes = max(1, -(-int(self.locked_for.total_seconds()) // 60))
-            return f"Too many incorrect passwords. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            return (
+                f"Too many incorrect passwords. Try again in {minutes} "
+                f"minute{'s' if minutes != 1 else ''}."
+            )
         return f"{wrong} {self.attempts_left} attempt{'s' if self.attempts_left != 1 else ''} left."
 
     @property
@@ -84,14 +87,22 @@ def check_new_password(account: Account, password: str, confirmation: str) -> No
 
 def _failures_since(session: Session, account_id: int, since: datetime) -> list[datetime]:
     last_success = session.exec(
-        select(sa.func.max(SignInAttempt.at)).where(SignInAttempt.account_id == account_id, SignInAttempt.succeeded)
+        select(sa.func.max(SignInAttempt.at)).where(
+            SignInAttempt.account_id == account_id, SignInAttempt.succeeded
+        )
     ).one()
     start = max(since, last_success) if last_success else since
-    return list(session.exec(
-        select(SignInAttempt.at)
-        .where(SignInAttempt.account_id == account_id, ~col(SignInAttempt.succeeded), SignInAttempt.at > start)
-        .order_by(col(SignInAttempt.at))
-    ))
+    return list(
+        session.exec(
+            select(SignInAttempt.at)
+            .where(
+                SignInAttempt.account_id == account_id,
+                ~col(SignInAttempt.succeeded),
+                SignInAttempt.at > start,
+            )
+            .order_by(col(SignInAttempt.at))
+        )
+    )
 
 
 def lockout_remaining(session: Session, account_id: int, now: datetime) -> timedelta | None:
@@ -119,11 +130,20 @@ def _lock_password_checks(session: Session, account_id: int) -> None:
         if dbapi is not None and not dbapi.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
-        connection.execute(sa.select(col(Account.id)).where(col(Account.id) == account_id).with_for_update())
+        connection.execute(
+            sa.select(col(Account.id)).where(col(Account.id) == account_id).with_for_update()
+        )
 
 
-def verify_counted(session: Session, account: Account, password: str, *, actor: str, action: str,
-                   clock: Clock = utcnow) -> SignInResult:
+def verify_counted(
+    session: Session,
+    account: Account,
+    password: str,
+    *,
+    actor: str,
+    action: str,
+    clock: Clock = utcnow,
+) -> SignInResult:
     """Check the account's password as one counted, audited attempt (Sign In, Change Password).
 
     Commits the session: the attempt is recorded as a failure, and committed, before argon2
@@ -135,8 +155,14 @@ def verify_counted(session: Session, account: Account, password: str, *, actor: 
     _lock_password_checks(session, account.id)
     locked = lockout_remaining(session, account.id, now)
     if locked is not None:
-        audit.record(session, action=action, actor=actor, account_id=account.id, outcome=audit.OUTCOME_ERROR,
-                     reason="locked")
+        audit.record(
+            session,
+            action=action,
+            actor=actor,
+            account_id=account.id,
+            outcome=audit.OUTCOME_ERROR,
+            reason="locked",
+        )
         session.commit()
         return SignInResult(False, locked_for=locked)
     attempt = SignInAttempt(account_id=account.id, at=now, succeeded=False)
@@ -146,8 +172,13 @@ def verify_counted(session: Session, account: Account, password: str, *, actor: 
     if ok:
         attempt.succeeded = True
         session.add(attempt)
-    audit.record(session, action=action, actor=actor, account_id=account.id,
-                 outcome=audit.OUTCOME_OK if ok else audit.OUTCOME_ERROR)
+    audit.record(
+        session,
+        action=action,
+        actor=actor,
+        account_id=account.id,
+        outcome=audit.OUTCOME_OK if ok else audit.OUTCOME_ERROR,
+    )
     session.commit()
     if ok:
         return SignInResult(True)
@@ -158,11 +189,17 @@ def verify_counted(session: Session, account: Account, password: str, *, actor: 
     return SignInResult(False, attempts_left=max(MAX_FAILURES - recent, 0))
 
 
-def sign_in(session: Session, account: Account, password: str, *, actor: str, clock: Clock = utcnow) -> SignInResult:
-    return verify_counted(session, account, password, actor=actor, action="page.sign_in", clock=clock)
+def sign_in(
+    session: Session, account: Account, password: str, *, actor: str, clock: Clock = utcnow
+) -> SignInResult:
+    return verify_counted(
+        session, account, password, actor=actor, action="page.sign_in", clock=clock
+    )
 
 
-def set_password(session: Session, account: Account, password: str | None, *, actor: str, action: str) -> None:
+def set_password(
+    session: Session, account: Account, password: str | None, *, actor: str, action: str
+) -> None:
     """Set (or clear, with None) the page password; sessions signed in before are ended."""
     account.password_hash = hash_password(password) if password is not None else None
     account.session_epoch += 1
@@ -171,9 +208,19 @@ def set_password(session: Session, account: Account, password: str | None, *, ac
     audit.record(session, action=action, actor=actor, account_id=account.id)
 
 
-def change_password(session: Session, account: Account, current: str, new: str, confirmation: str, *,
-                    actor: str, clock: Clock = utcnow) -> None:
-    checked = verify_counted(session, account, current, actor=actor, action="page.change_password", clock=clock)
+def change_password(
+    session: Session,
+    account: Account,
+    current: str,
+    new: str,
+    confirmation: str,
+    *,
+    actor: str,
+    clock: Clock = utcnow,
+) -> None:
+    checked = verify_counted(
+        session, account, current, actor=actor, action="page.change_password", clock=clock
+    )
     if not checked.ok:
         raise PasswordRuleError(checked.refusal("The current password is incorrect."))
     check_new_password(account, new, confirmation)

@@ -73,7 +73,10 @@ class Activation:
                 f"{self.licenses_used} users hold {self.licenses_purchased} licenses: "
                 f"remove {over} {'user' if over == 1 else 'users'} before adding new ones."
             )
-        return f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase more licenses."
+        return (
+            f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase "
+            "more licenses."
+        )
 
 
 def _lock_account(session: Session, account_id: int) -> Account:
@@ -81,7 +84,10 @@ def _lock_account(session: Session, account_id: int) -> Account:
     # write lock, taken by the INSERT, does the serialising). populate_existing: the caller may
     # hold this account already, read before the lock.
     statement = (
-        select(Account).where(Account.id == account_id).with_for_update().execution_options(populate_existing=True)
+        select(Account)
+        .where(Account.id == account_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return session.exec(statement).one()
 
@@ -91,13 +97,19 @@ def _holds_seat(account_id: int, email: str) -> sa.ColumnElement[bool]:
 
 
 def _is_active(session: Session, account_id: int, email: str) -> bool:
-    return session.exec(select(ActivatedUser.id).where(_holds_seat(account_id, email))).first() is not None
+    return (
+        session.exec(select(ActivatedUser.id).where(_holds_seat(account_id, email))).first()
+        is not None
+    )
 
 
 def _insert_if_free(session: Session, account_id: int, email: str) -> bool:
-    """Add the seat in one statement that re-counts the seats; False if none is free (or the email holds one)."""
+    """Add the seat in one statement that re-counts the seats; False if none is free (or the email
+    holds one)."""
     used = (
-        select(sa.func.count()).select_from(ActivatedUser).where(col(ActivatedUser.account_id) == account_id)
+        select(sa.func.count())
+        .select_from(ActivatedUser)
+        .where(col(ActivatedUser.account_id) == account_id)
         .scalar_subquery()
     )
     purchased = select(Account.licenses_purchased).where(Account.id == account_id).scalar_subquery()
@@ -107,7 +119,8 @@ def _insert_if_free(session: Session, account_id: int, email: str) -> bool:
         sa.literal(utcnow(), core_table(ActivatedUser).c.activated_at.type),
     ).where(used < purchased, ~sa.exists().where(_holds_seat(account_id, email)))
     inserted = session.execute(
-        sa.insert(ActivatedUser).from_select(["account_id", "email", "activated_at"], row)
+        sa.insert(ActivatedUser)
+        .from_select(["account_id", "email", "activated_at"], row)
         .returning(col(ActivatedUser.id))
     )
     return inserted.first() is not None
@@ -122,8 +135,13 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
     email = normalize_email(raw_email)
     account = session.get_one(Account, account_id)
     if account.plan == PLAN_UNLIMITED and _is_active(session, account_id, email):
-        return Activation(Outcome.ALREADY_ACTIVE, email, licenses_used(session, account_id),
-                          account.licenses_purchased, account.plan)
+        return Activation(
+            Outcome.ALREADY_ACTIVE,
+            email,
+            licenses_used(session, account_id),
+            account.licenses_purchased,
+            account.plan,
+        )
     account = _lock_account(session, account_id)
     if account.plan != PLAN_UNLIMITED:
         outcome = Outcome.PLAN_REQUIRED
@@ -136,31 +154,44 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
         outcome = Outcome.ALREADY_ACTIVE
     else:
         outcome = Outcome.NO_FREE_LICENSE
-    activation = Activation(outcome, email, licenses_used(session, account_id), account.licenses_purchased,
-                            account.plan)
+    activation = Activation(
+        outcome, email, licenses_used(session, account_id), account.licenses_purchased, account.plan
+    )
     if outcome != Outcome.ALREADY_ACTIVE:
-        audit.record(session, action="license.activate", actor=actor, account_id=account_id,
-                     outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR,
-                     email=email, result=outcome.value)
+        audit.record(
+            session,
+            action="license.activate",
+            actor=actor,
+            account_id=account_id,
+            outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR,
+            email=email,
+            result=outcome.value,
+        )
     return activation
 
 
 # The connector's check, the one hot path in SQLAlchemy Core: one SELECT (the key's account and
 # whether the user holds a seat) on a plain connection, built once. Measured with wrk on PostgreSQL
 # + Redis, 2 workers, 1/10/50 connections, medians of 3 runs, load average 7–9 on 2 cores
-# (docs/performance.md): 461/866/1,020 req/s like this, 277/454/473 req/s through the ORM (the account
-# by its key, then the seat: two SELECTs and a Session). Activation stays in the ORM: at 50
-# connections 111 req/s, p99 753 ms against 131 req/s, p99 588 ms in Core; the account lock holds both up.
+# (docs/performance.md): 461/866/1,020 req/s like this, 277/454/473 req/s through the ORM (the
+# account by its key, then the seat: two SELECTs and a Session). Activation stays in the ORM: at 50
+# connections 111 req/s, p99 753 ms against 131 req/s, p99 588 ms in Core; the account lock holds
+# both up.
 _accounts, _users = core_table(Account), core_table(ActivatedUser)
 _CHECK_BY_KEY = sa.select(
-    _accounts.c.plan, _accounts.c.api_key_hash,
-    sa.exists().where(_users.c.account_id == _accounts.c.id, _users.c.email == sa.bindparam("email"))
+    _accounts.c.plan,
+    _accounts.c.api_key_hash,
+    sa.exists()
+    .where(_users.c.account_id == _accounts.c.id, _users.c.email == sa.bindparam("email"))
     .label("holds_seat"),
 ).where(_accounts.c.api_key_hash == sa.bindparam("api_key_hash"))
 
 
-def check_by_api_key(connection: sa.Connection, key: str, raw_email: object) -> tuple[str, bool] | None:
-    """The connector's check → (plan, licensed), None for an unknown key. Raises InvalidEmail, for a known key only."""
+def check_by_api_key(
+    connection: sa.Connection, key: str, raw_email: object
+) -> tuple[str, bool] | None:
+    """The connector's check → (plan, licensed), None for an unknown key. Raises InvalidEmail, for a
+    known key only."""
     try:
         email, invalid = normalize_email(raw_email), None
     except InvalidEmail as exc:
@@ -174,14 +205,19 @@ def check_by_api_key(connection: sa.Connection, key: str, raw_email: object) -> 
     return row.plan, row.plan == PLAN_UNLIMITED and bool(row.holds_seat)
 
 
-def _release_where(session: Session, account_id: int, condition: sa.ColumnElement[bool], *, actor: str) -> list[str]:
+def _release_where(
+    session: Session, account_id: int, condition: sa.ColumnElement[bool], *, actor: str
+) -> list[str]:
     deleted = session.execute(
-        sa.delete(ActivatedUser).where(col(ActivatedUser.account_id) == account_id, condition)
+        sa.delete(ActivatedUser)
+        .where(col(ActivatedUser.account_id) == account_id, condition)
         .returning(col(ActivatedUser.email))
     )
     emails = list(deleted.scalars())
     for email in emails:
-        audit.record(session, action="license.release", actor=actor, account_id=account_id, email=email)
+        audit.record(
+            session, action="license.release", actor=actor, account_id=account_id, email=email
+        )
     return emails
 
 
@@ -200,7 +236,8 @@ def users_of_domains(session: Session, account_id: int, domains: Iterable[str]) 
     counts = {}
     for domain in domains:
         count = session.exec(
-            select(sa.func.count()).select_from(ActivatedUser)
+            select(sa.func.count())
+            .select_from(ActivatedUser)
             .where(ActivatedUser.account_id == account_id, _of_domain(domain))
         ).one()
         if count:
@@ -208,9 +245,14 @@ def users_of_domains(session: Session, account_id: int, domains: Iterable[str]) 
     return counts
 
 
-def release_users_of_domains(session: Session, account: Account, domains: Iterable[str], *, actor: str) -> int:
-    """Release the users of domains that are no longer allowed (an allowed one is skipped); return how many."""
-    no_longer_allowed = [domain for domain in domains if not domain_allowed(session, account, domain)]
+def release_users_of_domains(
+    session: Session, account: Account, domains: Iterable[str], *, actor: str
+) -> int:
+    """Release the users of domains that are no longer allowed (an allowed one is skipped); return
+    how many."""
+    no_longer_allowed = [
+        domain for domain in domains if not domain_allowed(session, account, domain)
+    ]
     if not no_longer_allowed:
         return 0
     condition = sa.or_(*(_of_domain(domain) for domain in no_longer_allowed))
@@ -232,8 +274,16 @@ class UserPage:
     page_count: int
 
 
-def list_users(session: Session, account_id: int, *, search: str = "", page: int = 0, page_size: int = PAGE_SIZE) -> UserPage:
-    """One page of activated users, by email, optionally only those whose email contains `search`."""
+def list_users(
+    session: Session,
+    account_id: int,
+    *,
+    search: str = "",
+    page: int = 0,
+    page_size: int = PAGE_SIZE,
+) -> UserPage:
+    """One page of activated users, by email, optionally only those whose email contains
+    `search`."""
     condition = col(ActivatedUser.account_id) == account_id
     needle = search.strip().lower()[:MAX_SEARCH_CHARS]
     if needle:
@@ -243,6 +293,9 @@ def list_users(session: Session, account_id: int, *, search: str = "", page: int
     page = min(max(page, 0), page_count - 1)
     rows = session.exec(
         select(ActivatedUser.email, ActivatedUser.activated_at)
-        .where(condition).order_by(ActivatedUser.email).offset(page * page_size).limit(page_size)
+        .where(condition)
+        .order_by(ActivatedUser.email)
+        .offset(page * page_size)
+        .limit(page_size)
     )
     return UserPage([UserRow(email, at) for email, at in rows], total, page, page_count)

@@ -1,4 +1,5 @@
-"""The demo accounts of SPEC §4, created idempotently through the real Stripe gateway."""
+"""The demo accounts (`demo`: Acme Corp on the Unlimited Version; `free-demo`: Globex on the free
+version), created idempotently through the real Stripe gateway."""
 
 from __future__ import annotations
 
@@ -30,8 +31,11 @@ class DemoAccount:
 
 DEMO_ACCOUNTS = (
     DemoAccount(
-        "demo", "Acme Corp", "admin@acme.test",
-        users=("alice@acme.test", "bob@acme.test", "carol@acme.test"), licenses=10,
+        "demo",
+        "Acme Corp",
+        "admin@acme.test",
+        users=("alice@acme.test", "bob@acme.test", "carol@acme.test"),
+        licenses=10,
     ),
     DemoAccount("free-demo", "Globex", "admin@globex.test"),
 )
@@ -46,20 +50,32 @@ def _ensure_local(session: Session, demo: DemoAccount) -> int:
             session, slug=demo.slug, name=demo.name, admin_email=demo.admin_email, actor=ACTOR
         )
     assert account.id is not None  # read from or flushed to the database
-    known = set(session.exec(select(ActivatedUser.email).where(ActivatedUser.account_id == account.id)))
+    known = set(
+        session.exec(select(ActivatedUser.email).where(ActivatedUser.account_id == account.id))
+    )
     for email in demo.users:
         if email not in known:
             session.add(ActivatedUser(account_id=account.id, email=email))
     domain = demo.admin_email.rsplit("@", 1)[1]
-    if session.exec(
-        select(AllowedDomain.id).where(AllowedDomain.account_id == account.id, AllowedDomain.domain == domain)
-    ).first() is None:
+    if (
+        session.exec(
+            select(AllowedDomain.id).where(
+                AllowedDomain.account_id == account.id, AllowedDomain.domain == domain
+            )
+        ).first()
+        is None
+    ):
         session.add(AllowedDomain(account_id=account.id, domain=domain))
     return account.id
 
 
 def subscribe_with_test_card(
-    gateway: StripeClient, account_id: int, licenses: int, *, card: str = "pm_card_visa", yearly: bool = False
+    gateway: StripeClient,
+    account_id: int,
+    licenses: int,
+    *,
+    card: str = "pm_card_visa",
+    yearly: bool = False,
 ) -> tuple[CardSummary, SubscriptionSnapshot]:
     """Create a Stripe customer with a test card and a paid subscription (demo data and tests)."""
     with session_scope() as session:
@@ -75,20 +91,28 @@ def subscribe_with_test_card(
         account = session.get_one(Account, account_id)
         account.stripe_customer_id = customer_id
         account.stripe_subscription_id = None
-    summary = gateway.attach_default_card(customer_id, card, idempotency_key=f"seed:{slug}:{attempt}:card")
+    summary = gateway.attach_default_card(
+        customer_id, card, idempotency_key=f"seed:{slug}:{attempt}:card"
+    )
     price_id = catalogue.price_id("year" if yearly else "month")
-    return summary, paid_subscription(gateway, customer_id, price_id, licenses, key=f"seed:{slug}:{attempt}")
+    return summary, paid_subscription(
+        gateway, customer_id, price_id, licenses, key=f"seed:{slug}:{attempt}"
+    )
 
 
-def paid_subscription(gateway: StripeClient, customer_id: str, price_id: str, quantity: int, *,
-                      key: str) -> SubscriptionSnapshot:
+def paid_subscription(
+    gateway: StripeClient, customer_id: str, price_id: str, quantity: int, *, key: str
+) -> SubscriptionSnapshot:
     """A subscription whose first invoice is paid off-session with the customer's default card
     (demo data and tests: no customer is on a page to confirm it)."""
-    subscription, first_payment = gateway.create_subscription(customer_id, price_id, quantity,
-                                                              idempotency_key=f"{key}:subscription")
+    subscription, first_payment = gateway.create_subscription(
+        customer_id, price_id, quantity, idempotency_key=f"{key}:subscription"
+    )
     payment = gateway.pay_invoice(first_payment.invoice_id, idempotency_key=f"{key}:pay")
     if not payment.paid:
-        raise RuntimeError(f"the first payment of {subscription.id} did not go through ({payment.error_code})")
+        raise RuntimeError(
+            f"the first payment of {subscription.id} did not go through ({payment.error_code})"
+        )
     return gateway.retrieve_subscription(subscription.id)
 
 
@@ -113,8 +137,12 @@ def _ensure_subscription(gateway: StripeClient, account_id: int, demo: DemoAccou
         apply_card(account, card)
         session.add(account)
         audit.record(
-            session, action="seed.subscription", actor=ACTOR, account_id=account_id,
-            subscription=subscription.id, quantity=subscription.quantity,
+            session,
+            action="seed.subscription",
+            actor=ACTOR,
+            account_id=account_id,
+            subscription=subscription.id,
+            quantity=subscription.quantity,
         )
 
 

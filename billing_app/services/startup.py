@@ -24,8 +24,11 @@ def _prepare() -> None:
 
 
 async def prepare_stripe() -> None:
-    """Create the catalogue and (test mode) register the webhook; a Stripe outage must not stop the app."""
+    """Create the catalogue and (test mode) register the webhook; a Stripe outage must not stop the
+    app."""
     try:
         await asyncio.to_thread(_prepare)
     except GatewayError as exc:
-        log.error("Stripe preparation failed, pages will show Stripe errors until it answers: %s", exc)
+        log.error(
+            "Stripe preparation failed, pages will show Stripe errors until it answers: %s", exc
+        )

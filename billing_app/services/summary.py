@@ -12,7 +12,13 @@ from billing_app.services.accounts import licenses_used
 from billing_app.services.money import format_money
 from billing_app.stripe.snapshots import InvoiceSummary
 
-INVOICE_STATUS_LABELS = {"paid": "Paid", "open": "Open", "void": "Void", "draft": "Draft", "uncollectible": "Uncollectible"}
+INVOICE_STATUS_LABELS = {
+    "paid": "Paid",
+    "open": "Open",
+    "void": "Void",
+    "draft": "Draft",
+    "uncollectible": "Uncollectible",
+}
 
 
 def format_date(value: datetime | None) -> str:
@@ -50,23 +56,35 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         account_name=account.name,
         plan_label="Unlimited Version" if unlimited else "Free Version",
         is_unlimited=unlimited,
-        interval_label=("Yearly" if account.billing_interval == INTERVAL_YEAR else "Monthly") if unlimited else "",
+        interval_label=("Yearly" if account.billing_interval == INTERVAL_YEAR else "Monthly")
+        if unlimited
+        else "",
         licenses_used=licenses_used(session, account.id),
         licenses_purchased=account.licenses_purchased,
-        next_invoice_date=format_date(account.current_period_end) if account.next_invoice_amount_cents else "",
+        next_invoice_date=format_date(account.current_period_end)
+        if account.next_invoice_amount_cents
+        else "",
         next_invoice_amount=(
             format_money(account.next_invoice_amount_cents, account.currency)
-            if account.next_invoice_amount_cents is not None else ""
+            if account.next_invoice_amount_cents is not None
+            else ""
         ),
         cancels_on=format_date(account.cancel_at),
-        card_label=f"{(account.card_brand or 'card').title()} ending {account.card_last4}" if has_card else "",
-        card_expiry=f"{account.card_exp_month:02d}/{account.card_exp_year}" if has_card and account.card_exp_month else "",
+        card_label=f"{(account.card_brand or 'card').title()} ending {account.card_last4}"
+        if has_card
+        else "",
+        card_expiry=f"{account.card_exp_month:02d}/{account.card_exp_year}"
+        if has_card and account.card_exp_month
+        else "",
         is_monthly=unlimited and account.billing_interval != INTERVAL_YEAR,
         unpaid_amount=(
             format_money(account.unpaid_amount_cents, account.currency)
-            if account.unpaid_invoice_id and account.unpaid_amount_cents is not None else ""
+            if account.unpaid_invoice_id and account.unpaid_amount_cents is not None
+            else ""
         ),
-        unpaid_needs_authentication=bool(account.unpaid_invoice_id and account.unpaid_requires_action),
+        unpaid_needs_authentication=bool(
+            account.unpaid_invoice_id and account.unpaid_requires_action
+        ),
         has_password=account.password_hash is not None,
     )
 

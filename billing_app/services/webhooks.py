@@ -24,13 +24,29 @@ from billing_app.stripe.errors import GatewayError
 log = logging.getLogger(__name__)
 
 # Stripe API: Types of events. Each may change what the page shows of the account.
-HANDLED_EVENTS = frozenset({
-    "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
-    "invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
-    "invoice.payment_failed", "invoice.payment_action_required", "invoice.voided",
-    "invoice.marked_uncollectible", "customer.updated", "payment_method.automatically_updated",
-})
-OUTCOME_APPLIED, OUTCOME_IGNORED, OUTCOME_ERROR, OUTCOME_PROCESSING = "applied", "ignored", "error", "processing"
+HANDLED_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        "customer.updated",
+        "payment_method.automatically_updated",
+    }
+)
+OUTCOME_APPLIED, OUTCOME_IGNORED, OUTCOME_ERROR, OUTCOME_PROCESSING = (
+    "applied",
+    "ignored",
+    "error",
+    "processing",
+)
 _DONE = (OUTCOME_APPLIED, OUTCOME_IGNORED)
 
 
@@ -54,7 +70,9 @@ def _claim_event(event_id: str, event_type: str) -> bool:
             return True
         try:
             with session.begin_nested():
-                session.add(StripeEvent(id=event_id, type=event_type[:100], outcome=OUTCOME_PROCESSING))
+                session.add(
+                    StripeEvent(id=event_id, type=event_type[:100], outcome=OUTCOME_PROCESSING)
+                )
         except IntegrityError:
             return False  # a concurrent delivery of the same event won
     return True
@@ -76,14 +94,19 @@ def _customer_of(obj: dict[str, Any]) -> str | None:
     return customer.get("id") if isinstance(customer, dict) else customer
 
 
-def _apply(service: BillingService, event: dict[str, Any], event_id: str, event_type: str) -> WebhookResult:
+def _apply(
+    service: BillingService, event: dict[str, Any], event_id: str, event_type: str
+) -> WebhookResult:
     obj = (event.get("data") or {}).get("object") or {}
     if not isinstance(obj, dict):
         obj = {}
     customer_id = _customer_of(obj)
     with session_scope() as session:
-        account = session.exec(select(Account).where(Account.stripe_customer_id == customer_id)).first() \
-            if isinstance(customer_id, str) else None
+        account = (
+            session.exec(select(Account).where(Account.stripe_customer_id == customer_id)).first()
+            if isinstance(customer_id, str)
+            else None
+        )
         account_id = account.id if account is not None else None
     if event_type not in HANDLED_EVENTS or account_id is None:
         _record(event_id, OUTCOME_IGNORED, account_id)

@@ -31,14 +31,21 @@ class ChangePasswordState(DialogMixin, rx.State):
         page = await self.get_state(PageState)
         try:
             epoch = await asyncio.to_thread(
-                _change, account_id, str(form.get("current_password", "")), str(form.get("new_password", "")),
-                str(form.get("confirm_password", "")), page.actor)
+                _change,
+                account_id,
+                str(form.get("current_password", "")),
+                str(form.get("new_password", "")),
+                str(form.get("confirm_password", "")),
+                page.actor,
+            )
         except PasswordRuleError as exc:
             self.pending, self.error = False, str(exc)
             return
         page._note_password_changed(epoch)
         self.pending, self.open = False, False
-        yield rx.toast.success("Password changed. Other signed-in sessions of this page were signed out.")
+        yield rx.toast.success(
+            "Password changed. Other signed-in sessions of this page were signed out."
+        )
 
 
 def _change(account_id: int, current: str, new: str, confirmation: str, actor: str) -> int:

@@ -46,8 +46,10 @@ def _stripe_js_args() -> str:
 
 
 def _confirm_payment_script(result: ActionResult) -> str:
-    return (f"window.billingCard.confirmPayment({_stripe_js_args()}, {json.dumps(result.client_secret)}, "
-            f"{json.dumps(result.payment_method_id)})")
+    return (
+        f"window.billingCard.confirmPayment({_stripe_js_args()}, "
+        f"{json.dumps(result.client_secret)}, {json.dumps(result.payment_method_id)})"
+    )
 
 
 class BillingDialogMixin(DialogMixin, mixin=True):
@@ -58,7 +60,8 @@ class BillingDialogMixin(DialogMixin, mixin=True):
     _awaiting_payment: bool = False
 
     async def _finish(self, call: Callable[..., ActionResult], *args: Any, **kwargs: Any):
-        """Run a service action; on success close, refresh the page and toast; else show the error."""
+        """Run a service action; on success close, refresh the page and toast; else show the
+        error."""
         kwargs["actor"] = (await self.get_state(PageState)).actor
         try:
             result = await asyncio.to_thread(call, *args, **kwargs)
@@ -70,7 +73,9 @@ class BillingDialogMixin(DialogMixin, mixin=True):
             return None
         if result.awaits_customer:
             self._awaiting_payment, self.error = True, ""
-            return rx.call_script(_confirm_payment_script(result), callback=type(self).payment_confirmed)
+            return rx.call_script(
+                _confirm_payment_script(result), callback=type(self).payment_confirmed
+            )
         self.pending, self.open, self._awaiting_payment = False, False, False
         (await self.get_state(PageState))._refresh()
         return rx.toast.success(result.message, duration=8000)
@@ -111,7 +116,9 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         gets its own); False with the error shown when Stripe could not make one."""
         self.client_secret = ""
         try:
-            self.client_secret = await asyncio.to_thread(get_billing_service().start_card_setup, account_id)
+            self.client_secret = await asyncio.to_thread(
+                get_billing_service().start_card_setup, account_id
+            )
         except BillingError as exc:
             self.error = str(exc)
             return False
@@ -122,8 +129,10 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         self.card_ready = False
         if not await self._new_setup_intent(account_id):
             return None
-        return rx.call_script(f"window.billingCard.mount({_stripe_js_args()}, '#{CARD_ELEMENT_ID}')",
-                              callback=type(self).card_mounted)
+        return rx.call_script(
+            f"window.billingCard.mount({_stripe_js_args()}, '#{CARD_ELEMENT_ID}')",
+            callback=type(self).card_mounted,
+        )
 
     @rx.event
     async def card_mounted(self, result: dict):
@@ -131,19 +140,23 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
             return
         self.card_ready = bool(isinstance(result, dict) and result.get("ok"))
         if not self.card_ready:
-            self.error = "The card form could not be loaded. Please close this window and try again."
+            self.error = (
+                "The card form could not be loaded. Please close this window and try again."
+            )
 
     async def _submit_card(self, ready: bool):
         """Let Stripe.js confirm the SetupIntent with the typed card; `card_confirmed` follows."""
         if await self._start_submit(ready and self.card_ready and self.client_secret != "") is None:
             return None
         return rx.call_script(
-            f"window.billingCard.confirm({json.dumps(self.client_secret)}, {json.dumps(self.card_name.strip())})",
+            f"window.billingCard.confirm({json.dumps(self.client_secret)}, "
+            f"{json.dumps(self.card_name.strip())})",
             callback=type(self).card_confirmed,
         )
 
     async def _account_with_confirmed_card(self, result: dict) -> int | None:
-        """After Stripe.js answered: the bound account if the card was confirmed, else None (error shown)."""
+        """After Stripe.js answered: the bound account if the card was confirmed, else None (error
+        shown)."""
         account_id = await self._bound_account()
         if account_id is None:
             self.pending, self.error = False, SESSION_EXPIRED
@@ -171,7 +184,9 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         return outcome
 
     async def _resume(self, account_id: int):
-        outcome = await self._finish(self._card_action(), account_id, resume=True, **self._card_action_args())
+        outcome = await self._finish(
+            self._card_action(), account_id, resume=True, **self._card_action_args()
+        )
         await self._card_action_failed(account_id)
         return outcome
 
@@ -198,7 +213,9 @@ class PricePreviewMixin(BillingDialogMixin, mixin=True):
         self.recurring = preview.recurring if preview else ""
         self._proration_date = preview.proration_date if preview else 0
 
-    async def _load_preview(self, preview_call: Callable[..., ChangePreview], *args: Any) -> ChangePreview | None:
+    async def _load_preview(
+        self, preview_call: Callable[..., ChangePreview], *args: Any
+    ) -> ChangePreview | None:
         try:
             preview = await asyncio.to_thread(preview_call, *args)
         except BillingError as exc:
@@ -226,8 +243,13 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
 
     @rx.var
     def can_submit(self) -> bool:
-        return self.count_error == "" and self.agreed and not self.pending and not self.previewing \
+        return (
+            self.count_error == ""
+            and self.agreed
+            and not self.pending
+            and not self.previewing
             and self.charged_now != ""
+        )
 
     @rx.event
     async def open_form(self):
@@ -260,7 +282,9 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
         count = self.count
         self.previewing, self.error = True, ""
         yield
-        preview = await self._load_preview(get_billing_service().preview_additional_licenses, account_id, count)
+        preview = await self._load_preview(
+            get_billing_service().preview_additional_licenses, account_id, count
+        )
         if self.count == count:  # the user may have typed another number meanwhile
             self._previewed_count = count
             self._show_preview(preview)
@@ -275,9 +299,14 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
         yield await self._add(account_id)
 
     async def _add(self, account_id: int, resume: bool = False):
-        return await self._finish(get_billing_service().add_licenses, account_id, self.count,
-                                  expected_licenses=self._expected, proration_date=self._proration_date,
-                                  resume=resume)
+        return await self._finish(
+            get_billing_service().add_licenses,
+            account_id,
+            self.count,
+            expected_licenses=self._expected,
+            proration_date=self._proration_date,
+            resume=resume,
+        )
 
     async def _resume(self, account_id: int):
         return await self._add(account_id, resume=True)
@@ -310,9 +339,15 @@ class UpgradeState(CardFormMixin, rx.State):
         if self.licenses_error:
             return ""
         settings = get_settings()
-        unit = settings.billing_price_yearly_cents if self.interval == INTERVAL_YEAR \
+        unit = (
+            settings.billing_price_yearly_cents
+            if self.interval == INTERVAL_YEAR
             else settings.billing_price_monthly_cents
-        return f"{format_money(int(self.licenses) * unit, settings.billing_currency)} per {self.interval}"
+        )
+        return (
+            f"{format_money(int(self.licenses) * unit, settings.billing_currency)} per "
+            f"{self.interval}"
+        )
 
     @rx.var
     def can_submit(self) -> bool:
@@ -325,7 +360,12 @@ class UpgradeState(CardFormMixin, rx.State):
             return
         used = int((await self.get_state(PageState)).summary.get("licenses_used", 0))
         self.minimum = max(used, 1)
-        self.licenses, self.interval, self.agreed, self.card_ready = str(self.minimum), INTERVAL_MONTH, False, False
+        self.licenses, self.interval, self.agreed, self.card_ready = (
+            str(self.minimum),
+            INTERVAL_MONTH,
+            False,
+            False,
+        )
         yield  # the form is shown now; what the user types from here on is never reset
         yield await self._prepare_card(account_id)
 
@@ -349,7 +389,11 @@ class UpgradeState(CardFormMixin, rx.State):
         return get_billing_service().purchase_unlimited
 
     def _card_action_args(self) -> dict[str, Any]:
-        return {"licenses": self.licenses, "interval": self.interval, "setup_secret": self.client_secret}
+        return {
+            "licenses": self.licenses,
+            "interval": self.interval,
+            "setup_secret": self.client_secret,
+        }
 
 
 class CardState(CardFormMixin, rx.State):
@@ -396,7 +440,9 @@ class YearlyState(PricePreviewMixin, rx.State):
         self._show_preview(None)
         self.previewing = True
         yield
-        self._show_preview(await self._load_preview(get_billing_service().preview_yearly, account_id))
+        self._show_preview(
+            await self._load_preview(get_billing_service().preview_yearly, account_id)
+        )
 
     @rx.event
     async def submit(self):
@@ -406,8 +452,12 @@ class YearlyState(PricePreviewMixin, rx.State):
         yield await self._convert(account_id)
 
     async def _convert(self, account_id: int, resume: bool = False):
-        return await self._finish(get_billing_service().convert_to_yearly, account_id,
-                                  proration_date=self._proration_date, resume=resume)
+        return await self._finish(
+            get_billing_service().convert_to_yearly,
+            account_id,
+            proration_date=self._proration_date,
+            resume=resume,
+        )
 
     async def _resume(self, account_id: int):
         return await self._convert(account_id, resume=True)
@@ -415,7 +465,9 @@ class YearlyState(PricePreviewMixin, rx.State):
     async def _after_stale(self):
         account_id = await self._bound_account()
         if account_id is not None:
-            self._show_preview(await self._load_preview(get_billing_service().preview_yearly, account_id))
+            self._show_preview(
+                await self._load_preview(get_billing_service().preview_yearly, account_id)
+            )
 
 
 class CancelState(BillingDialogMixin, rx.State):
@@ -446,8 +498,13 @@ class CancelState(BillingDialogMixin, rx.State):
         if (account_id := await self._start_submit(True)) is None:
             return
         yield
-        yield await self._finish(get_billing_service().cancel, account_id, reason=self.reason,
-                                 additional_features=self.features, form=self._form)
+        yield await self._finish(
+            get_billing_service().cancel,
+            account_id,
+            reason=self.reason,
+            additional_features=self.features,
+            form=self._form,
+        )
 
     @rx.event
     async def resume(self):
@@ -465,7 +522,7 @@ class CancelState(BillingDialogMixin, rx.State):
 
 
 class PaymentAuthenticationState(rx.State):
-    """"Authenticate Payment": a renewal the bank wants the customer to confirm (3-D Secure)."""
+    """ "Authenticate Payment": a renewal the bank wants the customer to confirm (3-D Secure)."""
 
     pending: bool = False
 
@@ -480,7 +537,9 @@ class PaymentAuthenticationState(rx.State):
         self.pending = True
         yield
         try:
-            secret = await asyncio.to_thread(get_billing_service().unpaid_payment_secret, account_id)
+            secret = await asyncio.to_thread(
+                get_billing_service().unpaid_payment_secret, account_id
+            )
         except BillingError as exc:
             self.pending = False
             (await self.get_state(PageState))._refresh()
@@ -488,7 +547,8 @@ class PaymentAuthenticationState(rx.State):
             return
         yield rx.call_script(
             f"window.billingCard.confirmPayment({_stripe_js_args()}, {json.dumps(secret)}, null)",
-            callback=PaymentAuthenticationState.authenticated)
+            callback=PaymentAuthenticationState.authenticated,
+        )
 
     @rx.event
     async def authenticated(self, _browser_result: dict):
@@ -498,8 +558,9 @@ class PaymentAuthenticationState(rx.State):
             self.pending = False
             return
         try:
-            message = await asyncio.to_thread(get_billing_service().after_authentication, account_id,
-                                               actor=page.actor)
+            message = await asyncio.to_thread(
+                get_billing_service().after_authentication, account_id, actor=page.actor
+            )
         except BillingError as exc:
             self.pending = False
             page._refresh()

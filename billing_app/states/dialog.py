@@ -1,4 +1,5 @@
-"""What every dialog of the page has: open and pending flags, an inline error, an idempotency key."""
+"""What every dialog of the page has: open and pending flags, an inline error, an idempotency
+key."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import reflex as rx
 
 from billing_app.states.page import PageState
 
-SESSION_EXPIRED = "Your session has ended. Open the Billing Page again from the $ icon in the connector."
+SESSION_EXPIRED = (
+    "Your session has ended. Open the Billing Page again from the $ icon in the connector."
+)
 
 
 def new_idempotency_key() -> str:
@@ -16,7 +19,8 @@ def new_idempotency_key() -> str:
 
 
 class DialogMixin(rx.State, mixin=True):
-    """Open and pending flags, an inline error and an idempotency key, checked against the bound account."""
+    """Open and pending flags, an inline error and an idempotency key, checked against the bound
+    account."""
 
     open: bool = False
     pending: bool = False
@@ -27,7 +31,8 @@ class DialogMixin(rx.State, mixin=True):
         return (await self.get_state(PageState)).account_id
 
     async def _open_dialog(self) -> int | None:
-        """Open the dialog with a fresh idempotency key; the bound account, or None (nothing opened)."""
+        """Open the dialog with a fresh idempotency key; the bound account, or None (nothing
+        opened)."""
         account_id = await self._bound_account()
         if account_id is not None:
             self.open, self.pending, self.error, self._key = True, False, "", new_idempotency_key()

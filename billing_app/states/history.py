@@ -42,8 +42,11 @@ class HistoryState(rx.State):
         try:
             # The Stripe call blocks: keep it off the event loop.
             return await asyncio.to_thread(
-                history_page, get_gateway(), account_id,
-                actor=ACTOR, starting_after=starting_after,
+                history_page,
+                get_gateway(),
+                account_id,
+                actor=ACTOR,
+                starting_after=starting_after,
             )
         except GatewayError as exc:
             self.error = exc.user_message

@@ -70,7 +70,11 @@ class PageState(rx.State):
                     )
                 if claims.token_id != self._bound_token_id:
                     self._forget()
-                self._launched_account_id, self._bound_token_id, self._actor = account.id, claims.token_id, claims.email
+                self._launched_account_id, self._bound_token_id, self._actor = (
+                    account.id,
+                    claims.token_id,
+                    claims.email,
+                )
                 if account.password_hash is None:
                     self._sign_in_as(account)
             except InvalidLaunchToken as exc:
@@ -119,8 +123,8 @@ class PageState(rx.State):
         self._signed_in_at = self._last_activity = time.time()
 
     async def _empty_account_states_if_due(self) -> None:
-        """Reset every other state of the page (lists, dialogs, their errors and client secrets) once a
-        sign-in has ended: they all show something of the account."""
+        """Reset every other state of the page (lists, dialogs, their errors and client secrets)
+        once a sign-in has ended: they all show something of the account."""
         if not self._emptying_due:
             return
         self._emptying_due = False
@@ -130,11 +134,16 @@ class PageState(rx.State):
 
     async def _before_event(self, launch_token: str | None) -> bool:
         """Run before every event of the tab (states/session_guard.py): end a sign-in that no longer
-        holds, empty the account's data when a sign-in ended or another launch link was opened in the
-        tab (before even the page's reload is answered); whether the tab is signed in."""
+        holds, empty the account's data when a sign-in ended or another launch link was opened in
+        the tab (before even the page's reload is answered); whether the tab is signed in."""
         account_id = self.account_id
-        if launch_token and self._bound_token_id is not None and launch_token != self._bound_token_id:
-            # Another launch link in this tab: nothing of the bound account until open_page has checked it.
+        if (
+            launch_token
+            and self._bound_token_id is not None
+            and launch_token != self._bound_token_id
+        ):
+            # Another launch link in this tab: nothing of the bound account until open_page has
+            # checked it.
             self._end_sign_in()
             self.phase, account_id = "loading", None
         await self._empty_account_states_if_due()
@@ -142,7 +151,8 @@ class PageState(rx.State):
 
     @rx.event
     async def sign_out(self):
-        """End this tab's session: back to the password prompt (or, without a password, the launch message)."""
+        """End this tab's session: back to the password prompt (or, without a password, the launch
+        message)."""
         self._sign_out()
         await self._empty_account_states_if_due()
 
@@ -166,7 +176,9 @@ class PageState(rx.State):
         self.signing_in, self.password_error = True, ""
         yield
         password = form.get("password") if isinstance(form, dict) else None
-        result = await asyncio.to_thread(self._check_password, password[:512] if isinstance(password, str) else "")
+        result = await asyncio.to_thread(
+            self._check_password, password[:512] if isinstance(password, str) else ""
+        )
         self.signing_in = False
         if result:
             self.password_error = result
@@ -192,8 +204,10 @@ class PageState(rx.State):
         if facts is None:
             return "denied"
         settings, now = get_settings(), time.time()
-        expired = (now - self._last_activity > settings.billing_session_idle_minutes * 60
-                   or now - self._signed_in_at > settings.billing_session_max_hours * 3600)
+        expired = (
+            now - self._last_activity > settings.billing_session_idle_minutes * 60
+            or now - self._signed_in_at > settings.billing_session_max_hours * 3600
+        )
         if facts.has_password and (expired or facts.session_epoch != self._session_epoch):
             return "password"
         if expired:
@@ -220,7 +234,8 @@ class PageState(rx.State):
         self.summary = build_summary(session, account).as_dict()
 
     def _note_password_changed(self, session_epoch: int) -> None:
-        """This tab changed the password: it stays signed in, the account's other sessions do not."""
+        """This tab changed the password: it stays signed in, the account's other sessions do
+        not."""
         self._session_epoch = session_epoch
 
     @property
@@ -244,10 +259,16 @@ class PageState(rx.State):
         return self._actor
 
     def _invoice_pdf_url(self, invoice_id: str, *, download: bool = False) -> str | None:
-        """A new single-use link to the invoice's PDF for this tab, or None if it is no longer signed in."""
+        """A new single-use link to the invoice's PDF for this tab, or None if it is no longer
+        signed in."""
         account_id = self.account_id
         if account_id is None or self._page_session_id is None:
             return None
-        return invoice_pdf_url(get_settings(), account_id=account_id, invoice_id=invoice_id,
-                               page_session_id=self._page_session_id, session_epoch=self._session_epoch,
-                               download=download)
+        return invoice_pdf_url(
+            get_settings(),
+            account_id=account_id,
+            invoice_id=invoice_id,
+            page_session_id=self._page_session_id,
+            session_epoch=self._session_epoch,
+            download=download,
+        )

@@ -43,7 +43,8 @@ class SessionGuard(Middleware):
         signed_in = await page._before_event(_launch_token(event))
         if signed_in or not _needs_sign_in(event):
             return None
-        # Dropped; what the check itself changed (a sign-in that just ended) still reaches the browser.
+        # Dropped; what the check itself changed (a sign-in that just ended) still reaches the
+        # browser.
         root = state._get_root_state()
         delta = await root._get_resolved_delta()
         root._clean()

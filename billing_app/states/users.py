@@ -68,10 +68,21 @@ class UsersState(rx.State):
     def _show_users(self, session: Session, account_id: int) -> None:
         """The current page of the list (search and page index kept), as `session` sees it."""
         listing = seats.list_users(session, account_id, search=self.search, page=self.page_index)
-        self.users = [{"email": user.email, "activated": format_date(user.activated_at)} for user in listing.users]
-        self.total_users, self.page_index, self.page_count = listing.total, listing.page, listing.page_count
+        self.users = [
+            {"email": user.email, "activated": format_date(user.activated_at)}
+            for user in listing.users
+        ]
+        self.total_users, self.page_index, self.page_count = (
+            listing.total,
+            listing.page,
+            listing.page_count,
+        )
         first = listing.page * seats.PAGE_SIZE
-        self.range_label = f"{first + 1:,}–{first + len(listing.users):,} of {listing.total:,}" if listing.total else ""
+        self.range_label = (
+            f"{first + 1:,}–{first + len(listing.users):,} of {listing.total:,}"
+            if listing.total
+            else ""
+        )
 
     @rx.event
     async def load(self):
@@ -147,7 +158,7 @@ class RemoveUserState(rx.State):
 
     @rx.event
     async def remove_user(self):
-        """"Yes" in the confirmation."""
+        """ "Yes" in the confirmation."""
         if (bound := await _bound(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
@@ -171,7 +182,7 @@ class RemoveUserState(rx.State):
 
 
 class DomainsState(rx.State):
-    """"Email Domain allowed to use licenses": the list being edited, saved by "Update"."""
+    """ "Email Domain allowed to use licenses": the list being edited, saved by "Update"."""
 
     own_domain: str = ""
     domain_drafts: list[str] = []
@@ -185,7 +196,9 @@ class DomainsState(rx.State):
         """The saved domains, as `session` sees them; drops an earlier error and release offer."""
         account = session.get_one(Account, account_id)
         self.own_domain = domains.admin_domain(account)
-        self.domain_drafts = [d for d in domains.allowed_domains(session, account_id) if d != self.own_domain]
+        self.domain_drafts = [
+            d for d in domains.allowed_domains(session, account_id) if d != self.own_domain
+        ]
         self.domain_error, self.orphaned_domains, self.orphaned_message = "", [], ""
 
     @rx.event
@@ -205,17 +218,20 @@ class DomainsState(rx.State):
 
     @rx.event
     async def save_domains(self, form_data: dict):
-        """"Update": save the edited list, or say what is wrong and save nothing."""
+        """ "Update": save the edited list, or say what is wrong and save nothing."""
         if (bound := await _bound(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
         page, account_id = bound
         if not isinstance(form_data, dict):
             return
-        # The form's fields, not the drafts: they hold what was typed even before it reached the state.
-        # One more than allowed is enough for the service to say there are too many.
-        entries = [value[:MAX_DOMAIN_INPUT_CHARS] if isinstance(value, str) else value
-                   for name, value in form_data.items() if str(name).startswith(DOMAIN_FIELD_PREFIX)]
+        # The form's fields, not the drafts: they hold what was typed even before it reached the
+        # state. One more than allowed is enough for the service to say there are too many.
+        entries = [
+            value[:MAX_DOMAIN_INPUT_CHARS] if isinstance(value, str) else value
+            for name, value in form_data.items()
+            if str(name).startswith(DOMAIN_FIELD_PREFIX)
+        ]
         entries = entries[: domains.MAX_DOMAINS + 1]
         try:
             with session_scope() as session:
@@ -228,10 +244,14 @@ class DomainsState(rx.State):
             return
         self.orphaned_domains = sorted(orphans)
         self.orphaned_message = (
-            f"{_plural(sum(orphans.values()), 'user')} of {', '.join(self.orphaned_domains)} still hold licenses."
-            if orphans else ""
+            f"{_plural(sum(orphans.values()), 'user')} of {', '.join(self.orphaned_domains)} still "
+            "hold licenses."
+            if orphans
+            else ""
         )
-        yield rx.toast.success("Allowed domains updated." if change.added or change.removed else "No change to save.")
+        yield rx.toast.success(
+            "Allowed domains updated." if change.added or change.removed else "No change to save."
+        )
 
     @rx.event
     async def release_orphaned_users(self):
@@ -245,7 +265,9 @@ class DomainsState(rx.State):
         user_list = await self.get_state(UsersState)
         with session_scope() as session:
             account = session.get_one(Account, account_id)
-            released = seats.release_users_of_domains(session, account, self.orphaned_domains, actor=page.actor)
+            released = seats.release_users_of_domains(
+                session, account, self.orphaned_domains, actor=page.actor
+            )
             user_list._show_users(session, account_id)
             _show_counts(session, page, account_id)
         self.releasing, self.orphaned_domains, self.orphaned_message = False, [], ""

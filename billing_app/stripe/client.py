@@ -32,7 +32,6 @@ from billing_app.stripe.parsing import (
     card_from,
     intent_id,
     invoice_from,
-    line_from,
     payment_from,
     ref_id,
     subscription_from,
@@ -69,6 +68,7 @@ def _options(idempotency_key: str, step: str | None = None) -> stripe.RequestOpt
 
 
 # The client ------------------------------------------------------------------
+
 
 class StripeClient:
     """Billing operations against Stripe (or the emulator in test mode), chosen by `settings`."""
@@ -126,31 +126,49 @@ class StripeClient:
 
     def _ensure_price(self, interval: Interval, amount: int, currency: str) -> str:
         lookup_key = LOOKUP_KEYS[interval]
-        found = self._call(self._v1.prices.list,
-                           params={"lookup_keys": [lookup_key], "active": True, "limit": 10})
+        found = self._call(
+            self._v1.prices.list, params={"lookup_keys": [lookup_key], "active": True, "limit": 10}
+        )
         for price in found.get("data") or []:
-            terms = (price.get("unit_amount"), price.get("currency"),
-                     (price.get("recurring") or {}).get("interval"), ref_id(price.get("product")))
+            terms = (
+                price.get("unit_amount"),
+                price.get("currency"),
+                (price.get("recurring") or {}).get("interval"),
+                ref_id(price.get("product")),
+            )
             if terms == (amount, currency, interval, PRODUCT_ID):
                 return str(price["id"])
         params: PriceCreateParams = {
-            "product": PRODUCT_ID, "unit_amount": amount, "currency": currency,
+            "product": PRODUCT_ID,
+            "unit_amount": amount,
+            "currency": currency,
             "recurring": {"interval": interval, "usage_type": "licensed"},
-            "lookup_key": lookup_key, "transfer_lookup_key": True,
+            "lookup_key": lookup_key,
+            "transfer_lookup_key": True,
             "nickname": f"{PRODUCT_NAME} ({interval}ly)",
         }
         # The key names the terms: concurrent creators of the same terms get one Price.
-        price = self._call(self._v1.prices.create, params=params,
-                           options=_options(f"price:{lookup_key}:{amount}:{currency}"))
+        price = self._call(
+            self._v1.prices.create,
+            params=params,
+            options=_options(f"price:{lookup_key}:{amount}:{currency}"),
+        )
         return str(price["id"])
 
     # Customers and cards -----------------------------------------------------
 
-    def create_customer(self, *, name: str, email: str, account_ref: str,
-                        idempotency_key: str) -> str:
-        customer = self._call(self._v1.customers.create, params={
-            "name": name, "email": email, "metadata": {"account_ref": account_ref},
-        }, options=_options(idempotency_key))
+    def create_customer(
+        self, *, name: str, email: str, account_ref: str, idempotency_key: str
+    ) -> str:
+        customer = self._call(
+            self._v1.customers.create,
+            params={
+                "name": name,
+                "email": email,
+                "metadata": {"account_ref": account_ref},
+            },
+            options=_options(idempotency_key),
+        )
         return str(customer["id"])
 
     def customer_exists(self, customer_id: str) -> bool:
@@ -162,9 +180,14 @@ class StripeClient:
             raise
         return not customer.get("deleted", False)
 
-    def attach_default_card(self, customer_id: str, payment_method_id: str, *,
-                            idempotency_key: str,
-                            subscription_id: str | None = None) -> CardSummary:
+    def attach_default_card(
+        self,
+        customer_id: str,
+        payment_method_id: str,
+        *,
+        idempotency_key: str,
+        subscription_id: str | None = None,
+    ) -> CardSummary:
         """Attach a card (collected by Stripe.js) and make it the default for invoices.
 
         Set on the customer and, when given, on the subscription too: a
@@ -175,16 +198,26 @@ class StripeClient:
             raise GatewayError("Only cards are accepted.", code="unsupported_payment_method")
         # Already attached by a SetupIntent made for this customer, or by a retry.
         if ref_id(pm.get("customer")) != customer_id:
-            pm = self._call(self._v1.payment_methods.attach, payment_method_id,
-                            params={"customer": customer_id},
-                            options=_options(idempotency_key, "attach"))
-        self._call(self._v1.customers.update, customer_id,
-                   params={"invoice_settings": {"default_payment_method": pm["id"]}},
-                   options=_options(idempotency_key, "default"))
+            pm = self._call(
+                self._v1.payment_methods.attach,
+                payment_method_id,
+                params={"customer": customer_id},
+                options=_options(idempotency_key, "attach"),
+            )
+        self._call(
+            self._v1.customers.update,
+            customer_id,
+            params={"invoice_settings": {"default_payment_method": pm["id"]}},
+            options=_options(idempotency_key, "default"),
+        )
         if subscription_id:
             update: SubscriptionUpdateParams = {"default_payment_method": pm["id"]}
-            self._call(self._v1.subscriptions.update, subscription_id, params=update,
-                       options=_options(idempotency_key, "subscription-default"))
+            self._call(
+                self._v1.subscriptions.update,
+                subscription_id,
+                params=update,
+                options=_options(idempotency_key, "subscription-default"),
+            )
         card = card_from(pm)
         if card is None:
             raise unexpected(f"payment method {pm['id']} has no card")
@@ -202,9 +235,16 @@ class StripeClient:
 
     # Subscriptions -------------------------------------------------------------
 
-    def create_subscription(self, customer_id: str, price_id: str, quantity: int, *,
-                            payment_method_id: str | None = None, created_by: str = "",
-                            idempotency_key: str) -> tuple[SubscriptionSnapshot, InvoicePayment]:
+    def create_subscription(
+        self,
+        customer_id: str,
+        price_id: str,
+        quantity: int,
+        *,
+        payment_method_id: str | None = None,
+        created_by: str = "",
+        idempotency_key: str,
+    ) -> tuple[SubscriptionSnapshot, InvoicePayment]:
         """Subscribe with the first invoice finalized but not yet paid (`default_incomplete`).
 
         The customer then confirms that payment on the page (Stripe.js, so 3-D Secure
@@ -222,8 +262,11 @@ class StripeClient:
         }
         if payment_method_id:
             params["default_payment_method"] = payment_method_id
-        sub = self._call(self._v1.subscriptions.create, params=params,
-                         options=_options(idempotency_key, "subscribe"))
+        sub = self._call(
+            self._v1.subscriptions.create,
+            params=params,
+            options=_options(idempotency_key, "subscribe"),
+        )
         snapshot = subscription_from(sub)
         invoice = sub.get("latest_invoice")
         if not isinstance(invoice, dict):
@@ -232,16 +275,24 @@ class StripeClient:
 
     def customer_subscriptions(self, customer_id: str) -> list[SubscriptionSnapshot]:
         """All the customer's subscriptions, ended ones included, newest first."""
-        page = self._call(self._v1.subscriptions.list,
-                          params={"customer": customer_id, "status": "all", "limit": 20})
+        page = self._call(
+            self._v1.subscriptions.list,
+            params={"customer": customer_id, "status": "all", "limit": 20},
+        )
         return [subscription_from(sub) for sub in page.get("data") or []]
 
     def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
         return subscription_from(self._call(self._v1.subscriptions.retrieve, subscription_id))
 
-    def change_subscription(self, subscription: SubscriptionSnapshot, *, price_id: str,
-                            quantity: int, proration_date: int, idempotency_key: str
-                            ) -> tuple[SubscriptionSnapshot, InvoicePayment | None]:
+    def change_subscription(
+        self,
+        subscription: SubscriptionSnapshot,
+        *,
+        price_id: str,
+        quantity: int,
+        proration_date: int,
+        idempotency_key: str,
+    ) -> tuple[SubscriptionSnapshot, InvoicePayment | None]:
         """Set the price and quantity of the subscription's one item and charge at once.
 
         `always_invoice` invoices the proration (from `proration_date`, the instant the
@@ -259,16 +310,26 @@ class StripeClient:
             "payment_behavior": "pending_if_incomplete",
             "expand": ["latest_invoice.confirmation_secret"],
         }
-        sub = self._call(self._v1.subscriptions.update, subscription.id, params=params,
-                         options=_options(idempotency_key, "change"))
+        sub = self._call(
+            self._v1.subscriptions.update,
+            subscription.id,
+            params=params,
+            options=_options(idempotency_key, "change"),
+        )
         snapshot = subscription_from(sub)
         invoice = sub.get("latest_invoice")
         if not isinstance(invoice, dict) or invoice.get("id") == subscription.latest_invoice_id:
             return snapshot, None
         return snapshot, self._payment_of(invoice)
 
-    def preview_change(self, subscription: SubscriptionSnapshot, *, price_id: str,
-                       quantity: int, proration_date: int) -> InvoicePreview:
+    def preview_change(
+        self,
+        subscription: SubscriptionSnapshot,
+        *,
+        price_id: str,
+        quantity: int,
+        proration_date: int,
+    ) -> InvoicePreview:
         """The invoice `change_subscription` with these values would create now."""
         params: InvoiceCreatePreviewParams = {
             "customer": subscription.customer_id,
@@ -280,10 +341,9 @@ class StripeClient:
             },
         }
         inv = self._call(self._v1.invoices.create_preview, params=params)
-        lines = tuple(line_from(line) for line in (inv.get("lines") or {}).get("data") or [])
-        return InvoicePreview(amount_due=int(inv.get("amount_due") or 0),
-                              total=int(inv.get("total") or 0),
-                              currency=str(inv.get("currency")), lines=lines)
+        return InvoicePreview(
+            amount_due=int(inv.get("amount_due") or 0), currency=str(inv.get("currency"))
+        )
 
     def discard_incomplete(self, subscription_id: str, *, idempotency_key: str) -> None:
         """Void the unpaid first invoice and cancel an `incomplete` subscription."""
@@ -294,25 +354,34 @@ class StripeClient:
         if invoice_id:
             self.void_invoice(invoice_id, idempotency_key=idempotency_key)
         cancel: SubscriptionCancelParams = {"prorate": False}
-        self._call(self._v1.subscriptions.cancel, subscription_id, params=cancel,
-                   options=_options(idempotency_key, "discard"))
+        self._call(
+            self._v1.subscriptions.cancel,
+            subscription_id,
+            params=cancel,
+            options=_options(idempotency_key, "discard"),
+        )
 
-    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, *,
-                                 comment: str = "", idempotency_key: str
-                                 ) -> SubscriptionSnapshot:
+    def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool, *, comment: str = "", idempotency_key: str
+    ) -> SubscriptionSnapshot:
         """Cancel at the period's end (with the customer's words in `cancellation_details`)
         or resume."""
         params: SubscriptionUpdateParams = {"cancel_at_period_end": cancel}
         if cancel and comment:
             params["cancellation_details"] = {"comment": comment[:5000]}
-        sub = self._call(self._v1.subscriptions.update, subscription_id, params=params,
-                         options=_options(idempotency_key, "cancel" if cancel else "resume"))
+        sub = self._call(
+            self._v1.subscriptions.update,
+            subscription_id,
+            params=params,
+            options=_options(idempotency_key, "cancel" if cancel else "resume"),
+        )
         return subscription_from(sub)
 
     # Invoices ------------------------------------------------------------------
 
-    def invoice_page(self, customer_id: str, *, limit: int = 25,
-                     starting_after: str | None = None) -> InvoicePage:
+    def invoice_page(
+        self, customer_id: str, *, limit: int = 25, starting_after: str | None = None
+    ) -> InvoicePage:
         """One page of the customer's invoices, newest first, with the next page's cursor."""
         if not 1 <= limit <= 100:
             raise ValueError("limit must be between 1 and 100")
@@ -324,11 +393,13 @@ class StripeClient:
         invoices = [invoice_from(inv) for inv in data]
         # localstripe orders by its `date` (a period boundary), not by creation.
         invoices.sort(key=lambda inv: inv.created, reverse=True)
-        return InvoicePage(invoices, bool(page.get("has_more")),
-                           str(data[-1]["id"]) if data else None)
+        return InvoicePage(
+            invoices, bool(page.get("has_more")), str(data[-1]["id"]) if data else None
+        )
 
-    def retrieve_invoice(self, invoice_id: str, *, customer_id: str | None = None
-                         ) -> InvoiceSummary:
+    def retrieve_invoice(
+        self, invoice_id: str, *, customer_id: str | None = None
+    ) -> InvoiceSummary:
         """The invoice with all its lines. With `customer_id`, another customer's
         invoice is reported as missing (GatewayError code `resource_missing`)."""
         inv = self._call(self._v1.invoices.retrieve, invoice_id)
@@ -337,8 +408,11 @@ class StripeClient:
         page = inv.get("lines") or {}
         lines = list(page.get("data") or [])
         while page.get("has_more") and lines:
-            page = self._call(self._v1.invoices.line_items.list, invoice_id,
-                              params={"limit": 100, "starting_after": lines[-1]["id"]})
+            page = self._call(
+                self._v1.invoices.line_items.list,
+                invoice_id,
+                params={"limit": 100, "starting_after": lines[-1]["id"]},
+            )
             lines.extend(page.get("data") or [])
         return invoice_from(inv, lines)
 
@@ -351,13 +425,19 @@ class StripeClient:
 
     def invoice_payment(self, invoice_id: str) -> InvoicePayment:
         """Where the invoice's payment stands (paid, waiting for the customer, failed)."""
-        inv = self._call(self._v1.invoices.retrieve, invoice_id,
-                         params={"expand": ["confirmation_secret"]})
+        inv = self._call(
+            self._v1.invoices.retrieve, invoice_id, params={"expand": ["confirmation_secret"]}
+        )
         return self._payment_of(inv)
 
-    def pay_invoice(self, invoice_id: str, *, idempotency_key: str,
-                    payment_method_id: str | None = None,
-                    on_session: bool = False) -> InvoicePayment:
+    def pay_invoice(
+        self,
+        invoice_id: str,
+        *,
+        idempotency_key: str,
+        payment_method_id: str | None = None,
+        on_session: bool = False,
+    ) -> InvoicePayment:
         """Try to pay an open invoice now; a decline or a 3-D Secure request leaves it open.
 
         `on_session` when the customer is on the page (after a card change): the bank
@@ -370,11 +450,19 @@ class StripeClient:
         if payment_method_id:
             params["payment_method"] = payment_method_id
         try:
-            self._call(self._v1.invoices.pay, invoice_id, params=params,
-                       options=_options(idempotency_key, f"pay:{invoice_id}"))
+            self._call(
+                self._v1.invoices.pay,
+                invoice_id,
+                params=params,
+                options=_options(idempotency_key, f"pay:{invoice_id}"),
+            )
         except GatewayError as err:
-            if err.outcome_unknown or err.code in ("unreachable", "rate_limited",
-                                                   "authentication_error", "idempotency_error"):
+            if err.outcome_unknown or err.code in (
+                "unreachable",
+                "rate_limited",
+                "authentication_error",
+                "idempotency_error",
+            ):
                 raise
             # A decline or an authentication request: the invoice says which.
         return self.invoice_payment(invoice_id)
@@ -383,14 +471,18 @@ class StripeClient:
         """The customer's unpaid (open) invoices, oldest first (the emulator cannot filter
         by status, so the newest page is read and filtered)."""
         page = self.invoice_page(customer_id, limit=25)
-        return [self.invoice_payment(inv.id) for inv in reversed(page.invoices)
-                if inv.status == "open"]
+        return [
+            self.invoice_payment(inv.id) for inv in reversed(page.invoices) if inv.status == "open"
+        ]
 
     def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> None:
         """Void an unpaid invoice (discarding the pending update it was paying for)."""
         try:
-            self._call(self._v1.invoices.void_invoice, invoice_id,
-                       options=_options(idempotency_key, f"void:{invoice_id}"))
+            self._call(
+                self._v1.invoices.void_invoice,
+                invoice_id,
+                options=_options(idempotency_key, f"void:{invoice_id}"),
+            )
         except GatewayError:
             if self.invoice_payment(invoice_id).invoice_status not in ("void", "paid"):
                 raise
@@ -399,9 +491,15 @@ class StripeClient:
 
     def create_setup_intent(self, customer_id: str, *, idempotency_key: str) -> str:
         """A SetupIntent for Stripe.js `confirmCardSetup`; returns its client secret."""
-        intent = self._call(self._v1.setup_intents.create, params={
-            "customer": customer_id, "usage": "off_session", "payment_method_types": ["card"],
-        }, options=_options(idempotency_key, "setup"))
+        intent = self._call(
+            self._v1.setup_intents.create,
+            params={
+                "customer": customer_id,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+            },
+            options=_options(idempotency_key, "setup"),
+        )
         return str(intent["client_secret"])
 
     def setup_intent_payment_method(self, client_secret: str) -> str | None:
@@ -416,15 +514,22 @@ class StripeClient:
     def construct_event(self, payload: bytes, signature: str) -> dict[str, Any]:
         """Verify a webhook delivery's signature; raise ValueError if it is not Stripe's."""
         try:
-            event = stripe.Webhook.construct_event(payload, signature, self._settings.webhook_secret)
+            event = stripe.Webhook.construct_event(
+                payload, signature, self._settings.webhook_secret
+            )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise ValueError("invalid webhook signature or payload") from exc
         return event.to_dict()
 
     # Test mode and health --------------------------------------------------------
 
-    def register_test_webhook(self, url: str, secret: str, endpoint_id: str = "billing-app",
-                              events: list[str] | None = None) -> None:
+    def register_test_webhook(
+        self,
+        url: str,
+        secret: str,
+        endpoint_id: str = "billing-app",
+        events: list[str] | None = None,
+    ) -> None:
         """Tell the emulator where to send events (its `/_config` API; lost on restart)."""
         if not self._settings.test_mode:
             raise RuntimeError("real Stripe webhook endpoints are set up in the Dashboard")
@@ -440,18 +545,7 @@ class StripeClient:
             log.warning("Could not register the test webhook: %r", exc)
             raise GatewayError(MSG_UNREACHABLE, code="unreachable", retryable=True) from exc
         if not response.is_success:
-            log.warning("The emulator refused the webhook: %s %s", response.status_code,
-                        response.text[:200])
-            raise GatewayError(MSG_REFUSED, code=f"http_{response.status_code}")
-
-    def is_reachable(self) -> bool:
-        """True if the API answers an authenticated request within a few seconds."""
-        try:
-            response = httpx.get(
-                f"{self._api_base}/v1/products", params={"limit": 1}, timeout=_PROBE_TIMEOUT,
-                headers={"Authorization": f"Bearer {self._settings.stripe_api_key}",
-                         "Stripe-Version": STRIPE_API_VERSION},
+            log.warning(
+                "The emulator refused the webhook: %s %s", response.status_code, response.text[:200]
             )
-        except httpx.HTTPError:
-            return False
-        return response.is_success
+            raise GatewayError(MSG_REFUSED, code=f"http_{response.status_code}")

@@ -65,6 +65,7 @@ _installed = False
 
 # Small helpers ----------------------------------------------------------------
 
+
 def _now() -> int:
     return int(time.time())
 
@@ -88,7 +89,9 @@ def _bad_request(message: str, code: str | None = None, param: str | None = None
 
 def _card_error(message: str, code: str, **extra: Any) -> UserError:
     """HTTP 402 as Stripe sends it (Stripe API: Errors › card_error)."""
-    error = UserError(402, message, {"code": code, **{k: v for k, v in extra.items() if v is not None}})
+    error = UserError(
+        402, message, {"code": code, **{k: v for k, v in extra.items() if v is not None}}
+    )
     error.body["error"]["type"] = "card_error"
     return error
 
@@ -113,8 +116,10 @@ def _unexpected(kwargs: dict[str, Any]) -> None:
 def _add_interval(start: int, plan: Any) -> int:
     count = int(getattr(plan, "interval_count", 1) or 1)
     step = {
-        "day": relativedelta(days=count), "week": relativedelta(weeks=count),
-        "month": relativedelta(months=count), "year": relativedelta(years=count),
+        "day": relativedelta(days=count),
+        "week": relativedelta(weeks=count),
+        "month": relativedelta(months=count),
+        "year": relativedelta(years=count),
     }[plan.interval]
     return int((datetime.fromtimestamp(start, UTC) + step).timestamp())
 
@@ -130,7 +135,9 @@ def _round_half_up(value: Fraction) -> int:
 def _amount_for(plan: Any, quantity: int) -> int:
     """What `quantity` of `plan` costs for one full period (per unit or tiered)."""
     probe = types.SimpleNamespace(plan=plan, quantity=quantity)
-    probe._calculate_amount_in_tier = lambda q, i: SubscriptionItem._calculate_amount_in_tier(probe, q, i)
+    probe._calculate_amount_in_tier = lambda q, i: SubscriptionItem._calculate_amount_in_tier(
+        probe, q, i
+    )
     return int(SubscriptionItem._calculate_amount(probe))
 
 
@@ -151,6 +158,7 @@ def _changed_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[s
 # Each Price is backed by a Plan with the same id, so localstripe's subscription
 # and invoice machinery (which knows only plans) works unchanged for prices.
 
+
 def price_view(plan: Any) -> dict[str, Any] | None:
     """The `price` object of a plan: the Price backed by it, else the plan seen as a price
     (real Stripe serves every plan as a price with the same id)."""
@@ -160,19 +168,41 @@ def price_view(plan: Any) -> dict[str, Any] | None:
     if price is not None:
         return price._export()
     return {
-        "id": plan.id, "object": "price", "active": plan.active, "billing_scheme": plan.billing_scheme,
-        "created": plan.created, "currency": plan.currency, "livemode": False, "lookup_key": None,
-        "metadata": dict(plan.metadata or {}), "nickname": plan.nickname, "product": plan.product,
-        "recurring": {"interval": plan.interval, "interval_count": plan.interval_count,
-                      "usage_type": plan.usage_type, "meter": None, "trial_period_days": None},
-        "tax_behavior": "unspecified", "tiers_mode": plan.tiers_mode, "type": "recurring",
-        "unit_amount": plan.amount, "unit_amount_decimal": str(plan.amount),
+        "id": plan.id,
+        "object": "price",
+        "active": plan.active,
+        "billing_scheme": plan.billing_scheme,
+        "created": plan.created,
+        "currency": plan.currency,
+        "livemode": False,
+        "lookup_key": None,
+        "metadata": dict(plan.metadata or {}),
+        "nickname": plan.nickname,
+        "product": plan.product,
+        "recurring": {
+            "interval": plan.interval,
+            "interval_count": plan.interval_count,
+            "usage_type": plan.usage_type,
+            "meter": None,
+            "trial_period_days": None,
+        },
+        "tax_behavior": "unspecified",
+        "tiers_mode": plan.tiers_mode,
+        "type": "recurring",
+        "unit_amount": plan.amount,
+        "unit_amount_decimal": str(plan.amount),
     }
 
 
 def _active_price_with_lookup_key(lookup_key: str) -> Any:
-    return next((p for k, p in store.items()
-                 if k.startswith("price:") and p.active and p.lookup_key == lookup_key), None)
+    return next(
+        (
+            p
+            for k, p in store.items()
+            if k.startswith("price:") and p.active and p.lookup_key == lookup_key
+        ),
+        None,
+    )
 
 
 def _claim_lookup_key(price_id: str | None, lookup_key: str | None, transfer: bool) -> None:
@@ -185,7 +215,10 @@ def _claim_lookup_key(price_id: str | None, lookup_key: str | None, transfer: bo
     if not transfer:
         raise _bad_request(
             f"A price (`{holder.id}`) already uses that lookup key. Set `transfer_lookup_key` "
-            "to `true` to move it to this price.", code="lookup_key_already_used", param="lookup_key")
+            "to `true` to move it to this price.",
+            code="lookup_key_already_used",
+            param="lookup_key",
+        )
     holder.lookup_key = None
 
 
@@ -193,31 +226,57 @@ class Price(StripeObject):  # type: ignore[misc]
     object = "price"
     _id_prefix = "price_"
 
-    def __init__(self, product: Any = None, unit_amount: Any = None, currency: Any = None,
-                 recurring: Any = None, lookup_key: Any = None, transfer_lookup_key: Any = False,
-                 nickname: Any = None, metadata: Any = None, active: Any = True,
-                 product_data: Any = None, billing_scheme: str = "per_unit",
-                 tax_behavior: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        product: Any = None,
+        unit_amount: Any = None,
+        currency: Any = None,
+        recurring: Any = None,
+        lookup_key: Any = None,
+        transfer_lookup_key: Any = False,
+        nickname: Any = None,
+        metadata: Any = None,
+        active: Any = True,
+        product_data: Any = None,
+        billing_scheme: str = "per_unit",
+        tax_behavior: Any = None,
+        **kwargs: Any,
+    ) -> None:
         _unexpected(kwargs)
         unit_amount = try_convert_to_int(unit_amount)
         active = try_convert_to_bool(active)
         transfer = try_convert_to_bool(transfer_lookup_key)
         recurring = recurring or {}
         interval_count = try_convert_to_int(recurring.get("interval_count", 1))
-        _check(isinstance(unit_amount, int) and unit_amount >= 0, "Invalid unit_amount", "unit_amount")
+        _check(
+            isinstance(unit_amount, int) and unit_amount >= 0, "Invalid unit_amount", "unit_amount"
+        )
         _check(isinstance(currency, str) and bool(currency), "Missing currency", "currency")
-        _check(recurring.get("interval") in ("day", "week", "month", "year"),
-               "Only recurring prices are emulated: recurring[interval] is required", "recurring")
+        _check(
+            recurring.get("interval") in ("day", "week", "month", "year"),
+            "Only recurring prices are emulated: recurring[interval] is required",
+            "recurring",
+        )
         _check(isinstance(interval_count, int) and interval_count >= 1, "Invalid interval_count")
-        _check(recurring.get("usage_type", "licensed") == "licensed", "Only licensed prices are emulated")
+        _check(
+            recurring.get("usage_type", "licensed") == "licensed",
+            "Only licensed prices are emulated",
+        )
         _check(billing_scheme == "per_unit", "Only per_unit prices are emulated", "billing_scheme")
         _check(isinstance(active, bool) and isinstance(transfer, bool), "Bad request")
-        _check(lookup_key is None or (isinstance(lookup_key, str) and 0 < len(lookup_key) <= 200),
-               "Invalid lookup_key", "lookup_key")
+        _check(
+            lookup_key is None or (isinstance(lookup_key, str) and 0 < len(lookup_key) <= 200),
+            "Invalid lookup_key",
+            "lookup_key",
+        )
         _check(nickname is None or isinstance(nickname, str), "Invalid nickname", "nickname")
         _check(metadata is None or isinstance(metadata, dict), "Invalid metadata", "metadata")
         if product_data is not None:
-            _check(product is None and isinstance(product_data, dict), "Bad product_data", "product_data")
+            _check(
+                product is None and isinstance(product_data, dict),
+                "Bad product_data",
+                "product_data",
+            )
         else:
             _check(isinstance(product, str) and bool(product), "Missing product", "product")
             Product._api_retrieve(product)  # 404 if missing
@@ -228,9 +287,17 @@ class Price(StripeObject):  # type: ignore[misc]
         super().__init__()
         if product_data is not None:
             product = Product(**product_data).id
-        Plan(id=self.id, product=product, amount=unit_amount, currency=currency.lower(),
-             interval=recurring["interval"], interval_count=interval_count, nickname=nickname,
-             metadata=dict(metadata or {}), active=active)
+        Plan(
+            id=self.id,
+            product=product,
+            amount=unit_amount,
+            currency=currency.lower(),
+            interval=recurring["interval"],
+            interval_count=interval_count,
+            nickname=nickname,
+            metadata=dict(metadata or {}),
+            active=active,
+        )
         self.active = active
         self.billing_scheme = "per_unit"
         self.currency = currency.lower()
@@ -238,8 +305,13 @@ class Price(StripeObject):  # type: ignore[misc]
         self.metadata = dict(metadata or {})
         self.nickname = nickname
         self.product = product
-        self.recurring = {"interval": recurring["interval"], "interval_count": interval_count,
-                          "usage_type": "licensed", "meter": None, "trial_period_days": None}
+        self.recurring = {
+            "interval": recurring["interval"],
+            "interval_count": interval_count,
+            "usage_type": "licensed",
+            "meter": None,
+            "trial_period_days": None,
+        }
         self.tax_behavior = tax_behavior or "unspecified"
         self.tiers_mode = None
         self.type = "recurring"
@@ -251,9 +323,16 @@ class Price(StripeObject):  # type: ignore[misc]
     def _plan(self) -> Any:
         return _get("plan", self.id)
 
-    def _update(self, active: Any = None, lookup_key: Any = None, transfer_lookup_key: Any = False,
-                nickname: Any = None, metadata: Any = None, tax_behavior: Any = None,
-                **kwargs: Any) -> None:
+    def _update(
+        self,
+        active: Any = None,
+        lookup_key: Any = None,
+        transfer_lookup_key: Any = False,
+        nickname: Any = None,
+        metadata: Any = None,
+        tax_behavior: Any = None,
+        **kwargs: Any,
+    ) -> None:
         _unexpected(kwargs)
         active = try_convert_to_bool(active)
         transfer = try_convert_to_bool(transfer_lookup_key)
@@ -263,8 +342,9 @@ class Price(StripeObject):  # type: ignore[misc]
             self.lookup_key = lookup_key = None
         stays_active = self.active if active is None else active
         if stays_active:
-            _claim_lookup_key(self.id, lookup_key if lookup_key is not None else self.lookup_key,
-                              bool(transfer))
+            _claim_lookup_key(
+                self.id, lookup_key if lookup_key is not None else self.lookup_key, bool(transfer)
+            )
         if lookup_key is not None:
             self.lookup_key = lookup_key
         if active is not None:
@@ -277,7 +357,11 @@ class Price(StripeObject):  # type: ignore[misc]
             self.tax_behavior = tax_behavior
         plan = self._plan
         if plan is not None:  # the backing plan follows
-            plan.active, plan.nickname, plan.metadata = self.active, self.nickname, dict(self.metadata)
+            plan.active, plan.nickname, plan.metadata = (
+                self.active,
+                self.nickname,
+                dict(self.metadata),
+            )
 
     @classmethod
     def _api_update(cls, id: str, **data: Any) -> Any:
@@ -291,22 +375,38 @@ class Price(StripeObject):  # type: ignore[misc]
         raise UserError(405, "Prices cannot be deleted: set active=false")
 
     @classmethod
-    def _api_list_all(cls, url: str, active: Any = None, product: Any = None, lookup_keys: Any = None,
-                      currency: Any = None, type: Any = None, limit: Any = None,
-                      starting_after: Any = None, **kwargs: Any) -> Any:
+    def _api_list_all(
+        cls,
+        url: str,
+        active: Any = None,
+        product: Any = None,
+        lookup_keys: Any = None,
+        currency: Any = None,
+        type: Any = None,
+        limit: Any = None,
+        starting_after: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         _unexpected(kwargs)
         active = try_convert_to_bool(active)
         if isinstance(lookup_keys, str):
             lookup_keys = [lookup_keys]
         _check(active is None or isinstance(active, bool), "Invalid active", "active")
-        _check(lookup_keys is None or isinstance(lookup_keys, list), "Invalid lookup_keys", "lookup_keys")
+        _check(
+            lookup_keys is None or isinstance(lookup_keys, list),
+            "Invalid lookup_keys",
+            "lookup_keys",
+        )
         li = super()._api_list_all(url, limit=limit, starting_after=starting_after)
-        keep = [p for p in li._list
-                if (active is None or p.active == active)
-                and (product is None or p.product == product)
-                and (currency is None or p.currency == currency)
-                and (type is None or p.type == type)
-                and (lookup_keys is None or p.lookup_key in lookup_keys)]
+        keep = [
+            p
+            for p in li._list
+            if (active is None or p.active == active)
+            and (product is None or p.product == product)
+            and (currency is None or p.currency == currency)
+            and (type is None or p.type == type)
+            and (lookup_keys is None or p.lookup_key in lookup_keys)
+        ]
         li._list = sorted(keep, key=lambda p: p.created, reverse=True)  # newest first, as Stripe
         return li
 
@@ -316,8 +416,11 @@ def _plan_of(item: dict[str, Any], where: str) -> dict[str, Any]:
     item = dict(item)
     price = item.pop("price", None)
     if price is not None:
-        _check(isinstance(price, str) and item.get("plan") in (None, price),
-               f"Pass either price or plan in {where}, not both", "price")
+        _check(
+            isinstance(price, str) and item.get("plan") in (None, price),
+            f"Pass either price or plan in {where}, not both",
+            "price",
+        )
         item["plan"] = price
     return item
 
@@ -326,6 +429,7 @@ def _plan_of(item: dict[str, Any], where: str) -> dict[str, Any]:
 # localstripe derives a subscription's period from its start_date; an interval
 # change must reset the cycle to the moment of the change, so the period is
 # computed from an anchor this module controls.
+
 
 def _anchor(sub: Any) -> int:
     return int(getattr(sub, "_emu_anchor", None) or sub.start_date)
@@ -348,6 +452,7 @@ def _install_item_fields() -> None:
 
 
 # Invoices carry their payment (Stripe API: Invoices) -----------------------------------
+
 
 def _next_invoice_number() -> str:
     # Kept in the store so that numbers stay unique across restarts of a stored emulator.
@@ -374,15 +479,31 @@ def _payments(self: Any) -> dict[str, Any]:
     data = []
     if pi is not None:
         status = {"succeeded": "paid", "canceled": "canceled"}.get(pi.status, "open")
-        data.append({
-            "id": "inpay_" + pi.id[3:], "object": "invoice_payment", "amount_paid":
-            pi.amount if status == "paid" else 0, "amount_requested": pi.amount, "created": pi.created,
-            "currency": pi.currency, "invoice": self.id, "is_default": True, "livemode": False,
-            "payment": {"type": "payment_intent", "payment_intent": pi.id}, "status": status,
-            "status_transitions": {"canceled_at": None, "paid_at": self.status_transitions.get("paid_at")},
-        })
-    return {"object": "list", "data": data, "has_more": False,
-            "url": f"/v1/invoice_payments?invoice={self.id}"}
+        data.append(
+            {
+                "id": "inpay_" + pi.id[3:],
+                "object": "invoice_payment",
+                "amount_paid": pi.amount if status == "paid" else 0,
+                "amount_requested": pi.amount,
+                "created": pi.created,
+                "currency": pi.currency,
+                "invoice": self.id,
+                "is_default": True,
+                "livemode": False,
+                "payment": {"type": "payment_intent", "payment_intent": pi.id},
+                "status": status,
+                "status_transitions": {
+                    "canceled_at": None,
+                    "paid_at": self.status_transitions.get("paid_at"),
+                },
+            }
+        )
+    return {
+        "object": "list",
+        "data": data,
+        "has_more": False,
+        "url": f"/v1/invoice_payments?invoice={self.id}",
+    }
 
 
 def _frozen(field: str) -> property:
@@ -396,7 +517,9 @@ def _freeze_customer(invoice: Any) -> None:
         "number": _next_invoice_number(),
         "customer_name": getattr(cus, "name", None),
         "customer_address": dict(cus.address) if getattr(cus, "address", None) else None,
-        "customer_tax_ids": [{"type": t.type, "value": t.value} for t in cus.tax_ids._list] if cus else [],
+        "customer_tax_ids": [{"type": t.type, "value": t.value} for t in cus.tax_ids._list]
+        if cus
+        else [],
         "customer_email": getattr(cus, "email", None),
     }
 
@@ -406,22 +529,38 @@ def _line_parent(self: Any) -> dict[str, Any]:
     invoice_item = getattr(self, "invoice_item", None) if self.type == "invoiceitem" else None
     proration_details = {"credited_items": None}
     if self.subscription:
-        return {"type": "subscription_item_details", "invoice_item_details": None,
-                "subscription_item_details": {
-                    "invoice_item": invoice_item, "proration": bool(self.proration),
-                    "proration_details": proration_details, "subscription": self.subscription,
-                    "subscription_item": getattr(self, "subscription_item", None)}}
-    return {"type": "invoice_item_details", "subscription_item_details": None,
-            "invoice_item_details": {"invoice_item": invoice_item, "proration": bool(self.proration),
-                                     "proration_details": proration_details, "subscription": None}}
+        return {
+            "type": "subscription_item_details",
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": invoice_item,
+                "proration": bool(self.proration),
+                "proration_details": proration_details,
+                "subscription": self.subscription,
+                "subscription_item": getattr(self, "subscription_item", None),
+            },
+        }
+    return {
+        "type": "invoice_item_details",
+        "subscription_item_details": None,
+        "invoice_item_details": {
+            "invoice_item": invoice_item,
+            "proration": bool(self.proration),
+            "proration_details": proration_details,
+            "subscription": None,
+        },
+    }
 
 
 def _line_pricing(self: Any) -> dict[str, Any] | None:
     """Invoice line items › pricing.price_details (newer API)."""
     if self.plan is None:
         return None
-    return {"type": "price_details", "unit_amount_decimal": str(self.plan.amount),
-            "price_details": {"price": self.plan.id, "product": self.plan.product}}
+    return {
+        "type": "price_details",
+        "unit_amount_decimal": str(self.plan.amount),
+        "price_details": {"price": self.plan.id, "product": self.plan.product},
+    }
 
 
 _original_line_init = InvoiceLineItem.__init__
@@ -463,7 +602,8 @@ def finalize(invoice: Any) -> None:
     cus = _get("customer", invoice.customer)
     if cus is not None:  # the balance is used up (or grows from a credit), as on Stripe
         cus.account_balance = invoice.ending_balance = max(
-            0, invoice.starting_balance - invoice.subtotal - invoice.tax)
+            0, invoice.starting_balance - invoice.subtotal - invoice.tax
+        )
     _emit("invoice.finalized", invoice)
     if invoice.status == "paid":
         invoice._on_payment_success()
@@ -484,18 +624,32 @@ _HOLD = "in_emulator_hold"
 
 
 def _pending_items(customer: str) -> list[Any]:
-    return [ii for k, ii in list(store.items())
-            if k.startswith("invoiceitem:") and ii.invoice is None and ii.customer == customer]
+    return [
+        ii
+        for k, ii in list(store.items())
+        if k.startswith("invoiceitem:") and ii.invoice is None and ii.customer == customer
+    ]
 
 
-def new_invoice(customer: str, subscription: Any, items: list[Any], *, sweep: str,
-                billing_reason: str | None = None, simulation: bool = False,
-                date: int | None = None) -> Any:
+def new_invoice(
+    customer: str,
+    subscription: Any,
+    items: list[Any],
+    *,
+    sweep: str,
+    billing_reason: str | None = None,
+    simulation: bool = False,
+    date: int | None = None,
+) -> Any:
     """An Invoice with `items` plus the pending invoice items chosen by `sweep`:
     "customer" (all of the customer's), "subscription" (that subscription's) or "none"."""
+
     def wanted(ii: Any) -> bool:
-        return sweep == "customer" or (sweep == "subscription" and subscription is not None
-                                       and ii.subscription == subscription.id)
+        return sweep == "customer" or (
+            sweep == "subscription"
+            and subscription is not None
+            and ii.subscription == subscription.id
+        )
 
     held = [ii for ii in _pending_items(customer) if ii not in items and not wanted(ii)]
     for ii in held:  # localstripe's Invoice takes every pending item: hide the others
@@ -504,10 +658,15 @@ def new_invoice(customer: str, subscription: Any, items: list[Any], *, sweep: st
         tax_rates = None
         if subscription is not None and subscription.default_tax_rates:
             tax_rates = [tr.id for tr in subscription.default_tax_rates]
-        invoice = Invoice(customer=customer, subscription=subscription.id if subscription else None,
-                          items=items, date=date, simulation=simulation,
-                          tax_percent=subscription.tax_percent if subscription else None,
-                          default_tax_rates=tax_rates)
+        invoice = Invoice(
+            customer=customer,
+            subscription=subscription.id if subscription else None,
+            items=items,
+            date=date,
+            simulation=simulation,
+            tax_percent=subscription.tax_percent if subscription else None,
+            default_tax_rates=tax_rates,
+        )
     finally:
         for ii in held:
             ii.invoice = None
@@ -515,17 +674,33 @@ def new_invoice(customer: str, subscription: Any, items: list[Any], *, sweep: st
     return invoice
 
 
-def _api_create_invoice(cls: Any, customer: Any = None, subscription: Any = None,
-                        pending_invoice_items_behavior: Any = None, description: Any = None,
-                        metadata: Any = None, auto_advance: Any = None, collection_method: Any = None,
-                        default_tax_rates: Any = None, tax_percent: Any = None, **kwargs: Any) -> Any:
+def _api_create_invoice(
+    cls: Any,
+    customer: Any = None,
+    subscription: Any = None,
+    pending_invoice_items_behavior: Any = None,
+    description: Any = None,
+    metadata: Any = None,
+    auto_advance: Any = None,
+    collection_method: Any = None,
+    default_tax_rates: Any = None,
+    tax_percent: Any = None,
+    **kwargs: Any,
+) -> Any:
     """Create an invoice › pending_invoice_items_behavior: a draft holding the pending
     invoice items (of `subscription` when given), never the subscription's next period."""
     _unexpected(kwargs)
-    _check(pending_invoice_items_behavior in (None, "include", "exclude"),
-           "Invalid pending_invoice_items_behavior", "pending_invoice_items_behavior")
-    _check(collection_method in (None, "charge_automatically"), "Only charge_automatically is emulated")
-    _check(isinstance(customer, str) or isinstance(subscription, str), "Missing customer", "customer")
+    _check(
+        pending_invoice_items_behavior in (None, "include", "exclude"),
+        "Invalid pending_invoice_items_behavior",
+        "pending_invoice_items_behavior",
+    )
+    _check(
+        collection_method in (None, "charge_automatically"), "Only charge_automatically is emulated"
+    )
+    _check(
+        isinstance(customer, str) or isinstance(subscription, str), "Missing customer", "customer"
+    )
     sub = Subscription._api_retrieve(subscription) if subscription else None
     customer = customer or sub.customer
     Customer._api_retrieve(customer)  # 404 if missing
@@ -535,14 +710,16 @@ def _api_create_invoice(cls: Any, customer: Any = None, subscription: Any = None
     pending = [ii for ii in _pending_items(customer) if sub is None or ii.subscription == sub.id]
     if include and not pending:
         raise _bad_request("Nothing to invoice for customer", code="invoice_no_customer_line_items")
-    invoice = new_invoice(customer, sub, pending if include else [], sweep="none",
-                          billing_reason="manual")
+    invoice = new_invoice(
+        customer, sub, pending if include else [], sweep="none", billing_reason="manual"
+    )
     invoice.description = description
     invoice.metadata = dict(metadata or {})
     return invoice
 
 
 # Paying an invoice (Stripe API: Pay an invoice; Testing › Cards › Authentication) -------
+
 
 def _default_payment_method(invoice: Any) -> str | None:
     """The subscription's default payment method, else the customer's."""
@@ -558,8 +735,12 @@ def _invoice_payment_intent(invoice: Any, payment_method: str | None) -> Any:
     """The invoice's PaymentIntent, created once (amount = invoice total) and reused."""
     pi = _payment_intent_of(invoice)
     if pi is None or pi.status in ("canceled", "succeeded"):
-        pi = PaymentIntent(amount=invoice.total, currency=invoice.currency,
-                           customer=invoice.customer, payment_method=payment_method)
+        pi = PaymentIntent(
+            amount=invoice.total,
+            currency=invoice.currency,
+            customer=invoice.customer,
+            payment_method=payment_method,
+        )
         pi.invoice = invoice.id
         invoice.payment_intent = pi.id
     elif payment_method:
@@ -587,10 +768,13 @@ def _report_decline(pi: Any) -> None:
 
 def _decline_error(pi: Any) -> UserError:
     charge = pi.latest_charge
-    return _card_error(charge.failure_message if charge else "Your card was declined.",
-                       (charge.failure_code if charge else None) or "card_declined",
-                       decline_code="generic_decline", charge=charge.id if charge else None,
-                       payment_intent=pi._export())
+    return _card_error(
+        charge.failure_message if charge else "Your card was declined.",
+        (charge.failure_code if charge else None) or "card_declined",
+        decline_code="generic_decline",
+        charge=charge.id if charge else None,
+        payment_intent=pi._export(),
+    )
 
 
 def attempt_payment(invoice: Any, payment_method: str | None = None) -> str:
@@ -605,24 +789,38 @@ def attempt_payment(invoice: Any, payment_method: str | None = None) -> str:
         return "requires_payment_method"
     _ready_to_confirm(pi, pm)
     pi._confirm(on_failure_now=lambda: _report_decline(pi))
-    return {"succeeded": "paid", "processing": "processing",
-            "requires_action": "requires_action"}.get(pi.status, "declined")
+    return {
+        "succeeded": "paid",
+        "processing": "processing",
+        "requires_action": "requires_action",
+    }.get(pi.status, "declined")
 
 
 def _payment_error(invoice: Any, outcome: str, action_code: str) -> UserError:
     pi = _payment_intent_of(invoice)
     if outcome == "requires_action":
-        return _card_error("This payment requires additional user action before it can be "
-                           "completed successfully. Confirm the PaymentIntent with Stripe.js.",
-                           action_code, payment_intent=pi._export() if pi else None)
+        return _card_error(
+            "This payment requires additional user action before it can be "
+            "completed successfully. Confirm the PaymentIntent with Stripe.js.",
+            action_code,
+            payment_intent=pi._export() if pi else None,
+        )
     if outcome == "requires_payment_method":
-        return _bad_request("This customer has no attached payment source or default payment method.",
-                            code="resource_missing")
+        return _bad_request(
+            "This customer has no attached payment source or default payment method.",
+            code="resource_missing",
+        )
     return _decline_error(pi)
 
 
-def _api_pay_invoice(id: str, payment_method: Any = None, off_session: Any = None,
-                     paid_out_of_band: Any = None, source: Any = None, **kwargs: Any) -> Any:
+def _api_pay_invoice(
+    id: str,
+    payment_method: Any = None,
+    off_session: Any = None,
+    paid_out_of_band: Any = None,
+    source: Any = None,
+    **kwargs: Any,
+) -> Any:
     """Pay an invoice: 402 `invoice_payment_intent_requires_action` for a 3-D Secure card,
     402 `card_declined` for a declined one; the invoice stays open either way."""
     _unexpected(kwargs)
@@ -631,8 +829,10 @@ def _api_pay_invoice(id: str, payment_method: Any = None, off_session: Any = Non
     if invoice.status == "paid":
         raise _bad_request("Invoice is already paid", code="invoice_already_paid")
     if invoice.status not in ("draft", "open"):
-        raise _bad_request(f"You cannot pay this invoice because it is {invoice.status}.",
-                           code="invoice_not_editable")
+        raise _bad_request(
+            f"You cannot pay this invoice because it is {invoice.status}.",
+            code="invoice_not_editable",
+        )
     method = payment_method or source
     if method is not None:
         method = PaymentMethod._api_retrieve(method).id  # 404 if missing
@@ -688,30 +888,49 @@ def _pi_confirm(self: Any, on_failure_now: Any) -> None:
 _CONFIRMABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
-def _api_confirm_payment_intent(id: str, payment_method: Any = None, payment_method_data: Any = None,
-                                client_secret: Any = None, off_session: Any = None,
-                                return_url: Any = None, use_stripe_sdk: Any = None,
-                                setup_future_usage: Any = None, error_on_requires_action: Any = None,
-                                mandate_data: Any = None, **kwargs: Any) -> Any:
+def _api_confirm_payment_intent(
+    id: str,
+    payment_method: Any = None,
+    payment_method_data: Any = None,
+    client_secret: Any = None,
+    off_session: Any = None,
+    return_url: Any = None,
+    use_stripe_sdk: Any = None,
+    setup_future_usage: Any = None,
+    error_on_requires_action: Any = None,
+    mandate_data: Any = None,
+    **kwargs: Any,
+) -> Any:
     """Confirm with an optional `payment_method` (or `payment_method_data`, as Stripe.js
     sends for a card element); a decline is a 402 carrying the PaymentIntent."""
     _unexpected(kwargs)
     pi = PaymentIntent._api_retrieve(id)
     if client_secret is not None and client_secret != pi.client_secret:
-        raise _bad_request("The client_secret provided does not match the client_secret "
-                           "associated with the PaymentIntent.", param="client_secret")
+        raise _bad_request(
+            "The client_secret provided does not match the client_secret "
+            "associated with the PaymentIntent.",
+            param="client_secret",
+        )
     if pi.status not in _CONFIRMABLE:
-        raise UserError(400, f"This PaymentIntent's status is {pi.status}, so it cannot be confirmed.",
-                        {"code": "payment_intent_unexpected_state", "payment_intent": pi._export()})
+        raise UserError(
+            400,
+            f"This PaymentIntent's status is {pi.status}, so it cannot be confirmed.",
+            {"code": "payment_intent_unexpected_state", "payment_intent": pi._export()},
+        )
     if payment_method_data is not None:
         _check(isinstance(payment_method_data, dict), "Invalid payment_method_data")
-        data = {k: v for k, v in payment_method_data.items() if k in ("type", "card", "billing_details")}
+        data = {
+            k: v for k, v in payment_method_data.items() if k in ("type", "card", "billing_details")
+        }
         payment_method = PaymentMethod(**data).id
     elif payment_method is not None:
         payment_method = PaymentMethod._api_retrieve(payment_method).id  # 404 if missing
     if not (payment_method or pi.payment_method):
-        raise UserError(400, "You cannot confirm this PaymentIntent because it's missing a payment method.",
-                        {"code": "payment_intent_unexpected_state", "payment_intent": pi._export()})
+        raise UserError(
+            400,
+            "You cannot confirm this PaymentIntent because it's missing a payment method.",
+            {"code": "payment_intent_unexpected_state", "payment_intent": pi._export()},
+        )
     _ready_to_confirm(pi, payment_method)
 
     def declined() -> None:
@@ -722,7 +941,9 @@ def _api_confirm_payment_intent(id: str, payment_method: Any = None, payment_met
     return pi
 
 
-def _api_authenticate(id: str, client_secret: Any = None, success: Any = False, **kwargs: Any) -> Any:
+def _api_authenticate(
+    id: str, client_secret: Any = None, success: Any = False, **kwargs: Any
+) -> Any:
     """localstripe's 3-D Secure stand-in. A failed authentication leaves the PaymentIntent
     `requires_payment_method`, its invoice open and its subscription untouched."""
     _unexpected(kwargs)
@@ -732,13 +953,18 @@ def _api_authenticate(id: str, client_secret: Any = None, success: Any = False, 
     if client_secret != pi.client_secret:
         raise UserError(401, "Unauthorized")
     if pi.status != "requires_action":
-        raise UserError(400, f"This PaymentIntent's status is {pi.status}, not requires_action.",
-                        {"code": "payment_intent_unexpected_state"})
+        raise UserError(
+            400,
+            f"This PaymentIntent's status is {pi.status}, not requires_action.",
+            {"code": "payment_intent_unexpected_state"},
+        )
     pi.next_action = None
     if success:
+
         def declined() -> None:
             _report_decline(pi)
             raise _decline_error(pi)
+
         pi._create_charge(on_failure_now=declined)
     else:
         pi._authentication_failed = True
@@ -756,31 +982,50 @@ def _install_payment_intents() -> None:
 
 # Subscription fields (Stripe API: The Subscription object) -------------------------------
 
-FEEDBACK = ("customer_service", "low_quality", "missing_features", "other", "switched_service",
-            "too_complex", "too_expensive", "unused")
+FEEDBACK = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+)
 
 
 def _cancellation_details(value: Any, current: dict[str, Any]) -> dict[str, Any]:
     """Subscriptions › cancellation_details: comment and feedback (Stripe's enum); "" clears."""
-    _check(isinstance(value, dict) and set(value) <= {"comment", "feedback"},
-           "Invalid cancellation_details", "cancellation_details")
+    _check(
+        isinstance(value, dict) and set(value) <= {"comment", "feedback"},
+        "Invalid cancellation_details",
+        "cancellation_details",
+    )
     details = dict(current)
     if "comment" in value:
         comment = value["comment"]
-        _check(isinstance(comment, str) and len(comment) <= 5000, "Invalid comment",
-               "cancellation_details[comment]")
+        _check(
+            isinstance(comment, str) and len(comment) <= 5000,
+            "Invalid comment",
+            "cancellation_details[comment]",
+        )
         details["comment"] = comment or None
     if "feedback" in value:
         feedback = value["feedback"]
-        _check(feedback in FEEDBACK or feedback == "", "Invalid feedback: must be one of "
-               + ", ".join(FEEDBACK), "cancellation_details[feedback]")
+        _check(
+            feedback in FEEDBACK or feedback == "",
+            "Invalid feedback: must be one of " + ", ".join(FEEDBACK),
+            "cancellation_details[feedback]",
+        )
         details["feedback"] = feedback or None
     return details
 
 
 def _details_of(sub: Any) -> dict[str, Any]:
-    return dict(getattr(sub, "_emu_cancellation", None)
-                or {"comment": None, "feedback": None, "reason": None})
+    return dict(
+        getattr(sub, "_emu_cancellation", None)
+        or {"comment": None, "feedback": None, "reason": None}
+    )
 
 
 def _pending_update_view(sub: Any) -> dict[str, Any] | None:
@@ -791,13 +1036,21 @@ def _pending_update_view(sub: Any) -> dict[str, Any] | None:
     item = _get("subscription_item", pending["item"])
     plan = Plan._api_retrieve(pending["plan"])
     return {
-        "subscription_items": [{
-            "id": pending["item"], "object": "subscription_item", "price": price_view(plan),
-            "plan": plan._export(), "quantity": pending["quantity"], "subscription": sub.id,
-            "metadata": dict(item.metadata) if item is not None else {},
-        }],
-        "expires_at": pending["expires_at"], "billing_cycle_anchor": None,
-        "trial_end": None, "trial_from_plan": None,
+        "subscription_items": [
+            {
+                "id": pending["item"],
+                "object": "subscription_item",
+                "price": price_view(plan),
+                "plan": plan._export(),
+                "quantity": pending["quantity"],
+                "subscription": sub.id,
+                "metadata": dict(item.metadata) if item is not None else {},
+            }
+        ],
+        "expires_at": pending["expires_at"],
+        "billing_cycle_anchor": None,
+        "trial_end": None,
+        "trial_from_plan": None,
     }
 
 
@@ -816,33 +1069,59 @@ def _validate_payment_method(pm: Any, param: str) -> str | None:
 
 
 def _install_subscription_fields() -> None:
-    Subscription.default_payment_method = property(lambda self: getattr(self, "_emu_default_pm", None))
+    Subscription.default_payment_method = property(
+        lambda self: getattr(self, "_emu_default_pm", None)
+    )
     Subscription.cancellation_details = property(_details_of)
     Subscription.pending_update = property(_pending_update_view)
 
 
 # Subscription create (Stripe API: Create a subscription › payment_behavior) ---------------
 
-PAYMENT_BEHAVIORS = ("allow_incomplete", "default_incomplete", "error_if_incomplete",
-                     "pending_if_incomplete")
+PAYMENT_BEHAVIORS = (
+    "allow_incomplete",
+    "default_incomplete",
+    "error_if_incomplete",
+    "pending_if_incomplete",
+)
 
 _original_subscription_init = Subscription.__init__
 
 
-def _subscription_init(self: Any, customer: Any = None, items: Any = None, plan: Any = None,
-                       quantity: Any = None, payment_behavior: Any = "allow_incomplete",
-                       default_payment_method: Any = None, off_session: Any = None,
-                       collection_method: Any = None, description: Any = None, **kwargs: Any) -> None:
-    _check(payment_behavior in ("allow_incomplete", "default_incomplete", "error_if_incomplete"),
-           "Invalid payment_behavior", "payment_behavior")
-    _check(collection_method in (None, "charge_automatically"), "Only charge_automatically is emulated")
+def _subscription_init(
+    self: Any,
+    customer: Any = None,
+    items: Any = None,
+    plan: Any = None,
+    quantity: Any = None,
+    payment_behavior: Any = "allow_incomplete",
+    default_payment_method: Any = None,
+    off_session: Any = None,
+    collection_method: Any = None,
+    description: Any = None,
+    **kwargs: Any,
+) -> None:
+    _check(
+        payment_behavior in ("allow_incomplete", "default_incomplete", "error_if_incomplete"),
+        "Invalid payment_behavior",
+        "payment_behavior",
+    )
+    _check(
+        collection_method in (None, "charge_automatically"), "Only charge_automatically is emulated"
+    )
     if items is None and plan is not None:
         items = [{"plan": plan, "quantity": quantity}]
-    _check(isinstance(items, list) and all(isinstance(i, dict) for i in items), "Invalid items", "items")
+    _check(
+        isinstance(items, list) and all(isinstance(i, dict) for i in items),
+        "Invalid items",
+        "items",
+    )
     items = [_plan_of(item, "items") for item in items]
     # Set before localstripe's __init__, which ends by creating the first invoice.
     self._emu_create_behavior = payment_behavior
-    self._emu_default_pm = _validate_payment_method(default_payment_method, "default_payment_method")
+    self._emu_default_pm = _validate_payment_method(
+        default_payment_method, "default_payment_method"
+    )
     self._emu_quiet = True
     try:
         _original_subscription_init(self, customer=customer, items=items, **kwargs)
@@ -859,9 +1138,17 @@ def _first_invoice(self: Any) -> None:
     error_if_incomplete answers 402 and leaves nothing; allow_incomplete leaves it open."""
     behavior = getattr(self, "_emu_create_behavior", "allow_incomplete")
     self.billing_cycle_anchor = self.billing_cycle_anchor or self.start_date
-    invoice = new_invoice(self.customer, self, list(self.items._list), sweep="customer",
-                          billing_reason="subscription_create", date=self.current_period_start)
-    for item in self.items._list:  # localstripe marks invoiced items; Stripe's items have no `invoice`
+    invoice = new_invoice(
+        self.customer,
+        self,
+        list(self.items._list),
+        sweep="customer",
+        billing_reason="subscription_create",
+        date=self.current_period_start,
+    )
+    for (
+        item
+    ) in self.items._list:  # localstripe marks invoiced items; Stripe's items have no `invoice`
         vars(item).pop("invoice", None)
     finalize(invoice)
     if invoice.status == "paid":
@@ -898,6 +1185,7 @@ def _forget_failed_subscription(sub: Any, invoice: Any) -> None:
 
 # Subscription update (Stripe API: Update a subscription) ---------------------------------
 
+
 @dataclass
 class ItemChange:
     item: Any
@@ -918,8 +1206,10 @@ class ItemChange:
 
     @property
     def interval_change(self) -> bool:
-        return ((self.new_plan.interval, self.new_plan.interval_count)
-                != (self.old_plan.interval, self.old_plan.interval_count))
+        return (self.new_plan.interval, self.new_plan.interval_count) != (
+            self.old_plan.interval,
+            self.old_plan.interval_count,
+        )
 
 
 @dataclass
@@ -937,7 +1227,11 @@ def parse_item_change(sub: Any, items: Any) -> ItemChange | None:
     """The one item of `items` (`{id?, price|plan?, quantity?}`) against the current item."""
     if items is None:
         return None
-    _check(isinstance(items, list) and all(isinstance(i, dict) for i in items), "Invalid items", "items")
+    _check(
+        isinstance(items, list) and all(isinstance(i, dict) for i in items),
+        "Invalid items",
+        "items",
+    )
     if len(items) != 1:
         raise UserError(500, "Not implemented: the emulator handles one subscription item")
     item = _plan_of(items[0], "items")
@@ -951,8 +1245,9 @@ def parse_item_change(sub: Any, items: Any) -> ItemChange | None:
     return ItemChange(current, plan, quantity)
 
 
-def change_lines(sub: Any, change: ItemChange, proration_behavior: str, proration_date: int,
-                 now: int) -> list[LineSpec]:
+def change_lines(
+    sub: Any, change: ItemChange, proration_behavior: str, proration_date: int, now: int
+) -> list[LineSpec]:
     """Billing › Prorations: the lines a change at `proration_date` creates.
 
     Inside the current period [start, end), f = (end - p) / (end - start): a credit
@@ -967,14 +1262,31 @@ def change_lines(sub: Any, change: ItemChange, proration_behavior: str, proratio
     lines = []
     if proration_behavior != "none" and fraction > 0:
         credit = _round_half_up(_amount_for(old, change.old_quantity) * fraction)
-        lines.append(LineSpec(
-            -credit, f"Unused time on {change.old_quantity} × {_product_name(old)} after {_day(p)}",
-            old, change.old_quantity, p, end, True))
+        lines.append(
+            LineSpec(
+                -credit,
+                f"Unused time on {change.old_quantity} × {_product_name(old)} after {_day(p)}",
+                old,
+                change.old_quantity,
+                p,
+                end,
+                True,
+            )
+        )
         if not change.interval_change:
             debit = _round_half_up(_amount_for(new, change.new_quantity) * fraction)
-            lines.append(LineSpec(
-                debit, f"Remaining time on {change.new_quantity} × {_product_name(new)} after {_day(p)}",
-                new, change.new_quantity, p, end, True))
+            lines.append(
+                LineSpec(
+                    debit,
+                    f"Remaining time on {change.new_quantity} × {_product_name(new)} after "
+                    f"{_day(p)}",
+                    new,
+                    change.new_quantity,
+                    p,
+                    end,
+                    True,
+                )
+            )
     if change.interval_change:
         lines.append(_full_period_line(new, change.new_quantity, now))
     return lines
@@ -982,17 +1294,32 @@ def change_lines(sub: Any, change: ItemChange, proration_behavior: str, proratio
 
 def _full_period_line(plan: Any, quantity: int, start: int) -> LineSpec:
     amount = _amount_for(plan, quantity)
-    return LineSpec(amount, f"{quantity} × {_product_name(plan)} (at {plan.amount / 100:.2f} "
-                    f"{plan.currency.upper()} / {plan.interval})", plan, quantity, start,
-                    _add_interval(start, plan), False)
+    return LineSpec(
+        amount,
+        f"{quantity} × {_product_name(plan)} (at {plan.amount / 100:.2f} "
+        f"{plan.currency.upper()} / {plan.interval})",
+        plan,
+        quantity,
+        start,
+        _add_interval(start, plan),
+        False,
+    )
 
 
 def make_invoice_items(sub: Any, item_id: str, specs: list[LineSpec]) -> list[Any]:
     items = []
     for spec in specs:
-        ii = InvoiceItem(subscription=sub.id, plan=spec.plan.id, amount=spec.amount,
-                         currency=spec.plan.currency, customer=sub.customer, period_start=spec.start,
-                         period_end=spec.end, proration=spec.proration, description=spec.description)
+        ii = InvoiceItem(
+            subscription=sub.id,
+            plan=spec.plan.id,
+            amount=spec.amount,
+            currency=spec.plan.currency,
+            customer=sub.customer,
+            period_start=spec.start,
+            period_end=spec.end,
+            proration=spec.proration,
+            description=spec.description,
+        )
         ii.quantity = spec.quantity
         ii._emu_subscription_item = item_id
         ii._emu_line_type = "invoiceitem" if spec.proration else "subscription"
@@ -1017,16 +1344,23 @@ class UpdateParams:
     payment_behavior: str
 
 
-def _parse_update_behaviors(prorate: Any, proration_behavior: Any, proration_date: Any,
-                            payment_behavior: Any) -> UpdateParams:
+def _parse_update_behaviors(
+    prorate: Any, proration_behavior: Any, proration_date: Any, payment_behavior: Any
+) -> UpdateParams:
     prorate = try_convert_to_bool(prorate)
     proration_date = try_convert_to_int(proration_date)
     if proration_behavior is None:
         proration_behavior = "none" if prorate is False else "create_prorations"
-    _check(proration_behavior in ("create_prorations", "none", "always_invoice"),
-           "Invalid proration_behavior", "proration_behavior")
-    _check(proration_date is None or (isinstance(proration_date, int) and proration_date > 1500000000),
-           "Invalid proration_date", "proration_date")
+    _check(
+        proration_behavior in ("create_prorations", "none", "always_invoice"),
+        "Invalid proration_behavior",
+        "proration_behavior",
+    )
+    _check(
+        proration_date is None or (isinstance(proration_date, int) and proration_date > 1500000000),
+        "Invalid proration_date",
+        "proration_date",
+    )
     payment_behavior = payment_behavior or "allow_incomplete"
     _check(payment_behavior in PAYMENT_BEHAVIORS, "Invalid payment_behavior", "payment_behavior")
     return UpdateParams(proration_behavior, proration_date or _now(), payment_behavior)
@@ -1045,8 +1379,13 @@ def _change_items(sub: Any, change: ItemChange, params: UpdateParams, pay_with: 
         return
 
     previous_latest = sub.latest_invoice
-    invoice = new_invoice(sub.customer, sub, make_invoice_items(sub, change.item.id, lines),
-                          sweep="subscription", billing_reason="subscription_update")
+    invoice = new_invoice(
+        sub.customer,
+        sub,
+        make_invoice_items(sub, change.item.id, lines),
+        sweep="subscription",
+        billing_reason="subscription_update",
+    )
     finalize(invoice)
     if params.payment_behavior == "default_incomplete":
         outcome = "paid" if invoice.status == "paid" else "awaiting_confirmation"
@@ -1059,9 +1398,14 @@ def _change_items(sub: Any, change: ItemChange, params: UpdateParams, pay_with: 
         return
 
     if params.payment_behavior == "pending_if_incomplete":
-        sub._emu_pending = {"invoice": invoice.id, "item": change.item.id, "plan": change.new_plan.id,
-                            "quantity": change.new_quantity, "anchor": anchor,
-                            "expires_at": now + 23 * 3600}
+        sub._emu_pending = {
+            "invoice": invoice.id,
+            "item": change.item.id,
+            "plan": change.new_plan.id,
+            "quantity": change.new_quantity,
+            "anchor": anchor,
+            "expires_at": now + 23 * 3600,
+        }
     elif params.payment_behavior == "error_if_incomplete":
         error = _payment_error(invoice, outcome, "subscription_payment_intent_requires_action")
         _void(invoice)
@@ -1086,32 +1430,57 @@ def _api_update_subscription(cls: Any, id: str, **data: Any) -> Any:
     return sub
 
 
-def _update_subscription(sub: Any, metadata: Any = None, items: Any = None, plan: Any = None,
-                         quantity: Any = None, prorate: Any = None, proration_behavior: Any = None,
-                         proration_date: Any = None, payment_behavior: Any = None,
-                         cancel_at_period_end: Any = None, cancel_at: Any = None,
-                         cancellation_details: Any = None, default_payment_method: Any = None,
-                         trial_end: Any = None, default_tax_rates: Any = None, tax_percent: Any = None,
-                         description: Any = None, off_session: Any = None,
-                         enable_incomplete_payments: Any = None, **kwargs: Any) -> None:
+def _update_subscription(
+    sub: Any,
+    metadata: Any = None,
+    items: Any = None,
+    plan: Any = None,
+    quantity: Any = None,
+    prorate: Any = None,
+    proration_behavior: Any = None,
+    proration_date: Any = None,
+    payment_behavior: Any = None,
+    cancel_at_period_end: Any = None,
+    cancel_at: Any = None,
+    cancellation_details: Any = None,
+    default_payment_method: Any = None,
+    trial_end: Any = None,
+    default_tax_rates: Any = None,
+    tax_percent: Any = None,
+    description: Any = None,
+    off_session: Any = None,
+    enable_incomplete_payments: Any = None,
+    **kwargs: Any,
+) -> None:
     _unexpected(kwargs)
     # Validate everything before changing anything.
     if sub.status in ("canceled", "incomplete_expired"):
-        _check(items is None and plan is None and cancel_at_period_end is None and cancel_at is None
-               and default_payment_method is None,
-               "A canceled subscription can only update its cancellation_details and metadata.")
+        _check(
+            items is None
+            and plan is None
+            and cancel_at_period_end is None
+            and cancel_at is None
+            and default_payment_method is None,
+            "A canceled subscription can only update its cancellation_details and metadata.",
+        )
     if items is None and plan is not None:
         items = [{"plan": plan, "quantity": quantity}]
     change = parse_item_change(sub, items)
     params = _parse_update_behaviors(prorate, proration_behavior, proration_date, payment_behavior)
     cancel_at_period_end = try_convert_to_bool(cancel_at_period_end)
-    _check(cancel_at_period_end is None or isinstance(cancel_at_period_end, bool),
-           "Invalid cancel_at_period_end", "cancel_at_period_end")
+    _check(
+        cancel_at_period_end is None or isinstance(cancel_at_period_end, bool),
+        "Invalid cancel_at_period_end",
+        "cancel_at_period_end",
+    )
     cancel_at = None if cancel_at in (None, "") else try_convert_to_int(cancel_at)
     _check(cancel_at is None or isinstance(cancel_at, int), "Invalid cancel_at", "cancel_at")
     _check(metadata is None or isinstance(metadata, dict), "Invalid metadata", "metadata")
-    details = (_cancellation_details(cancellation_details, _details_of(sub))
-               if cancellation_details is not None else None)
+    details = (
+        _cancellation_details(cancellation_details, _details_of(sub))
+        if cancellation_details is not None
+        else None
+    )
     new_pm = _validate_payment_method(default_payment_method, "default_payment_method")
     trial_end = try_convert_to_int(trial_end)
 
@@ -1140,6 +1509,7 @@ def _update_subscription(sub: Any, metadata: Any = None, items: Any = None, plan
 
 # Payments settle subscriptions (Billing › Pending updates; Subscriptions › status) ---------
 
+
 def _subscription_invoice_paid(sub: Any, invoice: Any) -> None:
     before = None if getattr(sub, "_emu_quiet", False) else _snapshot(sub)
     pending = _live_pending_update(sub)
@@ -1155,12 +1525,18 @@ def _subscription_invoice_paid(sub: Any, invoice: Any) -> None:
 
 
 def _open_invoices(sub: Any, besides: Any = None) -> list[Any]:
-    return [inv for k, inv in list(store.items())
-            if k.startswith("invoice:") and inv.subscription == sub.id and inv is not besides
-            and inv.status == "open"]
+    return [
+        inv
+        for k, inv in list(store.items())
+        if k.startswith("invoice:")
+        and inv.subscription == sub.id
+        and inv is not besides
+        and inv.status == "open"
+    ]
 
 
 # Invoice void (Stripe API: Void an invoice) -----------------------------------------------
+
 
 def _void(invoice: Any) -> None:
     pi = _payment_intent_of(invoice)
@@ -1191,16 +1567,20 @@ def _api_void_invoice(id: str, **kwargs: Any) -> Any:
     _unexpected(kwargs)
     invoice = Invoice._api_retrieve(id)
     if invoice.status != "open":
-        raise _bad_request(f"You can only void open invoices; this one is {invoice.status}.",
-                           code="invoice_not_editable")
+        raise _bad_request(
+            f"You can only void open invoices; this one is {invoice.status}.",
+            code="invoice_not_editable",
+        )
     _void(invoice)
     return invoice
 
 
 # Subscription cancel (Stripe API: Cancel a subscription) -----------------------------------
 
-def cancel_subscription(sub: Any, cancellation_details: Any = None, invoice_now: Any = None,
-                        prorate: Any = None) -> Any:
+
+def cancel_subscription(
+    sub: Any, cancellation_details: Any = None, invoice_now: Any = None, prorate: Any = None
+) -> Any:
     invoice_now = try_convert_to_bool(invoice_now)
     prorate = try_convert_to_bool(prorate)
     _check(invoice_now in (None, True, False) and prorate in (None, True, False), "Bad request")
@@ -1214,11 +1594,20 @@ def cancel_subscription(sub: Any, cancellation_details: Any = None, invoice_now:
         item = sub.items._list[0]
         change = ItemChange(item, item.plan, int(item.quantity))
         start, end = sub.current_period_start, sub.current_period_end
-        lines = [line for line in change_lines(sub, change, "create_prorations", now, now)
-                 if line.amount < 0] if start <= now < end else []
+        lines = (
+            [
+                line
+                for line in change_lines(sub, change, "create_prorations", now, now)
+                if line.amount < 0
+            ]
+            if start <= now < end
+            else []
+        )
         make_invoice_items(sub, item.id, lines)
     if invoice_now and [ii for ii in _pending_items(sub.customer) if ii.subscription == sub.id]:
-        final = new_invoice(sub.customer, sub, [], sweep="subscription", billing_reason="subscription_cycle")
+        final = new_invoice(
+            sub.customer, sub, [], sweep="subscription", billing_reason="subscription_cycle"
+        )
         attempt_payment(final)
     for invoice in _open_invoices(sub):
         if sub.status == "incomplete" or invoice.billing_reason == "subscription_create":
@@ -1232,10 +1621,17 @@ def cancel_subscription(sub: Any, cancellation_details: Any = None, invoice_now:
     return sub
 
 
-def _api_cancel_route(id: str, cancellation_details: Any = None, invoice_now: Any = None,
-                      prorate: Any = None, **kwargs: Any) -> Any:
+def _api_cancel_route(
+    id: str,
+    cancellation_details: Any = None,
+    invoice_now: Any = None,
+    prorate: Any = None,
+    **kwargs: Any,
+) -> Any:
     _unexpected(kwargs)
-    return cancel_subscription(Subscription._api_retrieve(id), cancellation_details, invoice_now, prorate)
+    return cancel_subscription(
+        Subscription._api_retrieve(id), cancellation_details, invoice_now, prorate
+    )
 
 
 def _api_delete_subscription(cls: Any, id: str) -> Any:
@@ -1254,10 +1650,17 @@ def _install_subscriptions() -> None:
 
 # Invoice preview (Stripe API: Create a preview invoice) --------------------------------------
 
-def _api_create_preview(customer: Any = None, subscription: Any = None, subscription_details: Any = None,
-                        subscription_items: Any = None, subscription_proration_date: Any = None,
-                        subscription_proration_behavior: Any = None, automatic_tax: Any = None,
-                        **kwargs: Any) -> Any:
+
+def _api_create_preview(
+    customer: Any = None,
+    subscription: Any = None,
+    subscription_details: Any = None,
+    subscription_items: Any = None,
+    subscription_proration_date: Any = None,
+    subscription_proration_behavior: Any = None,
+    automatic_tax: Any = None,
+    **kwargs: Any,
+) -> Any:
     """The invoice the same update (same proration_date) would create: with always_invoice
     or an interval change, exactly that immediate invoice; otherwise the next renewal
     (with the prorations as pending items)."""
@@ -1266,15 +1669,18 @@ def _api_create_preview(customer: Any = None, subscription: Any = None, subscrip
     _check(isinstance(details, dict), "Invalid subscription_details", "subscription_details")
     items = details.get("items", subscription_items)
     behavior = details.get("proration_behavior", subscription_proration_behavior)
-    params = _parse_update_behaviors(None, behavior, details.get("proration_date",
-                                                                 subscription_proration_date), None)
+    params = _parse_update_behaviors(
+        None, behavior, details.get("proration_date", subscription_proration_date), None
+    )
     sub = Subscription._api_retrieve(subscription) if subscription else None
     customer = customer or (sub.customer if sub is not None else None)
     _check(isinstance(customer, str), "Missing customer", "customer")
     Customer._api_retrieve(customer)  # 404 if missing
     if sub is not None and sub.customer != customer:
         raise UserError(404, "No such subscription for customer")
-    _check(sub is not None or items is not None, "Pass a subscription or subscription_details[items]")
+    _check(
+        sub is not None or items is not None, "Pass a subscription or subscription_details[items]"
+    )
 
     existing = set(store.keys())
     try:
@@ -1293,7 +1699,9 @@ def _preview_invoice(customer: str, sub: Any, items: Any, params: UpdateParams) 
         for raw in items:
             item = _plan_of(raw, "subscription_details[items]")
             plan = Plan._api_retrieve(item.get("plan"))
-            specs.append(_full_period_line(plan, int(try_convert_to_int(item.get("quantity", 1))), now))
+            specs.append(
+                _full_period_line(plan, int(try_convert_to_int(item.get("quantity", 1))), now)
+            )
         lines = [_as_item(customer, spec) for spec in specs]
         return new_invoice(customer, None, lines, sweep="customer", simulation=True)
 
@@ -1302,23 +1710,41 @@ def _preview_invoice(customer: str, sub: Any, items: Any, params: UpdateParams) 
     if change is not None and change.changed:
         specs = change_lines(sub, change, params.proration_behavior, params.proration_date, now)
         if change.interval_change or params.proration_behavior == "always_invoice":
-            return new_invoice(customer, sub, make_invoice_items(sub, item.id, specs),
-                               sweep="subscription", simulation=True)
+            return new_invoice(
+                customer,
+                sub,
+                make_invoice_items(sub, item.id, specs),
+                sweep="subscription",
+                simulation=True,
+            )
         plan, quantity = change.new_plan, change.new_quantity
         if params.proration_behavior == "none":
             specs = []
     else:
         specs, plan, quantity = [], item.plan, int(item.quantity)
     renewal = _full_period_line(plan, quantity, sub.current_period_end)
-    invoice = new_invoice(customer, sub, make_invoice_items(sub, item.id, [*specs, renewal]),
-                          sweep="customer", simulation=True, date=sub.current_period_end)
+    invoice = new_invoice(
+        customer,
+        sub,
+        make_invoice_items(sub, item.id, [*specs, renewal]),
+        sweep="customer",
+        simulation=True,
+        date=sub.current_period_end,
+    )
     return invoice
 
 
 def _as_item(customer: str, spec: LineSpec) -> Any:
-    ii = InvoiceItem(plan=spec.plan.id, amount=spec.amount, currency=spec.plan.currency,
-                     customer=customer, period_start=spec.start, period_end=spec.end,
-                     proration=spec.proration, description=spec.description)
+    ii = InvoiceItem(
+        plan=spec.plan.id,
+        amount=spec.amount,
+        currency=spec.plan.currency,
+        customer=customer,
+        period_start=spec.start,
+        period_end=spec.end,
+        proration=spec.proration,
+        description=spec.description,
+    )
     ii.quantity = spec.quantity
     ii._emu_line_type = "subscription"
     return ii
@@ -1338,13 +1764,22 @@ TAX_ID_TYPES = {
 }
 
 
-def _tax_id_init(self: Any, country: Any = None, customer: Any = None, type: Any = None,
-                 value: Any = None, **kwargs: Any) -> None:
+def _tax_id_init(
+    self: Any,
+    country: Any = None,
+    customer: Any = None,
+    type: Any = None,
+    value: Any = None,
+    **kwargs: Any,
+) -> None:
     """Customer tax IDs › type: eu_vat, gb_vat, ch_vat, us_ein (and localstripe's own)."""
     _unexpected(kwargs)
     _check(type in TAX_ID_TYPES, f"Invalid value for type: {type}", "type")
-    _check(isinstance(value, str) and re.match(TAX_ID_TYPES[type][1], value.strip()) is not None,
-           f"Invalid value for {type}.", "value")
+    _check(
+        isinstance(value, str) and re.match(TAX_ID_TYPES[type][1], value.strip()) is not None,
+        f"Invalid value for {type}.",
+        "value",
+    )
     _check(isinstance(customer, str), "Missing customer", "customer")
     Customer._api_retrieve(customer)  # 404 if missing
     StripeObject.__init__(self)
@@ -1352,7 +1787,9 @@ def _tax_id_init(self: Any, country: Any = None, customer: Any = None, type: Any
     self.customer = customer
     self.type = type
     self.value = value.strip()
-    status = "unverified" if "111111111" in value else "pending" if "222222222" in value else "verified"
+    status = (
+        "unverified" if "111111111" in value else "pending" if "222222222" in value else "verified"
+    )
     self.verification = {"status": status, "verified_name": "", "verified_address": ""}
 
 
@@ -1383,14 +1820,31 @@ def _install_customers() -> None:
 _original_invoice_list = Invoice._api_list_all.__func__
 
 
-def _api_list_invoices(cls: Any, url: str, customer: Any = None, subscription: Any = None,
-                       status: Any = None, limit: Any = None, starting_after: Any = None,
-                       **kwargs: Any) -> Any:
+def _api_list_invoices(
+    cls: Any,
+    url: str,
+    customer: Any = None,
+    subscription: Any = None,
+    status: Any = None,
+    limit: Any = None,
+    starting_after: Any = None,
+    **kwargs: Any,
+) -> Any:
     """Newest `created` first (localstripe sorted by a period boundary); `status` filters."""
     _unexpected(kwargs)
-    _check(status in (None, "draft", "open", "paid", "uncollectible", "void"), "Invalid status", "status")
-    li = _original_invoice_list(cls, url, customer=customer, subscription=subscription, limit=limit,
-                                starting_after=starting_after)
+    _check(
+        status in (None, "draft", "open", "paid", "uncollectible", "void"),
+        "Invalid status",
+        "status",
+    )
+    li = _original_invoice_list(
+        cls,
+        url,
+        customer=customer,
+        subscription=subscription,
+        limit=limit,
+        starting_after=starting_after,
+    )
     order = {key: i for i, key in enumerate(store.keys())}
     li._list.sort(key=lambda inv: (inv.created, order.get(f"invoice:{inv.id}", 0)), reverse=True)
     if status is not None:
@@ -1527,9 +1981,14 @@ def _request_fingerprint(request: web.Request, body: bytes) -> str:
     except ValueError:
         params = None
     if params is None:
-        params = sorted(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    canonical = json.dumps([request.method, request.path, sorted(request.query.items()), params],
-                           sort_keys=True, default=str)
+        params = sorted(
+            urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        )
+    canonical = json.dumps(
+        [request.method, request.path, sorted(request.query.items()), params],
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -1554,14 +2013,24 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
     stored = _replays.get(key)
     if stored is not None:
         if stored.fingerprint != fingerprint:
-            return _idempotency_error(400, "Keys for idempotent requests can only be used with the same "
-                                      "parameters they were first used with. Try using a key other "
-                                      f"than '{key}' if you meant to execute a different request.")
-        return web.Response(body=stored.body, status=stored.status, content_type=stored.content_type,
-                            headers={"Idempotent-Replayed": "true", "Idempotency-Key": key})
+            return _idempotency_error(
+                400,
+                "Keys for idempotent requests can only be used with the same "
+                "parameters they were first used with. Try using a key other "
+                f"than '{key}' if you meant to execute a different request.",
+            )
+        return web.Response(
+            body=stored.body,
+            status=stored.status,
+            content_type=stored.content_type,
+            headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
+        )
     if key in _in_flight:
-        return _idempotency_error(409, "There is currently another in-progress request using this "
-                                  "Stripe-Idempotency-Key.", code="idempotency_key_in_use")
+        return _idempotency_error(
+            409,
+            "There is currently another in-progress request using this Stripe-Idempotency-Key.",
+            code="idempotency_key_in_use",
+        )
     _in_flight.add(key)
     try:
         response = await handler(request)
@@ -1570,8 +2039,9 @@ async def idempotency_middleware(request: web.Request, handler: Any) -> web.Stre
     body = getattr(response, "body", None)
     # Our own 5xx (the request may be retried) and 401s (no account) are not kept.
     if isinstance(body, bytes) and response.status < 500 and response.status != 401:
-        _replays[key] = _Replay(now + IDEMPOTENCY_TTL, fingerprint, response.status, body,
-                                response.content_type)
+        _replays[key] = _Replay(
+            now + IDEMPOTENCY_TTL, fingerprint, response.status, body, response.content_type
+        )
         response.headers["Idempotency-Key"] = key
     return response
 
@@ -1596,8 +2066,12 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         data = await server.get_post_data(request, remove_auth=False) or {}
         pi = _get("payment_intent", match.group(1))
         key = data.get("key")
-        if (pi is not None and isinstance(key, str) and key.startswith("pk_")
-                and data.get("client_secret") == pi.client_secret):
+        if (
+            pi is not None
+            and isinstance(key, str)
+            and key.startswith("pk_")
+            and data.get("client_secret") == pi.client_secret
+        ):
             return await handler(request)
     return await server.auth_middleware(request, handler)
 
@@ -1623,11 +2097,17 @@ async def override_middleware(request: web.Request, handler: Any) -> web.StreamR
 def _install_routes() -> None:
     router = server.app.router
     for method, url, make in (
-            ("POST", "/v1/prices", server.api_create), ("GET", "/v1/prices/{id}", server.api_retrieve),
-            ("POST", "/v1/prices/{id}", server.api_update), ("GET", "/v1/prices", server.api_list_all)):
+        ("POST", "/v1/prices", server.api_create),
+        ("GET", "/v1/prices/{id}", server.api_retrieve),
+        ("POST", "/v1/prices/{id}", server.api_update),
+        ("GET", "/v1/prices", server.api_list_all),
+    ):
         router.add_route(method, url, make(Price, url))
-    router.add_route("POST", "/v1/invoices/{id}/finalize",
-                     server.api_extra(_api_finalize_invoice, "/v1/invoices/{id}/finalize"))
+    router.add_route(
+        "POST",
+        "/v1/invoices/{id}/finalize",
+        server.api_extra(_api_finalize_invoice, "/v1/invoices/{id}/finalize"),
+    )
     _override("POST", "/v1/invoices/create_preview", _api_create_preview)
     _overrides[("GET", "/js.stripe.com/v3/")] = _serve_stripe_js
     _overrides[("DELETE", "/_config/data")] = _flush_store
@@ -1666,8 +2146,10 @@ async def _config_latency(request: web.Request) -> web.Response:
 
 @web.middleware
 async def latency_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    delay = max((seconds for prefix, seconds in _latencies.items() if request.path.startswith(prefix)),
-                default=0.0)
+    delay = max(
+        (seconds for prefix, seconds in _latencies.items() if request.path.startswith(prefix)),
+        default=0.0,
+    )
     if delay:
         await asyncio.sleep(delay)
     return await handler(request)

@@ -37,10 +37,13 @@ _CARD_MESSAGES = {
     "card_declined": MSG_DECLINED,
 }
 # Stripe's answer when an invoice's payment needs the customer (3-D Secure): not a failure.
-ACTION_REQUIRED_CODES = frozenset({
-    "invoice_payment_intent_requires_action", "subscription_payment_intent_requires_action",
-    "authentication_required",
-})
+ACTION_REQUIRED_CODES = frozenset(
+    {
+        "invoice_payment_intent_requires_action",
+        "subscription_payment_intent_requires_action",
+        "authentication_required",
+    }
+)
 
 
 class GatewayError(Exception):
@@ -53,8 +56,14 @@ class GatewayError(Exception):
     `outcome_unknown` means Stripe may have applied it (a timeout, a 5xx).
     """
 
-    def __init__(self, user_message: str, *, code: str | None = None,
-                 retryable: bool = False, outcome_unknown: bool = False) -> None:
+    def __init__(
+        self,
+        user_message: str,
+        *,
+        code: str | None = None,
+        retryable: bool = False,
+        outcome_unknown: bool = False,
+    ) -> None:
         super().__init__(user_message)
         self.user_message = user_message
         self.code = code
@@ -114,5 +123,6 @@ def user_message_for(exc: stripe.StripeError) -> GatewayError:
         return GatewayError(MSG_BUSY, code=code, retryable=True)
     if status is not None and status < 500:  # e.g. a non-JSON 404 from localstripe
         return GatewayError(MSG_REFUSED, code=code or f"http_{status}")
-    return GatewayError(MSG_SERVICE_ERROR, code=code or "api_error", retryable=True,
-                        outcome_unknown=True)
+    return GatewayError(
+        MSG_SERVICE_ERROR, code=code or "api_error", retryable=True, outcome_unknown=True
+    )

@@ -46,9 +46,13 @@ def card_from(pm: dict[str, Any]) -> CardSummary | None:
     card = pm.get("card")
     if not card:
         return None
-    return CardSummary(payment_method_id=pm["id"], brand=str(card.get("brand") or "card"),
-                       last4=str(card.get("last4") or ""), exp_month=int(card["exp_month"]),
-                       exp_year=int(card["exp_year"]))
+    return CardSummary(
+        payment_method_id=pm["id"],
+        brand=str(card.get("brand") or "card"),
+        last4=str(card.get("last4") or ""),
+        exp_month=int(card["exp_month"]),
+        exp_year=int(card["exp_year"]),
+    )
 
 
 def price_of(item: dict[str, Any]) -> tuple[str | None, str | None, int | None, str | None]:
@@ -56,7 +60,9 @@ def price_of(item: dict[str, Any]) -> tuple[str | None, str | None, int | None, 
     raw_price, raw_plan = item.get("price"), item.get("plan")
     price: dict[str, Any] = raw_price if isinstance(raw_price, dict) else {}
     plan: dict[str, Any] = raw_plan if isinstance(raw_plan, dict) else {}
-    price_id = price.get("id") or (raw_price if isinstance(raw_price, str) else None) or plan.get("id")
+    price_id = (
+        price.get("id") or (raw_price if isinstance(raw_price, str) else None) or plan.get("id")
+    )
     interval = (price.get("recurring") or {}).get("interval") or plan.get("interval")
     amount = first(price.get("unit_amount"), plan.get("amount"))
     currency = price.get("currency") or plan.get("currency")
@@ -93,10 +99,12 @@ def subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
         quantity=int(first(item.get("quantity"), sub.get("quantity"), 1)),
         unit_amount=int(amount or 0),
         currency=str(currency or sub.get("currency")),
-        current_period_start=timestamp(first(item.get("current_period_start"),
-                                        sub.get("current_period_start"))),
-        current_period_end=timestamp(first(item.get("current_period_end"),
-                                      sub.get("current_period_end"))),
+        current_period_start=timestamp(
+            first(item.get("current_period_start"), sub.get("current_period_start"))
+        ),
+        current_period_end=timestamp(
+            first(item.get("current_period_end"), sub.get("current_period_end"))
+        ),
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         cancel_at=timestamp(sub.get("cancel_at")),
         latest_invoice_id=ref_id(sub.get("latest_invoice")),
@@ -110,8 +118,7 @@ def line_from(line: dict[str, Any]) -> InvoiceLine:
     amount = int(line.get("amount") or 0)
     quantity = int(line.get("quantity") or 1)
     parent = line.get("parent") or {}
-    details = (parent.get("subscription_item_details")
-               or parent.get("invoice_item_details") or {})
+    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
     period = line.get("period") or {}
     return InvoiceLine(
         description=str(line.get("description") or ""),
@@ -140,8 +147,9 @@ def address_lines(address: dict[str, Any] | None) -> tuple[str, ...]:
     return tuple(str(line) for line in lines if line)
 
 
-def invoice_from(inv: dict[str, Any], raw_lines: list[dict[str, Any]] | None = None
-                  ) -> InvoiceSummary:
+def invoice_from(
+    inv: dict[str, Any], raw_lines: list[dict[str, Any]] | None = None
+) -> InvoiceSummary:
     if raw_lines is None:
         raw_lines = list((inv.get("lines") or {}).get("data") or [])
     lines = tuple(line_from(line) for line in raw_lines)
@@ -164,8 +172,9 @@ def invoice_from(inv: dict[str, Any], raw_lines: list[dict[str, Any]] | None = N
         amount_due=int(inv.get("amount_due") or 0),
         lines=lines,
         customer_address=address_lines(inv.get("customer_address")),
-        customer_tax_ids=tuple(str(t["value"]) for t in inv.get("customer_tax_ids") or []
-                               if t.get("value")),
+        customer_tax_ids=tuple(
+            str(t["value"]) for t in inv.get("customer_tax_ids") or [] if t.get("value")
+        ),
     )
 
 

@@ -111,9 +111,7 @@ class InvoicePreview:
     """What a change would invoice at once (`amount_due`: after tax, discounts and balance)."""
 
     amount_due: int
-    total: int
     currency: str
-    lines: tuple[InvoiceLine, ...]
 
 
 @dataclass(frozen=True)
@@ -140,15 +138,20 @@ class InvoicePayment:
     @property
     def needs_customer(self) -> bool:
         """The customer must confirm (3-D Secure, or a first payment left for the page)."""
-        return self.invoice_status == "open" and self.intent_status in (
-            "requires_action", "requires_confirmation") and self.client_secret is not None
+        return (
+            self.invoice_status == "open"
+            and self.intent_status in ("requires_action", "requires_confirmation")
+            and self.client_secret is not None
+        )
 
     @property
     def failed(self) -> bool:
         """Declined or not authenticated: open with a payment error, or voided."""
         return self.invoice_status in ("void", "uncollectible") or (
-            self.invoice_status == "open" and self.intent_status == "requires_payment_method"
-            and self.error_code is not None)
+            self.invoice_status == "open"
+            and self.intent_status == "requires_payment_method"
+            and self.error_code is not None
+        )
 
     @property
     def failure_message(self) -> str:

@@ -16,13 +16,21 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "Sesame-open-2026"
 NEW_PASSWORD = "Another-long-secret-99"
 ISSUED_SECRETS.extend([PASSWORD, NEW_PASSWORD])
-# `python -m` from the project root: this checkout's code (the venv's billing-admin script may be another's).
+# `python -m` from the project root: this checkout's code (the venv's billing-admin script may be
+# another's).
 CLI = [sys.executable, "-m", "billing_app.cli"]
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], input=stdin, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60,
-                          check=False)
+    return subprocess.run(
+        [*CLI, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=60,
+        check=False,
+    )
 
 
 def protect(slug: str, password: str = PASSWORD) -> None:
@@ -32,7 +40,9 @@ def protect(slug: str, password: str = PASSWORD) -> None:
 
 def watch_websocket(page: Page) -> list[str]:
     frames: list[str] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    page.on(
+        "websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload)))
+    )
     return frames
 
 
@@ -41,7 +51,9 @@ def sign_in(page: Page, password: str) -> None:
     page.get_by_role("button", name="Sign In").click()
 
 
-def test_prompt_shows_nothing_of_the_account_until_the_password_is_right(page: Page, launch, make_account):
+def test_prompt_shows_nothing_of_the_account_until_the_password_is_right(
+    page: Page, launch, make_account
+):
     slug = make_account(licenses=2)
     protect(slug)
     frames = watch_websocket(page)
@@ -68,7 +80,9 @@ def test_five_failures_lock_sign_in(page: Page, launch, make_account):
     for _ in range(5):
         sign_in(page, "wrong password")
         page.wait_for_timeout(300)
-    expect(page.get_by_role("alert")).to_have_text("Too many incorrect passwords. Try again in 15 minutes.")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Too many incorrect passwords. Try again in 15 minutes."
+    )
     sign_in(page, PASSWORD)
     expect(page.get_by_role("alert")).to_contain_text("Too many incorrect passwords")
     assert "Shop" not in page.content()
@@ -110,7 +124,9 @@ def test_change_password_signs_out_other_sessions(browser, launch, make_account)
 
 def test_cli_set_and_clear_password_round_trip(page: Page, launch, make_account):
     slug = make_account()
-    refused = cli("set-password", slug, stdin="")  # a pipe without the flag (a terminal would be prompted)
+    refused = cli(
+        "set-password", slug, stdin=""
+    )  # a pipe without the flag (a terminal would be prompted)
     assert refused.returncode == 1 and "--password-stdin" in refused.stderr
     too_short = cli("set-password", slug, "--password-stdin", stdin="short\n")
     assert too_short.returncode == 1 and "at least 10" in too_short.stderr

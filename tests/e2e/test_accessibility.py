@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.test_access import protect
 
-# The card form loads Stripe.js (from localstripe) first: slower than expect()'s 5 s on a busy machine.
+# The card form loads Stripe.js (from localstripe) first: slower than expect()'s 5 s on a busy
+# machine.
 CARD_FORM_TIMEOUT_MS = 15_000
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +21,8 @@ def assert_accessible(page: Page, screen: str) -> None:
     results = _axe.run(page)
     serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
     details = "\n".join(
-        f"{v['id']} ({v['impact']}): {v['help']} → " + "; ".join(n["target"][0] for n in v["nodes"][:3])
+        f"{v['id']} ({v['impact']}): {v['help']} → "
+        + "; ".join(n["target"][0] for n in v["nodes"][:3])
         for v in serious
     )
     assert not serious, f"{screen}:\n{details}"
@@ -30,7 +32,9 @@ def open_dialog(page: Page, button: str, dialog: str):
     page.get_by_role("button", name=button).click()
     opened = page.get_by_role("dialog", name=dialog)
     expect(opened).to_be_visible()
-    page.wait_for_timeout(400)  # let the opening animation finish: axe reads colours mid-fade otherwise
+    page.wait_for_timeout(
+        400
+    )  # let the opening animation finish: axe reads colours mid-fade otherwise
     return opened
 
 
@@ -44,14 +48,18 @@ def test_account_page_tabs_and_dialogs(page: Page, launch, make_account):
     page.goto(launch(slug))
     expect(page.locator("#summary-card")).to_be_visible()
     assert_accessible(page, "Plan tab")
-    for button, title in (("Purchase Additional License", "Purchase Form"),
-                          ("Update Credit Card", "Update Credit Card"),
-                          ("Convert to Yearly Billing", "Convert to Yearly Billing"),
-                          ("Cancel Subscription", "Cancel Subscription")):
+    for button, title in (
+        ("Purchase Additional License", "Purchase Form"),
+        ("Update Credit Card", "Update Credit Card"),
+        ("Convert to Yearly Billing", "Convert to Yearly Billing"),
+        ("Cancel Subscription", "Cancel Subscription"),
+    ):
         dialog = open_dialog(page, button, title)
         if title == "Update Credit Card":
             dialog.get_by_role("link", name="Change Card").click()
-            expect(dialog.locator("#card-element input").first).to_be_visible(timeout=CARD_FORM_TIMEOUT_MS)
+            expect(dialog.locator("#card-element input").first).to_be_visible(
+                timeout=CARD_FORM_TIMEOUT_MS
+            )
         assert_accessible(page, f"dialog {title}")
         close_dialog(page, dialog)
     page.get_by_role("tab", name="Billing History").click()
@@ -69,7 +77,9 @@ def test_free_account_purchase_dialog(page: Page, launch, make_account):
     assert_accessible(page, "Purchase Unlimited Version dialog")
 
 
-def test_denied_and_password_screens_and_change_password(page: Page, base_url: str, launch, make_account):
+def test_denied_and_password_screens_and_change_password(
+    page: Page, base_url: str, launch, make_account
+):
     page.goto(base_url + "/")
     expect(page.get_by_role("alert")).to_be_visible()
     assert_accessible(page, "launch refused")

@@ -11,11 +11,21 @@ pytestmark = pytest.mark.e2e
 def _frame_page(browser, parent_origin: str, src: str):
     context = browser.new_context(viewport={"width": 420, "height": 900})
     page = context.new_page()
-    html = f'<!doctype html><title>Connector</title><iframe id="billing" src="{src}" style="width:380px;height:800px"></iframe>'
-    page.route(f"{parent_origin}/", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+    html = (
+        f'<!doctype html><title>Connector</title><iframe id="billing" src="{src}" '
+        'style="width:380px;height:800px"></iframe>'
+    )
+    page.route(
+        f"{parent_origin}/",
+        lambda route: route.fulfill(status=200, content_type="text/html", body=html),
+    )
     violations = []
-    page.on("console", lambda message: violations.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.goto(f"{parent_origin}/")
     return context, page, violations
 

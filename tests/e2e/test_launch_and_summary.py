@@ -57,7 +57,9 @@ def _assert_denied(page: Page) -> None:
         assert secret not in html
 
 
-@pytest.mark.parametrize("query", ["", "?launch=", "?launch=not-a-token", "?launch=eyJhIjoiZGVtbyJ9.c2lnbmF0dXJl"])
+@pytest.mark.parametrize(
+    "query", ["", "?launch=", "?launch=not-a-token", "?launch=eyJhIjoiZGVtbyJ9.c2lnbmF0dXJl"]
+)
 def test_missing_or_forged_link_shows_no_data(page: Page, base_url: str, query: str):
     page.goto(base_url + "/" + query)
     _assert_denied(page)
@@ -72,7 +74,11 @@ def test_tampered_link_shows_no_data(page: Page, launch):
 
 def test_expired_link_shows_no_data(page: Page, base_url: str, app_settings):
     token = sign_launch_token(
-        app_settings.launch_secret, account="demo", email="admin@acme.test", ttl_seconds=600, now=time.time() - 601
+        app_settings.launch_secret,
+        account="demo",
+        email="admin@acme.test",
+        ttl_seconds=600,
+        now=time.time() - 601,
     )
     page.goto(f"{base_url}/?launch={token}")
     _assert_denied(page)

@@ -24,21 +24,43 @@ def _auth(key: str) -> dict[str, str]:
 def test_activate_check_release(api, seat_account):
     _slug, domain, key = seat_account(licenses=5, users=1)
     email = f"new@{domain}"
-    assert api.get("/check", params={"email": email}, headers=_auth(key)).json() == {"licensed": False, "plan": "unlimited"}
+    assert api.get("/check", params={"email": email}, headers=_auth(key)).json() == {
+        "licensed": False,
+        "plan": "unlimited",
+    }
 
-    activated = api.post("/activate", json={"email": f"  New@{domain.upper()} "}, headers=_auth(key))
+    activated = api.post(
+        "/activate", json={"email": f"  New@{domain.upper()} "}, headers=_auth(key)
+    )
     assert activated.status_code == 200
     body = activated.json()
-    assert (body["licensed"], body["email"], body["already_active"], body["licenses_used"]) == (True, email, False, 2)
+    assert (body["licensed"], body["email"], body["already_active"], body["licenses_used"]) == (
+        True,
+        email,
+        False,
+        2,
+    )
     again = api.post("/activate", json={"email": email}, headers=_auth(key))
-    assert (again.status_code, again.json()["already_active"], again.json()["licenses_used"]) == (200, True, 2)
-    assert api.get("/check", params={"email": email}, headers=_auth(key)).json() == {"licensed": True, "plan": "unlimited"}
+    assert (again.status_code, again.json()["already_active"], again.json()["licenses_used"]) == (
+        200,
+        True,
+        2,
+    )
+    assert api.get("/check", params={"email": email}, headers=_auth(key)).json() == {
+        "licensed": True,
+        "plan": "unlimited",
+    }
 
     released = api.post("/release", json={"email": email}, headers=_auth(key))
     assert (released.status_code, released.json()) == (200, {"released": True, "licensed": False})
     # The connector is refused at its next check, and releasing again is harmless.
-    assert api.get("/check", params={"email": email}, headers=_auth(key)).json()["licensed"] is False
-    assert api.post("/release", json={"email": email}, headers=_auth(key)).json() == {"released": False, "licensed": False}
+    assert (
+        api.get("/check", params={"email": email}, headers=_auth(key)).json()["licensed"] is False
+    )
+    assert api.post("/release", json={"email": email}, headers=_auth(key)).json() == {
+        "released": False,
+        "licensed": False,
+    }
 
 
 def test_domain_not_allowed_is_403(api, seat_account):
@@ -54,11 +76,19 @@ def test_no_free_license_is_409(api, seat_account):
     response = api.post("/activate", json={"email": f"third@{domain}"}, headers=_auth(key))
     assert response.status_code == 409
     assert response.json() | {"message": ""} == {
-        "licensed": False, "email": f"third@{domain}", "plan": "unlimited", "licenses_used": 2,
-        "licenses_purchased": 2, "error": "no_free_license", "message": "",
+        "licensed": False,
+        "email": f"third@{domain}",
+        "plan": "unlimited",
+        "licenses_used": 2,
+        "licenses_purchased": 2,
+        "error": "no_free_license",
+        "message": "",
     }
     # Users holding a license keep it.
-    assert api.post("/activate", json={"email": f"user1@{domain}"}, headers=_auth(key)).status_code == 200
+    assert (
+        api.post("/activate", json={"email": f"user1@{domain}"}, headers=_auth(key)).status_code
+        == 200
+    )
 
 
 def test_free_version_is_402(api, app_settings):
@@ -67,14 +97,21 @@ def test_free_version_is_402(api, app_settings):
     response = api.post("/activate", json={"email": "hank@globex.test"}, headers=_auth(key))
     assert (response.status_code, response.json()["error"]) == (402, "plan_required")
     assert api.get("/check", params={"email": "hank@globex.test"}, headers=_auth(key)).json() == {
-        "licensed": False, "plan": "free",
+        "licensed": False,
+        "plan": "free",
     }
 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": ""}, {"Authorization": "Bearer"}, {"Authorization": "Basic YWRtaW46YWRtaW4="},
-     {"Authorization": "Bearer cbk_not-a-key"}, {"Authorization": "Bearer " + "x" * 5000}],
+    [
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        {"Authorization": "Bearer cbk_not-a-key"},
+        {"Authorization": "Bearer " + "x" * 5000},
+    ],
 )
 def test_missing_or_wrong_key_is_401(api, seat_account, headers):
     _slug, domain, _key = seat_account()
@@ -93,25 +130,63 @@ def test_missing_or_wrong_key_is_401(api, seat_account, headers):
 def test_another_accounts_key_reaches_only_that_account(api, seat_account):
     _slug, domain, _key = seat_account(users=1)
     _other_slug, _other_domain, other_key = seat_account()
-    assert api.get("/check", params={"email": f"user1@{domain}"}, headers=_auth(other_key)).json()["licensed"] is False
-    assert api.post("/activate", json={"email": f"new@{domain}"}, headers=_auth(other_key)).status_code == 403
-    assert api.post("/release", json={"email": f"user1@{domain}"}, headers=_auth(other_key)).json()["released"] is False
+    assert (
+        api.get("/check", params={"email": f"user1@{domain}"}, headers=_auth(other_key)).json()[
+            "licensed"
+        ]
+        is False
+    )
+    assert (
+        api.post("/activate", json={"email": f"new@{domain}"}, headers=_auth(other_key)).status_code
+        == 403
+    )
+    assert (
+        api.post("/release", json={"email": f"user1@{domain}"}, headers=_auth(other_key)).json()[
+            "released"
+        ]
+        is False
+    )
 
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"{", b"[]", b'"bob@x.test"', b"null", b"{}", b'{"mail": "a@b.test"}', b'{"email": 42}',
-     b'{"email": ["a@b.test"]}', b'{"email": null}', b"\xff\xfe{", b'{"email": "a@b.test"} trailing'],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'"bob@x.test"',
+        b"null",
+        b"{}",
+        b'{"mail": "a@b.test"}',
+        b'{"email": 42}',
+        b'{"email": ["a@b.test"]}',
+        b'{"email": null}',
+        b"\xff\xfe{",
+        b'{"email": "a@b.test"} trailing',
+    ],
 )
 def test_malformed_bodies_are_400(api, seat_account, content):
     _slug, _domain, key = seat_account()
     for path in ("/activate", "/release"):
-        response = api.post(path, content=content, headers={**_auth(key), "Content-Type": "application/json"})
+        response = api.post(
+            path, content=content, headers={**_auth(key), "Content-Type": "application/json"}
+        )
         assert (response.status_code, response.json()["error"]) == (400, "bad_request")
 
 
 @pytest.mark.parametrize(
-    "email", ["", "bob", "bob@", "@x.test", "a@b", "a@x.test, b@x.test", "Bob <bob@x.test>", "a b@x.test", "x" * 300]
+    "email",
+    [
+        "",
+        "bob",
+        "bob@",
+        "@x.test",
+        "a@b",
+        "a@x.test, b@x.test",
+        "Bob <bob@x.test>",
+        "a b@x.test",
+        "x" * 300,
+    ],
 )
 def test_anything_but_one_address_is_400(api, seat_account, email):
     _slug, _domain, key = seat_account()
@@ -139,7 +214,10 @@ def test_huge_bodies_are_413_declared_or_streamed(api, seat_account):
     # Chunked, without a Content-Length.
     response = api.post("/activate", content=iter([huge[:3000], huge[3000:]]), headers=_auth(key))
     assert (response.status_code, response.json()["error"]) == (413, "body_too_large")
-    assert api.get("/check", params={"email": f"new@{domain}"}, headers=_auth(key)).json()["licensed"] is False
+    assert (
+        api.get("/check", params={"email": f"new@{domain}"}, headers=_auth(key)).json()["licensed"]
+        is False
+    )
 
 
 def test_responses_are_json_with_the_security_headers(api, seat_account):

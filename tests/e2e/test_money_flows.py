@@ -120,7 +120,9 @@ def test_convert_to_yearly_billing(page: Page, launch, make_account):
     assert stripe_subscription(slug).interval == "year"
 
 
-def test_cancel_needs_a_reason_then_cancels_at_period_end_and_resumes(page: Page, launch, make_account):
+def test_cancel_needs_a_reason_then_cancels_at_period_end_and_resumes(
+    page: Page, launch, make_account
+):
     slug = make_account(licenses=2)
     open_account(page, launch, slug)
     page.get_by_role("button", name="Cancel Subscription").click()
@@ -148,16 +150,31 @@ def open_renewal_invoice(slug: str, card: str) -> str:
     with session_scope() as session:
         account = get_account(session, slug)
     gateway = get_gateway()
-    gateway.attach_default_card(account.stripe_customer_id, card, idempotency_key=f"{slug}-renewal-card",
-                                subscription_id=account.stripe_subscription_id)
+    gateway.attach_default_card(
+        account.stripe_customer_id,
+        card,
+        idempotency_key=f"{slug}-renewal-card",
+        subscription_id=account.stripe_subscription_id,
+    )
     emulator = f"http://127.0.0.1:{get_settings().localstripe_port}"
     headers = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
-    httpx.post(f"{emulator}/v1/invoiceitems", headers=headers, timeout=10, data={
-        "customer": account.stripe_customer_id, "amount": "8000", "currency": "usd",
-        "description": "Renewal"}).raise_for_status()
-    invoice = httpx.post(f"{emulator}/v1/invoices", headers=headers, timeout=10,
-                         data={"customer": account.stripe_customer_id,
-                               "pending_invoice_items_behavior": "include"}).json()
+    httpx.post(
+        f"{emulator}/v1/invoiceitems",
+        headers=headers,
+        timeout=10,
+        data={
+            "customer": account.stripe_customer_id,
+            "amount": "8000",
+            "currency": "usd",
+            "description": "Renewal",
+        },
+    ).raise_for_status()
+    invoice = httpx.post(
+        f"{emulator}/v1/invoices",
+        headers=headers,
+        timeout=10,
+        data={"customer": account.stripe_customer_id, "pending_invoice_items_behavior": "include"},
+    ).json()
     httpx.post(f"{emulator}/v1/invoices/{invoice['id']}/finalize", headers=headers, timeout=10)
     httpx.post(f"{emulator}/v1/invoices/{invoice['id']}/pay", headers=headers, timeout=10)
     return str(invoice["id"])
@@ -201,8 +218,12 @@ def test_add_licenses_with_a_3d_secure_card(page: Page, launch, make_account):
     slug = make_account(licenses=3)
     with session_scope() as session:
         account = get_account(session, slug)
-    get_gateway().attach_default_card(account.stripe_customer_id, sca_payment_method(),
-                                      idempotency_key=f"{slug}-sca", subscription_id=account.stripe_subscription_id)
+    get_gateway().attach_default_card(
+        account.stripe_customer_id,
+        sca_payment_method(),
+        idempotency_key=f"{slug}-sca",
+        subscription_id=account.stripe_subscription_id,
+    )
     open_account(page, launch, slug)
     page.get_by_role("button", name="Purchase Additional License").click()
     dialog = page.get_by_role("dialog", name="Purchase Form")
@@ -239,7 +260,9 @@ def test_upgrade_with_a_3d_secure_card(page: Page, launch, make_account):
     assert stripe_subscription(slug).quantity == 2
 
 
-def test_a_renewal_the_bank_wants_confirmed_is_authenticated_from_the_banner(page: Page, launch, make_account):
+def test_a_renewal_the_bank_wants_confirmed_is_authenticated_from_the_banner(
+    page: Page, launch, make_account
+):
     slug = make_account(licenses=1)
     invoice_id = open_renewal_invoice(slug, sca_payment_method())
     wait_for_banner(page, launch, slug, "payment-needs-authentication")
@@ -255,10 +278,18 @@ SCA_CARD = "4000002760003184"
 
 def sca_payment_method() -> str:
     emulator = f"http://127.0.0.1:{get_settings().localstripe_port}"
-    response = httpx.post(f"{emulator}/v1/payment_methods", timeout=10,
-                          headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"},
-                          data={"type": "card", "card[number]": SCA_CARD, "card[exp_month]": "12",
-                                "card[exp_year]": "2031", "card[cvc]": "123"})
+    response = httpx.post(
+        f"{emulator}/v1/payment_methods",
+        timeout=10,
+        headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"},
+        data={
+            "type": "card",
+            "card[number]": SCA_CARD,
+            "card[exp_month]": "12",
+            "card[exp_year]": "2031",
+            "card[cvc]": "123",
+        },
+    )
     response.raise_for_status()
     return str(response.json()["id"])
 
@@ -266,8 +297,11 @@ def sca_payment_method() -> str:
 def set_latency(path_prefix: str, seconds: float) -> None:
     """Make the emulator answer these requests late (0: on time again)."""
     emulator = f"http://127.0.0.1:{get_settings().localstripe_port}"
-    httpx.post(f"{emulator}/_config/latency", data={"path_prefix": path_prefix, "seconds": str(seconds)},
-               timeout=10).raise_for_status()
+    httpx.post(
+        f"{emulator}/_config/latency",
+        data={"path_prefix": path_prefix, "seconds": str(seconds)},
+        timeout=10,
+    ).raise_for_status()
 
 
 def test_a_slow_payment_service_never_resets_the_upgrade_form(page: Page, launch, make_account):
@@ -277,7 +311,8 @@ def test_a_slow_payment_service_never_resets_the_upgrade_form(page: Page, launch
     try:
         page.get_by_role("button", name="Purchase Unlimited Version").click()
         dialog = page.get_by_role("dialog", name="Purchase Unlimited Version")
-        # The form is there at once; the user fills it in while the card form is still being prepared.
+        # The form is there at once; the user fills it in while the card form is still being
+        # prepared.
         dialog.get_by_label("Number of licenses").fill("7")
         dialog.get_by_text("Yearly — $80.00 per license per year").click()
         dialog.get_by_role("checkbox", name="I Agree").click()
@@ -295,7 +330,9 @@ def test_a_slow_payment_service_never_resets_the_upgrade_form(page: Page, launch
     assert (subscription.quantity, subscription.interval) == (7, "year")
 
 
-def test_a_slow_price_preview_never_shows_the_price_of_an_older_number(page: Page, launch, make_account):
+def test_a_slow_price_preview_never_shows_the_price_of_an_older_number(
+    page: Page, launch, make_account
+):
     slug = make_account(licenses=2)
     open_account(page, launch, slug)
     set_latency("/v1/invoices/create_preview", 2)
@@ -305,7 +342,9 @@ def test_a_slow_price_preview_never_shows_the_price_of_an_older_number(page: Pag
         count = dialog.get_by_label("How many extra licenses?")
         count.fill("3")  # while the preview of 1 license is still on its way
         dialog.get_by_role("checkbox", name="I Agree").click()
-        expect(dialog.locator("#license-preview")).to_contain_text("$40.00 per month", timeout=20_000)
+        expect(dialog.locator("#license-preview")).to_contain_text(
+            "$40.00 per month", timeout=20_000
+        )
     finally:
         set_latency("/v1/invoices/create_preview", 0)
     expect(count).to_have_value("3")

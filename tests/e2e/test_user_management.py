@@ -23,7 +23,9 @@ def open_users_tab(page: Page, url: str) -> None:
 
 def _licensed(base_url: str, key: str, email: str) -> bool:
     response = httpx.get(
-        f"{base_url}/api/v1/licenses/check", params={"email": email}, headers={"Authorization": f"Bearer {key}"}
+        f"{base_url}/api/v1/licenses/check",
+        params={"email": email},
+        headers={"Authorization": f"Bearer {key}"},
     )
     return response.json()["licensed"]
 
@@ -70,7 +72,8 @@ def test_added_domain_lets_the_api_activate_its_users(page: Page, launch, seat_a
     assert _saved_domains(slug) == sorted([domain, "partner.example"])
 
     response = httpx.post(
-        f"{base_url}/api/v1/licenses/activate", json={"email": "bob@partner.example"},
+        f"{base_url}/api/v1/licenses/activate",
+        json={"email": "bob@partner.example"},
         headers={"Authorization": f"Bearer {key}"},
     )
     assert (response.status_code, response.json()["licensed"]) == (200, True)
@@ -78,10 +81,15 @@ def test_added_domain_lets_the_api_activate_its_users(page: Page, launch, seat_a
 
 @pytest.mark.parametrize(
     "typed, message",
-    [("gmail.com", "gmail.com is a public email provider"), ("not a domain", "is not a valid domain"),
-     ("bob@partner.example", "is an email address")],
+    [
+        ("gmail.com", "gmail.com is a public email provider"),
+        ("not a domain", "is not a valid domain"),
+        ("bob@partner.example", "is an email address"),
+    ],
 )
-def test_invalid_domain_shows_a_message_and_saves_nothing(page: Page, launch, seat_account, typed, message):
+def test_invalid_domain_shows_a_message_and_saves_nothing(
+    page: Page, launch, seat_account, typed, message
+):
     slug, domain, _key = seat_account()
     open_users_tab(page, launch(slug))
     page.get_by_role("button", name="Add domain").click()
@@ -101,8 +109,11 @@ def test_removed_domain_users_stay_until_released(page: Page, launch, seat_accou
     page.get_by_role("button", name="Update").click()
     expect(page.get_by_text("Allowed domains updated.")).to_be_visible()
     for name in ("ann", "ben"):
-        httpx.post(f"{base_url}/api/v1/licenses/activate", json={"email": f"{name}@partner.example"},
-                   headers={"Authorization": f"Bearer {key}"}).raise_for_status()
+        httpx.post(
+            f"{base_url}/api/v1/licenses/activate",
+            json={"email": f"{name}@partner.example"},
+            headers={"Authorization": f"Bearer {key}"},
+        ).raise_for_status()
 
     page.get_by_role("button", name="Remove domain partner.example").click()
     page.get_by_role("button", name="Update").click()
@@ -142,7 +153,9 @@ def test_more_users_than_licenses_warns_and_refuses_new_ones(page: Page, launch,
     expect(page.locator("#over-licensed-warning")).to_contain_text("remove 3 users")
     page.get_by_label("Add a user").fill(f"late@{domain}")
     page.get_by_role("button", name="Add user").click()
-    expect(page.locator("#add-user-error")).to_have_text("5 users hold 2 licenses: remove 3 users before adding new ones.")
+    expect(page.locator("#add-user-error")).to_have_text(
+        "5 users hold 2 licenses: remove 3 users before adding new ones."
+    )
     expect(page.locator(".user-row")).to_have_count(5)
 
 

@@ -20,13 +20,20 @@ pytestmark = pytest.mark.e2e
 
 
 def _post(base_url: str, payload: bytes, signature: str) -> httpx.Response:
-    return httpx.post(f"{base_url}/api/stripe/webhook", content=payload,
-                      headers={"Stripe-Signature": signature, "Content-Type": "application/json"}, timeout=10)
+    return httpx.post(
+        f"{base_url}/api/stripe/webhook",
+        content=payload,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        timeout=10,
+    )
 
 
 def _sign(secret: str, payload: bytes) -> str:
     timestamp = int(time.time())
-    return f"t={timestamp},v1=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return (
+        f"t={timestamp},v1="
+        + hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    )
 
 
 def test_webhook_signature_replay_and_headers(base_url: str, app_settings, make_account):
@@ -34,8 +41,19 @@ def test_webhook_signature_replay_and_headers(base_url: str, app_settings, make_
     with session_scope() as session:
         account = get_account(session, slug)
     event_id = "evt_" + uuid.uuid4().hex
-    payload = json.dumps({"id": event_id, "type": "customer.subscription.updated", "data": {"object": {
-        "id": account.stripe_subscription_id, "object": "subscription", "customer": account.stripe_customer_id}}}).encode()
+    payload = json.dumps(
+        {
+            "id": event_id,
+            "type": "customer.subscription.updated",
+            "data": {
+                "object": {
+                    "id": account.stripe_subscription_id,
+                    "object": "subscription",
+                    "customer": account.stripe_customer_id,
+                }
+            },
+        }
+    ).encode()
 
     forged = _post(base_url, payload, _sign("whsec_not_ours", payload))
     assert forged.status_code == 400
@@ -52,14 +70,17 @@ def test_webhook_signature_replay_and_headers(base_url: str, app_settings, make_
 
 
 def test_localstripe_delivers_real_events_to_the_app(app_settings, make_account):
-    """The app registered its webhook with localstripe at start: a change at Stripe arrives by itself."""
+    """The app registered its webhook with localstripe at start: a change at Stripe arrives by
+    itself."""
     slug = make_account(licenses=1)
     with session_scope() as session:
         account_id = get_account(session, slug).id
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         with session_scope() as session:
-            events = session.exec(select(StripeEvent).where(StripeEvent.account_id == account_id)).all()
+            events = session.exec(
+                select(StripeEvent).where(StripeEvent.account_id == account_id)
+            ).all()
         if any(event.outcome == "applied" for event in events):
             return
         time.sleep(0.5)

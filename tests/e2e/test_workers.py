@@ -10,7 +10,9 @@ from playwright.sync_api import expect
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not os.environ.get("REFLEX_REDIS_URL"), reason="needs Redis (production-mode pass)"),
+    pytest.mark.skipif(
+        not os.environ.get("REFLEX_REDIS_URL"), reason="needs Redis (production-mode pass)"
+    ),
 ]
 
 

@@ -33,8 +33,9 @@ class Emulator:
 
     def get(self, path: str) -> httpx.Response:
         """Read the emulator directly, to check what the gateway did."""
-        return httpx.get(self.base + path, timeout=5,
-                         headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"})
+        return httpx.get(
+            self.base + path, timeout=5, headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
+        )
 
 
 def free_port() -> int:
@@ -51,9 +52,18 @@ def run_emulator(*store_args: str, port: int | None = None) -> Iterator[Emulator
     # Output to a file, not a pipe: nobody reads it, and a full pipe would block it.
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "billing_app.localstripe_server", "--port", str(port),
-             *store_args],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "billing_app.localstripe_server",
+                "--port",
+                str(port),
+                *store_args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         emulator = Emulator(port, process)
         try:

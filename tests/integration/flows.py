@@ -27,8 +27,9 @@ SCA = "4000002760003184"  # every payment needs 3-D Secure
 def new_account() -> int:
     slug = "t-" + uuid.uuid4().hex[:10]
     with session_scope() as session:
-        account_id = create_account(session, slug=slug, name=f"Test {slug}", admin_email=f"admin@{slug}.test",
-                                    actor=ACTOR).id
+        account_id = create_account(
+            session, slug=slug, name=f"Test {slug}", admin_email=f"admin@{slug}.test", actor=ACTOR
+        ).id
     assert account_id is not None
     return account_id
 
@@ -42,42 +43,70 @@ def account(account_id: int) -> Account:
 
 def actions(account_id: int) -> list[BillingAction]:
     with session_scope() as session:
-        return list(session.exec(select(BillingAction).where(BillingAction.account_id == account_id)
-                                 .order_by(BillingAction.id)))  # type: ignore[arg-type]
+        return list(
+            session.exec(
+                select(BillingAction)
+                .where(BillingAction.account_id == account_id)
+                .order_by(BillingAction.id)
+            )
+        )  # type: ignore[arg-type]
 
 
 def confirm_card(emulator: Any, client_secret: str, number: str = VISA) -> dict[str, Any]:
     """What Stripe.js `confirmCardSetup` does: confirm the SetupIntent with the typed card."""
     intent_id = client_secret.split("_secret_")[0]
-    response = httpx.post(f"{emulator.base}/v1/setup_intents/{intent_id}/confirm", json={
-        "key": TEST_MODE_PUBLISHABLE_KEY, "use_stripe_sdk": True, "client_secret": client_secret,
-        "payment_method_data": {"type": "card", "card": {
-            "number": number, "exp_month": "12", "exp_year": "2031", "cvc": "123"}},
-    }, timeout=10)
+    response = httpx.post(
+        f"{emulator.base}/v1/setup_intents/{intent_id}/confirm",
+        json={
+            "key": TEST_MODE_PUBLISHABLE_KEY,
+            "use_stripe_sdk": True,
+            "client_secret": client_secret,
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": number, "exp_month": "12", "exp_year": "2031", "cvc": "123"},
+            },
+        },
+        timeout=10,
+    )
     body: dict[str, Any] = response.json()
     if body.get("status") == "requires_action":  # the card's setup itself asks for 3-D Secure
-        response = httpx.post(f"{emulator.base}/v1/setup_intents/{intent_id}/confirm", json={
-            "key": TEST_MODE_PUBLISHABLE_KEY, "use_stripe_sdk": True, "client_secret": client_secret}, timeout=10)
+        response = httpx.post(
+            f"{emulator.base}/v1/setup_intents/{intent_id}/confirm",
+            json={
+                "key": TEST_MODE_PUBLISHABLE_KEY,
+                "use_stripe_sdk": True,
+                "client_secret": client_secret,
+            },
+            timeout=10,
+        )
         body = response.json()
     return body
 
 
-def confirm_payment(emulator: Any, client_secret: str, payment_method: str | None = None,
-                    authenticate: bool = True) -> dict[str, Any]:
+def confirm_payment(
+    emulator: Any, client_secret: str, payment_method: str | None = None, authenticate: bool = True
+) -> dict[str, Any]:
     """What Stripe.js `confirmCardPayment` does: confirm, then the bank's challenge if it asks."""
     intent_id = client_secret.split("_secret_")[0]
     data: dict[str, Any] = {"key": TEST_MODE_PUBLISHABLE_KEY, "client_secret": client_secret}
     if payment_method:
         data["payment_method"] = payment_method
-    intent = httpx.get(f"{emulator.base}/v1/payment_intents/{intent_id}", timeout=10,
-                       headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}).json()
+    intent = httpx.get(
+        f"{emulator.base}/v1/payment_intents/{intent_id}",
+        timeout=10,
+        headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"},
+    ).json()
     if intent.get("status") in ("requires_confirmation", "requires_payment_method"):
-        intent = httpx.post(f"{emulator.base}/v1/payment_intents/{intent_id}/confirm", json=data, timeout=10).json()
+        intent = httpx.post(
+            f"{emulator.base}/v1/payment_intents/{intent_id}/confirm", json=data, timeout=10
+        ).json()
     if intent.get("status") == "requires_action":
-        intent = httpx.post(f"{emulator.base}/v1/payment_intents/{intent_id}/_authenticate",
-                            params={"success": "true" if authenticate else "false"},
-                            json={"key": TEST_MODE_PUBLISHABLE_KEY, "client_secret": client_secret},
-                            timeout=10).json()
+        intent = httpx.post(
+            f"{emulator.base}/v1/payment_intents/{intent_id}/_authenticate",
+            params={"success": "true" if authenticate else "false"},
+            json={"key": TEST_MODE_PUBLISHABLE_KEY, "client_secret": client_secret},
+            timeout=10,
+        ).json()
     return intent
 
 
@@ -88,8 +117,9 @@ def card_form(service: BillingService, emulator: Any, account_id: int, number: s
     return secret
 
 
-def through_the_page(emulator: Any, run: Callable[..., ActionResult], authenticate: bool = True,
-                     **kwargs: Any) -> ActionResult:
+def through_the_page(
+    emulator: Any, run: Callable[..., ActionResult], authenticate: bool = True, **kwargs: Any
+) -> ActionResult:
     """Run an action as the page does: when Stripe asks the customer, Stripe.js confirms the
     payment (passing or failing the bank's challenge), then the action is resumed."""
     result = run(**kwargs)
@@ -100,30 +130,51 @@ def through_the_page(emulator: Any, run: Callable[..., ActionResult], authentica
     return result
 
 
-def subscribed_account(service: BillingService, emulator: Any, licenses: int = 10, interval: str = "month",
-                       number: str = VISA) -> int:
+def subscribed_account(
+    service: BillingService,
+    emulator: Any,
+    licenses: int = 10,
+    interval: str = "month",
+    number: str = VISA,
+) -> int:
     account_id = new_account()
     secret = card_form(service, emulator, account_id, number)
-    through_the_page(emulator, lambda **kw: service.purchase_unlimited(
-        account_id, licenses=licenses, interval=interval, setup_secret=secret, actor=ACTOR, **kw))
+    through_the_page(
+        emulator,
+        lambda **kw: service.purchase_unlimited(
+            account_id, licenses=licenses, interval=interval, setup_secret=secret, actor=ACTOR, **kw
+        ),
+    )
     assert account(account_id).plan == "unlimited"
     return account_id
 
 
 def use_card(service: BillingService, account_id: int, payment_method: str) -> None:
-    """Make another card the default at Stripe, for customer and subscription (as Save Card does)."""
+    """Make another card the default at Stripe, for customer and subscription (as Save Card
+    does)."""
     stored = account(account_id)
-    card = service.gateway.attach_default_card(str(stored.stripe_customer_id), payment_method,
-                                               idempotency_key=uuid.uuid4().hex,
-                                               subscription_id=stored.stripe_subscription_id)
+    card = service.gateway.attach_default_card(
+        str(stored.stripe_customer_id),
+        payment_method,
+        idempotency_key=uuid.uuid4().hex,
+        subscription_id=stored.stripe_subscription_id,
+    )
     assert card.payment_method_id
 
 
 def card_payment_method(emulator: Any, number: str) -> str:
-    response = httpx.post(f"{emulator.base}/v1/payment_methods", timeout=10,
-                          headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"},
-                          data={"type": "card", "card[number]": number, "card[exp_month]": "12",
-                                "card[exp_year]": "2031", "card[cvc]": "123"})
+    response = httpx.post(
+        f"{emulator.base}/v1/payment_methods",
+        timeout=10,
+        headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"},
+        data={
+            "type": "card",
+            "card[number]": number,
+            "card[exp_month]": "12",
+            "card[exp_year]": "2031",
+            "card[cvc]": "123",
+        },
+    )
     response.raise_for_status()
     return str(response.json()["id"])
 
@@ -139,9 +190,14 @@ class DroppingProxy:
         class Handler(BaseHTTPRequestHandler):
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                answer = httpx.request(self.command, upstream + self.path, content=body, headers=headers,
-                                       timeout=30)
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "content-length")
+                }
+                answer = httpx.request(
+                    self.command, upstream + self.path, content=body, headers=headers, timeout=30
+                )
                 if drop(self.command, self.path.split("?")[0]):
                     proxy.dropped.append(f"{self.command} {self.path}")
                     self.close_connection = True

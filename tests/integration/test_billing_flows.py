@@ -109,34 +109,58 @@ def item_of(subscription: dict[str, Any]) -> tuple[str, int]:
 
 def add(service, account_id: int, count, *, expected: int, **kwargs):
     preview = service.preview_additional_licenses(account_id, count)
-    return service.add_licenses(account_id, count, expected_licenses=expected,
-                                proration_date=preview.proration_date, actor=ACTOR, **kwargs)
+    return service.add_licenses(
+        account_id,
+        count,
+        expected_licenses=expected,
+        proration_date=preview.proration_date,
+        actor=ACTOR,
+        **kwargs,
+    )
 
 
 def audit_entries(account_id: int, action: str) -> list[AuditLog]:
     with session_scope() as session:
-        return list(session.exec(select(AuditLog).where(AuditLog.account_id == account_id,
-                                                        AuditLog.action == action)))
+        return list(
+            session.exec(
+                select(AuditLog).where(AuditLog.account_id == account_id, AuditLog.action == action)
+            )
+        )
 
 
 # Purchase Unlimited Version -------------------------------------------------------------
 
+
 def test_free_account_buys_the_unlimited_version(service, emulator):
     account_id = new_account()
     secret = card_form(service, emulator, account_id)
-    result = service.purchase_unlimited(account_id, licenses="3", interval="year", setup_secret=secret, actor=ACTOR)
+    result = service.purchase_unlimited(
+        account_id, licenses="3", interval="year", setup_secret=secret, actor=ACTOR
+    )
     # The first payment is confirmed on the page (Stripe.js), so 3-D Secure can happen there.
     assert result.awaits_customer and result.payment_method_id
     assert account(account_id).plan == "free"
-    result = through_the_page(emulator, lambda **kw: service.purchase_unlimited(
-        account_id, licenses="3", interval="year", setup_secret=secret, actor=ACTOR, **kw))
+    result = through_the_page(
+        emulator,
+        lambda **kw: service.purchase_unlimited(
+            account_id, licenses="3", interval="year", setup_secret=secret, actor=ACTOR, **kw
+        ),
+    )
     assert "3 licenses" in result.message
     stored = account(account_id)
-    assert (stored.plan, stored.billing_interval, stored.licenses_purchased) == ("unlimited", "year", 3)
+    assert (stored.plan, stored.billing_interval, stored.licenses_purchased) == (
+        "unlimited",
+        "year",
+        3,
+    )
     assert stored.card_last4 == "4242"
     assert stored.next_invoice_amount_cents == 3 * 8000
     subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
-    assert (subscription.quantity, subscription.interval, subscription.status) == (3, "year", "active")
+    assert (subscription.quantity, subscription.interval, subscription.status) == (
+        3,
+        "year",
+        "active",
+    )
     page = service.gateway.invoice_page(str(stored.stripe_customer_id))
     assert [(inv.status, inv.total) for inv in page.invoices] == [("paid", 24000)]
     assert [e.outcome for e in audit_entries(account_id, "billing.purchase_unlimited")] == ["ok"]
@@ -145,8 +169,12 @@ def test_free_account_buys_the_unlimited_version(service, emulator):
 def test_upgrade_with_a_3d_secure_card(service, emulator):
     account_id = new_account()
     secret = card_form(service, emulator, account_id, SCA)
-    through_the_page(emulator, lambda **kw: service.purchase_unlimited(
-        account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw))
+    through_the_page(
+        emulator,
+        lambda **kw: service.purchase_unlimited(
+            account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw
+        ),
+    )
     stored = account(account_id)
     assert (stored.plan, stored.licenses_purchased) == ("unlimited", 2)
 
@@ -155,17 +183,32 @@ def test_failed_authentication_of_the_first_payment_leaves_no_subscription(servi
     account_id = new_account()
     secret = card_form(service, emulator, account_id, SCA)
     with pytest.raises(BillingError, match="Nothing was charged"):
-        through_the_page(emulator, lambda **kw: service.purchase_unlimited(
-            account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw), authenticate=False)
+        through_the_page(
+            emulator,
+            lambda **kw: service.purchase_unlimited(
+                account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw
+            ),
+            authenticate=False,
+        )
     stored = account(account_id)
     assert stored.plan == "free"
-    subscriptions = stripe_get(emulator, f"/v1/subscriptions?customer={stored.stripe_customer_id}&status=all")
-    assert [s["status"] for s in subscriptions["data"]] in ([], ["canceled"], ["incomplete_expired"])
+    subscriptions = stripe_get(
+        emulator, f"/v1/subscriptions?customer={stored.stripe_customer_id}&status=all"
+    )
+    assert [s["status"] for s in subscriptions["data"]] in (
+        [],
+        ["canceled"],
+        ["incomplete_expired"],
+    )
     assert open_or_draft_invoices(emulator, str(stored.stripe_customer_id)) == []
     # A new card form (a new SetupIntent) may try again.
     retry = card_form(service, emulator, account_id)
-    through_the_page(emulator, lambda **kw: service.purchase_unlimited(
-        account_id, licenses=2, interval="month", setup_secret=retry, actor=ACTOR, **kw))
+    through_the_page(
+        emulator,
+        lambda **kw: service.purchase_unlimited(
+            account_id, licenses=2, interval="month", setup_secret=retry, actor=ACTOR, **kw
+        ),
+    )
     assert account(account_id).plan == "unlimited"
 
 
@@ -175,7 +218,9 @@ def test_declined_card_buys_nothing(service, emulator):
     confirmation = confirm_card(emulator, secret, "4000000000000002")
     assert confirmation.get("error"), confirmation
     with pytest.raises(BillingError, match="not confirmed"):
-        service.purchase_unlimited(account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR)
+        service.purchase_unlimited(
+            account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR
+        )
     stored = account(account_id)
     assert (stored.plan, stored.stripe_subscription_id, stored.card_last4) == ("free", None, None)
 
@@ -184,8 +229,12 @@ def test_first_payment_declined_leaves_nothing(service, emulator):
     account_id = new_account()
     secret = card_form(service, emulator, account_id, CHARGE_FAILS)
     with pytest.raises(BillingError, match="declined"):
-        through_the_page(emulator, lambda **kw: service.purchase_unlimited(
-            account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw))
+        through_the_page(
+            emulator,
+            lambda **kw: service.purchase_unlimited(
+                account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR, **kw
+            ),
+        )
     stored = account(account_id)
     assert stored.plan == "free"
     live = stripe_get(emulator, f"/v1/subscriptions?customer={stored.stripe_customer_id}")["data"]
@@ -193,24 +242,38 @@ def test_first_payment_declined_leaves_nothing(service, emulator):
     assert open_or_draft_invoices(emulator, str(stored.stripe_customer_id)) == []
 
 
-def test_upgrade_retried_after_a_lost_answer_makes_one_subscription(service, settings_for, settings, emulator):
+def test_upgrade_retried_after_a_lost_answer_makes_one_subscription(
+    service, settings_for, settings, emulator
+):
     """The create reached Stripe but its answer was lost; the retry finds and finishes it."""
-    proxy = DroppingProxy(emulator.base, lambda method, path: method == "POST" and path == "/v1/subscriptions")
+    proxy = DroppingProxy(
+        emulator.base, lambda method, path: method == "POST" and path == "/v1/subscriptions"
+    )
     try:
         flaky_settings = settings_for(proxy.port, settings.billing_data_dir)
         flaky = BillingService(StripeClient(flaky_settings), flaky_settings)
         account_id = new_account()
         secret = card_form(service, emulator, account_id)
         with pytest.raises(BillingError):
-            flaky.purchase_unlimited(account_id, licenses=4, interval="month", setup_secret=secret, actor=ACTOR)
+            flaky.purchase_unlimited(
+                account_id, licenses=4, interval="month", setup_secret=secret, actor=ACTOR
+            )
         assert proxy.dropped  # Stripe made it, we never heard
     finally:
         proxy.close()
-    through_the_page(emulator, lambda **kw: service.purchase_unlimited(
-        account_id, licenses=4, interval="month", setup_secret=secret, actor=ACTOR, **kw))
+    through_the_page(
+        emulator,
+        lambda **kw: service.purchase_unlimited(
+            account_id, licenses=4, interval="month", setup_secret=secret, actor=ACTOR, **kw
+        ),
+    )
     stored = account(account_id)
-    subscriptions = stripe_get(emulator, f"/v1/subscriptions?customer={stored.stripe_customer_id}&status=all")
-    assert [(s["status"], s["items"]["data"][0]["quantity"]) for s in subscriptions["data"]] == [("active", 4)]
+    subscriptions = stripe_get(
+        emulator, f"/v1/subscriptions?customer={stored.stripe_customer_id}&status=all"
+    )
+    assert [(s["status"], s["items"]["data"][0]["quantity"]) for s in subscriptions["data"]] == [
+        ("active", 4)
+    ]
     assert stored.licenses_purchased == 4
 
 
@@ -218,27 +281,37 @@ def test_upgrade_retried_after_a_lost_answer_makes_one_subscription(service, set
 def test_purchase_with_a_bad_license_count_changes_nothing(service, licenses):
     account_id = new_account()
     with pytest.raises(BillingError, match="whole number"):
-        service.purchase_unlimited(account_id, licenses=licenses, interval="month", setup_secret="seti_x_secret_y",
-                                   actor=ACTOR)
+        service.purchase_unlimited(
+            account_id,
+            licenses=licenses,
+            interval="month",
+            setup_secret="seti_x_secret_y",
+            actor=ACTOR,
+        )
     assert account(account_id).plan == "free" and actions(account_id) == []
 
 
 # Purchase Additional License -------------------------------------------------------------
+
 
 def test_add_licenses_charges_exactly_the_previewed_amount(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
     preview = service.preview_additional_licenses(account_id, 5)
     assert preview.recurring_cents == 15 * 800
     assert 0 < preview.charged_now_cents <= 5 * 800
-    result = service.add_licenses(account_id, "5", expected_licenses=10, proration_date=preview.proration_date,
-                                  actor=ACTOR)
+    result = service.add_licenses(
+        account_id, "5", expected_licenses=10, proration_date=preview.proration_date, actor=ACTOR
+    )
     stored = account(account_id)
     assert stored.licenses_purchased == 15
     subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
     assert subscription.quantity == 15
     change = service.gateway.retrieve_invoice(str(subscription.latest_invoice_id))
     assert (change.status, change.amount_paid, change.amount_due) == (
-        "paid", preview.charged_now_cents, preview.charged_now_cents)
+        "paid",
+        preview.charged_now_cents,
+        preview.charged_now_cents,
+    )
     assert all(line.proration for line in change.lines)
     assert preview.charged_now in result.message
 
@@ -246,10 +319,12 @@ def test_add_licenses_charges_exactly_the_previewed_amount(service, emulator):
 def test_same_action_twice_charges_once(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
     preview = service.preview_additional_licenses(account_id, 2)
-    first = service.add_licenses(account_id, 2, expected_licenses=10, proration_date=preview.proration_date,
-                                 actor=ACTOR)
-    again = service.add_licenses(account_id, 2, expected_licenses=10, proration_date=preview.proration_date,
-                                 actor=ACTOR)
+    first = service.add_licenses(
+        account_id, 2, expected_licenses=10, proration_date=preview.proration_date, actor=ACTOR
+    )
+    again = service.add_licenses(
+        account_id, 2, expected_licenses=10, proration_date=preview.proration_date, actor=ACTOR
+    )
     assert again.already_done and again.message == first.message
     stored = account(account_id)
     assert service.gateway.retrieve_subscription(str(stored.stripe_subscription_id)).quantity == 12
@@ -262,16 +337,27 @@ def test_second_tab_with_a_stale_page_is_refused(service, emulator):
     time.sleep(1.1)  # the first tab previews and buys a moment later
     add(service, account_id, 1, expected=10)
     with pytest.raises(BillingError, match=MSG_STALE_PAGE):
-        service.add_licenses(account_id, 1, expected_licenses=10, proration_date=other_tab.proration_date,
-                             actor=ACTOR)
+        service.add_licenses(
+            account_id,
+            1,
+            expected_licenses=10,
+            proration_date=other_tab.proration_date,
+            actor=ACTOR,
+        )
     assert account(account_id).licenses_purchased == 11
 
 
 def test_one_pending_action_per_account(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
     with session_scope() as session:
-        session.add(BillingAction(account_id=account_id, kind="add_licenses", idempotency_key=uuid.uuid4().hex,
-                                  actor=ACTOR))
+        session.add(
+            BillingAction(
+                account_id=account_id,
+                kind="add_licenses",
+                idempotency_key=uuid.uuid4().hex,
+                actor=ACTOR,
+            )
+        )
     with pytest.raises(BillingError, match=MSG_BUSY):
         add(service, account_id, 1, expected=10)
     assert account(account_id).licenses_purchased == 10
@@ -281,7 +367,9 @@ def test_one_pending_action_per_account(service, emulator):
 def test_bad_license_counts_are_refused(service, emulator, count):
     account_id = subscribed_account(service, emulator, licenses=10)
     with pytest.raises(BillingError, match="whole number of licenses from 1 to 1000"):
-        service.add_licenses(account_id, count, expected_licenses=10, proration_date=int(time.time()), actor=ACTOR)
+        service.add_licenses(
+            account_id, count, expected_licenses=10, proration_date=int(time.time()), actor=ACTOR
+        )
     with pytest.raises(BillingError):
         service.preview_additional_licenses(account_id, count)
     assert account(account_id).licenses_purchased == 10
@@ -292,11 +380,14 @@ def test_bad_license_counts_are_refused(service, emulator, count):
 def test_a_missing_or_old_preview_instant_is_refused(service, emulator, proration_date):
     account_id = subscribed_account(service, emulator, licenses=10)
     with pytest.raises(BillingError, match="price shown has expired"):
-        service.add_licenses(account_id, 1, expected_licenses=10, proration_date=proration_date, actor=ACTOR)
+        service.add_licenses(
+            account_id, 1, expected_licenses=10, proration_date=proration_date, actor=ACTOR
+        )
     assert item_of(subscription_at_stripe(emulator, account_id))[1] == 10
 
 
 # Atomic charges: a declined card changes nothing ---------------------------------------------
+
 
 @pytest.mark.parametrize("action", ["add", "yearly"])
 def test_a_declined_charge_changes_nothing_anywhere(service, emulator, action):
@@ -307,8 +398,11 @@ def test_a_declined_charge_changes_nothing_anywhere(service, emulator, action):
         if action == "add":
             add(service, account_id, 5, expected=10)
         else:
-            service.convert_to_yearly(account_id, proration_date=service.preview_yearly(account_id).proration_date,
-                                      actor=ACTOR)
+            service.convert_to_yearly(
+                account_id,
+                proration_date=service.preview_yearly(account_id).proration_date,
+                actor=ACTOR,
+            )
     after = subscription_at_stripe(emulator, account_id)
     assert item_of(after) == item_of(before)
     assert after.get("pending_update") is None
@@ -340,8 +434,9 @@ def test_the_same_action_retried_after_a_decline_is_a_new_attempt_at_stripe(serv
     preview = service.preview_additional_licenses(account_id, 2)
 
     def attempt():
-        return service.add_licenses(account_id, 2, expected_licenses=10, proration_date=preview.proration_date,
-                                    actor=ACTOR)
+        return service.add_licenses(
+            account_id, 2, expected_licenses=10, proration_date=preview.proration_date, actor=ACTOR
+        )
 
     with pytest.raises(BillingError, match="declined"):
         attempt()
@@ -354,6 +449,7 @@ def test_the_same_action_retried_after_a_decline_is_a_new_attempt_at_stripe(serv
 
 # 3-D Secure ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("action", ["add", "yearly"])
 def test_a_3d_secure_charge_waits_for_the_customer_then_completes(service, emulator, action):
     account_id = subscribed_account(service, emulator, licenses=4)
@@ -362,18 +458,29 @@ def test_a_3d_secure_charge_waits_for_the_customer_then_completes(service, emula
         preview = service.preview_additional_licenses(account_id, 2)
 
         def run(**kw):
-            return service.add_licenses(account_id, 2, expected_licenses=4, proration_date=preview.proration_date,
-                                        actor=ACTOR, **kw)
+            return service.add_licenses(
+                account_id,
+                2,
+                expected_licenses=4,
+                proration_date=preview.proration_date,
+                actor=ACTOR,
+                **kw,
+            )
     else:
         preview = service.preview_yearly(account_id)
 
         def run(**kw):
-            return service.convert_to_yearly(account_id, proration_date=preview.proration_date, actor=ACTOR, **kw)
+            return service.convert_to_yearly(
+                account_id, proration_date=preview.proration_date, actor=ACTOR, **kw
+            )
 
     waiting = run()
     assert waiting.awaits_customer
     # Nothing is granted while the bank waits.
-    assert (account(account_id).licenses_purchased, account(account_id).billing_interval) == (4, "month")
+    assert (account(account_id).licenses_purchased, account(account_id).billing_interval) == (
+        4,
+        "month",
+    )
     assert item_of(subscription_at_stripe(emulator, account_id))[1] == 4
     through_the_page(emulator, run)
     stored = account(account_id)
@@ -391,9 +498,18 @@ def test_a_failed_authentication_grants_nothing(service, emulator):
     use_card(service, account_id, card_payment_method(emulator, SCA))
     preview = service.preview_additional_licenses(account_id, 2)
     with pytest.raises(BillingError, match="Nothing was changed"):
-        through_the_page(emulator, lambda **kw: service.add_licenses(
-            account_id, 2, expected_licenses=4, proration_date=preview.proration_date, actor=ACTOR, **kw),
-            authenticate=False)
+        through_the_page(
+            emulator,
+            lambda **kw: service.add_licenses(
+                account_id,
+                2,
+                expected_licenses=4,
+                proration_date=preview.proration_date,
+                actor=ACTOR,
+                **kw,
+            ),
+            authenticate=False,
+        )
     stored = account(account_id)
     assert stored.licenses_purchased == 4
     at_stripe = subscription_at_stripe(emulator, account_id)
@@ -403,32 +519,47 @@ def test_a_failed_authentication_grants_nothing(service, emulator):
 
 # Resuming instead of repeating --------------------------------------------------------------------
 
+
 def test_a_change_whose_answer_was_lost_is_finished_by_the_retry_without_a_second_change(
-        service, settings_for, settings, emulator):
+    service, settings_for, settings, emulator
+):
     account_id = subscribed_account(service, emulator, licenses=10)
     subscription_path = f"/v1/subscriptions/{account(account_id).stripe_subscription_id}"
-    proxy = DroppingProxy(emulator.base, lambda method, path: method == "POST" and path == subscription_path)
+    proxy = DroppingProxy(
+        emulator.base, lambda method, path: method == "POST" and path == subscription_path
+    )
     preview = service.preview_additional_licenses(account_id, 3)
     try:
         flaky_settings = settings_for(proxy.port, settings.billing_data_dir)
         flaky = BillingService(StripeClient(flaky_settings), flaky_settings)
         with pytest.raises(BillingError):
-            flaky.add_licenses(account_id, 3, expected_licenses=10, proration_date=preview.proration_date,
-                               actor=ACTOR)
+            flaky.add_licenses(
+                account_id,
+                3,
+                expected_licenses=10,
+                proration_date=preview.proration_date,
+                actor=ACTOR,
+            )
         assert proxy.dropped
     finally:
         proxy.close()
-    invoices_before = stripe_get(emulator, f"/v1/invoices?customer={account(account_id).stripe_customer_id}")
-    result = service.add_licenses(account_id, 3, expected_licenses=10, proration_date=preview.proration_date,
-                                  actor=ACTOR)
+    invoices_before = stripe_get(
+        emulator, f"/v1/invoices?customer={account(account_id).stripe_customer_id}"
+    )
+    result = service.add_licenses(
+        account_id, 3, expected_licenses=10, proration_date=preview.proration_date, actor=ACTOR
+    )
     assert "you now have 13" in result.message
     assert item_of(subscription_at_stripe(emulator, account_id))[1] == 13
-    invoices_after = stripe_get(emulator, f"/v1/invoices?customer={account(account_id).stripe_customer_id}")
+    invoices_after = stripe_get(
+        emulator, f"/v1/invoices?customer={account(account_id).stripe_customer_id}"
+    )
     assert len(invoices_after["data"]) == len(invoices_before["data"])  # no second charge
     assert account(account_id).licenses_purchased == 13
 
 
 # Convert to Yearly Billing ---------------------------------------------------------------
+
 
 def test_convert_to_yearly_charges_exactly_the_previewed_amount(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=4)
@@ -436,11 +567,18 @@ def test_convert_to_yearly_charges_exactly_the_previewed_amount(service, emulato
     assert preview.recurring_cents == 4 * 8000 and preview.interval == "year"
     service.convert_to_yearly(account_id, proration_date=preview.proration_date, actor=ACTOR)
     stored = account(account_id)
-    assert (stored.billing_interval, stored.licenses_purchased, stored.next_invoice_amount_cents) == ("year", 4, 32000)
+    assert (
+        stored.billing_interval,
+        stored.licenses_purchased,
+        stored.next_invoice_amount_cents,
+    ) == ("year", 4, 32000)
     subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
     assert subscription.interval == "year"
     switch_invoice = service.gateway.retrieve_invoice(str(subscription.latest_invoice_id))
-    assert (switch_invoice.status, switch_invoice.amount_paid) == ("paid", preview.charged_now_cents)
+    assert (switch_invoice.status, switch_invoice.amount_paid) == (
+        "paid",
+        preview.charged_now_cents,
+    )
     # One charge for the switch: nothing else was invoiced after it.
     assert len(service.gateway.invoice_page(str(stored.stripe_customer_id)).invoices) == 2
     with pytest.raises(BillingError, match="already billed yearly"):
@@ -448,6 +586,7 @@ def test_convert_to_yearly_charges_exactly_the_previewed_amount(service, emulato
 
 
 # Cancel / resume ---------------------------------------------------------------------------
+
 
 def form() -> str:
     return uuid.uuid4().hex
@@ -460,27 +599,46 @@ def test_cancel_needs_a_reasonable_reason(service, emulator, reason):
         service.cancel(account_id, reason=reason, additional_features="", form=form(), actor=ACTOR)
     assert account(account_id).cancel_at is None
     with session_scope() as session:
-        assert session.exec(select(CancellationFeedback).where(CancellationFeedback.account_id == account_id)).all() == []
+        assert (
+            session.exec(
+                select(CancellationFeedback).where(CancellationFeedback.account_id == account_id)
+            ).all()
+            == []
+        )
 
 
 def test_cancel_at_period_end_then_resume(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=2)
-    result = service.cancel(account_id, reason="Too expensive", additional_features="Dark mode", form=form(),
-                            actor=ACTOR)
+    result = service.cancel(
+        account_id,
+        reason="Too expensive",
+        additional_features="Dark mode",
+        form=form(),
+        actor=ACTOR,
+    )
     stored = account(account_id)
     assert stored.cancel_at is not None and stored.cancel_at == stored.current_period_end
     assert "will end on" in result.message
     at_stripe = subscription_at_stripe(emulator, account_id)
     assert at_stripe["cancel_at_period_end"]
-    assert at_stripe["cancellation_details"]["comment"] == "Reason: Too expensive\nAdditional features: Dark mode"
+    assert (
+        at_stripe["cancellation_details"]["comment"]
+        == "Reason: Too expensive\nAdditional features: Dark mode"
+    )
     with session_scope() as session:
-        feedback = session.exec(select(CancellationFeedback).where(CancellationFeedback.account_id == account_id)).one()
+        feedback = session.exec(
+            select(CancellationFeedback).where(CancellationFeedback.account_id == account_id)
+        ).one()
         assert (feedback.reason, feedback.additional_features) == ("Too expensive", "Dark mode")
     service.resume(account_id, form=form(), actor=ACTOR)
     assert account(account_id).cancel_at is None
-    assert not service.gateway.retrieve_subscription(str(stored.stripe_subscription_id)).cancel_at_period_end
+    assert not service.gateway.retrieve_subscription(
+        str(stored.stripe_subscription_id)
+    ).cancel_at_period_end
     # Cancelling again later is a new action (a new form), not a replay of the first.
-    service.cancel(account_id, reason="Still too expensive", additional_features="", form=form(), actor=ACTOR)
+    service.cancel(
+        account_id, reason="Still too expensive", additional_features="", form=form(), actor=ACTOR
+    )
     assert account(account_id).cancel_at is not None
 
 
@@ -488,21 +646,36 @@ def test_cancel_feedback_is_kept_when_stripe_is_down(service, offline_service, e
     account_id = subscribed_account(service, emulator, licenses=2)
     cancel_form = form()
     with pytest.raises(BillingError, match=MSG_UNREACHABLE):
-        offline_service.cancel(account_id, reason="Closing the company", additional_features="", form=cancel_form,
-                               actor=ACTOR)
+        offline_service.cancel(
+            account_id,
+            reason="Closing the company",
+            additional_features="",
+            form=cancel_form,
+            actor=ACTOR,
+        )
     assert account(account_id).cancel_at is None
     with session_scope() as session:
-        assert session.exec(select(CancellationFeedback.reason)
-                            .where(CancellationFeedback.account_id == account_id)).all() == ["Closing the company"]
+        assert session.exec(
+            select(CancellationFeedback.reason).where(CancellationFeedback.account_id == account_id)
+        ).all() == ["Closing the company"]
     # Once Stripe is back, the same action goes through.
-    service.cancel(account_id, reason="Closing the company", additional_features="", form=cancel_form, actor=ACTOR)
+    service.cancel(
+        account_id,
+        reason="Closing the company",
+        additional_features="",
+        form=cancel_form,
+        actor=ACTOR,
+    )
     assert account(account_id).cancel_at is not None
 
 
 # Stripe unreachable during each action ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("action", ["add", "yearly", "resume_after_cancel", "card"])
-def test_stripe_down_changes_nothing_and_the_retry_works(service, offline_service, emulator, action):
+def test_stripe_down_changes_nothing_and_the_retry_works(
+    service, offline_service, emulator, action
+):
     account_id = subscribed_account(service, emulator, licenses=3)
     if action == "resume_after_cancel":
         service.cancel(account_id, reason="r", additional_features="", form=form(), actor=ACTOR)
@@ -510,7 +683,9 @@ def test_stripe_down_changes_nothing_and_the_retry_works(service, offline_servic
     when = int(time.time())
     resume_form = form()
     runs = {
-        "add": lambda svc: svc.add_licenses(account_id, 1, expected_licenses=3, proration_date=when, actor=ACTOR),
+        "add": lambda svc: svc.add_licenses(
+            account_id, 1, expected_licenses=3, proration_date=when, actor=ACTOR
+        ),
         "yearly": lambda svc: svc.convert_to_yearly(account_id, proration_date=when, actor=ACTOR),
         "resume_after_cancel": lambda svc: svc.resume(account_id, form=resume_form, actor=ACTOR),
         "card": lambda svc: svc.start_card_setup(account_id),
@@ -518,8 +693,12 @@ def test_stripe_down_changes_nothing_and_the_retry_works(service, offline_servic
     with pytest.raises(BillingError, match=MSG_UNREACHABLE):
         runs[action](offline_service)
     after = account(account_id)
-    assert (after.licenses_purchased, after.billing_interval, after.cancel_at, after.card_last4) == (
-        before.licenses_purchased, before.billing_interval, before.cancel_at, before.card_last4)
+    assert (
+        after.licenses_purchased,
+        after.billing_interval,
+        after.cancel_at,
+        after.card_last4,
+    ) == (before.licenses_purchased, before.billing_interval, before.cancel_at, before.card_last4)
     runs[action](service)
 
 
@@ -529,32 +708,53 @@ def test_stripe_answering_500_changes_nothing(service, erroring_service, emulato
     before = account(account_id)
     when = int(time.time())
     runs = {
-        "add": lambda: erroring_service.add_licenses(account_id, 1, expected_licenses=3, proration_date=when,
-                                                     actor=ACTOR),
-        "yearly": lambda: erroring_service.convert_to_yearly(account_id, proration_date=when, actor=ACTOR),
-        "cancel": lambda: erroring_service.cancel(account_id, reason="r", additional_features="", form=form(),
-                                                  actor=ACTOR),
+        "add": lambda: erroring_service.add_licenses(
+            account_id, 1, expected_licenses=3, proration_date=when, actor=ACTOR
+        ),
+        "yearly": lambda: erroring_service.convert_to_yearly(
+            account_id, proration_date=when, actor=ACTOR
+        ),
+        "cancel": lambda: erroring_service.cancel(
+            account_id, reason="r", additional_features="", form=form(), actor=ACTOR
+        ),
     }
     with pytest.raises(BillingError, match=MSG_SERVICE_ERROR):
         runs[action]()
     after = account(account_id)
     assert (after.licenses_purchased, after.billing_interval, after.cancel_at) == (
-        before.licenses_purchased, before.billing_interval, before.cancel_at)
-    # Failed before or after the intent was recorded (the yearly Price is looked up first): never pending.
+        before.licenses_purchased,
+        before.billing_interval,
+        before.cancel_at,
+    )
+    # Failed before or after the intent was recorded (the yearly Price is looked up first): never
+    # pending.
     assert all(a.status == "failed" for a in actions(account_id) if a.kind != "purchase_unlimited")
 
 
 # Failed renewals and card changes ---------------------------------------------------------------
 
+
 def open_renewal_invoice(emulator, account_id: int) -> str:
     """An invoice the subscription could not charge (what a failed renewal leaves open)."""
     stored = account(account_id)
     headers = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
-    httpx.post(f"{emulator.base}/v1/invoiceitems", headers=headers, timeout=10, data={
-        "customer": stored.stripe_customer_id, "amount": "800", "currency": "usd",
-        "description": "Renewal"}).raise_for_status()
-    invoice = httpx.post(f"{emulator.base}/v1/invoices", headers=headers, timeout=10, data={
-        "customer": stored.stripe_customer_id, "pending_invoice_items_behavior": "include"}).json()
+    httpx.post(
+        f"{emulator.base}/v1/invoiceitems",
+        headers=headers,
+        timeout=10,
+        data={
+            "customer": stored.stripe_customer_id,
+            "amount": "800",
+            "currency": "usd",
+            "description": "Renewal",
+        },
+    ).raise_for_status()
+    invoice = httpx.post(
+        f"{emulator.base}/v1/invoices",
+        headers=headers,
+        timeout=10,
+        data={"customer": stored.stripe_customer_id, "pending_invoice_items_behavior": "include"},
+    ).json()
     httpx.post(f"{emulator.base}/v1/invoices/{invoice['id']}/finalize", headers=headers, timeout=10)
     httpx.post(f"{emulator.base}/v1/invoices/{invoice['id']}/pay", headers=headers, timeout=10)
     return str(invoice["id"])
@@ -574,8 +774,10 @@ def test_a_new_card_pays_the_open_invoices(service, emulator):
     assert (stored.unpaid_invoice_id, stored.card_last4) == (None, "4242")
     assert service.gateway.retrieve_invoice(unpaid).status == "paid"
     subscription = subscription_at_stripe(emulator, account_id)
-    assert subscription["default_payment_method"] == service.gateway.default_card(
-        str(stored.stripe_customer_id)).payment_method_id
+    assert (
+        subscription["default_payment_method"]
+        == service.gateway.default_card(str(stored.stripe_customer_id)).payment_method_id
+    )
 
 
 def test_declined_new_card_keeps_the_old_one(service, emulator):
@@ -591,17 +793,33 @@ def test_declined_new_card_keeps_the_old_one(service, emulator):
 
 # Webhooks ----------------------------------------------------------------------------------------
 
+
 def signed(settings, event: dict, secret: str | None = None) -> tuple[bytes, str]:
     payload = json.dumps(event).encode()
     timestamp = int(time.time())
-    digest = hmac.new((secret or settings.webhook_secret).encode(), f"{timestamp}.".encode() + payload,
-                      hashlib.sha256).hexdigest()
+    digest = hmac.new(
+        (secret or settings.webhook_secret).encode(),
+        f"{timestamp}.".encode() + payload,
+        hashlib.sha256,
+    ).hexdigest()
     return payload, f"t={timestamp},v1={digest}"
 
 
-def subscription_event(event_id: str, stored: Account, event_type: str = "customer.subscription.updated") -> dict:
-    return {"id": event_id, "object": "event", "type": event_type, "data": {"object": {
-        "id": stored.stripe_subscription_id, "object": "subscription", "customer": stored.stripe_customer_id}}}
+def subscription_event(
+    event_id: str, stored: Account, event_type: str = "customer.subscription.updated"
+) -> dict:
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "data": {
+            "object": {
+                "id": stored.stripe_subscription_id,
+                "object": "subscription",
+                "customer": stored.stripe_customer_id,
+            }
+        },
+    }
 
 
 def stored_event(event_id: str) -> StripeEvent | None:
@@ -612,7 +830,9 @@ def stored_event(event_id: str) -> StripeEvent | None:
 def test_webhook_with_a_bad_signature_writes_nothing(service, settings, emulator):
     stored = account(subscribed_account(service, emulator, licenses=1))
     event_id = "evt_" + uuid.uuid4().hex
-    payload, signature = signed(settings, subscription_event(event_id, stored), secret="whsec_wrong")
+    payload, signature = signed(
+        settings, subscription_event(event_id, stored), secret="whsec_wrong"
+    )
     assert handle_delivery(service, payload, signature).status == 400
     assert handle_delivery(service, payload, "").status == 400
     assert stored_event(event_id) is None
@@ -623,8 +843,13 @@ def test_webhook_resyncs_from_stripe_once_per_event(service, settings, emulator)
     stored = account(account_id)
     # A change made at Stripe behind our back (e.g. by support in the Dashboard).
     subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
-    service.gateway.change_subscription(subscription, price_id=subscription.price_id, quantity=7,
-                                        proration_date=int(time.time()), idempotency_key=uuid.uuid4().hex)
+    service.gateway.change_subscription(
+        subscription,
+        price_id=subscription.price_id,
+        quantity=7,
+        proration_date=int(time.time()),
+        idempotency_key=uuid.uuid4().hex,
+    )
     event_id = "evt_" + uuid.uuid4().hex
     payload, signature = signed(settings, subscription_event(event_id, stored))
     result = handle_delivery(service, payload, signature)
@@ -638,11 +863,14 @@ def test_out_of_order_events_end_in_stripes_current_state(service, settings, emu
     account_id = subscribed_account(service, emulator, licenses=2)
     stored = account(account_id)
     service.cancel(account_id, reason="r", additional_features="", form=form(), actor=ACTOR)
-    service.gateway.set_cancel_at_period_end(str(stored.stripe_subscription_id), False,
-                                             idempotency_key=uuid.uuid4().hex)
+    service.gateway.set_cancel_at_period_end(
+        str(stored.stripe_subscription_id), False, idempotency_key=uuid.uuid4().hex
+    )
     # The "resumed" event arrives first, then the older "cancelled" one: Stripe says resumed.
     for suffix in ("resumed", "cancelled"):
-        payload, signature = signed(settings, subscription_event(f"evt_{suffix}_{uuid.uuid4().hex}", stored))
+        payload, signature = signed(
+            settings, subscription_event(f"evt_{suffix}_{uuid.uuid4().hex}", stored)
+        )
         assert handle_delivery(service, payload, signature).outcome == "applied"
     assert account(account_id).cancel_at is None
 
@@ -651,16 +879,21 @@ def test_deleted_subscription_event_returns_the_account_to_free(service, setting
     account_id = subscribed_account(service, emulator, licenses=2)
     stored = account(account_id)
     service.gateway._v1.subscriptions.cancel(str(stored.stripe_subscription_id))
-    payload, signature = signed(settings, subscription_event("evt_" + uuid.uuid4().hex, stored,
-                                                             "customer.subscription.deleted"))
+    payload, signature = signed(
+        settings,
+        subscription_event("evt_" + uuid.uuid4().hex, stored, "customer.subscription.deleted"),
+    )
     assert handle_delivery(service, payload, signature).outcome == "applied"
     after = account(account_id)
     assert (after.plan, after.licenses_purchased) == ("free", 0)
 
 
 def test_webhook_for_an_unknown_customer_is_ignored(service, settings):
-    event = {"id": "evt_" + uuid.uuid4().hex, "type": "invoice.paid",
-             "data": {"object": {"id": "in_x", "object": "invoice", "customer": "cus_nobody"}}}
+    event = {
+        "id": "evt_" + uuid.uuid4().hex,
+        "type": "invoice.paid",
+        "data": {"object": {"id": "in_x", "object": "invoice", "customer": "cus_nobody"}},
+    }
     payload, signature = signed(settings, event)
     assert handle_delivery(service, payload, signature).outcome == "ignored"
 
@@ -674,11 +907,14 @@ def test_webhook_retried_after_stripe_was_down(service, offline_service, setting
 
 
 def test_an_event_left_processing_or_failing_is_processed_on_the_next_delivery(
-        service, settings, emulator, monkeypatch):
+    service, settings, emulator, monkeypatch
+):
     account_id = subscribed_account(service, emulator, licenses=2)
     stored = account(account_id)
     event_id = "evt_" + uuid.uuid4().hex
-    payload, signature = signed(settings, subscription_event(event_id, stored, "invoice.payment_action_required"))
+    payload, signature = signed(
+        settings, subscription_event(event_id, stored, "invoice.payment_action_required")
+    )
 
     def crash(*_args, **_kwargs):
         raise RuntimeError("bug")
@@ -713,8 +949,13 @@ def test_an_older_read_is_never_stored_over_a_newer_one(service, emulator, monke
     older.start()
     slow_read_started.wait(10)
     subscription = real_retrieve(str(stored.stripe_subscription_id))
-    service.gateway.change_subscription(subscription, price_id=subscription.price_id, quantity=5,
-                                        proration_date=int(time.time()), idempotency_key=uuid.uuid4().hex)
+    service.gateway.change_subscription(
+        subscription,
+        price_id=subscription.price_id,
+        quantity=5,
+        proration_date=int(time.time()),
+        idempotency_key=uuid.uuid4().hex,
+    )
     service.resync(account_id)
     newer_stored.set()
     older.join(10)

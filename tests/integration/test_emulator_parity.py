@@ -31,8 +31,12 @@ DAY = 86400
 
 
 def make_client(base: str) -> stripe.StripeClient:
-    return stripe.StripeClient(TEST_MODE_SECRET_KEY, base_addresses={"api": base},
-                               stripe_version=API_VERSION, max_network_retries=0)
+    return stripe.StripeClient(
+        TEST_MODE_SECRET_KEY,
+        base_addresses={"api": base},
+        stripe_version=API_VERSION,
+        max_network_retries=0,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,34 +52,52 @@ def make_product(client: stripe.StripeClient) -> str:
     return client.v1.products.create(params={"name": f"Unlimited {uid()}"}).id
 
 
-def make_price(client: stripe.StripeClient, product: str, amount: int, interval: str = "month",
-               **extra: Any) -> Any:
-    return client.v1.prices.create(params={
-        "product": product, "unit_amount": amount, "currency": "usd",
-        "recurring": {"interval": interval}, **extra})
+def make_price(
+    client: stripe.StripeClient, product: str, amount: int, interval: str = "month", **extra: Any
+) -> Any:
+    return client.v1.prices.create(
+        params={
+            "product": product,
+            "unit_amount": amount,
+            "currency": "usd",
+            "recurring": {"interval": interval},
+            **extra,
+        }
+    )
 
 
-def add_card(client: stripe.StripeClient, customer: str, number: str, *, default: bool = True) -> str:
-    pm = client.v1.payment_methods.create(params={
-        "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"}})
+def add_card(
+    client: stripe.StripeClient, customer: str, number: str, *, default: bool = True
+) -> str:
+    pm = client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+        }
+    )
     client.v1.payment_methods.attach(pm.id, params={"customer": customer})
     if default:
-        client.v1.customers.update(customer, params={
-            "invoice_settings": {"default_payment_method": pm.id}})
+        client.v1.customers.update(
+            customer, params={"invoice_settings": {"default_payment_method": pm.id}}
+        )
     return pm.id
 
 
 def make_customer(client: stripe.StripeClient, card: str | None = VISA) -> str:
-    customer = client.v1.customers.create(params={"name": "Ada Lovelace", "email": "ada@example.test"})
+    customer = client.v1.customers.create(
+        params={"name": "Ada Lovelace", "email": "ada@example.test"}
+    )
     if card:
         add_card(client, customer.id, card)
     return customer.id
 
 
-def subscribe(client: stripe.StripeClient, customer: str, price: str, quantity: int,
-              **extra: Any) -> Any:
-    return client.v1.subscriptions.create(params={
-        "customer": customer, "items": [{"price": price, "quantity": quantity}], **extra})
+def subscribe(
+    client: stripe.StripeClient, customer: str, price: str, quantity: int, **extra: Any
+) -> Any:
+    return client.v1.subscriptions.create(
+        params={"customer": customer, "items": [{"price": price, "quantity": quantity}], **extra}
+    )
 
 
 def item_of(sub: Any) -> Any:
@@ -84,14 +106,20 @@ def item_of(sub: Any) -> Any:
 
 def as_stripe_js(emulator, path: str, client_secret: str, **data: Any) -> httpx.Response:
     """A call the way Stripe.js makes it: publishable key and client secret, no secret key."""
-    return httpx.post(emulator.base + path, timeout=10, json={
-        "key": TEST_MODE_PUBLISHABLE_KEY, "client_secret": client_secret, **data})
+    return httpx.post(
+        emulator.base + path,
+        timeout=10,
+        json={"key": TEST_MODE_PUBLISHABLE_KEY, "client_secret": client_secret, **data},
+    )
 
 
 def authenticate(emulator, client_secret: str, success: bool) -> dict[str, Any]:
     pi = client_secret.split("_secret_")[0]
-    response = as_stripe_js(emulator, f"/v1/payment_intents/{pi}/_authenticate?success={str(success).lower()}",
-                            client_secret)
+    response = as_stripe_js(
+        emulator,
+        f"/v1/payment_intents/{pi}/_authenticate?success={str(success).lower()}",
+        client_secret,
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -112,16 +140,31 @@ def catalogue(client) -> dict[str, str]:
 
 # 1. Prices ------------------------------------------------------------------------------
 
+
 def test_prices_with_lookup_keys(client):
     product = make_product(client)
     key = f"unlimited-monthly-{uid()}"
-    price = make_price(client, product, 800, lookup_key=key, nickname="Monthly", metadata={"tier": "u"})
+    price = make_price(
+        client, product, 800, lookup_key=key, nickname="Monthly", metadata={"tier": "u"}
+    )
     assert price.id.startswith("price_")
-    assert (price.object, price.active, price.product, price.unit_amount, price.currency, price.type,
-            price.billing_scheme, price.lookup_key, price.nickname, price.livemode) == (
-        "price", True, product, 800, "usd", "recurring", "per_unit", key, "Monthly", False)
-    assert (price.recurring.interval, price.recurring.interval_count, price.recurring.usage_type) == (
-        "month", 1, "licensed")
+    assert (
+        price.object,
+        price.active,
+        price.product,
+        price.unit_amount,
+        price.currency,
+        price.type,
+        price.billing_scheme,
+        price.lookup_key,
+        price.nickname,
+        price.livemode,
+    ) == ("price", True, product, 800, "usd", "recurring", "per_unit", key, "Monthly", False)
+    assert (
+        price.recurring.interval,
+        price.recurring.interval_count,
+        price.recurring.usage_type,
+    ) == ("month", 1, "licensed")
     assert client.v1.prices.retrieve(price.id).lookup_key == key
 
     with pytest.raises(stripe.InvalidRequestError) as taken:
@@ -132,7 +175,10 @@ def test_prices_with_lookup_keys(client):
     found = client.v1.prices.list(params={"lookup_keys": [key], "active": True, "limit": 10})
     assert [p.id for p in found.data] == [moved.id]
     assert client.v1.prices.retrieve(price.id).lookup_key is None
-    assert {p.id for p in client.v1.prices.list(params={"product": product}).data} == {price.id, moved.id}
+    assert {p.id for p in client.v1.prices.list(params={"product": product}).data} == {
+        price.id,
+        moved.id,
+    }
 
     # A price works wherever a plan does; items and lines carry it.
     customer = make_customer(client)
@@ -150,10 +196,20 @@ def test_prices_with_lookup_keys(client):
 
 # 2. Subscription create › payment_behavior ------------------------------------------------
 
-def test_default_incomplete_then_stripe_js_confirms_with_a_payment_method(client, emulator, catalogue):
+
+def test_default_incomplete_then_stripe_js_confirms_with_a_payment_method(
+    client, emulator, catalogue
+):
     customer = make_customer(client, card=None)
-    sub = subscribe(client, customer, catalogue["monthly"], 3, payment_behavior="default_incomplete",
-                    expand=["latest_invoice.payments"], metadata={"account": "a1"})
+    sub = subscribe(
+        client,
+        customer,
+        catalogue["monthly"],
+        3,
+        payment_behavior="default_incomplete",
+        expand=["latest_invoice.payments"],
+        metadata={"account": "a1"},
+    )
     assert sub.status == "incomplete" and sub.metadata["account"] == "a1"
     invoice = sub.latest_invoice
     assert invoice.status == "open" and invoice.amount_due == 2400
@@ -167,21 +223,27 @@ def test_default_incomplete_then_stripe_js_confirms_with_a_payment_method(client
 
     # Stripe.js: confirmCardPayment(clientSecret, {payment_method: "pm_..."}).
     pm = add_card(client, customer, VISA, default=False)
-    confirmed = as_stripe_js(emulator, f"/v1/payment_intents/{pi_id}/confirm", secret.client_secret,
-                             payment_method=pm)
+    confirmed = as_stripe_js(
+        emulator, f"/v1/payment_intents/{pi_id}/confirm", secret.client_secret, payment_method=pm
+    )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "succeeded"
     assert client.v1.invoices.retrieve(invoice.id).status == "paid"
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
     # Without the client secret the publishable key is not enough.
-    refused = httpx.post(f"{emulator.base}/v1/payment_intents/{pi_id}/confirm",
-                         json={"key": TEST_MODE_PUBLISHABLE_KEY}, timeout=10)
+    refused = httpx.post(
+        f"{emulator.base}/v1/payment_intents/{pi_id}/confirm",
+        json={"key": TEST_MODE_PUBLISHABLE_KEY},
+        timeout=10,
+    )
     assert refused.status_code == 401
 
 
 def test_default_incomplete_uses_the_customers_default_card(client, catalogue):
     customer = make_customer(client)
-    sub = subscribe(client, customer, catalogue["monthly"], 1, payment_behavior="default_incomplete")
+    sub = subscribe(
+        client, customer, catalogue["monthly"], 1, payment_behavior="default_incomplete"
+    )
     invoice = client.v1.invoices.retrieve(sub.latest_invoice)
     pi = client.v1.payment_intents.retrieve(invoice.payment_intent)
     assert pi.status == "requires_confirmation" and pi.payment_method
@@ -189,25 +251,36 @@ def test_default_incomplete_uses_the_customers_default_card(client, catalogue):
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
 
 
-@pytest.mark.parametrize(("card", "code"), [
-    (DECLINES_ON_CHARGE, "card_declined"),
-    (THREE_D_SECURE, "subscription_payment_intent_requires_action"),
-])
+@pytest.mark.parametrize(
+    ("card", "code"),
+    [
+        (DECLINES_ON_CHARGE, "card_declined"),
+        (THREE_D_SECURE, "subscription_payment_intent_requires_action"),
+    ],
+)
 def test_error_if_incomplete_leaves_nothing(client, catalogue, card, code):
     customer = make_customer(client, card)
     with pytest.raises(stripe.CardError) as caught:
         subscribe(client, customer, catalogue["monthly"], 5, payment_behavior="error_if_incomplete")
     assert (caught.value.http_status, caught.value.code) == (402, code)
     assert client.v1.subscriptions.list(params={"customer": customer, "status": "all"}).data == []
-    assert [i for i in client.v1.invoices.list(params={"customer": customer}).data
-            if i.status == "open"] == []
+    assert [
+        i for i in client.v1.invoices.list(params={"customer": customer}).data if i.status == "open"
+    ] == []
 
 
 def test_subscription_default_payment_method_comes_before_the_customers(client, catalogue):
     customer = make_customer(client, DECLINES_ON_CHARGE)
     good = add_card(client, customer, VISA, default=False)
-    sub = subscribe(client, customer, catalogue["monthly"], 1, default_payment_method=good,
-                    payment_behavior="error_if_incomplete", expand=["default_payment_method"])
+    sub = subscribe(
+        client,
+        customer,
+        catalogue["monthly"],
+        1,
+        default_payment_method=good,
+        payment_behavior="error_if_incomplete",
+        expand=["default_payment_method"],
+    )
     assert sub.status == "active" and sub.default_payment_method.id == good
 
 
@@ -221,6 +294,7 @@ def test_incomplete_subscriptions_are_listed(client, catalogue):
 
 # 3 and 4. Invoices carry their payment; 3-D Secure -------------------------------------------
 
+
 def active_subscription(client, catalogue, quantity: int = 2, card: str = VISA) -> tuple[str, Any]:
     customer = make_customer(client, card)
     sub = subscribe(client, customer, catalogue["monthly"], quantity)
@@ -230,7 +304,9 @@ def active_subscription(client, catalogue, quantity: int = 2, card: str = VISA) 
 
 def test_finalized_invoice_freezes_the_customer_and_numbers(client, catalogue):
     customer = make_customer(client)
-    client.v1.customers.update(customer, params={"address": {"line1": "1 Main St", "country": "GB"}})
+    client.v1.customers.update(
+        customer, params={"address": {"line1": "1 Main St", "country": "GB"}}
+    )
     client.v1.customers.tax_ids.create(customer, params={"type": "gb_vat", "value": "GB123456789"})
     sub = subscribe(client, customer, catalogue["monthly"], 1)
     invoice = client.v1.invoices.retrieve(sub.latest_invoice)
@@ -238,7 +314,11 @@ def test_finalized_invoice_freezes_the_customer_and_numbers(client, catalogue):
     again = client.v1.invoices.retrieve(invoice.id)
     assert (again.customer_name, again.customer_address["line1"]) == ("Ada Lovelace", "1 Main St")
     assert [(t["type"], t["value"]) for t in again.customer_tax_ids] == [("gb_vat", "GB123456789")]
-    assert (again.status, again.amount_remaining, again.payments.data[0].status) == ("paid", 0, "paid")
+    assert (again.status, again.amount_remaining, again.payments.data[0].status) == (
+        "paid",
+        0,
+        "paid",
+    )
     other = subscribe(client, customer, catalogue["monthly"], 1)
     assert client.v1.invoices.retrieve(other.latest_invoice).number != again.number
 
@@ -247,14 +327,21 @@ def pending_3ds_update(client, catalogue) -> tuple[str, Any, Any]:
     """An active subscription whose upgrade waits for 3-D Secure (pending_if_incomplete)."""
     customer, sub = active_subscription(client, catalogue, quantity=2)
     add_card(client, customer, THREE_D_SECURE)
-    updated = client.v1.subscriptions.update(sub.id, params={
-        "items": [{"id": item_of(sub).id, "price": catalogue["monthly"], "quantity": 5}],
-        "proration_behavior": "always_invoice", "payment_behavior": "pending_if_incomplete"})
+    updated = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item_of(sub).id, "price": catalogue["monthly"], "quantity": 5}],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+        },
+    )
     invoice = client.v1.invoices.retrieve(updated.latest_invoice)
     return customer, updated, invoice
 
 
-def test_3ds_card_invoice_pay_needs_action_then_authentication_applies_the_update(client, emulator, catalogue):
+def test_3ds_card_invoice_pay_needs_action_then_authentication_applies_the_update(
+    client, emulator, catalogue
+):
     _, sub, invoice = pending_3ds_update(client, catalogue)
     assert (sub.status, item_of(sub).quantity) == ("active", 2)
     assert sub.pending_update.subscription_items[0].quantity == 5
@@ -264,10 +351,16 @@ def test_3ds_card_invoice_pay_needs_action_then_authentication_applies_the_updat
 
     with pytest.raises(stripe.CardError) as caught:
         client.v1.invoices.pay(invoice.id)
-    assert (caught.value.http_status, caught.value.code) == (402, "invoice_payment_intent_requires_action")
+    assert (caught.value.http_status, caught.value.code) == (
+        402,
+        "invoice_payment_intent_requires_action",
+    )
     assert client.v1.invoices.retrieve(invoice.id).status == "open"
 
-    assert authenticate(emulator, invoice.confirmation_secret.client_secret, True)["status"] == "succeeded"
+    assert (
+        authenticate(emulator, invoice.confirmation_secret.client_secret, True)["status"]
+        == "succeeded"
+    )
     assert client.v1.invoices.retrieve(invoice.id).status == "paid"
     after = client.v1.subscriptions.retrieve(sub.id)
     assert (after.status, item_of(after).quantity, after.pending_update) == ("active", 5, None)
@@ -300,10 +393,20 @@ def test_failed_authentication_keeps_an_incomplete_subscription(client, emulator
 def test_declined_card_invoice_pay_is_a_402(client, catalogue):
     customer, sub = active_subscription(client, catalogue)
     add_card(client, customer, DECLINES_ON_CHARGE)
-    client.v1.subscriptions.update(sub.id, params={
-        "items": [{"id": item_of(sub).id, "quantity": 3}], "proration_behavior": "create_prorations"})
-    invoice = client.v1.invoices.create(params={
-        "customer": customer, "subscription": sub.id, "pending_invoice_items_behavior": "include"})
+    client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item_of(sub).id, "quantity": 3}],
+            "proration_behavior": "create_prorations",
+        },
+    )
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer,
+            "subscription": sub.id,
+            "pending_invoice_items_behavior": "include",
+        }
+    )
     with pytest.raises(stripe.CardError) as caught:
         client.v1.invoices.pay(invoice.id)
     assert (caught.value.http_status, caught.value.code) == (402, "card_declined")
@@ -318,12 +421,18 @@ def test_declined_card_invoice_pay_is_a_402(client, catalogue):
 
 # 5. Subscription update --------------------------------------------------------------------
 
+
 def test_declined_pending_if_incomplete_keeps_the_old_quantity(client, catalogue):
     customer, sub = active_subscription(client, catalogue, quantity=2)
     add_card(client, customer, DECLINES_ON_CHARGE)
-    updated = client.v1.subscriptions.update(sub.id, params={
-        "items": [{"id": item_of(sub).id, "price": catalogue["monthly"], "quantity": 4}],
-        "proration_behavior": "always_invoice", "payment_behavior": "pending_if_incomplete"})
+    updated = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item_of(sub).id, "price": catalogue["monthly"], "quantity": 4}],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+        },
+    )
     assert item_of(updated).quantity == 2 and updated.status == "active"
     pending = updated.pending_update
     assert pending.subscription_items[0].quantity == 4
@@ -345,12 +454,21 @@ def test_error_if_incomplete_update_is_a_402_and_changes_nothing(client, catalog
     customer, sub = active_subscription(client, catalogue, quantity=2)
     add_card(client, customer, DECLINES_ON_CHARGE)
     with pytest.raises(stripe.CardError) as caught:
-        client.v1.subscriptions.update(sub.id, params={
-            "items": [{"id": item_of(sub).id, "quantity": 4}],
-            "proration_behavior": "always_invoice", "payment_behavior": "error_if_incomplete"})
+        client.v1.subscriptions.update(
+            sub.id,
+            params={
+                "items": [{"id": item_of(sub).id, "quantity": 4}],
+                "proration_behavior": "always_invoice",
+                "payment_behavior": "error_if_incomplete",
+            },
+        )
     assert caught.value.code == "card_declined"
     after = client.v1.subscriptions.retrieve(sub.id)
-    assert (item_of(after).quantity, after.latest_invoice, after.status) == (2, sub.latest_invoice, "active")
+    assert (item_of(after).quantity, after.latest_invoice, after.status) == (
+        2,
+        sub.latest_invoice,
+        "active",
+    )
     statuses = sorted(i.status for i in client.v1.invoices.list(params={"customer": customer}).data)
     assert statuses == ["paid", "void"]
 
@@ -358,8 +476,13 @@ def test_error_if_incomplete_update_is_a_402_and_changes_nothing(client, catalog
 def test_allow_incomplete_update_applies_and_goes_past_due(client, catalogue):
     customer, sub = active_subscription(client, catalogue, quantity=2)
     add_card(client, customer, DECLINES_ON_CHARGE)
-    updated = client.v1.subscriptions.update(sub.id, params={
-        "items": [{"id": item_of(sub).id, "quantity": 4}], "proration_behavior": "always_invoice"})
+    updated = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item_of(sub).id, "quantity": 4}],
+            "proration_behavior": "always_invoice",
+        },
+    )
     assert (updated.status, item_of(updated).quantity) == ("past_due", 4)
     good = add_card(client, customer, VISA)
     client.v1.invoices.pay(updated.latest_invoice, params={"payment_method": good})
@@ -370,19 +493,27 @@ def test_time_based_proration_to_the_cent(client, catalogue):
     customer, sub = active_subscription(client, catalogue, quantity=3)
     start, end = item_of(sub).current_period_start, item_of(sub).current_period_end
     p = start + 9 * DAY + 1234
-    client.v1.subscriptions.update(sub.id, params={
-        "items": [{"id": item_of(sub).id, "quantity": 7}], "proration_date": p})
+    client.v1.subscriptions.update(
+        sub.id, params={"items": [{"id": item_of(sub).id, "quantity": 7}], "proration_date": p}
+    )
     fraction = Fraction(end - p, end - start)
     expected = [-round_half_up(800 * 3 * fraction), round_half_up(800 * 7 * fraction)]
     pending = client.v1.invoice_items.list(params={"customer": customer}).data
     assert sorted(ii.amount for ii in pending) == sorted(expected)
     assert all(ii.proration and (ii.period.start, ii.period.end) == (p, end) for ii in pending)
     descriptions = sorted(ii.description for ii in pending)
-    assert descriptions[0].startswith("Remaining time on 7 × ") and descriptions[1].startswith("Unused time on 3 × ")
+    assert descriptions[0].startswith("Remaining time on 7 × ") and descriptions[1].startswith(
+        "Unused time on 3 × "
+    )
 
     # The next invoice picks them up (and only them).
-    invoice = client.v1.invoices.create(params={
-        "customer": customer, "subscription": sub.id, "pending_invoice_items_behavior": "include"})
+    invoice = client.v1.invoices.create(
+        params={
+            "customer": customer,
+            "subscription": sub.id,
+            "pending_invoice_items_behavior": "include",
+        }
+    )
     assert invoice.status == "draft" and invoice.total == sum(expected)
     paid = client.v1.invoices.pay(invoice.id)
     assert (paid.status, paid.amount_paid) == ("paid", sum(expected))
@@ -391,26 +522,40 @@ def test_time_based_proration_to_the_cent(client, catalogue):
 
 def test_proration_behavior_none_adds_no_lines(client, catalogue):
     customer, sub = active_subscription(client, catalogue, quantity=3)
-    updated = client.v1.subscriptions.update(sub.id, params={
-        "items": [{"id": item_of(sub).id, "quantity": 1}], "proration_behavior": "none"})
+    updated = client.v1.subscriptions.update(
+        sub.id,
+        params={"items": [{"id": item_of(sub).id, "quantity": 1}], "proration_behavior": "none"},
+    )
     assert item_of(updated).quantity == 1 and updated.latest_invoice == sub.latest_invoice
     assert client.v1.invoice_items.list(params={"customer": customer}).data == []
 
 
 # 6. Preview == invoice -------------------------------------------------------------------------
 
+
 def test_preview_equals_the_invoice_of_a_quantity_change(client, catalogue):
     customer, sub = active_subscription(client, catalogue, quantity=4)
     client.v1.customers.update(customer, params={"balance": -300})  # a credit of $3
     p = item_of(sub).current_period_start + 3 * DAY + 17
     items = [{"id": item_of(sub).id, "price": catalogue["monthly"], "quantity": 9}]
-    preview = client.v1.invoices.create_preview(params={
-        "customer": customer, "subscription": sub.id, "subscription_details": {
-            "items": items, "proration_behavior": "always_invoice", "proration_date": p}})
-    updated = client.v1.subscriptions.update(sub.id, params={
-        "items": items, "proration_behavior": "always_invoice", "proration_date": p})
+    preview = client.v1.invoices.create_preview(
+        params={
+            "customer": customer,
+            "subscription": sub.id,
+            "subscription_details": {
+                "items": items,
+                "proration_behavior": "always_invoice",
+                "proration_date": p,
+            },
+        }
+    )
+    updated = client.v1.subscriptions.update(
+        sub.id, params={"items": items, "proration_behavior": "always_invoice", "proration_date": p}
+    )
     invoice = client.v1.invoices.retrieve(updated.latest_invoice)
-    assert [line.amount for line in preview.lines.data] == [line.amount for line in invoice.lines.data]
+    assert [line.amount for line in preview.lines.data] == [
+        line.amount for line in invoice.lines.data
+    ]
     assert preview.amount_due == invoice.amount_due == invoice.amount_paid
     assert invoice.status == "paid" and item_of(updated).quantity == 9
     assert invoice.subtotal - 300 == invoice.amount_due
@@ -420,9 +565,13 @@ def test_preview_equals_the_invoice_of_a_switch_to_yearly(client, catalogue):
     customer, sub = active_subscription(client, catalogue, quantity=4)
     p = item_of(sub).current_period_start + 11 * DAY
     items = [{"id": item_of(sub).id, "price": catalogue["yearly"], "quantity": 4}]
-    preview = client.v1.invoices.create_preview(params={
-        "customer": customer, "subscription": sub.id,
-        "subscription_details": {"items": items, "proration_date": p}})
+    preview = client.v1.invoices.create_preview(
+        params={
+            "customer": customer,
+            "subscription": sub.id,
+            "subscription_details": {"items": items, "proration_date": p},
+        }
+    )
     before = time.time()
     updated = client.v1.subscriptions.update(sub.id, params={"items": items, "proration_date": p})
     invoice = client.v1.invoices.retrieve(updated.latest_invoice)
@@ -439,7 +588,9 @@ def test_preview_equals_the_invoice_of_a_switch_to_yearly(client, catalogue):
 
 def test_preview_without_changes_is_the_next_renewal(client, catalogue):
     customer, sub = active_subscription(client, catalogue, quantity=2)
-    preview = client.v1.invoices.create_preview(params={"customer": customer, "subscription": sub.id})
+    preview = client.v1.invoices.create_preview(
+        params={"customer": customer, "subscription": sub.id}
+    )
     (line,) = preview.lines.data
     assert (line.amount, line.period.start) == (1600, item_of(sub).current_period_end)
     assert client.v1.invoice_items.list(params={"customer": customer}).data == []
@@ -447,21 +598,32 @@ def test_preview_without_changes_is_the_next_renewal(client, catalogue):
 
 # 8. Cancel; cancellation_details -------------------------------------------------------------
 
+
 def test_cancellation_details_are_stored(client, catalogue):
     _, sub = active_subscription(client, catalogue)
-    updated = client.v1.subscriptions.update(sub.id, params={
-        "cancel_at_period_end": True,
-        "cancellation_details": {"comment": "Too pricey", "feedback": "too_expensive"}})
+    updated = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "cancel_at_period_end": True,
+            "cancellation_details": {"comment": "Too pricey", "feedback": "too_expensive"},
+        },
+    )
     assert updated.cancel_at_period_end
     assert (updated.cancellation_details.comment, updated.cancellation_details.feedback) == (
-        "Too pricey", "too_expensive")
+        "Too pricey",
+        "too_expensive",
+    )
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.subscriptions.update(sub.id, params={"cancellation_details": {"feedback": "meh"}})
-    canceled = client.v1.subscriptions.cancel(sub.id, params={
-        "cancellation_details": {"comment": "Bye", "feedback": "unused"}})
+    canceled = client.v1.subscriptions.cancel(
+        sub.id, params={"cancellation_details": {"comment": "Bye", "feedback": "unused"}}
+    )
     assert canceled.status == "canceled"
-    assert (canceled.cancellation_details.comment, canceled.cancellation_details.feedback,
-            canceled.cancellation_details.reason) == ("Bye", "unused", "cancellation_requested")
+    assert (
+        canceled.cancellation_details.comment,
+        canceled.cancellation_details.feedback,
+        canceled.cancellation_details.reason,
+    ) == ("Bye", "unused", "cancellation_requested")
 
 
 def test_cancelling_an_incomplete_subscription_voids_its_first_invoice(client, catalogue):
@@ -474,6 +636,7 @@ def test_cancelling_an_incomplete_subscription_voids_its_first_invoice(client, c
 
 # 11. Idempotent requests ---------------------------------------------------------------------
 
+
 def test_idempotency_key_replays_and_refuses_other_parameters(client, emulator):
     key = uid()
     options = {"idempotency_key": key}
@@ -484,25 +647,45 @@ def test_idempotency_key_replays_and_refuses_other_parameters(client, emulator):
         client.v1.customers.create(params={"name": "Twice"}, options=options)
 
     headers = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}", "Idempotency-Key": uid()}
-    replies = [httpx.post(f"{emulator.base}/v1/customers", data={"name": "X", "email": "x@y.z"},
-                          headers=headers, timeout=10) for _ in range(2)]
+    replies = [
+        httpx.post(
+            f"{emulator.base}/v1/customers",
+            data={"name": "X", "email": "x@y.z"},
+            headers=headers,
+            timeout=10,
+        )
+        for _ in range(2)
+    ]
     assert replies[0].json() == replies[1].json()
     assert replies[1].headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in replies[0].headers
     # Errors are replayed too.
     error_headers = {**headers, "Idempotency-Key": uid()}
-    errors = [httpx.post(f"{emulator.base}/v1/customers/cus_missing", data={"name": "X"},
-                         headers=error_headers, timeout=10) for _ in range(2)]
+    errors = [
+        httpx.post(
+            f"{emulator.base}/v1/customers/cus_missing",
+            data={"name": "X"},
+            headers=error_headers,
+            timeout=10,
+        )
+        for _ in range(2)
+    ]
     assert [e.status_code for e in errors] == [404, 404]
     assert errors[1].headers["Idempotent-Replayed"] == "true"
 
 
 # 12. Tax IDs ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("kind", "value", "country"), [
-    ("eu_vat", "DE123456789", "DE"), ("gb_vat", "GB123456789", "GB"),
-    ("us_ein", "12-3456789", "US"), ("ch_vat", "CHE-123.456.789 MWST", "CH"),
-])
+
+@pytest.mark.parametrize(
+    ("kind", "value", "country"),
+    [
+        ("eu_vat", "DE123456789", "DE"),
+        ("gb_vat", "GB123456789", "GB"),
+        ("us_ein", "12-3456789", "US"),
+        ("ch_vat", "CHE-123.456.789 MWST", "CH"),
+    ],
+)
 def test_customer_tax_ids(client, kind, value, country):
     customer = make_customer(client, card=None)
     tax_id = client.v1.customers.tax_ids.create(customer, params={"type": kind, "value": value})
@@ -519,6 +702,7 @@ def test_bad_tax_id_is_refused(client):
 
 
 # 10. Events ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def own_emulator(run_emulator) -> Iterator[Any]:
@@ -547,22 +731,41 @@ def webhook_inbox() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 def test_events_are_sent(own_emulator, webhook_inbox, run_emulator):
     url, received = webhook_inbox
-    assert httpx.post(f"{own_emulator.base}/_config/webhooks/parity",
-                      data={"url": url, "secret": "whsec_test"}, timeout=5).status_code == 200
+    assert (
+        httpx.post(
+            f"{own_emulator.base}/_config/webhooks/parity",
+            data={"url": url, "secret": "whsec_test"},
+            timeout=5,
+        ).status_code
+        == 200
+    )
     client = make_client(own_emulator.base)
     product = make_product(client)
     monthly = make_price(client, product, 800).id
     customer, sub = active_subscription(client, {"monthly": monthly}, quantity=1)
     add_card(client, customer, THREE_D_SECURE)
-    pending = client.v1.subscriptions.update(sub.id, params={
-        "items": [{"id": item_of(sub).id, "quantity": 2}],
-        "proration_behavior": "always_invoice", "payment_behavior": "pending_if_incomplete"})
+    pending = client.v1.subscriptions.update(
+        sub.id,
+        params={
+            "items": [{"id": item_of(sub).id, "quantity": 2}],
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
+        },
+    )
     client.v1.invoices.void_invoice(pending.latest_invoice)
     client.v1.subscriptions.cancel(sub.id)
 
-    wanted = {"invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
-              "invoice.payment_action_required", "invoice.voided", "customer.subscription.created",
-              "customer.subscription.updated", "customer.subscription.deleted", "price.created"}
+    wanted = {
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_action_required",
+        "invoice.voided",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "price.created",
+    }
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not wanted <= {e["type"] for e in received}:
         time.sleep(0.1)
@@ -572,6 +775,7 @@ def test_events_are_sent(own_emulator, webhook_inbox, run_emulator):
 
 
 # Stripe.js --------------------------------------------------------------------------------------
+
 
 def test_stripe_js_confirms_before_showing_the_3ds_box(emulator, tmp_path):
     response = httpx.get(f"{emulator.base}/js.stripe.com/v3/", timeout=5)
@@ -627,15 +831,29 @@ def stripe_js_page(emulator, tmp_path_factory):
     if node is None:
         pytest.skip("node is not installed")
     folder = tmp_path_factory.mktemp("stripe-js")
-    (folder / "stripe.js").write_text(httpx.get(f"{emulator.base}/js.stripe.com/v3/", timeout=5).text)
+    (folder / "stripe.js").write_text(
+        httpx.get(f"{emulator.base}/js.stripe.com/v3/", timeout=5).text
+    )
     (folder / "page.js").write_text(NODE_HARNESS)
 
-    def confirm_card_payment(secret: str, payment_method: str | None = None,
-                             box_answer: bool = True) -> dict[str, Any]:
+    def confirm_card_payment(
+        secret: str, payment_method: str | None = None, box_answer: bool = True
+    ) -> dict[str, Any]:
         done = subprocess.run(
-            [node, str(folder / "page.js"), str(folder / "stripe.js"), emulator.base, secret,
-             payment_method or "", "true" if box_answer else "false"],
-            check=True, capture_output=True, text=True, timeout=30)
+            [
+                node,
+                str(folder / "page.js"),
+                str(folder / "stripe.js"),
+                emulator.base,
+                secret,
+                payment_method or "",
+                "true" if box_answer else "false",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         return json.loads(done.stdout)
 
     return confirm_card_payment
@@ -643,8 +861,14 @@ def stripe_js_page(emulator, tmp_path_factory):
 
 def incomplete_first_invoice(client, catalogue, card: str | None) -> tuple[Any, str]:
     customer = make_customer(client, card)
-    sub = subscribe(client, customer, catalogue["monthly"], 1, payment_behavior="default_incomplete",
-                    expand=["latest_invoice"])
+    sub = subscribe(
+        client,
+        customer,
+        catalogue["monthly"],
+        1,
+        payment_behavior="default_incomplete",
+        expand=["latest_invoice"],
+    )
     return sub, sub.latest_invoice.confirmation_secret.client_secret
 
 
@@ -660,7 +884,9 @@ def test_stripe_js_confirm_card_payment_with_a_payment_method(client, catalogue,
 
 
 @pytest.mark.parametrize("authenticated", [True, False])
-def test_stripe_js_shows_the_3ds_box_only_when_needed(client, catalogue, stripe_js_page, authenticated):
+def test_stripe_js_shows_the_3ds_box_only_when_needed(
+    client, catalogue, stripe_js_page, authenticated
+):
     sub, secret = incomplete_first_invoice(client, catalogue, card=THREE_D_SECURE)
     page = stripe_js_page(secret, box_answer=authenticated)  # no data: the intent's own card
     assert page["boxes"] == 1

@@ -37,26 +37,42 @@ def engine(settings: Settings):
     engine.dispose()
 
 
-def buy_licenses_and_switch_to_yearly(client: StripeClient, subscription_id: str, prices: snapshots.Catalogue) -> None:
+def buy_licenses_and_switch_to_yearly(
+    client: StripeClient, subscription_id: str, prices: snapshots.Catalogue
+) -> None:
     """What the Purchase Additional License and Convert to Yearly Billing flows send to Stripe."""
     subscription = client.retrieve_subscription(subscription_id)
-    more, payment = client.change_subscription(subscription, price_id=prices.monthly_price_id, quantity=12,
-                                               proration_date=int(time.time()), idempotency_key=key())
+    more, payment = client.change_subscription(
+        subscription,
+        price_id=prices.monthly_price_id,
+        quantity=12,
+        proration_date=int(time.time()),
+        idempotency_key=key(),
+    )
     assert payment is not None and payment.paid
-    yearly, payment = client.change_subscription(more, price_id=prices.yearly_price_id, quantity=12,
-                                                 proration_date=int(time.time()), idempotency_key=key())
+    yearly, payment = client.change_subscription(
+        more,
+        price_id=prices.yearly_price_id,
+        quantity=12,
+        proration_date=int(time.time()),
+        idempotency_key=key(),
+    )
     assert payment is not None and payment.paid and yearly.interval == "year"
 
 
-def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings, emulator: Emulator, engine):
+def test_history_after_a_license_purchase_and_a_yearly_switch(
+    settings: Settings, emulator: Emulator, engine
+):
     client = StripeClient(settings)
     prices = client.ensure_catalogue()
     slug = f"hist-{key()[:8]}"
     with session_scope(engine) as session:
-        account = create_account(session, slug=slug, name="Café Zürich AG", admin_email="admin@zurich.test",
-                                 actor="test")
-    customer_id = client.create_customer(name="Café Zürich AG", email="admin@zurich.test", account_ref=slug,
-                                         idempotency_key=key())
+        account = create_account(
+            session, slug=slug, name="Café Zürich AG", admin_email="admin@zurich.test", actor="test"
+        )
+    customer_id = client.create_customer(
+        name="Café Zürich AG", email="admin@zurich.test", account_ref=slug, idempotency_key=key()
+    )
     client.attach_default_card(customer_id, "pm_card_visa", idempotency_key=key())
     subscription = paid_subscription(client, customer_id, prices.monthly_price_id, 10, key=key())
     with session_scope(engine) as session:
@@ -65,8 +81,10 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings
 
     page = history_page(client, account.id, actor="test", engine=engine)
 
-    stripe_invoices = {inv["id"]: inv for inv in emulator.get(f"/v1/invoices?customer={customer_id}&limit=100")
-                       .json()["data"]}
+    stripe_invoices = {
+        inv["id"]: inv
+        for inv in emulator.get(f"/v1/invoices?customer={customer_id}&limit=100").json()["data"]
+    }
     assert len(page.rows) == len(stripe_invoices) == 3 and not page.has_more
     assert {row["id"] for row in page.rows} == set(stripe_invoices)
     for row in page.rows:
@@ -77,15 +95,26 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings
     # switch to 12 × $80 a year less the unused month of 12 licenses (time-based prorations).
     assert sorted(raw["total"] for raw in stripe_invoices.values()) == [1600, 8000, 86400]
     # Stripe numbers its invoices (the emulator too): its number is the one shown.
-    assert {row["number"] for row in page.rows} == {raw["number"] for raw in stripe_invoices.values()}
+    assert {row["number"] for row in page.rows} == {
+        raw["number"] for raw in stripe_invoices.values()
+    }
 
     for row in page.rows:
         raw = stripe_invoices[row["id"]]
-        rendered = render_account_invoice(client, settings, account.id, row["id"], actor="test", engine=engine)
+        rendered = render_account_invoice(
+            client, settings, account.id, row["id"], actor="test", engine=engine
+        )
         assert rendered.filename == f"invoice-{row['number']}.pdf"
-        text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(rendered.content)).pages)
+        text = " ".join(
+            " ".join(p.extract_text().split())
+            for p in PdfReader(io.BytesIO(rendered.content)).pages
+        )
         assert row["number"] in text and "Café Zürich AG" in text
-        for label, field in (("Subtotal", "subtotal"), ("Total", "total"), ("Amount paid", "amount_paid")):
+        for label, field in (
+            ("Subtotal", "subtotal"),
+            ("Total", "total"),
+            ("Amount paid", "amount_paid"),
+        ):
             assert f"{label} {format_money(raw[field], 'usd')}" in text
         assert "Amount due $0.00" in text
         for line in raw["lines"]["data"]:  # every Stripe line, credits included
@@ -96,8 +125,9 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(settings: Settings
 def test_invoice_pages_follow_stripes_cursor(settings: Settings):
     client = StripeClient(settings)
     prices = client.ensure_catalogue()
-    customer_id = client.create_customer(name="Pages", email="p@pages.test", account_ref="pages",
-                                         idempotency_key=key())
+    customer_id = client.create_customer(
+        name="Pages", email="p@pages.test", account_ref="pages", idempotency_key=key()
+    )
     client.attach_default_card(customer_id, "pm_card_visa", idempotency_key=key())
     for _ in range(5):
         paid_subscription(client, customer_id, prices.monthly_price_id, 1, key=key())

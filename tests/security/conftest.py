@@ -1,4 +1,5 @@
-"""Security-test fixtures: the run's own database (tests/conftest.py points the settings at it), migrated."""
+"""Security-test fixtures: the run's own database (tests/conftest.py points the settings at it),
+migrated."""
 
 import uuid
 
@@ -20,15 +21,21 @@ def app_database() -> str:
 
 @pytest.fixture
 def seat_account(app_database):
-    """seat_account(licenses=n, users=k) → (account id, its domain, its API key): an Unlimited account
-    of the app's database, admin admin@<domain>, holding k users."""
+    """seat_account(licenses=n, users=k) → (account id, its domain, its API key): an Unlimited
+    account of the app's database, admin admin@<domain>, holding k users."""
+
     def make(licenses: int = 10, users: int = 0) -> tuple[int, str, str]:
         slug = f"sec-{uuid.uuid4().hex[:12]}"
         domain = f"{slug}.test"
         with session_scope() as session:
-            account = create_account(session, slug=slug, name=slug, admin_email=f"admin@{domain}", actor="test")
+            account = create_account(
+                session, slug=slug, name=slug, admin_email=f"admin@{domain}", actor="test"
+            )
             account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
-            session.add_all(ActivatedUser(account_id=account.id, email=f"user{i}@{domain}") for i in range(users))
+            session.add_all(
+                ActivatedUser(account_id=account.id, email=f"user{i}@{domain}")
+                for i in range(users)
+            )
             key = issue_api_key(session, account, actor="test")
         return account.id, domain, key
 

@@ -27,12 +27,22 @@ from billing_app.states.page import PageState
 
 PASSWORD = "correct horse battery staple"
 
-# Arguments an attacker sends, by parameter name: as close to a real call as possible, so that a handler
-# that skipped its access check would change something.
+# Arguments an attacker sends, by parameter name: as close to a real call as possible, so that a
+# handler that skipped its access check would change something.
 ATTACK_ARGUMENTS: dict[str, Any] = {
-    "value": "7", "email": "user0@victim.test", "index": 0, "result": {"ok": True}, "_browser_result": {"ok": True},
-    "invoice_id": "in_victim", "number": "VICTIM-0001",
-    "form": {"password": "guess", "current_password": "guess", "new_password": "n3w-Passw0rd!", "confirm_password": "n3w-Passw0rd!"},
+    "value": "7",
+    "email": "user0@victim.test",
+    "index": 0,
+    "result": {"ok": True},
+    "_browser_result": {"ok": True},
+    "invoice_id": "in_victim",
+    "number": "VICTIM-0001",
+    "form": {
+        "password": "guess",
+        "current_password": "guess",
+        "new_password": "n3w-Passw0rd!",
+        "confirm_password": "n3w-Passw0rd!",
+    },
     "form_data": {"email": "mallory@victim.test", "domain-0": "evil.test"},
 }
 SIGN_IN_EVENTS = {(PageState, "open_page"), (PageState, "submit_password")}
@@ -40,7 +50,9 @@ SIGN_IN_EVENTS = {(PageState, "open_page"), (PageState, "submit_password")}
 
 def page_states() -> list[type[rx.State]]:
     """The app's own states (Reflex's internal ones aside)."""
-    return [state for state in rx.State.get_substates() if state.__module__.startswith("billing_app.")]
+    return [
+        state for state in rx.State.get_substates() if state.__module__.startswith("billing_app.")
+    ]
 
 
 def account_states() -> list[type[rx.State]]:
@@ -58,13 +70,17 @@ def migrated_database() -> None:
 
 
 def new_account(*, password: bool = False, users: int = 2) -> Account:
-    """An Unlimited account of the app's database: admin admin@<slug>.test, users user<i>@<slug>.test,
-    an extra allowed domain partner-<slug>.test."""
+    """An Unlimited account of the app's database: admin admin@<slug>.test, users
+    user<i>@<slug>.test, an extra allowed domain partner-<slug>.test."""
     slug = f"tab-{uuid.uuid4().hex[:10]}"
     with session_scope() as session:
-        account = create_account(session, slug=slug, name=slug, admin_email=f"admin@{slug}.test", actor="test")
+        account = create_account(
+            session, slug=slug, name=slug, admin_email=f"admin@{slug}.test", actor="test"
+        )
         account.plan, account.licenses_purchased = PLAN_UNLIMITED, 10
-        session.add_all(ActivatedUser(account_id=account.id, email=f"user{i}@{slug}.test") for i in range(users))
+        session.add_all(
+            ActivatedUser(account_id=account.id, email=f"user{i}@{slug}.test") for i in range(users)
+        )
         session.add(AllowedDomain(account_id=account.id, domain=f"partner-{slug}.test"))
         if password:
             set_password(session, account, PASSWORD, actor="test", action="test.set_password")
@@ -75,7 +91,9 @@ def new_account(*, password: bool = False, users: int = 2) -> Account:
 
 def launch_token(account: Account) -> str:
     with session_scope() as session:
-        return launch_url(get_settings(), session.get_one(Account, account.id)).split("launch=", 1)[1]
+        return launch_url(get_settings(), session.get_one(Account, account.id)).split("launch=", 1)[
+            1
+        ]
 
 
 class Tab:
@@ -96,10 +114,13 @@ class Tab:
         as_path = "/?" + urlencode(self.query) if self.query else "/"
         router_data = {"pathname": "/", "asPath": as_path, "query": dict(self.query)}
         self.root.router_data = self.root._update_router_vars(router_data, self.root.router_data)
-        event = Event(name=f"{state.get_full_name()}.{handler}", router_data=router_data, payload=payload)
+        event = Event(
+            name=f"{state.get_full_name()}.{handler}", router_data=router_data, payload=payload
+        )
         if await app._preprocess(self.root, event) is not None:
             return
-        # A handler that raises: the app logs it and tells the browser; what the state holds is what counts.
+        # A handler that raises: the app logs it and tells the browser; what the state holds is what
+        # counts.
         with contextlib.suppress(Exception):
             outcome = state.event_handlers[handler].fn(self.state(state), **payload)
             if inspect.isawaitable(outcome):
@@ -125,22 +146,31 @@ class Tab:
 
     def held(self) -> dict[str, dict[str, Any]]:
         """What the server holds for this tab, state by state (router data aside)."""
-        return {state.get_full_name(): {name: copy.deepcopy(getattr(self.state(state), name))
-                                        for name in own_fields(state)} for state in page_states()}
+        return {
+            state.get_full_name(): {
+                name: copy.deepcopy(getattr(self.state(state), name)) for name in own_fields(state)
+            }
+            for state in page_states()
+        }
 
 
 def every_event() -> list[tuple[type, str, dict[str, Any]]]:
-    """Each handler of the page's states with attack arguments; `setvar` once per var of its state."""
+    """Each handler of the page's states with attack arguments; `setvar` once per var of its
+    state."""
     events = []
     for state in [PageState, *account_states()]:
         for name, handler in sorted(state.event_handlers.items()):
             if (state, name) in SIGN_IN_EVENTS:
                 continue
             if name == "setvar":
-                events += [(state, name, {"var_name": var, "value": "7"}) for var in state.base_vars]
+                events += [
+                    (state, name, {"var_name": var, "value": "7"}) for var in state.base_vars
+                ]
                 continue
             parameters = list(inspect.signature(handler.fn).parameters)[1:]
-            events.append((state, name, {parameter: ATTACK_ARGUMENTS[parameter] for parameter in parameters}))
+            events.append(
+                (state, name, {parameter: ATTACK_ARGUMENTS[parameter] for parameter in parameters})
+            )
     return events
 
 

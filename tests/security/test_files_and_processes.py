@@ -28,7 +28,8 @@ import pytest
 
 from billing_app.runner import PROJECT_ROOT
 
-# `python -m` from the project root: this checkout's code (the venv's billing-admin script may be another's).
+# `python -m` from the project root: this checkout's code (the venv's billing-admin script may be
+# another's).
 CLI = [sys.executable, "-m", "billing_app.cli"]
 PASSWORD = "terminal secret 12345"
 
@@ -43,13 +44,27 @@ def _free_port() -> int:
 def deployment(tmp_path) -> dict[str, str]:
     """The environment of a deployment of its own: a data directory not created yet, free ports."""
     data = tmp_path / "data"
-    return {**os.environ, "BILLING_DATA_DIR": str(data), "DATABASE_URL": f"sqlite:///{data}/billing.db",
-            "BILLING_PORT": str(_free_port()), "LOCALSTRIPE_PORT": str(_free_port())}
+    return {
+        **os.environ,
+        "BILLING_DATA_DIR": str(data),
+        "DATABASE_URL": f"sqlite:///{data}/billing.db",
+        "BILLING_PORT": str(_free_port()),
+        "LOCALSTRIPE_PORT": str(_free_port()),
+    }
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120,
-                          cwd=PROJECT_ROOT, umask=0o022, check=False)
+    return subprocess.run(
+        [*CLI, *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_ROOT,
+        umask=0o022,
+        check=False,
+    )
 
 
 def _mode(path: Path) -> int:
@@ -58,7 +73,12 @@ def _mode(path: Path) -> int:
 
 def test_data_dir_database_and_secrets_are_private(deployment):
     assert _cli(deployment, "migrate").returncode == 0
-    assert _cli(deployment, "create-account", "acme", "--name", "Acme", "--admin-email", "a@acme.test").returncode == 0
+    assert (
+        _cli(
+            deployment, "create-account", "acme", "--name", "Acme", "--admin-email", "a@acme.test"
+        ).returncode
+        == 0
+    )
     assert _cli(deployment, "launch-url", "acme").returncode == 0  # generates the launch secret
     data = Path(deployment["BILLING_DATA_DIR"])
     assert _mode(data) == 0o700
@@ -84,12 +104,20 @@ def test_logs_and_emulator_store_are_private(deployment):
         settings = get_settings()
         with Stack(settings) as stack:
             stack.start_localstripe()
-            request = urllib.request.Request(f"http://127.0.0.1:{settings.localstripe_port}/v1/customers",
-                                             data=b"email=a@acme.test", headers={"Authorization": "Bearer sk_test_x"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{settings.localstripe_port}/v1/customers",
+                data=b"email=a@acme.test", headers={"Authorization": "Bearer sk_test_x"},
+            )
             urllib.request.urlopen(request).read()  # a write: the emulator saves its store
     """)
-    subprocess.run([sys.executable, "-c", script], env=deployment, cwd=PROJECT_ROOT, check=True, timeout=60,
-                   umask=0o022)
+    subprocess.run(
+        [sys.executable, "-c", script],
+        env=deployment,
+        cwd=PROJECT_ROOT,
+        check=True,
+        timeout=60,
+        umask=0o022,
+    )
     data = Path(deployment["BILLING_DATA_DIR"])
     assert _mode(data / "logs") == 0o700
     assert _mode(data / "logs" / "localstripe.log") == 0o600
@@ -98,13 +126,22 @@ def test_logs_and_emulator_store_are_private(deployment):
 
 # set-password in a terminal ------------------------------------------------------------------
 
+
 def _in_a_terminal(env: dict[str, str], args: list[str], typed: list[str]) -> tuple[int, str]:
-    """Run the CLI with a pty as its terminal, typing each of `typed` after a prompt; return (exit code, screen)."""
+    """Run the CLI with a pty as its terminal, typing each of `typed` after a prompt; return (exit
+    code, screen)."""
     master, slave = pty.openpty()
-    process = subprocess.Popen([*CLI, *args], env=env, cwd=PROJECT_ROOT, stdin=slave, stdout=slave, stderr=slave,
-                               # A controlling terminal can only be set in the child (no threads run here).
-                               start_new_session=True,
-                               preexec_fn=lambda: _make_controlling_tty(slave))  # noqa: PLW1509
+    process = subprocess.Popen(
+        [*CLI, *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        # A controlling terminal can only be set in the child (no threads run here).
+        start_new_session=True,
+        preexec_fn=lambda: _make_controlling_tty(slave),  # noqa: PLW1509
+    )
     os.close(slave)
     screen, pending = b"", list(typed)
     deadline = time.monotonic() + 60
@@ -136,13 +173,20 @@ def _make_controlling_tty(fd: int) -> None:
 @pytest.fixture
 def account_env(deployment) -> dict[str, str]:
     assert _cli(deployment, "migrate").returncode == 0
-    assert _cli(deployment, "create-account", "acme", "--name", "Acme", "--admin-email", "a@acme.test").returncode == 0
+    assert (
+        _cli(
+            deployment, "create-account", "acme", "--name", "Acme", "--admin-email", "a@acme.test"
+        ).returncode
+        == 0
+    )
     return deployment
 
 
 @pytest.mark.parametrize("flag", [[], ["--password-stdin"]], ids=["prompt", "password-stdin"])
 def test_set_password_in_a_terminal_hides_what_is_typed(account_env, flag):
-    code, screen = _in_a_terminal(account_env, ["set-password", "acme", *flag], [PASSWORD, PASSWORD])
+    code, screen = _in_a_terminal(
+        account_env, ["set-password", "acme", *flag], [PASSWORD, PASSWORD]
+    )
     assert code == 0, screen
     assert PASSWORD not in screen and "password set for acme" in screen
 
@@ -182,8 +226,15 @@ _RUN = textwrap.dedent(f"""
 
 
 def _start_stack(deployment) -> tuple[subprocess.Popen, list[int]]:
-    runner = subprocess.Popen([sys.executable, "-c", _RUN], env=deployment, cwd=PROJECT_ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    runner = subprocess.Popen(
+        [sys.executable, "-c", _RUN],
+        env=deployment,
+        cwd=PROJECT_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     ready, localstripe = runner.stdout.readline().split()
     assert ready == "ready", runner.stderr.read()
     log = Path(deployment["BILLING_DATA_DIR"]) / "logs" / "app.log"
@@ -246,6 +297,7 @@ def test_children_die_with_a_killed_runner(deployment):
 
 
 # Ports in use --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("setting", ["LOCALSTRIPE_PORT", "BILLING_PORT"])
 def test_a_port_in_use_is_one_line_naming_the_setting(deployment, setting):

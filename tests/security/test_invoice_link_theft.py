@@ -38,10 +38,15 @@ INVOICE = "in_theft1"
 
 @pytest.fixture
 def pdf_route(monkeypatch):
-    """The PDF route; rendering stubbed (which invoice an account has is tests/unit/test_invoice_history.py)."""
-    monkeypatch.setattr(invoice_pdf, "render_account_invoice",
-                        lambda _gateway, _settings, _account_id, invoice_id, actor: RenderedInvoice(
-                            f"{invoice_id}.pdf", b"%PDF-1.4 stub"))
+    """The PDF route; rendering stubbed (which invoice an account has is
+    tests/unit/test_invoice_history.py)."""
+    monkeypatch.setattr(
+        invoice_pdf,
+        "render_account_invoice",
+        lambda _gateway, _settings, _account_id, invoice_id, actor: RenderedInvoice(
+            f"{invoice_id}.pdf", b"%PDF-1.4 stub"
+        ),
+    )
     monkeypatch.setattr(invoice_pdf, "get_gateway", lambda: None)
     with TestClient(build_api(invoice_pdf.routes)) as client:
         yield client
@@ -67,8 +72,13 @@ def _signed_in_tab(account_id: int) -> PageState:
 def account_id(seat_account) -> int:
     account_id, _domain, _key = seat_account()
     with session_scope() as session:
-        set_password(session, session.get(Account, account_id), "the page password 1", actor="t",
-                     action="account.set_password")
+        set_password(
+            session,
+            session.get(Account, account_id),
+            "the page password 1",
+            actor="t",
+            action="account.set_password",
+        )
     return account_id
 
 
@@ -100,20 +110,29 @@ def test_a_link_dies_with_a_password_change(pdf_route, account_id):
     before = [changer._invoice_pdf_url(INVOICE), other._invoice_pdf_url(INVOICE)]
     with session_scope() as session:
         account = session.get(Account, account_id)
-        set_password(session, account, "a new page password", actor="t", action="page.change_password")
+        set_password(
+            session, account, "a new page password", actor="t", action="page.change_password"
+        )
         epoch = account.session_epoch
     changer._note_password_changed(epoch)  # as ChangePasswordState does for the tab that changed it
     assert [_fetch(pdf_route, url) for url in before] == [403, 403]
     assert other._invoice_pdf_url(INVOICE) is None  # signed out by the change
-    assert _fetch(pdf_route, changer._invoice_pdf_url(INVOICE)) == 200  # the changer's new links work
+    assert (
+        _fetch(pdf_route, changer._invoice_pdf_url(INVOICE)) == 200
+    )  # the changer's new links work
 
 
 def test_another_accounts_tab_cannot_lend_its_session(pdf_route, account_id, seat_account):
     other_account, _domain, _key = seat_account()
     with session_scope() as session:
         foreign_session = start_page_session(session, other_account)
-    forged = invoice_pdf_url(get_settings(), account_id=account_id, invoice_id=INVOICE,
-                             page_session_id=foreign_session, session_epoch=1)
+    forged = invoice_pdf_url(
+        get_settings(),
+        account_id=account_id,
+        invoice_id=INVOICE,
+        page_session_id=foreign_session,
+        session_epoch=1,
+    )
     assert _fetch(pdf_route, forged) == 403
 
 
@@ -121,20 +140,36 @@ def test_the_history_list_carries_no_links(account_id):
     # The rows are what reaches the browser when the tab opens: ids and display text only.
     with session_scope() as session:
         session.get(Account, account_id).stripe_customer_id = "cus_theft"
-    summary = InvoiceSummary(id=INVOICE, number="T-1", created=datetime(2026, 1, 1, tzinfo=UTC),
-                             period_start=None, period_end=None, status="paid", currency="usd", subtotal=800,
-                             tax=0, total=800, amount_paid=800, amount_due=0, lines=())
+    summary = InvoiceSummary(
+        id=INVOICE,
+        number="T-1",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+        period_start=None,
+        period_end=None,
+        status="paid",
+        currency="usd",
+        subtotal=800,
+        tax=0,
+        total=800,
+        amount_paid=800,
+        amount_due=0,
+        lines=(),
+    )
 
     class Gateway:
         def invoice_page(self, *_args, **_kwargs):
             return InvoicePage((summary,), False, None)
 
     rows = history_page(Gateway(), account_id, actor="t").rows
-    assert rows and all(set(row) == {"id", "date", "number", "period", "amount", "status"} for row in rows)
+    assert rows and all(
+        set(row) == {"id", "date", "number", "period", "amount", "status"} for row in rows
+    )
 
 
 def test_links_live_at_most_60_seconds(tmp_path):
     assert Settings(_env_file=None, billing_data_dir=tmp_path).billing_pdf_link_ttl_seconds == 60
     for refused in (9, 61, 900):
         with pytest.raises(ValidationError, match="billing_pdf_link_ttl_seconds"):
-            Settings(_env_file=None, billing_data_dir=tmp_path, billing_pdf_link_ttl_seconds=refused)
+            Settings(
+                _env_file=None, billing_data_dir=tmp_path, billing_pdf_link_ttl_seconds=refused
+            )

@@ -38,7 +38,9 @@ def _signed(payload_bytes: bytes) -> str:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("aexn"), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("aexn"), inner, max_size=4)
+    ),
     max_leaves=8,
 )
 
@@ -49,7 +51,9 @@ def test_any_string_is_refused_as_an_invalid_launch_token(token):
         verify_launch_token(SECRET, token)
 
 
-@given(st.one_of(st.binary(max_size=60), _json.map(lambda v: json.dumps(v, allow_nan=True).encode())))
+@given(
+    st.one_of(st.binary(max_size=60), _json.map(lambda v: json.dumps(v, allow_nan=True).encode()))
+)
 def test_a_correctly_signed_but_malformed_payload_is_refused_too(payload_bytes):
     # A connector bug (or a leaked secret's misuse) must still end in the denial, never a crash.
     with pytest.raises(InvalidLaunchToken):
@@ -68,7 +72,9 @@ def _open_page_with(token: str) -> PageState:
     return page
 
 
-@pytest.mark.parametrize("token", ["é.x", "a.é", "YQ.\u00e9\u00e9", "\U0001f600", "a.b.c", "", "..", "a" * 5000])
+@pytest.mark.parametrize(
+    "token", ["é.x", "a.é", "YQ.\u00e9\u00e9", "\U0001f600", "a.b.c", "", "..", "a" * 5000]
+)
 def test_the_page_shows_the_denial_for_malformed_tokens(token):
     page = _open_page_with(token)
     assert page.phase == "denied" and page.summary == {}

@@ -27,7 +27,11 @@ RACERS = 20
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
-    url = f"sqlite:///{tmp_path}/guess.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    url = (
+        f"sqlite:///{tmp_path}/guess.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     migrate(url)
     engine = make_engine(url, pool_size=RACERS, max_overflow=0)
     yield engine
@@ -38,7 +42,9 @@ def engine(request, tmp_path):
 def account_id(engine) -> int:
     with Session(engine) as session:
         slug = f"guess-{uuid.uuid4().hex[:12]}"
-        account = create_account(session, slug=slug, name="Guess Corp", admin_email=f"admin@{slug}.test", actor="t")
+        account = create_account(
+            session, slug=slug, name="Guess Corp", admin_email=f"admin@{slug}.test", actor="t"
+        )
         passwords.set_password(session, account, PASSWORD, actor="t", action="account.set_password")
         session.commit()
         return account.id
@@ -75,7 +81,9 @@ def test_parallel_wrong_passwords_get_at_most_five_checks(engine, account_id, ar
     with ThreadPoolExecutor(max_workers=RACERS) as pool:
         results = list(pool.map(guess, range(RACERS)))
 
-    assert len(argon2_checks) <= passwords.MAX_FAILURES, f"{len(argon2_checks)} guesses were checked"
+    assert len(argon2_checks) <= passwords.MAX_FAILURES, (
+        f"{len(argon2_checks)} guesses were checked"
+    )
     assert not any(result.ok for result in results)
     locked = [result for result in results if result.locked_for is not None]
     assert len(locked) >= RACERS - passwords.MAX_FAILURES
@@ -90,27 +98,46 @@ def _change(engine, account_id: int, current: str) -> str:
     with session_scope(engine) as session:
         account = session.get(Account, account_id)
         try:
-            passwords.change_password(session, account, current, "a brand new secret", "a brand new secret",
-                                      actor="attacker")
+            passwords.change_password(
+                session,
+                account,
+                current,
+                "a brand new secret",
+                "a brand new secret",
+                actor="attacker",
+            )
         except passwords.PasswordRuleError as exc:
             return str(exc)
     return "changed"
 
 
-def test_change_password_guesses_are_counted_audited_and_locked_out(engine, account_id, argon2_checks):
-    messages = [_change(engine, account_id, f"guess {n}") for n in range(passwords.MAX_FAILURES + 3)]
+def test_change_password_guesses_are_counted_audited_and_locked_out(
+    engine, account_id, argon2_checks
+):
+    messages = [
+        _change(engine, account_id, f"guess {n}") for n in range(passwords.MAX_FAILURES + 3)
+    ]
     assert len(argon2_checks) == passwords.MAX_FAILURES
     assert messages[0] == "The current password is incorrect. 4 attempts left."
-    assert all(m.startswith("Too many incorrect passwords") for m in messages[passwords.MAX_FAILURES:])
+    assert all(
+        m.startswith("Too many incorrect passwords") for m in messages[passwords.MAX_FAILURES :]
+    )
     # The right password does not get through the lock either way in.
     assert _change(engine, account_id, PASSWORD).startswith("Too many incorrect passwords")
     assert _sign_in_as_a_tab(engine, account_id, PASSWORD).locked_for is not None
     with Session(engine) as session:
-        failures = session.exec(select(SignInAttempt).where(SignInAttempt.account_id == account_id,
-                                                            ~SignInAttempt.succeeded)).all()
-        audited = session.exec(select(AuditLog).where(AuditLog.account_id == account_id,
-                                                      AuditLog.action == "page.change_password",
-                                                      AuditLog.outcome == "error")).all()
+        failures = session.exec(
+            select(SignInAttempt).where(
+                SignInAttempt.account_id == account_id, ~SignInAttempt.succeeded
+            )
+        ).all()
+        audited = session.exec(
+            select(AuditLog).where(
+                AuditLog.account_id == account_id,
+                AuditLog.action == "page.change_password",
+                AuditLog.outcome == "error",
+            )
+        ).all()
         assert session.get(Account, account_id).session_epoch == 1  # unchanged since set_password
     assert len(failures) == passwords.MAX_FAILURES
     assert len(audited) == passwords.MAX_FAILURES + 4
@@ -119,15 +146,22 @@ def test_change_password_guesses_are_counted_audited_and_locked_out(engine, acco
 def test_change_password_sign_in_failures_share_one_count(engine, account_id, argon2_checks):
     for n in range(3):
         assert not _sign_in_as_a_tab(engine, account_id, f"guess {n}").ok
-    assert _change(engine, account_id, "guess 3") == "The current password is incorrect. 1 attempt left."
+    assert (
+        _change(engine, account_id, "guess 3")
+        == "The current password is incorrect. 1 attempt left."
+    )
     assert _sign_in_as_a_tab(engine, account_id, "guess 4").locked_for is not None
 
 
-def test_a_right_current_password_with_a_refused_new_one_is_no_failure(engine, account_id, argon2_checks):
+def test_a_right_current_password_with_a_refused_new_one_is_no_failure(
+    engine, account_id, argon2_checks
+):
     with session_scope(engine) as session:
         account = session.get(Account, account_id)
         with pytest.raises(passwords.PasswordRuleError, match="do not match"):
-            passwords.change_password(session, account, PASSWORD, "a brand new secret", "another secret", actor="t")
+            passwords.change_password(
+                session, account, PASSWORD, "a brand new secret", "another secret", actor="t"
+            )
     for n in range(4):
         assert not _sign_in_as_a_tab(engine, account_id, f"guess {n}").ok
     assert _sign_in_as_a_tab(engine, account_id, PASSWORD).ok

@@ -1,7 +1,7 @@
-"""State and sessions: nothing happens before sign-in, a sign-in ends (idle, absolute lifetime, password
-changed elsewhere, another account's or a forged link in the same tab) with every account-bearing state
-emptied, and every text a client sends is cut to size. On the real states, middleware and handlers
-(tests/security/tabs.py); the last test re-binds a real tab in Chromium."""
+"""State and sessions: nothing happens before sign-in, a sign-in ends (idle, absolute lifetime,
+password changed elsewhere, another account's or a forged link in the same tab) with every
+account-bearing state emptied, and every text a client sends is cut to size. On the real states,
+middleware and handlers (tests/security/tabs.py); the last test re-binds a real tab in Chromium."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def database():
     migrated_database()
 
 
-@pytest.mark.parametrize("launched", [False, True], ids=["no launch link", "at the password prompt"])
+@pytest.mark.parametrize(
+    "launched", [False, True], ids=["no launch link", "at the password prompt"]
+)
 def test_events_before_sign_in_change_no_state(launched):
     async def attack():
         tab = Tab()
@@ -90,6 +92,7 @@ def assert_emptied(tab: Tab) -> None:
 class Clock:
     def __init__(self, monkeypatch):
         import time
+
         self.now = time.time()
         monkeypatch.setattr(page_module, "time", SimpleNamespace(time=lambda: self.now))
 
@@ -114,8 +117,15 @@ def end_by_another_accounts_link(tab, account, clock):
 
 
 @pytest.mark.parametrize("password", [False, True], ids=["no password", "password"])
-@pytest.mark.parametrize("ending", [end_by_idling, end_by_password_change_elsewhere, end_by_forged_link,
-                                    end_by_another_accounts_link])
+@pytest.mark.parametrize(
+    "ending",
+    [
+        end_by_idling,
+        end_by_password_change_elsewhere,
+        end_by_forged_link,
+        end_by_another_accounts_link,
+    ],
+)
 def test_a_sign_in_that_ends_empties_every_account_state(ending, password, monkeypatch):
     if ending is end_by_password_change_elsewhere and not password:
         pytest.skip("without a password there is no password to change")
@@ -204,8 +214,11 @@ def test_texts_a_client_sends_are_cut_to_size():
             assert isinstance(tab.state(UsersState).search, str)
             assert all(isinstance(draft, str) for draft in tab.state(DomainsState).domain_drafts)
         # Whole forms: refused with a message, nothing saved.
-        await tab.send(DomainsState, "save_domains",
-                       form_data={f"domain-{i}": f"d{i}.test" + huge[:10_000] for i in range(1_000)})
+        await tab.send(
+            DomainsState,
+            "save_domains",
+            form_data={f"domain-{i}": f"d{i}.test" + huge[:10_000] for i in range(1_000)},
+        )
         assert tab.state(DomainsState).domain_error
         await tab.send(UsersState, "add_user", form_data={"email": huge + "@acme.test"})
         assert tab.state(UsersState).add_error
@@ -217,8 +230,22 @@ def test_texts_a_client_sends_are_cut_to_size():
 
     run(scenario())
     with session_scope() as session:
-        assert len(session.exec(select(AllowedDomain).where(AllowedDomain.account_id == account.id)).all()) == 2
-        assert len(session.exec(select(ActivatedUser).where(ActivatedUser.account_id == account.id)).all()) == 2
+        assert (
+            len(
+                session.exec(
+                    select(AllowedDomain).where(AllowedDomain.account_id == account.id)
+                ).all()
+            )
+            == 2
+        )
+        assert (
+            len(
+                session.exec(
+                    select(ActivatedUser).where(ActivatedUser.account_id == account.id)
+                ).all()
+            )
+            == 2
+        )
 
 
 @pytest.mark.e2e
@@ -240,7 +267,10 @@ def test_a_new_launch_link_in_the_tab_shows_nothing_of_the_first_account(app_set
     expect(page.locator(".invoice-row").first).to_contain_text("Paid")
 
     frames: list[str] = []
-    page.on("websocket", lambda socket: socket.on("framereceived", lambda frame: frames.append(str(frame))))
+    page.on(
+        "websocket",
+        lambda socket: socket.on("framereceived", lambda frame: frames.append(str(frame))),
+    )
     page.goto(f"{base}/?launch={launch_token(second)}")
     page.get_by_role("tab", name="User Management").click()
     expect(page.get_by_text(f"user0@{second.slug}.test")).to_be_visible()

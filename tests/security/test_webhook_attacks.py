@@ -1,5 +1,6 @@
 """POST /api/stripe/webhook under attack: huge bodies are refused with 413 without being read whole,
-and a delivery whose processing crashes answers 500 and is applied on the next delivery (no "replay")."""
+and a delivery whose processing crashes answers 500 and is applied on the next delivery (no
+"replay")."""
 
 from __future__ import annotations
 
@@ -54,10 +55,20 @@ def post_streamed(headers: list[tuple[bytes, bytes]]) -> tuple[int, int]:
         if message["type"] == "http.response.start":
             status = message["status"]
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/api/stripe/webhook", "raw_path": b"/api/stripe/webhook",
-             "query_string": b"", "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
-             "server": ("127.0.0.1", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/stripe/webhook",
+        "raw_path": b"/api/stripe/webhook",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
     run(webhook_app()(scope, receive, send))
     return status, pulled
 
@@ -67,10 +78,14 @@ def test_a_declared_huge_body_is_refused_before_a_byte_is_read():
     assert (status, pulled) == (413, 0)
 
 
-@pytest.mark.parametrize("headers", [
-    [(b"transfer-encoding", b"chunked")],
-    [(b"content-length", b"100")],  # a length that lies
-], ids=["chunked", "lying content-length"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"transfer-encoding", b"chunked")],
+        [(b"content-length", b"100")],  # a length that lies
+    ],
+    ids=["chunked", "lying content-length"],
+)
 def test_a_streamed_huge_body_is_refused_at_the_cap(headers):
     status, pulled = post_streamed(headers)
     assert status == 413
@@ -101,17 +116,26 @@ def test_fifty_megabytes_through_the_running_app_are_refused_quickly(base_url):
 def signed(event: dict) -> tuple[bytes, dict[str, str]]:
     payload = json.dumps(event).encode()
     timestamp = int(time.time())
-    digest = hmac.new(get_settings().webhook_secret.encode(), f"{timestamp}.".encode() + payload,
-                      hashlib.sha256).hexdigest()
-    return payload, {"Stripe-Signature": f"t={timestamp},v1={digest}", "Content-Type": "application/json"}
+    digest = hmac.new(
+        get_settings().webhook_secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256
+    ).hexdigest()
+    return payload, {
+        "Stripe-Signature": f"t={timestamp},v1={digest}",
+        "Content-Type": "application/json",
+    }
 
 
 def test_a_crash_answers_500_and_the_next_delivery_is_applied(monkeypatch):
     migrate(get_settings().database_url)
     customer = "cus_" + uuid.uuid4().hex[:14]
     with session_scope() as session:
-        account = create_account(session, slug=f"hook-{uuid.uuid4().hex[:10]}", name="Hook", admin_email="a@hook.test",
-                                 actor="test")
+        account = create_account(
+            session,
+            slug=f"hook-{uuid.uuid4().hex[:10]}",
+            name="Hook",
+            admin_email="a@hook.test",
+            actor="test",
+        )
         account.stripe_customer_id = customer
     service = get_billing_service()
     resyncs = []
@@ -121,8 +145,14 @@ def test_a_crash_answers_500_and_the_next_delivery_is_applied(monkeypatch):
 
     monkeypatch.setattr(service, "resync", crash)
     event_id = "evt_" + uuid.uuid4().hex
-    payload, headers = signed({"id": event_id, "object": "event", "type": "customer.subscription.updated",
-                               "data": {"object": {"id": "sub_x", "object": "subscription", "customer": customer}}})
+    payload, headers = signed(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": "customer.subscription.updated",
+            "data": {"object": {"id": "sub_x", "object": "subscription", "customer": customer}},
+        }
+    )
     client = TestClient(webhook_app())
     first = client.post("/api/stripe/webhook", content=payload, headers=headers)
     assert (first.status_code, first.json()) == (500, {"outcome": "error"})

@@ -44,9 +44,15 @@ class RawTab:
             self.deltas.append(update["delta"])
 
     async def __aenter__(self) -> Self:
-        await self.client.connect(f"{self.base_url}?token={self.token}", socketio_path="/_event",
-                                  namespaces=[NAMESPACE], transports=["websocket"], wait_timeout=10)
-        # The page's load (a first event also hydrates the tab and runs on_load): done with before attacking.
+        await self.client.connect(
+            f"{self.base_url}?token={self.token}",
+            socketio_path="/_event",
+            namespaces=[NAMESPACE],
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+        # The page's load (a first event also hydrates the tab and runs on_load): done with before
+        # attacking.
         await self.event(PageState, "open_page")
         await asyncio.sleep(1)
         await self.send(f"{ROOT}.set_is_hydrated", {"value": True})
@@ -55,30 +61,49 @@ class RawTab:
     async def __aexit__(self, *_exc) -> None:
         await self.client.disconnect()
 
-    async def send(self, name: str, payload: dict[str, Any] | None = None, query: dict[str, str] | None = None
-                   ) -> list[dict[str, Any]]:
-        """Send one event, then a probe that always answers (events of a tab run in order); the deltas
-        the event caused."""
+    async def send(
+        self, name: str, payload: dict[str, Any] | None = None, query: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Send one event, then a probe that always answers (events of a tab run in order); the
+        deltas the event caused."""
         first = len(self.deltas)
         as_path = "/?" + urlencode(query) if query else "/"
         router_data = {"pathname": "/", "asPath": as_path, "query": query or {}}
-        await self.client.emit("event", {"name": name, "payload": payload or {}, "router_data": router_data},
-                               namespace=NAMESPACE)
+        await self.client.emit(
+            "event",
+            {"name": name, "payload": payload or {}, "router_data": router_data},
+            namespace=NAMESPACE,
+        )
         self._probe = not self._probe
-        await self.client.emit("event", {"name": f"{ROOT}.set_is_hydrated", "payload": {"value": self._probe},
-                                         "router_data": {"pathname": "/", "asPath": "/", "query": {}}},
-                               namespace=NAMESPACE)
+        await self.client.emit(
+            "event",
+            {
+                "name": f"{ROOT}.set_is_hydrated",
+                "payload": {"value": self._probe},
+                "router_data": {"pathname": "/", "asPath": "/", "query": {}},
+            },
+            namespace=NAMESPACE,
+        )
         for _ in range(200):
-            if any(f"is_hydrated{suffix}" in delta.get(ROOT, {}) and delta[ROOT][f"is_hydrated{suffix}"] == self._probe
-                   for delta in self.deltas[first:] for suffix in ("_rx_state_", "")):
+            if any(
+                f"is_hydrated{suffix}" in delta.get(ROOT, {})
+                and delta[ROOT][f"is_hydrated{suffix}"] == self._probe
+                for delta in self.deltas[first:]
+                for suffix in ("_rx_state_", "")
+            ):
                 break
             await asyncio.sleep(0.05)
         else:
             raise TimeoutError(f"no answer to {name}")
         return [delta for delta in map(without_probe, self.deltas[first:]) if delta]
 
-    async def event(self, state: type[rx.State], handler: str, query: dict[str, str] | None = None,
-                    **payload: Any) -> list[dict[str, Any]]:
+    async def event(
+        self,
+        state: type[rx.State],
+        handler: str,
+        query: dict[str, str] | None = None,
+        **payload: Any,
+    ) -> list[dict[str, Any]]:
         return await self.send(f"{state.get_full_name()}.{handler}", payload, query)
 
     async def sign_in(self, account: Account, password: str | None = None) -> None:
@@ -104,13 +129,27 @@ def page_field(deltas: list[dict[str, Any]], name: str) -> Any:
 def database_of(account: Account) -> tuple:
     with session_scope() as session:
         stored = session.get_one(Account, account.id)
-        users = sorted(session.exec(select(ActivatedUser.email).where(ActivatedUser.account_id == account.id)))
-        domains = sorted(session.exec(select(AllowedDomain.domain).where(AllowedDomain.account_id == account.id)))
-        return (stored.plan, stored.licenses_purchased, stored.password_hash, stored.session_epoch,
-                stored.stripe_customer_id, stored.cancel_at, users, domains)
+        users = sorted(
+            session.exec(select(ActivatedUser.email).where(ActivatedUser.account_id == account.id))
+        )
+        domains = sorted(
+            session.exec(select(AllowedDomain.domain).where(AllowedDomain.account_id == account.id))
+        )
+        return (
+            stored.plan,
+            stored.licenses_purchased,
+            stored.password_hash,
+            stored.session_epoch,
+            stored.stripe_customer_id,
+            stored.cancel_at,
+            users,
+            domains,
+        )
 
 
-@pytest.mark.parametrize("launched", [False, True], ids=["no launch link", "at the password prompt"])
+@pytest.mark.parametrize(
+    "launched", [False, True], ids=["no launch link", "at the password prompt"]
+)
 def test_no_event_before_sign_in_gives_access_or_changes_anything(base_url, launched):
     victim = new_account(users=3)
     before = database_of(victim)
@@ -126,7 +165,10 @@ def test_no_event_before_sign_in_gives_access_or_changes_anything(base_url, laun
             for email in (f"user0@{victim.slug}.test", f"user1@{victim.slug}.test"):
                 assert await tab.event(RemoveUserState, "ask_remove", email=email) == []
                 assert await tab.event(RemoveUserState, "remove_user") == []
-            assert await tab.event(DomainsState, "save_domains", form_data={"domain-0": "evil.test"}) == []
+            assert (
+                await tab.event(DomainsState, "save_domains", form_data={"domain-0": "evil.test"})
+                == []
+            )
 
     run(attack())
     assert database_of(victim) == before
@@ -142,7 +184,9 @@ def test_a_password_change_elsewhere_cannot_be_undone_by_the_tab(base_url):
             assert f"user0@{account.slug}.test" in json.dumps(shown)
             with session_scope() as session:  # "Change Password" in another session
                 stored = session.get_one(Account, account.id)
-                set_password(session, stored, PASSWORD + "!", actor="test", action="test.change_password")
+                set_password(
+                    session, stored, PASSWORD + "!", actor="test", action="test.change_password"
+                )
                 epoch = stored.session_epoch
             for name, payload in [
                 ("note_password_changed", {"session_epoch": epoch}),
@@ -163,7 +207,14 @@ def test_a_password_change_elsewhere_cannot_be_undone_by_the_tab(base_url):
     deltas = run(attack())
     assert page_field(deltas, "phase") == "password"
     with session_scope() as session:
-        assert len(session.exec(select(ActivatedUser).where(ActivatedUser.account_id == account.id)).all()) == 2
+        assert (
+            len(
+                session.exec(
+                    select(ActivatedUser).where(ActivatedUser.account_id == account.id)
+                ).all()
+            )
+            == 2
+        )
 
 
 def test_a_signed_in_tab_cannot_reach_another_account(base_url):
@@ -181,8 +232,9 @@ def test_a_signed_in_tab_cannot_reach_another_account(base_url):
                 received += await tab.event(RemoveUserState, "ask_remove", email=email)
                 received += await tab.event(RemoveUserState, "remove_user")
             received += await tab.event(UsersState, "set_search", value=victim.slug)
-            received += await tab.event(DomainsState, "save_domains",
-                                        form_data={"domain-0": f"partner-{victim.slug}.test"})
+            received += await tab.event(
+                DomainsState, "save_domains", form_data={"domain-0": f"partner-{victim.slug}.test"}
+            )
             received += await tab.event(DomainsState, "release_orphaned_users")
             # The victim's (already redeemed) launch link in this tab: refused.
             received += await tab.event(PageState, "open_page", query={"launch": victim_link})
@@ -193,5 +245,9 @@ def test_a_signed_in_tab_cannot_reach_another_account(base_url):
     received = run(attack())
     assert database_of(victim) == victim_before
     # What the tab sent comes back (the search text); nothing else of the victim does.
-    for victims_own in (f"user1@{victim.slug}.test", f"admin@{victim.slug}.test", '"total_users_rx_state_": 3'):
+    for victims_own in (
+        f"user1@{victim.slug}.test",
+        f"admin@{victim.slug}.test",
+        '"total_users_rx_state_": 3',
+    ):
         assert victims_own not in json.dumps(received)

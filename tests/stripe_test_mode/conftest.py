@@ -16,7 +16,10 @@ SECRET = os.environ.get("STRIPE_TEST_SECRET_KEY", "")
 PUBLISHABLE = os.environ.get("STRIPE_TEST_PUBLISHABLE_KEY", "")
 
 CONFIGURED = SECRET.startswith("sk_test_") and PUBLISHABLE.startswith("pk_test_")
-SKIP_REASON = "Stripe test mode: set STRIPE_TEST_SECRET_KEY and STRIPE_TEST_PUBLISHABLE_KEY (test keys) to run"
+SKIP_REASON = (
+    "Stripe test mode: set STRIPE_TEST_SECRET_KEY and STRIPE_TEST_PUBLISHABLE_KEY (test keys) to "
+    "run"
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,9 +35,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def stripe_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir: Path = tmp_path_factory.mktemp("stripe-test-mode")
     return Settings(  # type: ignore[call-arg]
-        _env_file=None, stripe_secret_key=SECRET, stripe_publishable_key=PUBLISHABLE,
-        stripe_webhook_secret="whsec_unused_by_these_tests", database_url=f"sqlite:///{data_dir}/billing.db",
-        billing_data_dir=data_dir)
+        _env_file=None,
+        stripe_secret_key=SECRET,
+        stripe_publishable_key=PUBLISHABLE,
+        stripe_webhook_secret="whsec_unused_by_these_tests",
+        database_url=f"sqlite:///{data_dir}/billing.db",
+        billing_data_dir=data_dir,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,16 @@ from billing_app.stripe.errors import GatewayError
 
 
 def customer_with(client: StripeClient, key: str, card: str, clock: str | None = None) -> str:
-    params = {"name": "Stripe test mode", "email": "billing-tests@example.com", "metadata": {"suite": "billing"}}
+    params = {
+        "name": "Stripe test mode",
+        "email": "billing-tests@example.com",
+        "metadata": {"suite": "billing"},
+    }
     if clock:
         params["test_clock"] = clock
-    customer = client._call(client._v1.customers.create, params=params, options={"idempotency_key": key})
+    customer = client._call(
+        client._v1.customers.create, params=params, options={"idempotency_key": key}
+    )
     client.attach_default_card(str(customer["id"]), card, idempotency_key=key)
     return str(customer["id"])
 
@@ -27,7 +33,9 @@ def customer_with(client: StripeClient, key: str, card: str, clock: str | None =
 def test_catalogue_prices_by_lookup_key(client: StripeClient) -> None:
     first, second = client.ensure_catalogue(), client.ensure_catalogue()
     assert first == second
-    assert first.monthly_price_id.startswith("price_") and first.yearly_price_id.startswith("price_")
+    assert first.monthly_price_id.startswith("price_") and first.yearly_price_id.startswith(
+        "price_"
+    )
 
 
 def test_add_licenses_charges_what_the_preview_said(client: StripeClient, key: str) -> None:
@@ -35,9 +43,16 @@ def test_add_licenses_charges_what_the_preview_said(client: StripeClient, key: s
     customer = customer_with(client, key, "pm_card_visa")
     subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 3, key=key)
     when = int(time.time())
-    preview = client.preview_change(subscription, price_id=subscription.price_id, quantity=5, proration_date=when)
-    changed, payment = client.change_subscription(subscription, price_id=subscription.price_id, quantity=5,
-                                                  proration_date=when, idempotency_key=f"{key}:add")
+    preview = client.preview_change(
+        subscription, price_id=subscription.price_id, quantity=5, proration_date=when
+    )
+    changed, payment = client.change_subscription(
+        subscription,
+        price_id=subscription.price_id,
+        quantity=5,
+        proration_date=when,
+        idempotency_key=f"{key}:add",
+    )
     assert changed.quantity == 5 and changed.pending_update is None
     assert payment is not None and payment.paid and payment.amount_paid == preview.amount_due
 
@@ -46,10 +61,19 @@ def test_a_declined_change_stays_pending_and_is_discarded(client: StripeClient, 
     catalogue = client.ensure_catalogue()
     customer = customer_with(client, key, "pm_card_visa")
     subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 3, key=key)
-    client.attach_default_card(customer, "pm_card_chargeCustomerFail", idempotency_key=f"{key}:failing",
-                               subscription_id=subscription.id)
-    changed, payment = client.change_subscription(subscription, price_id=subscription.price_id, quantity=9,
-                                                  proration_date=int(time.time()), idempotency_key=f"{key}:add")
+    client.attach_default_card(
+        customer,
+        "pm_card_chargeCustomerFail",
+        idempotency_key=f"{key}:failing",
+        subscription_id=subscription.id,
+    )
+    changed, payment = client.change_subscription(
+        subscription,
+        price_id=subscription.price_id,
+        quantity=9,
+        proration_date=int(time.time()),
+        idempotency_key=f"{key}:add",
+    )
     assert changed.quantity == 3 and changed.pending_update is not None
     assert payment is not None and payment.failed
     client.void_invoice(payment.invoice_id, idempotency_key=key)
@@ -61,10 +85,19 @@ def test_a_3d_secure_card_asks_the_customer(client: StripeClient, key: str) -> N
     catalogue = client.ensure_catalogue()
     customer = customer_with(client, key, "pm_card_visa")
     subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 1, key=key)
-    client.attach_default_card(customer, "pm_card_authenticationRequired", idempotency_key=f"{key}:sca",
-                               subscription_id=subscription.id)
-    changed, payment = client.change_subscription(subscription, price_id=subscription.price_id, quantity=2,
-                                                  proration_date=int(time.time()), idempotency_key=f"{key}:add")
+    client.attach_default_card(
+        customer,
+        "pm_card_authenticationRequired",
+        idempotency_key=f"{key}:sca",
+        subscription_id=subscription.id,
+    )
+    changed, payment = client.change_subscription(
+        subscription,
+        price_id=subscription.price_id,
+        quantity=2,
+        proration_date=int(time.time()),
+        idempotency_key=f"{key}:add",
+    )
     assert changed.quantity == 1 and payment is not None and payment.needs_customer
     assert payment.client_secret and payment.client_secret.startswith("pi_")
     client.void_invoice(payment.invoice_id, idempotency_key=key)
@@ -73,24 +106,32 @@ def test_a_3d_secure_card_asks_the_customer(client: StripeClient, key: str) -> N
 def test_first_payment_left_for_the_page_then_discarded(client: StripeClient, key: str) -> None:
     catalogue = client.ensure_catalogue()
     customer = customer_with(client, key, "pm_card_visa")
-    subscription, payment = client.create_subscription(customer, catalogue.monthly_price_id, 2,
-                                                       idempotency_key=key, created_by=f"test:{key}")
+    subscription, payment = client.create_subscription(
+        customer, catalogue.monthly_price_id, 2, idempotency_key=key, created_by=f"test:{key}"
+    )
     assert subscription.status == "incomplete" and payment.client_secret
     assert [s.id for s in client.customer_subscriptions(customer)] == [subscription.id]
     client.discard_incomplete(subscription.id, idempotency_key=key)
-    assert client.retrieve_subscription(subscription.id).status in ("canceled", "incomplete_expired")
+    assert client.retrieve_subscription(subscription.id).status in (
+        "canceled",
+        "incomplete_expired",
+    )
 
 
 def test_a_renewal_on_a_test_clock(client: StripeClient, key: str) -> None:
-    clock = client._call(client._v1.test_helpers.test_clocks.create,
-                         params={"frozen_time": int(time.time()), "name": f"renewal {key[:8]}"})
+    clock = client._call(
+        client._v1.test_helpers.test_clocks.create,
+        params={"frozen_time": int(time.time()), "name": f"renewal {key[:8]}"},
+    )
     try:
         catalogue = client.ensure_catalogue()
         customer = customer_with(client, key, "pm_card_visa", clock=str(clock["id"]))
         subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 2, key=key)
         assert subscription.current_period_end is not None
         target = int(subscription.current_period_end.timestamp()) + 3600
-        client._call(client._v1.test_helpers.test_clocks.advance, clock["id"], params={"frozen_time": target})
+        client._call(
+            client._v1.test_helpers.test_clocks.advance, clock["id"], params={"frozen_time": target}
+        )
         for _ in range(60):  # the clock advances asynchronously
             state = client._call(client._v1.test_helpers.test_clocks.retrieve, clock["id"])
             if state["status"] == "ready":

@@ -19,8 +19,12 @@ def engine(tmp_path):
     engine.dispose()
 
 
-def _add_unlimited_account(session: Session, slug: str, *, licenses: int, users: tuple[str, ...] = ()) -> Account:
-    account = create_account(session, slug=slug, name=slug.title(), admin_email=f"admin@{slug}.test", actor="test")
+def _add_unlimited_account(
+    session: Session, slug: str, *, licenses: int, users: tuple[str, ...] = ()
+) -> Account:
+    account = create_account(
+        session, slug=slug, name=slug.title(), admin_email=f"admin@{slug}.test", actor="test"
+    )
     account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
     session.add_all(ActivatedUser(account_id=account.id, email=email) for email in users)
     session.commit()

@@ -15,9 +15,18 @@ from billing_app.services.emails import InvalidEmail, normalize_email
 
 @pytest.mark.parametrize(
     "raw, domain",
-    [("acme.com", "acme.com"), ("  ACME.Com ", "acme.com"), ("@acme.com", "acme.com"), (" @ Sub.Acme.co.uk", "sub.acme.co.uk"),
-     ("acme.com.", "acme.com"), ("Bücher.DE", "xn--bcher-kva.de"), ("xn--bcher-kva.de", "xn--bcher-kva.de"),
-     ("例え.jp", "xn--r8jz45g.jp"), ("my-company.io", "my-company.io"), ("münchen.xn--p1ai", "xn--mnchen-3ya.xn--p1ai")],
+    [
+        ("acme.com", "acme.com"),
+        ("  ACME.Com ", "acme.com"),
+        ("@acme.com", "acme.com"),
+        (" @ Sub.Acme.co.uk", "sub.acme.co.uk"),
+        ("acme.com.", "acme.com"),
+        ("Bücher.DE", "xn--bcher-kva.de"),
+        ("xn--bcher-kva.de", "xn--bcher-kva.de"),
+        ("例え.jp", "xn--r8jz45g.jp"),
+        ("my-company.io", "my-company.io"),
+        ("münchen.xn--p1ai", "xn--mnchen-3ya.xn--p1ai"),
+    ],
 )
 def test_domains_are_normalised(raw, domain):
     assert normalize_domain(raw) == domain
@@ -25,9 +34,32 @@ def test_domains_are_normalised(raw, domain):
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "   ", "@", "acme", "localhost", "acme..com", ".acme.com", "-acme.com", "acme-.com", "acme.c", "acme.123",
-     "a_b.com", "acme com", "acme.com/x", "https://acme.com", "*.acme.com", "bob@acme.com", "acme.com,beta.com",
-     "x" * 64 + ".com", ".".join(["a" * 60] * 5) + ".com", "xn--zz.com", None, 42, ["acme.com"]],
+    [
+        "",
+        "   ",
+        "@",
+        "acme",
+        "localhost",
+        "acme..com",
+        ".acme.com",
+        "-acme.com",
+        "acme-.com",
+        "acme.c",
+        "acme.123",
+        "a_b.com",
+        "acme com",
+        "acme.com/x",
+        "https://acme.com",
+        "*.acme.com",
+        "bob@acme.com",
+        "acme.com,beta.com",
+        "x" * 64 + ".com",
+        ".".join(["a" * 60] * 5) + ".com",
+        "xn--zz.com",
+        None,
+        42,
+        ["acme.com"],
+    ],
 )
 def test_invalid_domains_are_refused(raw):
     with pytest.raises(InvalidDomain):
@@ -43,7 +75,10 @@ def test_messages_name_the_entry_without_echoing_huge_input():
 
 
 def test_list_refuses_duplicates_and_public_webmail_but_skips_blanks():
-    assert validate_domain_list(["acme.com", " ", "", "Beta.io"], admin_domain="acme.com") == ["acme.com", "beta.io"]
+    assert validate_domain_list(["acme.com", " ", "", "Beta.io"], admin_domain="acme.com") == [
+        "acme.com",
+        "beta.io",
+    ]
     with pytest.raises(InvalidDomain, match="acme.com is listed twice"):
         validate_domain_list(["acme.com", "@ACME.com"], admin_domain="acme.com")
     for webmail in ("gmail.com", "Outlook.com", "@yahoo.co.uk"):
@@ -52,7 +87,9 @@ def test_list_refuses_duplicates_and_public_webmail_but_skips_blanks():
     # The admin's own domain is always allowed, even a webmail one.
     assert validate_domain_list(["gmail.com"], admin_domain="gmail.com") == ["gmail.com"]
     with pytest.raises(InvalidDomain, match="At most"):
-        validate_domain_list([f"d{i}.com" for i in range(domains.MAX_DOMAINS + 1)], admin_domain="acme.com")
+        validate_domain_list(
+            [f"d{i}.com" for i in range(domains.MAX_DOMAINS + 1)], admin_domain="acme.com"
+        )
 
 
 def test_webmail_list_is_normalised_data():
@@ -61,10 +98,14 @@ def test_webmail_list_is_normalised_data():
     assert all(normalize_domain(domain) == domain for domain in listed)
 
 
-def test_replace_domains_saves_exactly_the_list_and_keeps_the_admin_domain(engine, add_unlimited_account):
+def test_replace_domains_saves_exactly_the_list_and_keeps_the_admin_domain(
+    engine, add_unlimited_account
+):
     with Session(engine) as session:
         account = add_unlimited_account(session, "acme", licenses=5)
-        change = domains.replace_domains(session, account, ["Beta.io", "@gamma.org"], actor="admin@acme.test")
+        change = domains.replace_domains(
+            session, account, ["Beta.io", "@gamma.org"], actor="admin@acme.test"
+        )
         session.commit()
         assert (change.added, change.removed) == (["beta.io", "gamma.org"], [])
         assert domains.allowed_domains(session, account.id) == ["acme.test", "beta.io", "gamma.org"]
@@ -76,14 +117,19 @@ def test_replace_domains_saves_exactly_the_list_and_keeps_the_admin_domain(engin
         assert len(entries) == 2 and '"removed": ["beta.io"]' in entries[1].detail
         # Saving the same list again changes and records nothing.
         domains.replace_domains(session, account, ["gamma.org"], actor="admin@acme.test")
-        assert len(session.exec(select(AuditLog).where(AuditLog.action == "domains.update")).all()) == 2
+        assert (
+            len(session.exec(select(AuditLog).where(AuditLog.action == "domains.update")).all())
+            == 2
+        )
 
 
 def test_an_invalid_entry_saves_nothing(engine, add_unlimited_account):
     with Session(engine) as session:
         account = add_unlimited_account(session, "acme", licenses=5)
         with pytest.raises(InvalidDomain):
-            domains.replace_domains(session, account, ["beta.io", "gmail.com"], actor="admin@acme.test")
+            domains.replace_domains(
+                session, account, ["beta.io", "gmail.com"], actor="admin@acme.test"
+            )
         session.rollback()
         assert session.exec(select(AllowedDomain.domain)).all() == ["acme.test"]
 
@@ -98,21 +144,37 @@ def test_admin_domain_is_allowed_without_a_row(engine, add_unlimited_account):
 
 @pytest.mark.parametrize(
     "raw, email",
-    [("bob@Bücher.de", "bob@xn--bcher-kva.de"), ("\tBob.Smith+tag@Acme.COM\n", "bob.smith+tag@acme.com")],
+    [
+        ("bob@Bücher.de", "bob@xn--bcher-kva.de"),
+        ("\tBob.Smith+tag@Acme.COM\n", "bob.smith+tag@acme.com"),
+    ],
 )
 def test_emails_take_the_domain_in_ascii_form(raw, email):
     assert normalize_email(raw) == email
 
 
-@pytest.mark.parametrize("raw", [".bob@acme.com", "bob.@acme.com", "bob@acme.com.", "bob@@acme.com", "b\u00f6b@acme.com", "x" * 2000])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ".bob@acme.com",
+        "bob.@acme.com",
+        "bob@acme.com.",
+        "bob@@acme.com",
+        "b\u00f6b@acme.com",
+        "x" * 2000,
+    ],
+)
 def test_more_non_addresses_are_refused(raw):
     with pytest.raises(InvalidEmail):
         normalize_email(raw)
 
 
 _label = st.text(string.ascii_lowercase + string.digits, min_size=1, max_size=20)
-_domain = st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_label, min_size=1, max_size=3),
-                    st.text(string.ascii_lowercase, min_size=2, max_size=6))
+_domain = st.builds(
+    lambda labels, tld: ".".join([*labels, tld]),
+    st.lists(_label, min_size=1, max_size=3),
+    st.text(string.ascii_lowercase, min_size=2, max_size=6),
+)
 _local = st.text(string.ascii_lowercase + string.digits + "+_-", min_size=1, max_size=30)
 
 

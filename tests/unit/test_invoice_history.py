@@ -41,15 +41,40 @@ with warnings.catch_warnings():
 T0 = datetime(2026, 1, 1, 12, 0)
 
 
-def invoice(invoice_id: str, days: int, *, status: str = "paid", number: str | None = None,
-            amount: int = 8000) -> InvoiceSummary:
+def invoice(
+    invoice_id: str,
+    days: int,
+    *,
+    status: str = "paid",
+    number: str | None = None,
+    amount: int = 8000,
+) -> InvoiceSummary:
     created = T0 + timedelta(days=days)
-    lines = (InvoiceLine("Unlimited Version", 10, amount // 10, amount, created, created + timedelta(days=30), False),)
+    lines = (
+        InvoiceLine(
+            "Unlimited Version",
+            10,
+            amount // 10,
+            amount,
+            created,
+            created + timedelta(days=30),
+            False,
+        ),
+    )
     return InvoiceSummary(
-        id=invoice_id, number=number, created=created, period_start=created,
-        period_end=created + timedelta(days=30), status=status, currency="usd", subtotal=amount, tax=0,
-        total=amount, amount_paid=amount if status == "paid" else 0,
-        amount_due=amount, lines=lines,
+        id=invoice_id,
+        number=number,
+        created=created,
+        period_start=created,
+        period_end=created + timedelta(days=30),
+        status=status,
+        currency="usd",
+        subtotal=amount,
+        tax=0,
+        total=amount,
+        amount_paid=amount if status == "paid" else 0,
+        amount_due=amount,
+        lines=lines,
     )
 
 
@@ -57,19 +82,25 @@ class FakeGateway:
     """Stripe's invoice list and retrieve, for a few customers, newest first."""
 
     def __init__(self, invoices: dict[str, list[InvoiceSummary]]) -> None:
-        self.invoices = {customer: sorted(found, key=lambda i: i.created, reverse=True)
-                         for customer, found in invoices.items()}
+        self.invoices = {
+            customer: sorted(found, key=lambda i: i.created, reverse=True)
+            for customer, found in invoices.items()
+        }
         self.error: GatewayError | None = None
 
-    def invoice_page(self, customer_id: str, *, limit: int, starting_after: str | None = None) -> InvoicePage:
+    def invoice_page(
+        self, customer_id: str, *, limit: int, starting_after: str | None = None
+    ) -> InvoicePage:
         if self.error:
             raise self.error
         found = self.invoices.get(customer_id, [])
         start = next((i + 1 for i, inv in enumerate(found) if inv.id == starting_after), 0)
-        page = found[start:start + limit]
+        page = found[start : start + limit]
         return InvoicePage(page, start + limit < len(found), page[-1].id if page else None)
 
-    def retrieve_invoice(self, invoice_id: str, *, customer_id: str | None = None) -> InvoiceSummary:
+    def retrieve_invoice(
+        self, invoice_id: str, *, customer_id: str | None = None
+    ) -> InvoiceSummary:
         if self.error:
             raise self.error
         for customer, found in self.invoices.items():
@@ -81,14 +112,20 @@ class FakeGateway:
 
 def make_account(engine, slug: str, customer_id: str | None) -> int:
     with Session(engine) as session:
-        account = accounts.create_account(session, slug=slug, name=f"{slug.title()} GmbH",
-                                          admin_email=f"admin@{slug}.test", actor="test")
+        account = accounts.create_account(
+            session,
+            slug=slug,
+            name=f"{slug.title()} GmbH",
+            admin_email=f"admin@{slug}.test",
+            actor="test",
+        )
         account.stripe_customer_id = customer_id
         session.commit()
         return account.id
 
 
 # The list ------------------------------------------------------------------------
+
 
 def test_an_account_without_stripe_customer_has_no_invoices(engine, settings):
     account_id = make_account(engine, "fresh", None)
@@ -98,10 +135,16 @@ def test_an_account_without_stripe_customer_has_no_invoices(engine, settings):
 
 def test_rows_are_newest_first_with_our_numbers_oldest_first(engine, settings):
     account_id = make_account(engine, "acme", "cus_acme")
-    gateway = FakeGateway({"cus_acme": [
-        invoice("in_old", 0), invoice("in_mid", 31, number="STRIPE-7", status="open", amount=2400),
-        invoice("in_new", 62, status="void"), invoice("in_draft", 70, status="draft"),
-    ]})
+    gateway = FakeGateway(
+        {
+            "cus_acme": [
+                invoice("in_old", 0),
+                invoice("in_mid", 31, number="STRIPE-7", status="open", amount=2400),
+                invoice("in_new", 62, status="void"),
+                invoice("in_draft", 70, status="draft"),
+            ]
+        }
+    )
 
     page = history_page(gateway, account_id, actor="test", engine=engine)
 
@@ -110,14 +153,19 @@ def test_rows_are_newest_first_with_our_numbers_oldest_first(engine, settings):
         ("in_mid", "STRIPE-7", "Open", "$24.00"),  # Stripe's own number wins
         ("in_old", "ACME-0001", "Paid", "$80.00"),
     ]
-    assert page.rows[2]["date"] == "Jan 1, 2026" and page.rows[2]["period"] == "Jan 1, 2026 – Jan 31, 2026"
+    assert (
+        page.rows[2]["date"] == "Jan 1, 2026"
+        and page.rows[2]["period"] == "Jan 1, 2026 – Jan 31, 2026"
+    )
     # Numbers are stable: listing again assigns nothing new.
     again = history_page(gateway, account_id, actor="test", engine=engine)
     assert [r["number"] for r in again.rows] == ["ACME-0002", "STRIPE-7", "ACME-0001"]
     with Session(engine) as session:
         audits = session.exec(select(AuditLog).where(AuditLog.action == "invoice.number")).all()
     assert len(audits) == 1 and audits[0].actor == "test"
-    assert '"in_old": "ACME-0001"' in audits[0].detail and '"in_new": "ACME-0002"' in audits[0].detail
+    assert (
+        '"in_old": "ACME-0001"' in audits[0].detail and '"in_new": "ACME-0002"' in audits[0].detail
+    )
 
 
 def test_pages_of_25_with_a_cursor(engine, settings):
@@ -126,13 +174,20 @@ def test_pages_of_25_with_a_cursor(engine, settings):
 
     first = history_page(gateway, account_id, actor="test", engine=engine)
     assert len(first.rows) == PAGE_SIZE and first.has_more and first.next_cursor == "in_005"
-    rest = history_page(gateway, account_id, actor="test", starting_after=first.next_cursor, engine=engine)
+    rest = history_page(
+        gateway, account_id, actor="test", starting_after=first.next_cursor, engine=engine
+    )
     assert [r["id"] for r in rest.rows] == ["in_004", "in_003", "in_002", "in_001", "in_000"]
     assert not rest.has_more
     # Numbered page by page as first seen, oldest first within a page; each stays unique.
     numbers = [r["number"] for r in first.rows + rest.rows]
     assert len(set(numbers)) == 30
-    assert (numbers[0], numbers[24], numbers[25], numbers[29]) == ("BIG-0025", "BIG-0001", "BIG-0030", "BIG-0026")
+    assert (numbers[0], numbers[24], numbers[25], numbers[29]) == (
+        "BIG-0025",
+        "BIG-0001",
+        "BIG-0030",
+        "BIG-0026",
+    )
 
 
 def test_each_account_numbers_its_own_invoices(engine):
@@ -140,10 +195,12 @@ def test_each_account_numbers_its_own_invoices(engine):
     with Session(engine) as session:
         a, b = session.get(Account, first), session.get(Account, second)
         assert assign_numbers(session, a, [invoice("in_a1", 1)], actor="t") == {"in_a1": "ONE-0001"}
-        assert assign_numbers(session, b, [invoice("in_b1", 1), invoice("in_b0", 0)], actor="t") == {
-            "in_b0": "TWO-0001", "in_b1": "TWO-0002"}
-        assert assign_numbers(session, a, [invoice("in_a2", 2), invoice("in_a1", 1)], actor="t") == {
-            "in_a1": "ONE-0001", "in_a2": "ONE-0002"}
+        assert assign_numbers(
+            session, b, [invoice("in_b1", 1), invoice("in_b0", 0)], actor="t"
+        ) == {"in_b0": "TWO-0001", "in_b1": "TWO-0002"}
+        assert assign_numbers(
+            session, a, [invoice("in_a2", 2), invoice("in_a1", 1)], actor="t"
+        ) == {"in_a1": "ONE-0001", "in_a2": "ONE-0002"}
         session.commit()
         assert len(session.exec(select(InvoiceNumber)).all()) == 4
 
@@ -158,16 +215,25 @@ def test_a_worker_numbering_the_same_invoices_at_the_same_moment_wins(engine, mo
             # The other worker commits between our read of known numbers and our insert.
             monkeypatch.setattr(session, "begin_nested", begin_nested)
             with Session(engine) as other:
-                assign_numbers(other, other.get(Account, account_id), [invoice("in_r1", 1)], actor="other")
+                assign_numbers(
+                    other, other.get(Account, account_id), [invoice("in_r1", 1)], actor="other"
+                )
                 other.commit()
             return begin_nested()
 
         monkeypatch.setattr(session, "begin_nested", after_the_other_worker)
-        numbers = assign_numbers(session, account, [invoice("in_r1", 1), invoice("in_r2", 2)], actor="us")
+        numbers = assign_numbers(
+            session, account, [invoice("in_r1", 1), invoice("in_r2", 2)], actor="us"
+        )
         session.commit()
         assert numbers == {"in_r1": "RACE-0001", "in_r2": "RACE-0002"}
-        rows = session.exec(select(InvoiceNumber).where(InvoiceNumber.account_id == account_id)).all()
-        assert sorted((row.stripe_invoice_id, row.sequence) for row in rows) == [("in_r1", 1), ("in_r2", 2)]
+        rows = session.exec(
+            select(InvoiceNumber).where(InvoiceNumber.account_id == account_id)
+        ).all()
+        assert sorted((row.stripe_invoice_id, row.sequence) for row in rows) == [
+            ("in_r1", 1),
+            ("in_r2", 2),
+        ]
 
 
 def test_stripe_errors_reach_the_caller(engine, settings):
@@ -180,33 +246,59 @@ def test_stripe_errors_reach_the_caller(engine, settings):
 
 # The PDF ---------------------------------------------------------------------------
 
+
 def test_an_own_invoice_renders_with_its_number(engine, settings):
     account_id = make_account(engine, "acme", "cus_acme")
     gateway = FakeGateway({"cus_acme": [invoice("in_1", 0), invoice("in_2", 31, amount=12345)]})
-    rendered = render_account_invoice(gateway, settings, account_id, "in_2", actor="test", engine=engine)
+    rendered = render_account_invoice(
+        gateway, settings, account_id, "in_2", actor="test", engine=engine
+    )
     assert rendered.filename == "invoice-ACME-0001.pdf"
     text = PdfReader(io.BytesIO(rendered.content)).pages[0].extract_text()
-    assert "ACME-0001" in text and "Total $123.45" in text and "Acme GmbH" in text and "admin@acme.test" in text
+    assert (
+        "ACME-0001" in text
+        and "Total $123.45" in text
+        and "Acme GmbH" in text
+        and "admin@acme.test" in text
+    )
 
 
 def test_only_final_invoices_pdfs_are_kept_on_disk(engine, settings):
     account_id = make_account(engine, "acme", "cus_acme")
-    gateway = FakeGateway({"cus_acme": [invoice("in_paid", 0), invoice("in_void", 1, status="void"),
-                                        invoice("in_open", 2, status="open")]})
-    rendered = {invoice_id: render_account_invoice(gateway, settings, account_id, invoice_id, actor="test",
-                                                   engine=engine).content
-                for invoice_id in ("in_paid", "in_void", "in_open")}
+    gateway = FakeGateway(
+        {
+            "cus_acme": [
+                invoice("in_paid", 0),
+                invoice("in_void", 1, status="void"),
+                invoice("in_open", 2, status="open"),
+            ]
+        }
+    )
+    rendered = {
+        invoice_id: render_account_invoice(
+            gateway, settings, account_id, invoice_id, actor="test", engine=engine
+        ).content
+        for invoice_id in ("in_paid", "in_void", "in_open")
+    }
     on_disk = {path.read_bytes() for path in (settings.billing_data_dir / "pdf-cache").iterdir()}
     assert on_disk == {rendered["in_paid"], rendered["in_void"]}
 
 
 @pytest.mark.parametrize("invoice_id", ["in_theirs", "in_draft", "in_missing"])
-def test_other_customers_drafts_and_unknown_invoices_are_not_available(engine, settings, invoice_id):
+def test_other_customers_drafts_and_unknown_invoices_are_not_available(
+    engine, settings, invoice_id
+):
     account_id = make_account(engine, "acme", "cus_acme")
-    gateway = FakeGateway({"cus_acme": [invoice("in_draft", 1, status="draft")],
-                           "cus_other": [invoice("in_theirs", 0)]})
+    gateway = FakeGateway(
+        {
+            "cus_acme": [invoice("in_draft", 1, status="draft")],
+            "cus_other": [invoice("in_theirs", 0)],
+        }
+    )
     with pytest.raises(InvoiceNotAvailable):
-        render_account_invoice(gateway, settings, account_id, invoice_id, actor="test", engine=engine)
+        render_account_invoice(
+            gateway, settings, account_id, invoice_id, actor="test", engine=engine
+        )
 
 
 def test_an_unknown_account_has_no_invoices(engine, settings):
@@ -216,18 +308,23 @@ def test_an_unknown_account_has_no_invoices(engine, settings):
 
 # The HTTP route (its own app; the E2E tests cover it inside the real one) ----------------
 
+
 @pytest.fixture
 def api(monkeypatch):
     """The route against the test run's database, with a fake gateway."""
     migrate(get_settings().database_url)
-    gateway = FakeGateway({"cus_route_a": [invoice("in_route_a", 0)], "cus_route_b": [invoice("in_route_b", 0)]})
+    gateway = FakeGateway(
+        {"cus_route_a": [invoice("in_route_a", 0)], "cus_route_b": [invoice("in_route_b", 0)]}
+    )
     monkeypatch.setattr(invoice_pdf, "get_gateway", lambda: gateway)
     engine = get_engine()
     ids = {}
     for slug in ("route-a", "route-b"):
         with Session(engine) as session:
             found = session.exec(select(Account).where(Account.slug == slug)).first()
-        ids[slug] = found.id if found else make_account(engine, slug, f"cus_{slug.replace('-', '_')}")
+        ids[slug] = (
+            found.id if found else make_account(engine, slug, f"cus_{slug.replace('-', '_')}")
+        )
     with TestClient(build_api(invoice_pdf.routes)) as client:
         yield client, gateway, ids
 
@@ -237,8 +334,14 @@ def tab_link(account_id: int, invoice_id: str, **options) -> str:
     with session_scope() as session:
         epoch = session.get(Account, account_id).session_epoch
         page_session_id = start_page_session(session, account_id)
-    return invoice_pdf_url(get_settings(), account_id=account_id, invoice_id=invoice_id,
-                           page_session_id=page_session_id, session_epoch=epoch, **options)
+    return invoice_pdf_url(
+        get_settings(),
+        account_id=account_id,
+        invoice_id=invoice_id,
+        page_session_id=page_session_id,
+        session_epoch=epoch,
+        **options,
+    )
 
 
 def path_of(url: str) -> str:
@@ -262,13 +365,17 @@ def test_route_serves_the_pdf_inline_or_as_attachment(api):
     assert response.headers["cache-control"] == "private, no-store"
     assert response.content.startswith(b"%PDF-")
     download = client.get(path_of(tab_link(ids["route-a"], "in_route_a", download=True)))
-    assert download.headers["content-disposition"] == 'attachment; filename="invoice-ROUTE-A-0001.pdf"'
+    assert (
+        download.headers["content-disposition"] == 'attachment; filename="invoice-ROUTE-A-0001.pdf"'
+    )
 
 
 def test_route_refuses_tampered_expired_and_other_account_links(api):
     client, _, ids = api
     good = path_of(tab_link(ids["route-a"], "in_route_a"))
-    assert_refused(client.get(good.replace(f"account={ids['route-a']}", f"account={ids['route-b']}")), 403)
+    assert_refused(
+        client.get(good.replace(f"account={ids['route-a']}", f"account={ids['route-b']}")), 403
+    )
     assert_refused(client.get(good.replace("in_route_a", "in_route_b")), 403)
     assert_refused(client.get(good[:-1] + ("0" if good[-1] != "0" else "1")), 403)
     assert_refused(client.get(good.split("?")[0]), 403)

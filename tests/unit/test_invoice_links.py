@@ -1,6 +1,8 @@
-"""Signed invoice PDF links: bound to one account, invoice, page session and epoch; short-lived, unforgeable.
+"""Signed invoice PDF links: bound to one account, invoice, page session and epoch; short-lived,
+unforgeable.
 
-Their redemption (single use, live session, unchanged epoch) is tests/security/test_invoice_link_theft.py."""
+Their redemption (single use, live session, unchanged epoch) is
+tests/security/test_invoice_link_theft.py."""
 
 from __future__ import annotations
 
@@ -22,16 +24,27 @@ NOW = 1_800_000_000
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(_env_file=None, billing_data_dir=tmp_path, billing_launch_secret="s" * 40,
-                    billing_public_url="https://billing.example.com", billing_pdf_link_ttl_seconds=60)
+    return Settings(
+        _env_file=None,
+        billing_data_dir=tmp_path,
+        billing_launch_secret="s" * 40,
+        billing_public_url="https://billing.example.com",
+        billing_pdf_link_ttl_seconds=60,
+    )
 
 
 SESSION = "tab-session-0123456789abcdef"
 
 
 def url_for(settings: Settings, account_id: int, invoice_id: str, **options) -> str:
-    return invoice_pdf_url(settings, account_id=account_id, invoice_id=invoice_id, page_session_id=SESSION,
-                           session_epoch=3, **options)
+    return invoice_pdf_url(
+        settings,
+        account_id=account_id,
+        invoice_id=invoice_id,
+        page_session_id=SESSION,
+        session_epoch=3,
+        **options,
+    )
 
 
 def split(url: str) -> tuple[str, dict[str, str]]:
@@ -45,8 +58,13 @@ def test_a_link_names_its_account_invoice_session_epoch_and_expiry(settings):
     assert url.startswith("https://billing.example.com/api/invoices/in_1AbC/pdf?")
     invoice_id, query = split(url)
     link = verify_invoice_link(settings, invoice_id, query, now=NOW + 59)
-    assert (link.account_id, link.invoice_id, link.page_session_id, link.session_epoch, link.expires_at) == (
-        7, "in_1AbC", SESSION, 3, NOW + 60)
+    assert (
+        link.account_id,
+        link.invoice_id,
+        link.page_session_id,
+        link.session_epoch,
+        link.expires_at,
+    ) == (7, "in_1AbC", SESSION, 3, NOW + 60)
     assert "download" not in query
 
 
@@ -67,14 +85,17 @@ def test_expired_link_is_refused(settings):
         verify_invoice_link(settings, invoice_id, query, now=NOW + 60)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("account", "8"),  # another account
-    ("session", "another-tab-session-0123456789"),  # another tab
-    ("epoch", "4"),  # after a password change
-    ("link", "another-link-id-0123456789"),  # a used link's id renewed
-    ("expires", str(NOW + 99_999)),  # a longer life
-    ("signature", "0" * 64),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("account", "8"),  # another account
+        ("session", "another-tab-session-0123456789"),  # another tab
+        ("epoch", "4"),  # after a password change
+        ("link", "another-link-id-0123456789"),  # a used link's id renewed
+        ("expires", str(NOW + 99_999)),  # a longer life
+        ("signature", "0" * 64),
+    ],
+)
 def test_tampered_link_is_refused(settings, field, value):
     invoice_id, query = split(url_for(settings, 7, "in_1AbC", now=NOW))
     with pytest.raises(InvalidInvoiceLink, match="bad signature"):
@@ -98,32 +119,54 @@ def test_the_link_key_is_not_the_launch_secret(settings):
     assert settings.pdf_link_secret != settings.launch_secret
     assert len(settings.pdf_link_secret) == 32
     # A launch token is no PDF signature.
-    token = sign_launch_token(settings.launch_secret, account="demo", email="a@b.co", ttl_seconds=600)
+    token = sign_launch_token(
+        settings.launch_secret, account="demo", email="a@b.co", ttl_seconds=600
+    )
     with pytest.raises(InvalidInvoiceLink):
-        verify_invoice_link(settings, "in_1AbC", {"account": "1", "session": SESSION, "epoch": "0", "link": SESSION,
-                                                  "expires": str(NOW), "signature": token}, now=NOW)
+        verify_invoice_link(
+            settings,
+            "in_1AbC",
+            {
+                "account": "1",
+                "session": SESSION,
+                "epoch": "0",
+                "link": SESSION,
+                "expires": str(NOW),
+                "signature": token,
+            },
+            now=NOW,
+        )
 
 
-WELL_FORMED = {"account": "7", "session": SESSION, "epoch": "3", "link": SESSION, "expires": str(NOW + 60),
-               "signature": "a" * 64}
+WELL_FORMED = {
+    "account": "7",
+    "session": SESSION,
+    "epoch": "3",
+    "link": SESSION,
+    "expires": str(NOW + 60),
+    "signature": "a" * 64,
+}
 
 
-@pytest.mark.parametrize("invoice_id, changes", [
-    ("in_1AbC", {name: None for name in WELL_FORMED}),
-    ("in_1AbC", {"signature": None}),
-    ("in_1AbC", {"session": None}),
-    ("in_1AbC", {"link": "short"}),
-    ("in_1AbC", {"session": "tab session with spaces!"}),
-    ("in_1AbC", {"epoch": "-1"}),
-    ("in_1AbC", {"account": "-7"}),
-    ("in_1AbC", {"expires": "soon"}),
-    ("in_1AbC", {"account": "7" * 40}),
-    ("in_1AbC", {"account": "7\n"}),
-    ("in_1AbC", {"signature": "A" * 64}),
-    ("in_1AbC\n", {}),
-    ("../../etc", {}),
-    ("in_" + "x" * 300, {}),
-])
+@pytest.mark.parametrize(
+    "invoice_id, changes",
+    [
+        ("in_1AbC", {name: None for name in WELL_FORMED}),
+        ("in_1AbC", {"signature": None}),
+        ("in_1AbC", {"session": None}),
+        ("in_1AbC", {"link": "short"}),
+        ("in_1AbC", {"session": "tab session with spaces!"}),
+        ("in_1AbC", {"epoch": "-1"}),
+        ("in_1AbC", {"account": "-7"}),
+        ("in_1AbC", {"expires": "soon"}),
+        ("in_1AbC", {"account": "7" * 40}),
+        ("in_1AbC", {"account": "7\n"}),
+        ("in_1AbC", {"signature": "A" * 64}),
+        ("in_1AbC\n", {}),
+        ("../../etc", {}),
+        ("in_" + "x" * 300, {}),
+    ],
+)
 def test_malformed_link_is_refused(settings, invoice_id, changes):
     query = {name: value for name, value in (WELL_FORMED | changes).items() if value is not None}
     with pytest.raises(InvalidInvoiceLink, match="malformed"):

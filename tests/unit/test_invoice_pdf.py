@@ -22,19 +22,37 @@ BUYER = Party("Acme Corp", ("admin@acme.test",))
 
 
 def line(description: str, quantity: int, amount: int, proration: bool = False) -> InvoiceLine:
-    return InvoiceLine(description=description, quantity=quantity, unit_amount=round(amount / quantity),
-                       amount=amount, period_start=START, period_end=END, proration=proration)
+    return InvoiceLine(
+        description=description,
+        quantity=quantity,
+        unit_amount=round(amount / quantity),
+        amount=amount,
+        period_start=START,
+        period_end=END,
+        proration=proration,
+    )
 
 
-def stripe_invoice(lines: tuple[InvoiceLine, ...], *, status: str = "paid", tax: int = 0,
-                   currency: str = "usd") -> InvoiceSummary:
+def stripe_invoice(
+    lines: tuple[InvoiceLine, ...], *, status: str = "paid", tax: int = 0, currency: str = "usd"
+) -> InvoiceSummary:
     subtotal = sum(item.amount for item in lines)
     total = subtotal + tax
     paid = total if status == "paid" else 0
     return InvoiceSummary(
-        id="in_1Test", number=None, created=datetime(2026, 11, 26, 9, 31), period_start=START, period_end=END,
-        status=status, currency=currency, subtotal=subtotal, tax=tax, total=total, amount_paid=paid,
-        amount_due=total, lines=lines,  # as on Stripe: amount_due stays the full amount once paid
+        id="in_1Test",
+        number=None,
+        created=datetime(2026, 11, 26, 9, 31),
+        period_start=START,
+        period_end=END,
+        status=status,
+        currency=currency,
+        subtotal=subtotal,
+        tax=tax,
+        total=total,
+        amount_paid=paid,
+        amount_due=total,
+        lines=lines,  # as on Stripe: amount_due stays the full amount once paid
     )
 
 
@@ -48,58 +66,115 @@ def pdf_text(content: bytes) -> list[str]:
 
 
 def test_pdf_has_the_number_dates_every_line_and_stripes_totals(tmp_path):
-    invoice = stripe_invoice((
-        line("Unlimited Version", 10, 8000),
-        line("Unused time on 10 × Unlimited Version after 26 Nov 2026", 10, -2667, proration=True),
-        line("Remaining time on 12 × Unlimited Version after 26 Nov 2026", 12, 3201, proration=True),
-    ), tax=853)
-    seller = seller_party(settings(tmp_path, billing_seller_name="iEnterprise Inc.",
-                                   billing_seller_address="1 Harbour Road; Springfield 12345; USA",
-                                   billing_seller_tax_id="US-99-1234567"))
+    invoice = stripe_invoice(
+        (
+            line("Unlimited Version", 10, 8000),
+            line(
+                "Unused time on 10 × Unlimited Version after 26 Nov 2026", 10, -2667, proration=True
+            ),
+            line(
+                "Remaining time on 12 × Unlimited Version after 26 Nov 2026",
+                12,
+                3201,
+                proration=True,
+            ),
+        ),
+        tax=853,
+    )
+    seller = seller_party(
+        settings(
+            tmp_path,
+            billing_seller_name="iEnterprise Inc.",
+            billing_seller_address="1 Harbour Road; Springfield 12345; USA",
+            billing_seller_tax_id="US-99-1234567",
+        )
+    )
     content = render_invoice(invoice_document(invoice, "DEMO-0007", seller, BUYER))
 
     (text,) = pdf_text(content)
     assert content.startswith(b"%PDF-")
-    for expected in ("INVOICE", "DEMO-0007", "Issue date Nov 26, 2026", "Billing period Nov 26, 2026 – Dec 26, 2026",
-                     "Status Paid", "PAID", "iEnterprise Inc.", "1 Harbour Road", "Springfield 12345",
-                     "Tax ID: US-99-1234567", "Acme Corp", "admin@acme.test", "All amounts in USD.", "Page 1 of 1"):
+    for expected in (
+        "INVOICE",
+        "DEMO-0007",
+        "Issue date Nov 26, 2026",
+        "Billing period Nov 26, 2026 – Dec 26, 2026",
+        "Status Paid",
+        "PAID",
+        "iEnterprise Inc.",
+        "1 Harbour Road",
+        "Springfield 12345",
+        "Tax ID: US-99-1234567",
+        "Acme Corp",
+        "admin@acme.test",
+        "All amounts in USD.",
+        "Page 1 of 1",
+    ):
         assert expected in text
     for item in invoice.lines:
-        money = f"{item.quantity} {format_money(item.unit_amount, 'usd')} {format_money(item.amount, 'usd')}"
+        money = (
+            f"{item.quantity} {format_money(item.unit_amount, 'usd')} "
+            f"{format_money(item.amount, 'usd')}"
+        )
         assert item.description in text and money in text
     assert text.count("Prorated") == 2
     # Stripe's amounts, not recomputed ones: 80.00 - 26.67 + 32.01 = 85.34, + 8.53 tax.
     assert "Subtotal $85.34" in text and "Tax $8.53" in text and "Total $93.87" in text
-    for label, amount in (("Subtotal", invoice.subtotal), ("Tax", invoice.tax), ("Total", invoice.total),
-                          ("Amount paid", invoice.amount_paid), ("Amount due", invoice.amount_remaining)):
+    for label, amount in (
+        ("Subtotal", invoice.subtotal),
+        ("Tax", invoice.tax),
+        ("Total", invoice.total),
+        ("Amount paid", invoice.amount_paid),
+        ("Amount due", invoice.amount_remaining),
+    ):
         assert f"{label} {format_money(amount, 'usd')}" in text
     assert PdfReader(io.BytesIO(content)).metadata.title == "Invoice DEMO-0007"
 
 
 def test_open_invoice_has_no_stamp_and_shows_the_amount_due(tmp_path):
     invoice = stripe_invoice((line("Unlimited Version", 3, 2400),), status="open")
-    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0002", seller_party(settings(tmp_path)), BUYER)))
+    (text,) = pdf_text(
+        render_invoice(
+            invoice_document(invoice, "DEMO-0002", seller_party(settings(tmp_path)), BUYER)
+        )
+    )
     assert "Status Open" in text and "PAID" not in text
     assert "Amount paid $0.00" in text and "Amount due $24.00" in text
 
 
 def test_void_invoice_is_stamped_void(tmp_path):
     invoice = stripe_invoice((line("Unlimited Version", 1, 800),), status="void")
-    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0003", seller_party(settings(tmp_path)), BUYER)))
+    (text,) = pdf_text(
+        render_invoice(
+            invoice_document(invoice, "DEMO-0003", seller_party(settings(tmp_path)), BUYER)
+        )
+    )
     assert "Status Void" in text and "VOID" in text
 
 
 def test_zero_decimal_currency_is_written_without_cents(tmp_path):
     invoice = stripe_invoice((line("Unlimited Version", 2, 1600),), currency="jpy")
-    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0004", seller_party(settings(tmp_path)), BUYER)))
+    (text,) = pdf_text(
+        render_invoice(
+            invoice_document(invoice, "DEMO-0004", seller_party(settings(tmp_path)), BUYER)
+        )
+    )
     assert "Total 1,600 JPY" in text and "All amounts in JPY." in text
 
 
 def test_accented_names_round_trip(tmp_path):
     buyer = Party("Café Zürich", ("admin@café-zürich.test", "Bahnhofstraße 1", "8001 Zürich"))
     invoice = stripe_invoice((line("Unlimited Version — Ærøskøbing ½", 1, 800),))
-    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0005", seller_party(settings(tmp_path)), buyer)))
-    for expected in ("Café Zürich", "admin@café-zürich.test", "Bahnhofstraße 1", "Unlimited Version — Ærøskøbing ½"):
+    (text,) = pdf_text(
+        render_invoice(
+            invoice_document(invoice, "DEMO-0005", seller_party(settings(tmp_path)), buyer)
+        )
+    )
+    for expected in (
+        "Café Zürich",
+        "admin@café-zürich.test",
+        "Bahnhofstraße 1",
+        "Unlimited Version — Ærøskøbing ½",
+    ):
         assert expected in text
     assert REPLACEMENT_CHARACTER not in text
 
@@ -107,8 +182,10 @@ def test_accented_names_round_trip(tmp_path):
 def test_text_no_font_can_draw_is_replaced_and_never_breaks_the_render(tmp_path):
     buyer = Party("東京商事 Café", ("admin@tokyo.test",))
     invoice = stripe_invoice((line("Unlimited Version 東京", 1, 800),))
-    content = render_invoice(invoice_document(invoice, "DEMO-0006", seller_party(settings(tmp_path)), buyer),
-                             fallback_fonts=())
+    content = render_invoice(
+        invoice_document(invoice, "DEMO-0006", seller_party(settings(tmp_path)), buyer),
+        fallback_fonts=(),
+    )
     (text,) = pdf_text(content)
     assert REPLACEMENT_CHARACTER * 4 + " Café" in text
     assert "Unlimited Version " + REPLACEMENT_CHARACTER * 2 in text and "Total $8.00" in text
@@ -118,24 +195,38 @@ def test_a_broken_fallback_font_is_skipped(tmp_path):
     broken = tmp_path / "broken.ttf"
     broken.write_bytes(b"not a font")
     invoice = stripe_invoice((line("Unlimited Version", 1, 800),))
-    content = render_invoice(invoice_document(invoice, "DEMO-0008", seller_party(settings(tmp_path)),
-                                              Party("東京商事", ())), fallback_fonts=[broken])
+    content = render_invoice(
+        invoice_document(
+            invoice, "DEMO-0008", seller_party(settings(tmp_path)), Party("東京商事", ())
+        ),
+        fallback_fonts=[broken],
+    )
     assert REPLACEMENT_CHARACTER * 4 in pdf_text(content)[0]
 
 
-@pytest.mark.skipif(not fonts.installed_fallback_fonts(), reason="no CJK font installed (e.g. fonts-droid-fallback)")
+@pytest.mark.skipif(
+    not fonts.installed_fallback_fonts(), reason="no CJK font installed (e.g. fonts-droid-fallback)"
+)
 def test_cjk_names_use_an_installed_fallback_font(tmp_path):
     buyer = Party("東京商事", ("admin@tokyo.test",))
     invoice = stripe_invoice((line("Unlimited Version 東京", 1, 800),))
-    (text,) = pdf_text(render_invoice(invoice_document(invoice, "DEMO-0009", seller_party(settings(tmp_path)), buyer)))
+    (text,) = pdf_text(
+        render_invoice(
+            invoice_document(invoice, "DEMO-0009", seller_party(settings(tmp_path)), buyer)
+        )
+    )
     assert "東京商事" in text and "Unlimited Version 東京" in text
     assert REPLACEMENT_CHARACTER not in text
 
 
 def test_sixty_lines_span_pages_with_headings_and_page_numbers(tmp_path):
-    lines = tuple(line(f"Line {index:02d}: Unlimited Version", index, 800 * index) for index in range(1, 61))
+    lines = tuple(
+        line(f"Line {index:02d}: Unlimited Version", index, 800 * index) for index in range(1, 61)
+    )
     invoice = stripe_invoice(lines)
-    content = render_invoice(invoice_document(invoice, "DEMO-0060", seller_party(settings(tmp_path)), BUYER))
+    content = render_invoice(
+        invoice_document(invoice, "DEMO-0060", seller_party(settings(tmp_path)), BUYER)
+    )
 
     pages = pdf_text(content)
     assert len(pages) >= 2
@@ -153,8 +244,10 @@ def test_sixty_lines_span_pages_with_headings_and_page_numbers(tmp_path):
 
 def test_letter_paper(tmp_path):
     invoice = stripe_invoice((line("Unlimited Version", 1, 800),))
-    content = render_invoice(invoice_document(invoice, "DEMO-0010", seller_party(settings(tmp_path)), BUYER),
-                             paper="letter")
+    content = render_invoice(
+        invoice_document(invoice, "DEMO-0010", seller_party(settings(tmp_path)), BUYER),
+        paper="letter",
+    )
     box = PdfReader(io.BytesIO(content)).pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (612, 792)
 
@@ -173,6 +266,7 @@ def drawn_texts(content: bytes) -> list[tuple[int, float, float, float, str]]:
         def visit(text, cm, tm, font, size, index=index, height=height):
             if text.strip():
                 drawn.append((index, tm[4] / PT, (height - tm[5]) / PT, size, text.strip()))
+
         page.extract_text(visitor_text=visit)
     return drawn
 
@@ -186,10 +280,17 @@ def text_width(text: str, size: float) -> float:
 
 
 def test_a_long_description_wraps_inside_its_column_next_to_its_amounts(tmp_path):
-    words = "Enterprise seats for the research department, billed monthly in advance, per named user " * 2
+    words = (
+        "Enterprise seats for the research department, billed monthly in advance, per named user "
+        * 2
+    )
     unbreakable = "Supercalifragilisticexpialidocious" * 3  # wider than the column: broken inside
-    invoice = stripe_invoice((line(words + unbreakable, 7, 4242), line("Unlimited Version", 1, 800)))
-    content = render_invoice(invoice_document(invoice, "DEMO-0015", seller_party(settings(tmp_path)), BUYER))
+    invoice = stripe_invoice(
+        (line(words + unbreakable, 7, 4242), line("Unlimited Version", 1, 800))
+    )
+    content = render_invoice(
+        invoice_document(invoice, "DEMO-0015", seller_party(settings(tmp_path)), BUYER)
+    )
 
     (text,) = pdf_text(content)
     assert words.strip() in text and unbreakable in text.replace(" ", "")
@@ -197,32 +298,52 @@ def test_a_long_description_wraps_inside_its_column_next_to_its_amounts(tmp_path
     left = 18 + 2  # margin, then the cell's padding
     column_end = 18 + 96 - 2
     squeezed = (words + unbreakable).replace(" ", "")
-    description = [(x, y, content) for _, x, y, size, content in drawn
-                   if size == 9 and x < column_end and content.replace(" ", "") in squeezed]
+    description = [
+        (x, y, content)
+        for _, x, y, size, content in drawn
+        if size == 9 and x < column_end and content.replace(" ", "") in squeezed
+    ]
     assert len({y for _, y, _ in description}) >= 4  # wrapped over several lines...
     for x, _, content in description:  # ... each inside the column
-        assert x == pytest.approx(left, abs=0.01) and x + text_width(content, 9) <= column_end + 0.01
+        assert (
+            x == pytest.approx(left, abs=0.01) and x + text_width(content, 9) <= column_end + 0.01
+        )
     first_line_y = min(y for _, y, _ in description)
     (amount,) = [(x, y) for _, x, y, _, content in drawn if content == "$42.42"]
-    assert amount[1] == pytest.approx(first_line_y, abs=0.01)  # top-aligned: on the row's first line
-    assert amount[0] + text_width("$42.42", 9) == pytest.approx(210 - 18 - 2, abs=0.01)  # right-aligned
-    period = min(y for _, x, y, _, content in drawn if content.startswith("Nov 26, 2026 – Dec 26") and x < 30)
+    assert amount[1] == pytest.approx(
+        first_line_y, abs=0.01
+    )  # top-aligned: on the row's first line
+    assert amount[0] + text_width("$42.42", 9) == pytest.approx(
+        210 - 18 - 2, abs=0.01
+    )  # right-aligned
+    period = min(
+        y for _, x, y, _, content in drawn if content.startswith("Nov 26, 2026 – Dec 26") and x < 30
+    )
     assert period > max(y for _, y, _ in description)  # the detail on a line of its own, below
 
 
 def test_rows_never_split_across_pages_and_the_heading_repeats(tmp_path):
     # Rows one to six lines tall: some reach the bottom of a page and must move whole to the next.
-    lines = tuple(line(f"Line {index:02d}: " + "extended support hours " * (index % 6 * 5), 1, 100 * index + 1)
-                  for index in range(1, 41))
-    content = render_invoice(invoice_document(stripe_invoice(lines), "DEMO-0016",
-                                              seller_party(settings(tmp_path)), BUYER))
+    lines = tuple(
+        line(
+            f"Line {index:02d}: " + "extended support hours " * (index % 6 * 5), 1, 100 * index + 1
+        )
+        for index in range(1, 41)
+    )
+    content = render_invoice(
+        invoice_document(
+            stripe_invoice(lines), "DEMO-0016", seller_party(settings(tmp_path)), BUYER
+        )
+    )
 
     pages = pdf_text(content)
     assert len(pages) >= 3
     for item in lines:
         (page,) = [text for text in pages if f"{item.description.split(':')[0]}:" in text]
-        whole_row = f"{item.description.strip()} Nov 26, 2026 – Dec 26, 2026 1 {format_money(item.amount, 'usd')} " \
-                    f"{format_money(item.amount, 'usd')}"
+        whole_row = (
+            f"{item.description.strip()} Nov 26, 2026 – Dec 26, 2026 1 "
+            f"{format_money(item.amount, 'usd')} {format_money(item.amount, 'usd')}"
+        )
         assert whole_row in page
     drawn = drawn_texts(content)
     for number, text in enumerate(pages):
@@ -234,91 +355,163 @@ def test_rows_never_split_across_pages_and_the_heading_repeats(tmp_path):
         assert heading_y < min(y for y, content in on_page if content.startswith("Line "))
         if number:
             assert heading_y < 18 + 9  # at the top of the page
-        assert max(y for y, content in on_page if not content.startswith(("Invoice DEMO", "Page "))) < 297 - 22
+        assert (
+            max(y for y, content in on_page if not content.startswith(("Invoice DEMO", "Page ")))
+            < 297 - 22
+        )
 
 
 def test_a_row_taller_than_a_page_goes_on_over_the_next_page(tmp_path):
     description = "Line item " + " ".join(f"word{index:03d}" for index in range(900))
-    content = render_invoice(invoice_document(stripe_invoice((line(description, 1, 800),)), "DEMO-0017",
-                                              seller_party(settings(tmp_path)), BUYER))
+    content = render_invoice(
+        invoice_document(
+            stripe_invoice((line(description, 1, 800),)),
+            "DEMO-0017",
+            seller_party(settings(tmp_path)),
+            BUYER,
+        )
+    )
     pages = pdf_text(content)
-    assert len(pages) >= 2 and all(text.startswith("Description Qty Unit price Amount word") for text in pages[1:])
-    assert "Line item word000" in pages[0] and "$8.00 $8.00" in pages[0]  # it starts on the first page
+    assert len(pages) >= 2 and all(
+        text.startswith("Description Qty Unit price Amount word") for text in pages[1:]
+    )
+    assert (
+        "Line item word000" in pages[0] and "$8.00 $8.00" in pages[0]
+    )  # it starts on the first page
     drawn = " ".join(text for _, x, _, size, text in drawn_texts(content) if size == 9 and x < 30)
     assert description in drawn  # all of it, in order
 
 
 def test_an_invoice_without_lines_says_so(tmp_path):
-    (text,) = pdf_text(render_invoice(invoice_document(stripe_invoice(()), "DEMO-0018",
-                                                       seller_party(settings(tmp_path)), BUYER)))
+    (text,) = pdf_text(
+        render_invoice(
+            invoice_document(
+                stripe_invoice(()), "DEMO-0018", seller_party(settings(tmp_path)), BUYER
+            )
+        )
+    )
     assert "Description Qty Unit price Amount No lines" in text and "Total $0.00" in text
 
 
 def test_letter_paper_table_spans_its_width(tmp_path):
     invoice = stripe_invoice((line("Unlimited Version " * 8, 3, 2400),))
-    content = render_invoice(invoice_document(invoice, "DEMO-0019", seller_party(settings(tmp_path)), BUYER),
-                             paper="letter")
+    content = render_invoice(
+        invoice_document(invoice, "DEMO-0019", seller_party(settings(tmp_path)), BUYER),
+        paper="letter",
+    )
     (text,) = pdf_text(content)
     assert ("Unlimited Version " * 8).strip() in text and "Page 1 of 1" in text
     drawn = drawn_texts(content)
     width = 215.9 - 2 * 18
-    _, amount = min((y, x) for _, x, y, _, content in drawn if content == "$24.00")  # the line's, above the total
+    _, amount = min(
+        (y, x) for _, x, y, _, content in drawn if content == "$24.00"
+    )  # the line's, above the total
     assert amount + text_width("$24.00", 9) == pytest.approx(215.9 - 18 - 2, abs=0.01)
     (qty_heading,) = [x for _, x, _, _, content in drawn if content == "Qty"]
-    assert qty_heading < 18 + width * 110 / 174 - 2 < qty_heading + 10  # the columns scale with the page
+    assert (
+        qty_heading < 18 + width * 110 / 174 - 2 < qty_heading + 10
+    )  # the columns scale with the page
     for _, x, _, size, content in drawn:
         if content.startswith("Unlimited"):
             assert x + text_width(content, 9) <= 18 + width * 96 / 174 - 2 + 0.01
 
 
-@pytest.mark.parametrize("number, filename", [
-    ("DEMO-0001", "invoice-DEMO-0001.pdf"),
-    ("ACME 2026/07", "invoice-ACME-2026-07.pdf"),
-    ('"; evil', "invoice-evil.pdf"),
-    ("東京", "invoice-document.pdf"),
-])
+@pytest.mark.parametrize(
+    "number, filename",
+    [
+        ("DEMO-0001", "invoice-DEMO-0001.pdf"),
+        ("ACME 2026/07", "invoice-ACME-2026-07.pdf"),
+        ('"; evil', "invoice-evil.pdf"),
+        ("東京", "invoice-document.pdf"),
+    ],
+)
 def test_file_names_are_safe_in_a_header(number, filename):
     assert pdf_filename(number) == filename
 
 
 # Fonts --------------------------------------------------------------------------------------------
 
+
 def test_documents_one_after_the_other_each_have_their_own_text(tmp_path):
     seller = seller_party(settings(tmp_path))
-    first = render_invoice(invoice_document(stripe_invoice((line("Ærøskøbing ½ plan", 1, 800),)),
-                                            "DEMO-0012", seller, Party("Ørsted Ålborg", ())))
-    second = render_invoice(invoice_document(stripe_invoice((line("Quarterly wxyz plan", 2, 1600),)),
-                                             "DEMO-0013", seller, Party("Jqkv GmbH", ())))
+    first = render_invoice(
+        invoice_document(
+            stripe_invoice((line("Ærøskøbing ½ plan", 1, 800),)),
+            "DEMO-0012",
+            seller,
+            Party("Ørsted Ålborg", ()),
+        )
+    )
+    second = render_invoice(
+        invoice_document(
+            stripe_invoice((line("Quarterly wxyz plan", 2, 1600),)),
+            "DEMO-0013",
+            seller,
+            Party("Jqkv GmbH", ()),
+        )
+    )
     (first_text,), (second_text,) = pdf_text(first), pdf_text(second)
-    assert "Ørsted Ålborg" in first_text and "Ærøskøbing ½ plan" in first_text and "DEMO-0012" in first_text
-    assert "Jqkv GmbH" in second_text and "Quarterly wxyz plan" in second_text and "DEMO-0013" in second_text
-    assert "Ørsted" not in second_text and "Jqkv" not in first_text and "DEMO-0012" not in second_text
+    assert (
+        "Ørsted Ålborg" in first_text
+        and "Ærøskøbing ½ plan" in first_text
+        and "DEMO-0012" in first_text
+    )
+    assert (
+        "Jqkv GmbH" in second_text
+        and "Quarterly wxyz plan" in second_text
+        and "DEMO-0013" in second_text
+    )
+    assert (
+        "Ørsted" not in second_text and "Jqkv" not in first_text and "DEMO-0012" not in second_text
+    )
 
 
 def test_documents_rendered_concurrently_each_have_their_own_text(tmp_path):
     seller = seller_party(settings(tmp_path))
-    names = ["Åsa Öberg AB", "Café Zürich", "Jqkv GmbH", "Łódź Sp. z o.o.", "Ελληνική Α.Ε.", "ООО Ромашка",
-             "Núñez y Cía", "Smørrebrød ApS"]
+    names = [
+        "Åsa Öberg AB",
+        "Café Zürich",
+        "Jqkv GmbH",
+        "Łódź Sp. z o.o.",
+        "Ελληνική Α.Ε.",
+        "ООО Ромашка",
+        "Núñez y Cía",
+        "Smørrebrød ApS",
+    ]
     if fonts.installed_fallback_fonts():
         names.append("東京商事")
 
     def render(index: int) -> bytes:
         invoice = stripe_invoice((line(f"Plan for {names[index]}", index + 1, 800 * (index + 1)),))
-        return render_invoice(invoice_document(invoice, f"DEMO-{100 + index}", seller, Party(names[index], ())))
+        return render_invoice(
+            invoice_document(invoice, f"DEMO-{100 + index}", seller, Party(names[index], ()))
+        )
 
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
         contents = list(pool.map(render, range(len(names))))
     for index, content in enumerate(contents):
         (text,) = pdf_text(content)
-        assert names[index] in text and f"Plan for {names[index]}" in text and f"DEMO-{100 + index}" in text
+        assert (
+            names[index] in text
+            and f"Plan for {names[index]}" in text
+            and f"DEMO-{100 + index}" in text
+        )
         assert REPLACEMENT_CHARACTER not in text
         assert all(other not in text for other in names if other != names[index])
 
 
 def test_text_too_long_for_one_line_wraps(tmp_path):
-    buyer = Party("Aktiengesellschaft für Datenverarbeitung und Kommunikationstechnik Zürich-Oerlikon",
-                  ("A very long address line that cannot possibly fit into half of an A4 page width",))
-    content = render_invoice(invoice_document(stripe_invoice((line("Unlimited Version", 1, 800),)), "DEMO-0014",
-                                              seller_party(settings(tmp_path)), buyer))
+    buyer = Party(
+        "Aktiengesellschaft für Datenverarbeitung und Kommunikationstechnik Zürich-Oerlikon",
+        ("A very long address line that cannot possibly fit into half of an A4 page width",),
+    )
+    content = render_invoice(
+        invoice_document(
+            stripe_invoice((line("Unlimited Version", 1, 800),)),
+            "DEMO-0014",
+            seller_party(settings(tmp_path)),
+            buyer,
+        )
+    )
     (text,) = pdf_text(content)
     assert buyer.name in text and buyer.lines[0] in text

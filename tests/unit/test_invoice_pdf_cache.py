@@ -13,9 +13,16 @@ from billing_app.pdf import cache, invoice
 from billing_app.pdf.invoice import DocumentLine, InvoiceDocument, Party, TotalRow
 
 DOCUMENT = InvoiceDocument(
-    number="DEMO-0001", issue_date="Nov 26, 2026", period="Nov 26, 2026 – Dec 26, 2026", status="Paid",
-    stamp="PAID", seller=Party("iEnterprise Inc.", ("1 Harbour Road",)), buyer=Party("Acme Corp", ("admin@acme.test",)),
-    lines=(DocumentLine("Unlimited Version", "Nov 26, 2026 – Dec 26, 2026", "10", "$8.00", "$80.00"),),
+    number="DEMO-0001",
+    issue_date="Nov 26, 2026",
+    period="Nov 26, 2026 – Dec 26, 2026",
+    status="Paid",
+    stamp="PAID",
+    seller=Party("iEnterprise Inc.", ("1 Harbour Road",)),
+    buyer=Party("Acme Corp", ("admin@acme.test",)),
+    lines=(
+        DocumentLine("Unlimited Version", "Nov 26, 2026 – Dec 26, 2026", "10", "$8.00", "$80.00"),
+    ),
     totals=(TotalRow("Total", "$80.00", strong=True), TotalRow("Amount due", "$0.00", strong=True)),
     note="All amounts in USD.",
 )
@@ -37,7 +44,9 @@ def renders(monkeypatch) -> Iterator[list[InvoiceDocument]]:
     cache.clear_memory()
 
 
-def pdf(directory, document: InvoiceDocument = DOCUMENT, *, keep_on_disk: bool = True, paper="a4") -> bytes:
+def pdf(
+    directory, document: InvoiceDocument = DOCUMENT, *, keep_on_disk: bool = True, paper="a4"
+) -> bytes:
     return cache.invoice_pdf(document, paper=paper, directory=directory, keep_on_disk=keep_on_disk)
 
 
@@ -75,11 +84,14 @@ def test_open_invoices_are_not_written_to_disk(tmp_path, renders):
     assert len(renders) == 2
 
 
-@pytest.mark.parametrize("changed", [
-    dataclasses.replace(DOCUMENT, status="Void", stamp="VOID"),
-    dataclasses.replace(DOCUMENT, totals=(TotalRow("Total", "$80.01", strong=True),)),
-    dataclasses.replace(DOCUMENT, buyer=Party("Acme Corp", ("billing@acme.test",))),
-])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        dataclasses.replace(DOCUMENT, status="Void", stamp="VOID"),
+        dataclasses.replace(DOCUMENT, totals=(TotalRow("Total", "$80.01", strong=True),)),
+        dataclasses.replace(DOCUMENT, buyer=Party("Acme Corp", ("billing@acme.test",))),
+    ],
+)
 def test_a_changed_document_is_rendered_again(tmp_path, renders, changed):
     pdf(tmp_path)
     pdf(tmp_path, changed)

@@ -13,15 +13,21 @@ SECRET = b"s" * 32
 
 
 def test_round_trip_names_account_and_email():
-    token = sign_launch_token(SECRET, account="demo", email="admin@acme.test", ttl_seconds=600, now=1000)
+    token = sign_launch_token(
+        SECRET, account="demo", email="admin@acme.test", ttl_seconds=600, now=1000
+    )
     claims = verify_launch_token(SECRET, token, now=1500)
     assert (claims.account, claims.email, claims.expires_at) == ("demo", "admin@acme.test", 1600)
     assert len(claims.token_id) >= 16
 
 
 def test_each_token_has_its_own_id():
-    one = verify_launch_token(SECRET, sign_launch_token(SECRET, account="demo", email="a@b.co", ttl_seconds=60))
-    two = verify_launch_token(SECRET, sign_launch_token(SECRET, account="demo", email="a@b.co", ttl_seconds=60))
+    one = verify_launch_token(
+        SECRET, sign_launch_token(SECRET, account="demo", email="a@b.co", ttl_seconds=60)
+    )
+    two = verify_launch_token(
+        SECRET, sign_launch_token(SECRET, account="demo", email="a@b.co", ttl_seconds=60)
+    )
     assert one.token_id != two.token_id
 
 
@@ -48,7 +54,9 @@ def test_tampered_payload_is_refused():
         verify_launch_token(SECRET, f"{forged}.{signature}")
 
 
-@pytest.mark.parametrize("token", [None, "", "abc", "a.b.c", "x" * 5000, "....", "%%%.%%%", "eyJ9.sig"])
+@pytest.mark.parametrize(
+    "token", [None, "", "abc", "a.b.c", "x" * 5000, "....", "%%%.%%%", "eyJ9.sig"]
+)
 def test_garbage_is_refused(token):
     with pytest.raises(InvalidLaunchToken):
         verify_launch_token(SECRET, token)

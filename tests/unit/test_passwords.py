@@ -33,8 +33,12 @@ def session(tmp_path):
 
 @pytest.fixture
 def account(session) -> Account:
-    account = create_account(session, slug="acme", name="Acme Corp", admin_email="admin@acme.test", actor="t")
-    passwords.set_password(session, account, "correct horse battery", actor="t", action="account.set_password")
+    account = create_account(
+        session, slug="acme", name="Acme Corp", admin_email="admin@acme.test", actor="t"
+    )
+    passwords.set_password(
+        session, account, "correct horse battery", actor="t", action="account.set_password"
+    )
     session.commit()
     return account
 
@@ -44,15 +48,22 @@ def test_hash_is_argon2id_and_verifies():
     assert hashed.startswith("$argon2id$") and "correct" not in hashed
     assert passwords.password_matches(hashed, "correct horse battery")
     assert not passwords.password_matches(hashed, "correct horse batterY")
-    assert not passwords.password_matches(None, "x") and not passwords.password_matches("garbage", "x")
+    assert not passwords.password_matches(None, "x") and not passwords.password_matches(
+        "garbage", "x"
+    )
     assert passwords.hash_password("same") != passwords.hash_password("same")  # salted
 
 
 @pytest.mark.parametrize(
     "new, confirm, message",
-    [("short", "short", "at least 10"), ("long enough 1", "long enough 2", "do not match"),
-     ("Acme Corp", "Acme Corp", "at least 10"), ("admin@acme.test", "admin@acme.test", "account name or the admin"),
-     ("ACME CORP ", "ACME CORP ", "account name"), ("x" * 300, "x" * 300, "at most")],
+    [
+        ("short", "short", "at least 10"),
+        ("long enough 1", "long enough 2", "do not match"),
+        ("Acme Corp", "Acme Corp", "at least 10"),
+        ("admin@acme.test", "admin@acme.test", "account name or the admin"),
+        ("ACME CORP ", "ACME CORP ", "account name"),
+        ("x" * 300, "x" * 300, "at most"),
+    ],
 )
 def test_password_rules(account, new, confirm, message):
     with pytest.raises(passwords.PasswordRuleError, match=message):
@@ -60,14 +71,18 @@ def test_password_rules(account, new, confirm, message):
 
 
 def test_name_as_password_is_refused_when_long_enough(session):
-    account = create_account(session, slug="long", name="Longer Company Name", admin_email="a@long.test", actor="t")
+    account = create_account(
+        session, slug="long", name="Longer Company Name", admin_email="a@long.test", actor="t"
+    )
     with pytest.raises(passwords.PasswordRuleError, match="account name"):
         passwords.check_new_password(account, "longer company name", "longer company name")
 
 
 def test_wrong_passwords_count_down_then_lock_for_15_minutes(session, account):
     clock = Clock()
-    results = [passwords.sign_in(session, account, "wrong", actor="t", clock=clock) for _ in range(4)]
+    results = [
+        passwords.sign_in(session, account, "wrong", actor="t", clock=clock) for _ in range(4)
+    ]
     assert [r.attempts_left for r in results] == [4, 3, 2, 1]
     assert results[0].message == "Incorrect password. 4 attempts left."
     fifth = passwords.sign_in(session, account, "wrong", actor="t", clock=clock)
@@ -111,9 +126,17 @@ def test_lockout_survives_a_new_session(tmp_path, session, account):
 def test_change_password_bumps_the_session_epoch_and_is_audited(session, account):
     epoch = account.session_epoch
     with pytest.raises(passwords.PasswordRuleError, match="current password is incorrect"):
-        passwords.change_password(session, account, "nope", "a brand new secret", "a brand new secret", actor="t")
-    passwords.change_password(session, account, "correct horse battery", "a brand new secret",
-                              "a brand new secret", actor="t")
+        passwords.change_password(
+            session, account, "nope", "a brand new secret", "a brand new secret", actor="t"
+        )
+    passwords.change_password(
+        session,
+        account,
+        "correct horse battery",
+        "a brand new secret",
+        "a brand new secret",
+        actor="t",
+    )
     assert account.session_epoch == epoch + 1
     assert passwords.password_matches(account.password_hash, "a brand new secret")
     assert not passwords.password_matches(account.password_hash, "correct horse battery")
@@ -123,8 +146,12 @@ def test_change_password_bumps_the_session_epoch_and_is_audited(session, account
 
 def test_session_facts_are_what_is_stored(session, account):
     # What every page event checks its binding against (PageState.account_id).
-    assert session_facts(session.connection(), account.id) == SessionFacts(True, account.session_epoch)
+    assert session_facts(session.connection(), account.id) == SessionFacts(
+        True, account.session_epoch
+    )
     passwords.set_password(session, account, None, actor="t", action="page.clear_password")
     session.flush()
-    assert session_facts(session.connection(), account.id) == SessionFacts(False, account.session_epoch)
+    assert session_facts(session.connection(), account.id) == SessionFacts(
+        False, account.session_epoch
+    )
     assert session_facts(session.connection(), account.id + 1000) is None

@@ -33,10 +33,14 @@ for module in pkgutil.walk_packages(billing_app.__path__, "billing_app."):
 import rxconfig
 """
 PRODUCTION = {
-    "BILLING_ENV": "production", "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
-    "STRIPE_WEBHOOK_SECRET": "whsec_x", "BILLING_LAUNCH_SECRET": "k" * 32,
+    "BILLING_ENV": "production",
+    "STRIPE_SECRET_KEY": "sk_live_x",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_x",
+    "STRIPE_WEBHOOK_SECRET": "whsec_x",
+    "BILLING_LAUNCH_SECRET": "k" * 32,
     "DATABASE_URL": "postgresql+psycopg://billing@127.0.0.1:9/billing",
-    "BILLING_PUBLIC_URL": "https://billing.example.com", "BILLING_FRAME_ANCESTORS": "'self'",
+    "BILLING_PUBLIC_URL": "https://billing.example.com",
+    "BILLING_FRAME_ANCESTORS": "'self'",
 }
 
 
@@ -52,9 +56,19 @@ def _pinned(requirements: str) -> set[str]:
 def test_the_app_starts_without_development_packages(tmp_path):
     development_only = _pinned("requirements-dev.txt") - _pinned("requirements.txt")
     assert {"localstripe", "pytest", "playwright", "hypothesis"} <= development_only
-    modules = sorted(module for module, dists in importlib.metadata.packages_distributions().items()
-                     if all(_canonical(dist) in development_only for dist in dists))
+    modules = sorted(
+        module
+        for module, dists in importlib.metadata.packages_distributions().items()
+        if all(_canonical(dist) in development_only for dist in dists)
+    )
     env = os.environ | PRODUCTION | {"BILLING_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", IMPORT_THE_APP, json.dumps(modules)], cwd=PROJECT_ROOT,
-                            env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_THE_APP, json.dumps(modules)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr

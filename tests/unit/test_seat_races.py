@@ -1,4 +1,5 @@
-"""Racing activations never oversubscribe an account: SQLite always, PostgreSQL with TEST_DATABASE_URL.
+"""Racing activations never oversubscribe an account: SQLite always, PostgreSQL with
+TEST_DATABASE_URL.
 
 Both ways in race: the page's (`seats.activate` for an account id) and the license API's
 (the account found by its API key, then `seats.activate`, in one session).
@@ -69,7 +70,8 @@ def _race(engine, way, account: tuple[int, str, str], emails: list[str]) -> Coun
 
 
 def _account(engine, add_unlimited_account) -> tuple[int, str, str]:
-    """A new account holding HELD of its PURCHASED licenses; returns its id, its (allowed) domain, its API key."""
+    """A new account holding HELD of its PURCHASED licenses; returns its id, its (allowed) domain,
+    its API key."""
     slug = f"race-{uuid.uuid4().hex[:12]}"
     domain = f"{slug}.test"
     with Session(engine) as session:
@@ -83,7 +85,10 @@ def _account(engine, add_unlimited_account) -> tuple[int, str, str]:
 def test_racing_activations_get_exactly_the_free_licenses(race_engine, way, add_unlimited_account):
     account = account_id, domain, _key = _account(race_engine, add_unlimited_account)
     outcomes = _race(race_engine, way, account, [f"user{i}@{domain}" for i in range(RACERS)])
-    assert outcomes == {Outcome.ACTIVATED: PURCHASED - HELD, Outcome.NO_FREE_LICENSE: RACERS - (PURCHASED - HELD)}
+    assert outcomes == {
+        Outcome.ACTIVATED: PURCHASED - HELD,
+        Outcome.NO_FREE_LICENSE: RACERS - (PURCHASED - HELD),
+    }
     with Session(race_engine) as session:
         assert licenses_used(session, account_id) == PURCHASED
 

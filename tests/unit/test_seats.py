@@ -26,41 +26,70 @@ def acme(session, add_unlimited_account):
 
 
 def _check(session, account, email):
-    """The connector's check, as the license API makes it (on the session's connection: its changes count)."""
+    """The connector's check, as the license API makes it (on the session's connection: its changes
+    count)."""
     key = issue_api_key(session, account, actor="test")
     session.flush()
     return seats.check_by_api_key(session.connection(), key, email)
 
 
 def _audit(session, action):
-    return [(entry.outcome, json.loads(entry.detail)) for entry in session.exec(select(AuditLog).where(AuditLog.action == action))]
+    return [
+        (entry.outcome, json.loads(entry.detail))
+        for entry in session.exec(select(AuditLog).where(AuditLog.action == action))
+    ]
 
 
 def test_activate_is_idempotent_and_audits_changes(session, acme):
     first = seats.activate(session, acme.id, " Bob@ACME.test ", actor="connector")
-    assert (first.outcome, first.email, first.licensed, first.licenses_used) == (Outcome.ACTIVATED, "bob@acme.test", True, 2)
+    assert (first.outcome, first.email, first.licensed, first.licenses_used) == (
+        Outcome.ACTIVATED,
+        "bob@acme.test",
+        True,
+        2,
+    )
     again = seats.activate(session, acme.id, "bob@acme.test", actor="connector")
     assert (again.outcome, again.licensed, again.licenses_used) == (Outcome.ALREADY_ACTIVE, True, 2)
     assert again.message == "bob@acme.test already uses a license."
-    assert _audit(session, "license.activate") == [("ok", {"email": "bob@acme.test", "result": "activated"})]
+    assert _audit(session, "license.activate") == [
+        ("ok", {"email": "bob@acme.test", "result": "activated"})
+    ]
 
 
 def test_other_domains_are_refused_until_allowed(session, acme):
     refused = seats.activate(session, acme.id, "eve@beta.io", actor="connector")
     assert (refused.outcome, refused.licensed) == (Outcome.DOMAIN_NOT_ALLOWED, False)
-    assert refused.message == "beta.io is not an email domain allowed to use licenses of this account."
+    assert (
+        refused.message == "beta.io is not an email domain allowed to use licenses of this account."
+    )
     assert licenses_used(session, acme.id) == 1
-    assert _audit(session, "license.activate")[-1] == ("error", {"email": "eve@beta.io", "result": "domain_not_allowed"})
+    assert _audit(session, "license.activate")[-1] == (
+        "error",
+        {"email": "eve@beta.io", "result": "domain_not_allowed"},
+    )
     domains.replace_domains(session, acme, ["beta.io"], actor=ADMIN)
-    assert seats.activate(session, acme.id, "eve@beta.io", actor="connector").outcome == Outcome.ACTIVATED
+    assert (
+        seats.activate(session, acme.id, "eve@beta.io", actor="connector").outcome
+        == Outcome.ACTIVATED
+    )
 
 
 def test_no_activation_beyond_the_licenses_purchased(session, acme):
     for name in ("bob", "carol"):
-        assert seats.activate(session, acme.id, f"{name}@acme.test", actor="connector").outcome == Outcome.ACTIVATED
+        assert (
+            seats.activate(session, acme.id, f"{name}@acme.test", actor="connector").outcome
+            == Outcome.ACTIVATED
+        )
     full = seats.activate(session, acme.id, "dave@acme.test", actor="connector")
-    assert (full.outcome, full.licenses_used, full.licenses_purchased) == (Outcome.NO_FREE_LICENSE, 3, 3)
-    assert full.message == "No free license: all 3 are in use. Remove a user or purchase more licenses."
+    assert (full.outcome, full.licenses_used, full.licenses_purchased) == (
+        Outcome.NO_FREE_LICENSE,
+        3,
+        3,
+    )
+    assert (
+        full.message
+        == "No free license: all 3 are in use. Remove a user or purchase more licenses."
+    )
     # Users already holding a license keep it.
     assert seats.activate(session, acme.id, "alice@acme.test", actor="connector").licensed
 
@@ -106,13 +135,17 @@ def test_user_list_pages_and_searches(session, add_unlimited_account):
     account = add_unlimited_account(session, "acme", licenses=100, users=emails)
     first = seats.list_users(session, account.id)
     assert (first.total, first.page, first.page_count, len(first.users)) == (61, 0, 3, 25)
-    assert first.users[0].email == "odd_one%@acme.test" and first.users[1].email == "user000@acme.test"
+    assert (
+        first.users[0].email == "odd_one%@acme.test" and first.users[1].email == "user000@acme.test"
+    )
     last = seats.list_users(session, account.id, page=99)
     assert (last.page, [u.email for u in last.users]) == (2, list(emails[49:60]))
     found = seats.list_users(session, account.id, search=" USER05")
     assert [u.email for u in found.users] == [f"user05{i}@acme.test" for i in range(10)]
     # LIKE wildcards in the search are plain characters.
-    assert [u.email for u in seats.list_users(session, account.id, search="_one%").users] == ["odd_one%@acme.test"]
+    assert [u.email for u in seats.list_users(session, account.id, search="_one%").users] == [
+        "odd_one%@acme.test"
+    ]
     assert seats.list_users(session, account.id, search="%").total == 1
     empty = seats.list_users(session, account.id, search="nobody")
     assert (empty.total, empty.page, empty.page_count, empty.users) == (0, 0, 1, [])
@@ -120,12 +153,18 @@ def test_user_list_pages_and_searches(session, add_unlimited_account):
 
 def test_users_of_a_removed_domain_stay_until_released(session, add_unlimited_account):
     account = add_unlimited_account(
-        session, "acme", licenses=10, users=("a@beta.io", "b@beta.io", "c@gamma.org", "d@sub.beta.io", "e@acme.test")
+        session,
+        "acme",
+        licenses=10,
+        users=("a@beta.io", "b@beta.io", "c@gamma.org", "d@sub.beta.io", "e@acme.test"),
     )
     domains.replace_domains(session, account, ["beta.io", "gamma.org"], actor=ADMIN)
     change = domains.replace_domains(session, account, [], actor=ADMIN)
     assert change.removed == ["beta.io", "gamma.org"]
-    assert seats.users_of_domains(session, account.id, change.removed) == {"beta.io": 2, "gamma.org": 1}
+    assert seats.users_of_domains(session, account.id, change.removed) == {
+        "beta.io": 2,
+        "gamma.org": 1,
+    }
     assert licenses_used(session, account.id) == 5
     # A domain allowed again in the meantime is not emptied.
     domains.replace_domains(session, account, ["gamma.org"], actor=ADMIN)
@@ -140,8 +179,9 @@ def test_an_api_key_finds_its_account_only(session, acme):
     session.commit()
     assert account_for_api_key(session, key) == acme
     assert account_for_api_key(session, key + "x") is None
-    assert seats.activate(session, acme.id, "alice@acme.test", actor="connector") == seats.Activation(
-        Outcome.ALREADY_ACTIVE, "alice@acme.test", 1, 3, "unlimited")
+    assert seats.activate(
+        session, acme.id, "alice@acme.test", actor="connector"
+    ) == seats.Activation(Outcome.ALREADY_ACTIVE, "alice@acme.test", 1, 3, "unlimited")
     acme.plan = PLAN_FREE
     session.add(acme)
     session.commit()

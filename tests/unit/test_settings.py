@@ -7,7 +7,13 @@ from billing_app.settings import Settings
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
     """These tests are about defaults: drop what tests/conftest.py set for the other suites."""
-    for name in ("DATABASE_URL", "BILLING_PORT", "LOCALSTRIPE_PORT", "BILLING_FRAME_ANCESTORS", "BILLING_DATA_DIR"):
+    for name in (
+        "DATABASE_URL",
+        "BILLING_PORT",
+        "LOCALSTRIPE_PORT",
+        "BILLING_FRAME_ANCESTORS",
+        "BILLING_DATA_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -31,12 +37,17 @@ def test_defaults_follow_the_spec(tmp_path):
 
 def test_public_url_follows_the_port_unless_set(tmp_path):
     assert make(billing_data_dir=tmp_path, billing_port=3100).public_url == "http://localhost:3100"
-    assert make(billing_data_dir=tmp_path, billing_public_url="https://pay.example.com/").public_url == "https://pay.example.com"
+    assert (
+        make(billing_data_dir=tmp_path, billing_public_url="https://pay.example.com/").public_url
+        == "https://pay.example.com"
+    )
 
 
 def test_environment_and_dotenv_are_read(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
-    env_file.write_text('BILLING_PORT=3555\nBILLING_FRAME_ANCESTORS="\'self\' https://mail.example.com"\n')
+    env_file.write_text(
+        "BILLING_PORT=3555\nBILLING_FRAME_ANCESTORS=\"'self' https://mail.example.com\"\n"
+    )
     monkeypatch.setenv("LOCALSTRIPE_PORT", "9999")
     settings = Settings(_env_file=env_file, billing_data_dir=tmp_path)
     assert settings.billing_port == 3555
@@ -50,15 +61,20 @@ def test_launch_secret_is_generated_once_and_kept(tmp_path):
     assert make(billing_data_dir=tmp_path).launch_secret == first
     assert (tmp_path / ".launch_secret").stat().st_mode & 0o077 == 0
     configured = "configured-secret-of-32-bytes-ok!"
-    assert make(billing_data_dir=tmp_path, billing_launch_secret=configured).launch_secret == configured.encode()
+    assert (
+        make(billing_data_dir=tmp_path, billing_launch_secret=configured).launch_secret
+        == configured.encode()
+    )
 
 
 def test_real_stripe_needs_all_three_keys(tmp_path):
     with pytest.raises(ValidationError, match="STRIPE_PUBLISHABLE_KEY"):
         make(billing_data_dir=tmp_path, stripe_secret_key="sk_test_123")
     settings = make(
-        billing_data_dir=tmp_path, stripe_secret_key="sk_test_123",
-        stripe_publishable_key="pk_test_123", stripe_webhook_secret="whsec_123",
+        billing_data_dir=tmp_path,
+        stripe_secret_key="sk_test_123",
+        stripe_publishable_key="pk_test_123",
+        stripe_webhook_secret="whsec_123",
     )
     assert not settings.test_mode
     assert settings.stripe_api_base == "https://api.stripe.com"
@@ -100,8 +116,10 @@ def test_invoice_seller_block_and_pdf_settings(tmp_path):
     assert defaults.billing_seller_name == "iEnterprise Inc."
     assert defaults.seller_address_lines == [] and defaults.billing_seller_tax_id == ""
     assert (defaults.billing_invoice_paper, defaults.billing_pdf_link_ttl_seconds) == ("a4", 60)
-    settings = make(billing_data_dir=tmp_path, billing_seller_address=" 1 Harbour Road ;Springfield\n USA; ",
-                    billing_invoice_paper="Letter")
+    settings = make(
+        billing_data_dir=tmp_path,
+        billing_seller_address=" 1 Harbour Road ;Springfield\n USA; ",
+        billing_invoice_paper="Letter",
+    )
     assert settings.seller_address_lines == ["1 Harbour Road", "Springfield", "USA"]
     assert settings.billing_invoice_paper == "letter"
-

@@ -27,7 +27,11 @@ def test_subscription_reads_the_price_and_the_item_periods() -> None:
     # The price wins over the legacy `plan` Stripe still includes beside it.
     assert (sub.id, sub.customer_id, sub.status) == (raw["id"], raw["customer"], raw["status"])
     assert (sub.price_id, sub.interval, sub.unit_amount, sub.currency) == (
-        item["price"]["id"], "month", item["price"]["unit_amount"], "usd")
+        item["price"]["id"],
+        "month",
+        item["price"]["unit_amount"],
+        "usd",
+    )
     assert sub.quantity == item["quantity"]
     assert sub.item_id == item["id"]
     assert sub.current_period_end == parsing.timestamp(item["current_period_end"])
@@ -39,7 +43,8 @@ def test_subscription_pending_update() -> None:
     raw = fixture("subscription")
     assert parsing.subscription_from(raw).pending_update == snapshots.PendingUpdate(None, None)
     raw["pending_update"]["subscription_items"] = [
-        {"id": "si_1", "quantity": 12, "price": copy.deepcopy(raw["items"]["data"][0]["price"])}]
+        {"id": "si_1", "quantity": 12, "price": copy.deepcopy(raw["items"]["data"][0]["price"])}
+    ]
     pending = parsing.subscription_from(raw).pending_update
     assert pending == snapshots.PendingUpdate(raw["items"]["data"][0]["price"]["id"], 12)
     raw["pending_update"] = None
@@ -69,24 +74,44 @@ def test_invoice_lines_proration_and_buyer_details() -> None:
     raw = fixture("invoice")
     invoice = parsing.invoice_from(raw)
     line = raw["lines"]["data"][0]
-    assert (invoice.id, invoice.status, invoice.currency) == (raw["id"], raw["status"], raw["currency"])
+    assert (invoice.id, invoice.status, invoice.currency) == (
+        raw["id"],
+        raw["status"],
+        raw["currency"],
+    )
     assert (invoice.total, invoice.amount_due, invoice.amount_paid) == (
-        raw["total"], raw["amount_due"], raw["amount_paid"])
+        raw["total"],
+        raw["amount_due"],
+        raw["amount_paid"],
+    )
     assert invoice.amount_remaining == raw["amount_remaining"]
     assert invoice.tax == 0  # total_taxes is null in the example
     (parsed,) = invoice.lines
     assert (parsed.amount, parsed.quantity, parsed.description) == (
-        line["amount"], line["quantity"], line["description"])
+        line["amount"],
+        line["quantity"],
+        line["description"],
+    )
     assert parsed.proration is True  # parent.*_details.proration, the current shape
-    assert invoice.period_start == invoice.period_end == datetime(2024, 7, 26, 0, 34, 14, tzinfo=UTC)
+    assert (
+        invoice.period_start == invoice.period_end == datetime(2024, 7, 26, 0, 34, 14, tzinfo=UTC)
+    )
     assert invoice.customer_address == ()  # every field null
 
 
 def test_invoice_taxes_and_frozen_buyer_details() -> None:
     raw = fixture("invoice")
-    raw["total_taxes"] = [{"amount": 190, "tax_behavior": "exclusive", "taxability_reason": "standard_rated"}]
-    raw["customer_address"] = {"line1": "Bahnhofstrasse 1", "line2": None, "postal_code": "8001",
-                               "city": "Zürich", "state": None, "country": "CH"}
+    raw["total_taxes"] = [
+        {"amount": 190, "tax_behavior": "exclusive", "taxability_reason": "standard_rated"}
+    ]
+    raw["customer_address"] = {
+        "line1": "Bahnhofstrasse 1",
+        "line2": None,
+        "postal_code": "8001",
+        "city": "Zürich",
+        "state": None,
+        "country": "CH",
+    }
     raw["customer_tax_ids"] = [{"type": "ch_vat", "value": "CHE-123.456.789 MWST"}]
     invoice = parsing.invoice_from(raw)
     assert invoice.tax == 190
@@ -98,7 +123,10 @@ def test_invoice_payment_from_the_confirmation_secret_and_its_payment_intent() -
     invoice, intent = fixture("invoice"), fixture("payment_intent")
     invoice["status"] = "open"
     # `confirmation_secret` is an includable field (expand), absent from the example object.
-    invoice["confirmation_secret"] = {"client_secret": intent["client_secret"], "type": "payment_intent"}
+    invoice["confirmation_secret"] = {
+        "client_secret": intent["client_secret"],
+        "type": "payment_intent",
+    }
     intent["status"] = "requires_action"
     intent["last_payment_error"] = None
     payment = parsing.payment_from(invoice, intent)
@@ -107,7 +135,11 @@ def test_invoice_payment_from_the_confirmation_secret_and_its_payment_intent() -
     assert payment.client_secret == intent["client_secret"]
 
     intent["status"] = "requires_payment_method"
-    intent["last_payment_error"] = {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"}
+    intent["last_payment_error"] = {
+        "type": "card_error",
+        "code": "card_declined",
+        "decline_code": "insufficient_funds",
+    }
     declined = parsing.payment_from(invoice, intent)
     assert declined.failed and declined.failure_message == "Your card has insufficient funds."
 
@@ -128,7 +160,10 @@ def test_price_shape() -> None:
     item = {"id": "si_1", "quantity": 1, "price": raw}
     assert parsing.price_of(item) == (raw["id"], "month", raw["unit_amount"], raw["currency"])
     # localstripe's older shape: the plan alone.
-    plan_only = {"id": "si_2", "plan": {"id": "plan_1", "interval": "year", "amount": 8000, "currency": "usd"}}
+    plan_only = {
+        "id": "si_2",
+        "plan": {"id": "plan_1", "interval": "year", "amount": 8000, "currency": "usd"},
+    }
     assert parsing.price_of(plan_only) == ("plan_1", "year", 8000, "usd")
 
 
