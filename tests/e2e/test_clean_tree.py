@@ -1,6 +1,6 @@
-"""Running the app (as `make run` and `make test` do) leaves the work tree as it was: Reflex rewrites
-`reflex.lock/package.json` and adds its entries to `.gitignore` when they differ from what it
-would write, so both are committed in Reflex's own form."""
+"""Running the app (as `make run` and `make test` do) leaves the work tree as it was: Reflex
+rewrites `reflex.lock/package.json` and adds its entries to `.gitignore` when they differ from
+what it would write, so both are committed in Reflex's own form."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ pytestmark = pytest.mark.e2e
 
 
 def _tree_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["git", "status", "--porcelain"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 # Read when the tests are collected, before any of them has started the app.

@@ -9,8 +9,9 @@ from playwright.sync_api import Page, expect
 from billing_app.db import session_scope
 from billing_app.services.accounts import get_account
 from billing_app.services.gateway import get_gateway
-from billing_app.settings import TEST_MODE_SECRET_KEY, get_settings
+from billing_app.settings import get_settings
 from tests.e2e.helpers import fill_card
+from tests.integration.flows import card_payment_method, charge_a_renewal
 
 pytestmark = pytest.mark.e2e
 
@@ -157,27 +158,7 @@ def open_renewal_invoice(slug: str, card: str) -> str:
         subscription_id=account.stripe_subscription_id,
     )
     emulator = f"http://127.0.0.1:{get_settings().localstripe_port}"
-    headers = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
-    httpx.post(
-        f"{emulator}/v1/invoiceitems",
-        headers=headers,
-        timeout=10,
-        data={
-            "customer": account.stripe_customer_id,
-            "amount": "8000",
-            "currency": "usd",
-            "description": "Renewal",
-        },
-    ).raise_for_status()
-    invoice = httpx.post(
-        f"{emulator}/v1/invoices",
-        headers=headers,
-        timeout=10,
-        data={"customer": account.stripe_customer_id, "pending_invoice_items_behavior": "include"},
-    ).json()
-    httpx.post(f"{emulator}/v1/invoices/{invoice['id']}/finalize", headers=headers, timeout=10)
-    httpx.post(f"{emulator}/v1/invoices/{invoice['id']}/pay", headers=headers, timeout=10)
-    return str(invoice["id"])
+    return charge_a_renewal(emulator, account.stripe_customer_id, 8000)
 
 
 def wait_for_banner(page: Page, launch, slug: str, banner_id: str) -> None:
@@ -277,21 +258,7 @@ SCA_CARD = "4000002760003184"
 
 
 def sca_payment_method() -> str:
-    emulator = f"http://127.0.0.1:{get_settings().localstripe_port}"
-    response = httpx.post(
-        f"{emulator}/v1/payment_methods",
-        timeout=10,
-        headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"},
-        data={
-            "type": "card",
-            "card[number]": SCA_CARD,
-            "card[exp_month]": "12",
-            "card[exp_year]": "2031",
-            "card[cvc]": "123",
-        },
-    )
-    response.raise_for_status()
-    return str(response.json()["id"])
+    return card_payment_method(f"http://127.0.0.1:{get_settings().localstripe_port}", SCA_CARD)
 
 
 def set_latency(path_prefix: str, seconds: float) -> None:

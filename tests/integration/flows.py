@@ -162,9 +162,10 @@ def use_card(service: BillingService, account_id: int, payment_method: str) -> N
     assert card.payment_method_id
 
 
-def card_payment_method(emulator: Any, number: str) -> str:
+def card_payment_method(emulator_base: str, number: str) -> str:
+    """A card PaymentMethod made at the emulator (what Stripe.js makes of typed card details)."""
     response = httpx.post(
-        f"{emulator.base}/v1/payment_methods",
+        f"{emulator_base}/v1/payment_methods",
         timeout=10,
         headers={"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"},
         data={
@@ -222,3 +223,29 @@ class DroppingProxy:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def charge_a_renewal(emulator_base: str, customer_id: str, amount: int) -> str:
+    """An invoice charged off-session to the customer's default card, as a renewal is: with a
+    declining or 3-D Secure card it stays open (and the emulator tells the app by webhook)."""
+    headers = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
+    httpx.post(
+        f"{emulator_base}/v1/invoiceitems",
+        headers=headers,
+        timeout=10,
+        data={
+            "customer": customer_id,
+            "amount": str(amount),
+            "currency": "usd",
+            "description": "Renewal",
+        },
+    ).raise_for_status()
+    invoice = httpx.post(
+        f"{emulator_base}/v1/invoices",
+        headers=headers,
+        timeout=10,
+        data={"customer": customer_id, "pending_invoice_items_behavior": "include"},
+    ).json()
+    httpx.post(f"{emulator_base}/v1/invoices/{invoice['id']}/finalize", headers=headers, timeout=10)
+    httpx.post(f"{emulator_base}/v1/invoices/{invoice['id']}/pay", headers=headers, timeout=10)
+    return str(invoice["id"])

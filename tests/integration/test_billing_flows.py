@@ -12,7 +12,6 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from sqlmodel import select
 
@@ -26,7 +25,7 @@ from billing_app.services.billing_actions import (
     BillingService,
 )
 from billing_app.services.webhooks import handle_delivery
-from billing_app.settings import TEST_MODE_SECRET_KEY, get_settings
+from billing_app.settings import get_settings
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import MSG_SERVICE_ERROR, MSG_UNREACHABLE
 from tests.integration.flows import (
@@ -38,6 +37,7 @@ from tests.integration.flows import (
     actions,
     card_form,
     card_payment_method,
+    charge_a_renewal,
     confirm_card,
     new_account,
     subscribed_account,
@@ -392,7 +392,7 @@ def test_a_missing_or_old_preview_instant_is_refused(service, emulator, proratio
 @pytest.mark.parametrize("action", ["add", "yearly"])
 def test_a_declined_charge_changes_nothing_anywhere(service, emulator, action):
     account_id = subscribed_account(service, emulator, licenses=10)
-    use_card(service, account_id, card_payment_method(emulator, CHARGE_FAILS))
+    use_card(service, account_id, card_payment_method(emulator.base, CHARGE_FAILS))
     before = subscription_at_stripe(emulator, account_id)
     with pytest.raises(BillingError, match="declined. Nothing was changed"):
         if action == "add":
@@ -415,10 +415,10 @@ def test_a_declined_charge_changes_nothing_anywhere(service, emulator, action):
 
 def test_changed_quantity_after_a_failure_is_a_new_action(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
-    use_card(service, account_id, card_payment_method(emulator, CHARGE_FAILS))
+    use_card(service, account_id, card_payment_method(emulator.base, CHARGE_FAILS))
     with pytest.raises(BillingError, match="declined"):
         add(service, account_id, 2, expected=10)
-    use_card(service, account_id, card_payment_method(emulator, "4242424242424242"))
+    use_card(service, account_id, card_payment_method(emulator.base, "4242424242424242"))
     add(service, account_id, 3, expected=10)
     tried = [(a.kind, json.loads(a.params)["licenses"], a.status) for a in actions(account_id)[1:]]
     assert tried == [("add_licenses", 2, "failed"), ("add_licenses", 3, "succeeded")]
@@ -430,7 +430,7 @@ def test_changed_quantity_after_a_failure_is_a_new_action(service, emulator):
 def test_the_same_action_retried_after_a_decline_is_a_new_attempt_at_stripe(service, emulator):
     """Stripe would replay the refusal for the same idempotency key: the retry gets new keys."""
     account_id = subscribed_account(service, emulator, licenses=10)
-    use_card(service, account_id, card_payment_method(emulator, CHARGE_FAILS))
+    use_card(service, account_id, card_payment_method(emulator.base, CHARGE_FAILS))
     preview = service.preview_additional_licenses(account_id, 2)
 
     def attempt():
@@ -440,7 +440,7 @@ def test_the_same_action_retried_after_a_decline_is_a_new_attempt_at_stripe(serv
 
     with pytest.raises(BillingError, match="declined"):
         attempt()
-    use_card(service, account_id, card_payment_method(emulator, "4242424242424242"))
+    use_card(service, account_id, card_payment_method(emulator.base, "4242424242424242"))
     attempt()
     (row,) = actions(account_id)[1:]
     assert (row.status, json.loads(row.progress)["attempt"]) == ("succeeded", 2)
@@ -453,7 +453,7 @@ def test_the_same_action_retried_after_a_decline_is_a_new_attempt_at_stripe(serv
 @pytest.mark.parametrize("action", ["add", "yearly"])
 def test_a_3d_secure_charge_waits_for_the_customer_then_completes(service, emulator, action):
     account_id = subscribed_account(service, emulator, licenses=4)
-    use_card(service, account_id, card_payment_method(emulator, SCA))
+    use_card(service, account_id, card_payment_method(emulator.base, SCA))
     if action == "add":
         preview = service.preview_additional_licenses(account_id, 2)
 
@@ -495,7 +495,7 @@ def test_a_3d_secure_charge_waits_for_the_customer_then_completes(service, emula
 
 def test_a_failed_authentication_grants_nothing(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=4)
-    use_card(service, account_id, card_payment_method(emulator, SCA))
+    use_card(service, account_id, card_payment_method(emulator.base, SCA))
     preview = service.preview_additional_licenses(account_id, 2)
     with pytest.raises(BillingError, match="Nothing was changed"):
         through_the_page(
@@ -736,33 +736,12 @@ def test_stripe_answering_500_changes_nothing(service, erroring_service, emulato
 
 def open_renewal_invoice(emulator, account_id: int) -> str:
     """An invoice the subscription could not charge (what a failed renewal leaves open)."""
-    stored = account(account_id)
-    headers = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
-    httpx.post(
-        f"{emulator.base}/v1/invoiceitems",
-        headers=headers,
-        timeout=10,
-        data={
-            "customer": stored.stripe_customer_id,
-            "amount": "800",
-            "currency": "usd",
-            "description": "Renewal",
-        },
-    ).raise_for_status()
-    invoice = httpx.post(
-        f"{emulator.base}/v1/invoices",
-        headers=headers,
-        timeout=10,
-        data={"customer": stored.stripe_customer_id, "pending_invoice_items_behavior": "include"},
-    ).json()
-    httpx.post(f"{emulator.base}/v1/invoices/{invoice['id']}/finalize", headers=headers, timeout=10)
-    httpx.post(f"{emulator.base}/v1/invoices/{invoice['id']}/pay", headers=headers, timeout=10)
-    return str(invoice["id"])
+    return charge_a_renewal(emulator.base, str(account(account_id).stripe_customer_id), 800)
 
 
 def test_a_new_card_pays_the_open_invoices(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
-    use_card(service, account_id, card_payment_method(emulator, CHARGE_FAILS))
+    use_card(service, account_id, card_payment_method(emulator.base, CHARGE_FAILS))
     unpaid = open_renewal_invoice(emulator, account_id)
     service.resync(account_id)
     stored = account(account_id)

@@ -68,7 +68,9 @@ def test_a_huge_expiry_is_refused_not_a_crash():
 def _open_page_with(token: str) -> PageState:
     page = PageState(_reflex_internal_init=True)
     page.router = RouterData(url=ReflexURL(f"http://localhost/?launch={quote(token)}"))
-    run(PageState.open_page.fn(page))  # on a loop of its own (a browser test may hold this thread's)
+    run(
+        PageState.open_page.fn(page)
+    )  # on a loop of its own (a browser test may hold this thread's)
     return page
 
 
