@@ -149,10 +149,18 @@ def cmd_run(_args) -> None:
             "frontend)..."
         )
         stack.start_app()
+        development = settings.billing_env == "development"
+        if development:
+            stack.start_demo_host()
         from billing_app.db import session_scope
 
         with session_scope() as session:
             links = [(slug, launch_url(settings, get_account(session, slug))) for slug in slugs]
+        if development:
+            print(
+                f"\nDemo connector host (a mail client; its $ button opens the Billing Page): "
+                f"{settings.demo_host_url}"
+            )
         print(
             "\nBilling Page is running. Launch links (valid "
             f"{settings.billing_launch_ttl_seconds // 60} min, one use each; "

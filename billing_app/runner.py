@@ -1,4 +1,5 @@
-"""Starting and stopping the whole stack: embedded localstripe (test mode) and the app.
+"""Starting and stopping the whole stack: embedded localstripe (test mode), the app and, in
+development, the demo connector host.
 
 Used by `make run` (through `billing-admin run`) and by the end-to-end tests,
 so both exercise the same production start-up path.
@@ -179,6 +180,15 @@ class Stack:
         wait_for_http(f"http://127.0.0.1:{port}/ping", timeout=600, process=process)
         wait_for_http(f"http://127.0.0.1:{port}/", timeout=120, process=process)
 
+    def start_demo_host(self) -> None:
+        """The demo connector host (billing_app/demo_host.py), for development."""
+        port = self.settings.billing_demo_host_port
+        ensure_port_free(port, "BILLING_DEMO_HOST_PORT")
+        process = self.spawn(
+            "demo-host", [sys.executable, "-m", "billing_app.demo_host", "--port", str(port)]
+        )
+        wait_for_http(f"http://127.0.0.1:{port}/", timeout=30, process=process)
+
     def process(self, name: str) -> subprocess.Popen:
         return next(process for process_name, process in self.processes if process_name == name)
 
@@ -219,6 +229,8 @@ class Stack:
         if self.settings.test_mode:
             ensure_port_free(self.settings.localstripe_port, "LOCALSTRIPE_PORT")
         ensure_port_free(self.settings.billing_port, "BILLING_PORT")
+        if self.settings.billing_env == "development":
+            ensure_port_free(self.settings.billing_demo_host_port, "BILLING_DEMO_HOST_PORT")
 
     def wait(self) -> int:
         """Block until a process dies (or Ctrl-C); return its exit code."""

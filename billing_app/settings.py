@@ -81,12 +81,15 @@ class Settings(BaseSettings):
     # generated secrets, SQLite, plain http and workers without shared state.
     billing_env: Literal["development", "production"] = "development"
     billing_port: int = Field(3000, ge=1, le=65535)
+    # The demo connector host `billing-admin run` starts in development (billing_app/demo_host.py).
+    billing_demo_host_port: int = Field(3001, ge=1, le=65535)
     # validate_default: production checks that these were given at all.
     billing_public_url: str | None = Field(None, validate_default=True)
     database_url: str = Field("sqlite:///data/billing.db", validate_default=True)
     reflex_redis_url: str | None = Field(None, validate_default=True)
     billing_launch_secret: SecretStr | None = Field(None, validate_default=True)
-    billing_frame_ancestors: str = "'self'"
+    # Unset: see `frame_ancestors`.
+    billing_frame_ancestors: str | None = None
     stripe_secret_key: SecretStr | None = Field(None, validate_default=True)
     stripe_publishable_key: str | None = Field(None, validate_default=True)
     stripe_webhook_secret: SecretStr | None = Field(None, validate_default=True)
@@ -136,7 +139,9 @@ class Settings(BaseSettings):
 
     @field_validator("billing_frame_ancestors")
     @classmethod
-    def _check_frame_ancestors(cls, value: str, info: ValidationInfo) -> str:
+    def _check_frame_ancestors(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         sources = value.split()
         if not sources:
             raise ValueError("must list at least one source, e.g. 'self'")
@@ -258,6 +263,20 @@ class Settings(BaseSettings):
     @property
     def public_url(self) -> str:
         return self.billing_public_url or f"http://localhost:{self.billing_port}"
+
+    @property
+    def demo_host_url(self) -> str:
+        return f"http://localhost:{self.billing_demo_host_port}"
+
+    @property
+    def frame_ancestors(self) -> str:
+        """CSP frame-ancestors sources: BILLING_FRAME_ANCESTORS, else 'self' (and, in development,
+        the demo connector host, so `make run` can frame the page with no configuration)."""
+        if self.billing_frame_ancestors is not None:
+            return self.billing_frame_ancestors
+        if self.billing_env == "development":
+            return f"'self' {self.demo_host_url}"
+        return "'self'"
 
     @property
     def stripe_api_base(self) -> str:

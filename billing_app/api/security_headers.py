@@ -67,7 +67,7 @@ def content_security_policy(settings: Settings, script_hashes: list[str]) -> str
         "base-uri": ["'none'"],
         "form-action": ["'self'"],
         # Only the connector's origins may frame the page (BILLING_FRAME_ANCESTORS).
-        "frame-ancestors": [settings.billing_frame_ancestors],
+        "frame-ancestors": [settings.frame_ancestors],
     }
     return "; ".join(
         f"{name} {' '.join(dict.fromkeys(sources))}" for name, sources in directives.items()

@@ -26,7 +26,9 @@ def test_defaults_follow_the_spec(tmp_path):
     assert settings.billing_port == 3000
     assert settings.public_url == "http://localhost:3000"
     assert settings.database_url == "sqlite:///data/billing.db"
-    assert settings.billing_frame_ancestors == "'self'"
+    assert settings.billing_demo_host_port == 3001
+    # Development lets the demo connector host frame the page; production only 'self'.
+    assert settings.frame_ancestors == "'self' http://localhost:3001"
     assert settings.localstripe_port == 8420
     assert settings.billing_price_monthly_cents == 800
     assert settings.billing_price_yearly_cents == 8000
@@ -52,7 +54,7 @@ def test_environment_and_dotenv_are_read(tmp_path, monkeypatch):
     settings = Settings(_env_file=env_file, billing_data_dir=tmp_path)
     assert settings.billing_port == 3555
     assert settings.localstripe_port == 9999
-    assert settings.billing_frame_ancestors == "'self' https://mail.example.com"
+    assert settings.frame_ancestors == "'self' https://mail.example.com"
 
 
 def test_launch_secret_is_generated_once_and_kept(tmp_path):
