@@ -103,7 +103,7 @@ _PAGE = """<!doctype html>
 <main>
   <h2>Q3 contract renewal</h2>
   <p><b>Dana Whitfield</b> &lt;dana@example.com&gt;</p>
-  <p>Hi, attached is the renewal for next quarter. Let me know if the licence count is right.</p>
+  <p>Hi, attached is the renewal for next quarter. Let me know if the license count is right.</p>
 </main>
 <aside aria-label="Connector">
   <header>Connector<small id="account"></small></header>
