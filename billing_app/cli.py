@@ -217,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser(
-        "run", help="migrate, seed the demo, start everything and print launch links"
+        "run",
+        help="migrate, seed the demo, start everything (in development also the demo connector "
+        "host) and print its URL and launch links",
     )
     p.set_defaults(func=cmd_run)
     return parser
