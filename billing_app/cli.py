@@ -76,6 +76,7 @@ def cmd_api_key(args) -> None:
 def cmd_set_password(args) -> None:
     from billing_app.db import session_scope
     from billing_app.services.accounts import get_account
+    from billing_app.services.audit import AuditAction
     from billing_app.services.passwords import PasswordRuleError, check_new_password, set_password
 
     password = _read_new_password(args.password_stdin)
@@ -86,7 +87,11 @@ def cmd_set_password(args) -> None:
         except PasswordRuleError as exc:
             raise CommandError(str(exc)) from exc
         set_password(
-            session, account, password, actor="billing-admin", action="account.set_password"
+            session,
+            account,
+            password,
+            actor="billing-admin",
+            action=AuditAction.ACCOUNT_SET_PASSWORD,
         )
     print(
         f"password set for {args.account}; its Billing Page now asks for it (signed-in sessions "
@@ -117,6 +122,7 @@ def _read_new_password(from_stdin: bool) -> str:
 def cmd_clear_password(args) -> None:
     from billing_app.db import session_scope
     from billing_app.services.accounts import get_account
+    from billing_app.services.audit import AuditAction
     from billing_app.services.passwords import set_password
 
     with session_scope() as session:
@@ -124,7 +130,9 @@ def cmd_clear_password(args) -> None:
         if account.password_hash is None:
             print(f"{args.account} has no password; nothing changed")
             return
-        set_password(session, account, None, actor="billing-admin", action="account.clear_password")
+        set_password(
+            session, account, None, actor="billing-admin", action=AuditAction.ACCOUNT_CLEAR_PASSWORD
+        )
     print(f"password cleared for {args.account}")
 
 

@@ -6,6 +6,7 @@ import reflex as rx
 
 from billing_app.components.access import change_password_dialog, password_prompt, security_card
 from billing_app.components.actions import billing_dialogs, manage_card, payment_failed_banner
+from billing_app.components.activity import activity_tab
 from billing_app.components.history import history_tab
 from billing_app.components.shell import denied, frame, header, loading
 from billing_app.components.summary import summary_card
@@ -21,7 +22,10 @@ def _account_page() -> rx.Component:
                 rx.tabs.trigger("Plan", value="overview"),
                 rx.tabs.trigger("Billing History", value="history"),
                 rx.tabs.trigger("User Management", value="users"),
+                rx.tabs.trigger("Activity", value="activity"),
                 size="2",
+                # Four labels do not fit one row of the 320 px sidebar: they wrap, none hidden.
+                flex_wrap="wrap",
             ),
             rx.tabs.content(
                 rx.vstack(
@@ -36,6 +40,7 @@ def _account_page() -> rx.Component:
             ),
             rx.tabs.content(rx.box(history_tab(), padding_top="16px"), value="history"),
             rx.tabs.content(rx.box(users_tab(), padding_top="16px"), value="users"),
+            rx.tabs.content(rx.box(activity_tab(), padding_top="16px"), value="activity"),
             default_value="overview",
             width="100%",
         ),

@@ -75,7 +75,13 @@ def create_account(
     assert account.id is not None  # given by the flush
     # The admin's own domain is always allowed to use licenses.
     session.add(AllowedDomain(account_id=account.id, domain=email_domain(admin_email)))
-    audit.record(session, action="account.create", actor=actor, account_id=account.id, slug=slug)
+    audit.record(
+        session,
+        action=audit.AuditAction.ACCOUNT_CREATE,
+        actor=actor,
+        account_id=account.id,
+        slug=slug,
+    )
     return account
 
 
@@ -98,7 +104,9 @@ def issue_api_key(session: Session, account: Account, *, actor: str) -> str:
     account.api_key_hash = hash_api_key(key)
     account.updated_at = utcnow()
     session.add(account)
-    audit.record(session, action="account.api_key", actor=actor, account_id=account.id)
+    audit.record(
+        session, action=audit.AuditAction.ACCOUNT_API_KEY, actor=actor, account_id=account.id
+    )
     return key
 
 
@@ -182,5 +190,7 @@ def redeem_launch_token(
             )
     except IntegrityError as exc:
         raise InvalidLaunchToken("already used") from exc
-    audit.record(session, action="page.launch", actor=claims.email, account_id=account.id)
+    audit.record(
+        session, action=audit.AuditAction.PAGE_LAUNCH, actor=claims.email, account_id=account.id
+    )
     return account, claims

@@ -3,12 +3,64 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from enum import StrEnum
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from billing_app.models import AuditLog, core_table, utcnow
+
+
+class AuditAction(StrEnum):
+    """Every action the log records; the value is what is stored, `label` what the page shows."""
+
+    label: str
+
+    def __new__(cls, value: str, label: str) -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+    ACCOUNT_CREATE = "account.create", "Account created"
+    ACCOUNT_API_KEY = "account.api_key", "New connector API key issued"
+    ACCOUNT_SET_PASSWORD = "account.set_password", "Page password set"
+    ACCOUNT_CLEAR_PASSWORD = "account.clear_password", "Page password removed"
+    PAGE_LAUNCH = "page.launch", "Billing Page opened"
+    PAGE_SIGN_IN = "page.sign_in", "Signed in"
+    PAGE_CHANGE_PASSWORD = "page.change_password", "Password changed"
+    PURCHASE_UNLIMITED = "billing.purchase_unlimited", "Unlimited Version purchased"
+    PURCHASE_UNLIMITED_AUTHENTICATION = (
+        "billing.purchase_unlimited.authentication_requested",
+        "Bank asked to confirm the Unlimited Version purchase",
+    )
+    ADD_LICENSES = "billing.add_licenses", "Licenses added"
+    ADD_LICENSES_AUTHENTICATION = (
+        "billing.add_licenses.authentication_requested",
+        "Bank asked to confirm added licenses",
+    )
+    CHANGE_CARD = "billing.change_card", "Card changed"
+    CHANGE_CARD_AUTHENTICATION = (
+        "billing.change_card.authentication_requested",
+        "Bank asked to confirm the open invoice's payment",
+    )
+    CONVERT_YEARLY = "billing.convert_yearly", "Switched to yearly billing"
+    CONVERT_YEARLY_AUTHENTICATION = (
+        "billing.convert_yearly.authentication_requested",
+        "Bank asked to confirm the switch to yearly billing",
+    )
+    CANCEL = "billing.cancel", "Subscription cancelled at period end — reason saved"
+    CANCEL_FEEDBACK = "billing.cancel_feedback", "Cancellation reason saved"
+    RESUME = "billing.resume", "Subscription resumed"
+    CREATE_CUSTOMER = "billing.create_customer", "Stripe customer created"
+    AUTHENTICATE_PAYMENT = "billing.authenticate_payment", "Payment confirmed with the bank"
+    SEED_SUBSCRIPTION = "seed.subscription", "Demo subscription created"
+    INVOICE_NUMBER = "invoice.number", "Invoices numbered"
+    DOMAINS_UPDATE = "domains.update", "Domains updated"
+    LICENSE_ACTIVATE = "license.activate", "User activated"
+    LICENSE_RELEASE = "license.release", "User removed"
+
 
 OUTCOME_OK = "ok"
 OUTCOME_ERROR = "error"
@@ -18,7 +70,7 @@ _INSERT = sa.insert(core_table(AuditLog))
 def record(
     db: Session | sa.Connection,
     *,
-    action: str,
+    action: AuditAction,
     actor: str,
     account_id: int | None,
     outcome: str = OUTCOME_OK,

@@ -72,6 +72,21 @@ KIND_CHANGE_CARD = "change_card"
 KIND_CONVERT_YEARLY = "convert_yearly"
 KIND_CANCEL = "cancel"
 KIND_RESUME = "resume"
+# Each kind's audit action, and the one recorded when the bank asks the customer to confirm.
+_AUDITED = {
+    KIND_PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED,
+    KIND_ADD_LICENSES: audit.AuditAction.ADD_LICENSES,
+    KIND_CHANGE_CARD: audit.AuditAction.CHANGE_CARD,
+    KIND_CONVERT_YEARLY: audit.AuditAction.CONVERT_YEARLY,
+    KIND_CANCEL: audit.AuditAction.CANCEL,
+    KIND_RESUME: audit.AuditAction.RESUME,
+}
+_AUTHENTICATION_AUDITED = {
+    KIND_PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED_AUTHENTICATION,
+    KIND_ADD_LICENSES: audit.AuditAction.ADD_LICENSES_AUTHENTICATION,
+    KIND_CHANGE_CARD: audit.AuditAction.CHANGE_CARD_AUTHENTICATION,
+    KIND_CONVERT_YEARLY: audit.AuditAction.CONVERT_YEARLY_AUTHENTICATION,
+}
 
 MAX_LICENSES_PER_PURCHASE = 1000
 MAX_FEEDBACK_CHARS = 2000
@@ -290,6 +305,18 @@ def _charged(payment: InvoicePayment | None) -> str:
     if payment is not None and payment.amount_paid > 0:
         return f" {format_money(payment.amount_paid, payment.currency)} was charged to your card."
     return ""
+
+
+def _result_detail(result: _Changed) -> dict[str, Any]:
+    """What the Activity tab shows of an action's result: the amount charged, the card's brand and
+    last 4 digits (never more of a card)."""
+    detail: dict[str, Any] = {}
+    if result.payment is not None and result.payment.amount_paid > 0:
+        detail["charged_cents"] = result.payment.amount_paid
+        detail["currency"] = result.payment.currency
+    if result.card is not None:
+        detail["card_brand"], detail["card_last4"] = result.card.brand, result.card.last4
+    return detail
 
 
 def _store_read(session: Session, account_id: int, read_at: datetime) -> bool:
@@ -527,7 +554,7 @@ class BillingService:
             self._finish(session, action, ACTION_FAILED, message)
             audit.record(
                 session,
-                action=f"billing.{kind}",
+                action=_AUDITED[kind],
                 actor=actor,
                 account_id=action.account.id,
                 outcome=audit.OUTCOME_ERROR,
@@ -573,7 +600,7 @@ class BillingService:
             with session_scope() as session:
                 audit.record(
                     session,
-                    action=f"billing.{kind}.authentication_requested",
+                    action=_AUTHENTICATION_AUDITED[kind],
                     actor=actor,
                     account_id=account_id,
                     invoice=result.payment.invoice_id,
@@ -600,12 +627,13 @@ class BillingService:
             self._finish(session, action, ACTION_SUCCEEDED, message)
             audit.record(
                 session,
-                action=f"billing.{kind}",
+                action=_AUDITED[kind],
                 actor=actor,
                 account_id=account_id,
                 outcome=audit.OUTCOME_OK,
                 message=message,
                 **params,
+                **_result_detail(result),
             )
         return ActionResult(message)
 
@@ -787,7 +815,7 @@ class BillingService:
                     stored.stripe_customer_id = customer_id
                     audit.record(
                         session,
-                        action="billing.create_customer",
+                        action=audit.AuditAction.CREATE_CUSTOMER,
                         actor="system",
                         account_id=account_id,
                         customer=customer_id,
@@ -1012,7 +1040,10 @@ class BillingService:
                 )
             )
             audit.record(
-                session, action="billing.cancel_feedback", actor=actor, account_id=account_id
+                session,
+                action=audit.AuditAction.CANCEL_FEEDBACK,
+                actor=actor,
+                account_id=account_id,
             )
 
         def work(action: _Action) -> _Changed:
@@ -1095,7 +1126,7 @@ class BillingService:
         with session_scope() as session:
             audit.record(
                 session,
-                action="billing.authenticate_payment",
+                action=audit.AuditAction.AUTHENTICATE_PAYMENT,
                 actor=actor,
                 account_id=account_id,
                 outcome=audit.OUTCOME_OK if paid else audit.OUTCOME_ERROR,

@@ -153,7 +153,7 @@ def replace_domains(
     if added or removed:
         audit.record(
             session,
-            action="domains.update",
+            action=audit.AuditAction.DOMAINS_UPDATE,
             actor=actor,
             account_id=account.id,
             added=added,

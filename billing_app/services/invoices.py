@@ -118,7 +118,11 @@ def assign_numbers(
             continue  # another worker numbered some of them at the same moment: read theirs
         added = {row.stripe_invoice_id: row.number for row in rows}
         audit.record(
-            session, action="invoice.number", actor=actor, account_id=account.id, numbers=added
+            session,
+            action=audit.AuditAction.INVOICE_NUMBER,
+            actor=actor,
+            account_id=account.id,
+            numbers=added,
         )
         return numbers | known | added
     raise RuntimeError(f"could not number the invoices of account {account.id}")

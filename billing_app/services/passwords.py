@@ -141,7 +141,7 @@ def verify_counted(
     password: str,
     *,
     actor: str,
-    action: str,
+    action: audit.AuditAction,
     clock: Clock = utcnow,
 ) -> SignInResult:
     """Check the account's password as one counted, audited attempt (Sign In, Change Password).
@@ -193,12 +193,17 @@ def sign_in(
     session: Session, account: Account, password: str, *, actor: str, clock: Clock = utcnow
 ) -> SignInResult:
     return verify_counted(
-        session, account, password, actor=actor, action="page.sign_in", clock=clock
+        session, account, password, actor=actor, action=audit.AuditAction.PAGE_SIGN_IN, clock=clock
     )
 
 
 def set_password(
-    session: Session, account: Account, password: str | None, *, actor: str, action: str
+    session: Session,
+    account: Account,
+    password: str | None,
+    *,
+    actor: str,
+    action: audit.AuditAction,
 ) -> None:
     """Set (or clear, with None) the page password; sessions signed in before are ended."""
     account.password_hash = hash_password(password) if password is not None else None
@@ -219,9 +224,14 @@ def change_password(
     clock: Clock = utcnow,
 ) -> None:
     checked = verify_counted(
-        session, account, current, actor=actor, action="page.change_password", clock=clock
+        session,
+        account,
+        current,
+        actor=actor,
+        action=audit.AuditAction.PAGE_CHANGE_PASSWORD,
+        clock=clock,
     )
     if not checked.ok:
         raise PasswordRuleError(checked.refusal("The current password is incorrect."))
     check_new_password(account, new, confirmation)
-    set_password(session, account, new, actor=actor, action="page.change_password")
+    set_password(session, account, new, actor=actor, action=audit.AuditAction.PAGE_CHANGE_PASSWORD)

@@ -160,7 +160,7 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
     if outcome != Outcome.ALREADY_ACTIVE:
         audit.record(
             session,
-            action="license.activate",
+            action=audit.AuditAction.LICENSE_ACTIVATE,
             actor=actor,
             account_id=account_id,
             outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR,
@@ -216,7 +216,11 @@ def _release_where(
     emails = list(deleted.scalars())
     for email in emails:
         audit.record(
-            session, action="license.release", actor=actor, account_id=account_id, email=email
+            session,
+            action=audit.AuditAction.LICENSE_RELEASE,
+            actor=actor,
+            account_id=account_id,
+            email=email,
         )
     return emails
 

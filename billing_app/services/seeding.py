@@ -138,7 +138,7 @@ def _ensure_subscription(gateway: StripeClient, account_id: int, demo: DemoAccou
         session.add(account)
         audit.record(
             session,
-            action="seed.subscription",
+            action=audit.AuditAction.SEED_SUBSCRIPTION,
             actor=ACTOR,
             account_id=account_id,
             subscription=subscription.id,

@@ -68,6 +68,9 @@ def test_account_page_tabs_and_dialogs(page: Page, launch, make_account):
     page.get_by_role("tab", name="User Management").click()
     expect(page.get_by_role("heading", name="Activated Add-on users")).to_be_visible()
     assert_accessible(page, "User Management tab")
+    page.get_by_role("tab", name="Activity", exact=True).click()
+    expect(page.locator(".activity-row").first).to_be_visible()
+    assert_accessible(page, "Activity tab")
 
 
 def test_free_account_purchase_dialog(page: Page, launch, make_account):

@@ -34,6 +34,7 @@ REVIEWED = {
         "setvar",
     },
     "billing_app___states___access____change_password_state": DIALOG,
+    "billing_app___states___activity____activity_state": {"load", "load_more", "setvar"},
     "billing_app___states___history____history_state": {
         "load",
         "load_more",
