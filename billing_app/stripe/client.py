@@ -30,6 +30,7 @@ from billing_app.stripe.errors import (
 )
 from billing_app.stripe.parsing import (
     card_from,
+    default_payment_method_of,
     intent_id,
     invoice_from,
     payment_from,
@@ -224,11 +225,8 @@ class StripeClient:
         return card
 
     def default_card(self, customer_id: str) -> CardSummary | None:
-        customer = self._call(self._v1.customers.retrieve, customer_id)
-        if customer.get("deleted"):
-            return None
-        ref = (customer.get("invoice_settings") or {}).get("default_payment_method")
-        if not ref:
+        ref = default_payment_method_of(self._call(self._v1.customers.retrieve, customer_id))
+        if ref is None:
             return None
         pm = ref if isinstance(ref, dict) else self._call(self._v1.payment_methods.retrieve, ref)
         return card_from(pm)

@@ -195,3 +195,12 @@ def payment_from(inv: dict[str, Any], intent: dict[str, Any] | None) -> InvoiceP
         client_secret=secret,
         error_code=error.get("decline_code") or error.get("code"),
     )
+
+
+def default_payment_method_of(customer: dict[str, Any]) -> str | dict[str, Any] | None:
+    """The customer's default payment method for invoices (an id, or the expanded object); None
+    for a deleted customer or one without."""
+    if customer.get("deleted"):
+        return None
+    ref = (customer.get("invoice_settings") or {}).get("default_payment_method")
+    return ref or None

@@ -171,3 +171,13 @@ def test_setup_and_payment_intent_secrets_name_their_intents() -> None:
     for name in ("setup_intent", "payment_intent"):
         raw = fixture(name)
         assert parsing.intent_id(raw["client_secret"]) == raw["id"]
+
+
+def test_customer_default_payment_method() -> None:
+    raw = fixture("customer")
+    assert parsing.default_payment_method_of(raw) is None  # null in the example
+    raw["invoice_settings"]["default_payment_method"] = fixture("payment_method")["id"]
+    assert parsing.default_payment_method_of(raw) == fixture("payment_method")["id"]
+    raw["invoice_settings"]["default_payment_method"] = fixture("payment_method")  # expanded
+    assert parsing.default_payment_method_of(raw) == fixture("payment_method")
+    assert parsing.default_payment_method_of({"id": raw["id"], "deleted": True}) is None
