@@ -27,6 +27,7 @@ _SHOWN = frozenset(
         "licenses",
         "interval",
         "charged_cents",
+        "amount_cents",
         "currency",
         "card_brand",
         "card_last4",
@@ -88,6 +89,18 @@ def _charged(detail: dict[str, Any]) -> str:
     return ""
 
 
+def _amount(detail: dict[str, Any]) -> str:
+    cents, currency = detail.get("amount_cents"), detail.get("currency")
+    if isinstance(cents, int) and isinstance(currency, str):
+        return format_money(cents, currency)
+    return ""
+
+
+def _plan(detail: dict[str, Any]) -> str:
+    billed = "yearly" if detail.get("interval") == "year" else "monthly"
+    return f"{_plural(detail['licenses'], 'license')}, billed {billed}"
+
+
 def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
     email = str(detail.get("email", ""))
     match action:
@@ -100,9 +113,13 @@ def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
         case AuditAction.ADD_LICENSES if "licenses" in detail:
             return f"Added {_plural(detail['licenses'], 'license')}{_charged(detail)}"
         case AuditAction.PURCHASE_UNLIMITED if "licenses" in detail:
-            billed = "yearly" if detail.get("interval") == "year" else "monthly"
-            licenses = _plural(detail["licenses"], "license")
-            return f"Unlimited Version purchased: {licenses}, billed {billed}{_charged(detail)}"
+            return f"Unlimited Version purchased: {_plan(detail)}{_charged(detail)}"
+        case AuditAction.SUBSCRIPTION_CHANGED if "licenses" in detail:
+            return f"Subscription changed at Stripe: {_plan(detail)}"
+        case AuditAction.PAYMENT_FAILED | AuditAction.PAYMENT_SUCCEEDED if _amount(detail):
+            return f"Payment of {_amount(detail)}"
+        case AuditAction.PAYMENT_ACTION_REQUIRED if _amount(detail):
+            return f"Bank asks to confirm a payment of {_amount(detail)}"
         case AuditAction.CONVERT_YEARLY:
             return f"{action.label}{_charged(detail)}"
         case AuditAction.CHANGE_CARD:

@@ -55,6 +55,13 @@ class AuditAction(StrEnum):
     RESUME = "billing.resume", "Subscription resumed"
     CREATE_CUSTOMER = "billing.create_customer", "Stripe customer created"
     AUTHENTICATE_PAYMENT = "billing.authenticate_payment", "Payment confirmed with the bank"
+    # Changes Stripe reports by webhook (a renewal, the Dashboard, the card network).
+    SUBSCRIPTION_CHANGED = "stripe.subscription_changed", "Subscription changed at Stripe"
+    SUBSCRIPTION_ENDED = "stripe.subscription_ended", "Subscription ended: back to the free version"
+    CANCEL_SCHEDULED = "stripe.cancel_scheduled", "Subscription set to cancel at period end"
+    PAYMENT_FAILED = "stripe.payment_failed", "Payment failed"
+    PAYMENT_ACTION_REQUIRED = "stripe.payment_action_required", "Bank asks to confirm a payment"
+    PAYMENT_SUCCEEDED = "stripe.payment_succeeded", "Open invoice paid"
     SEED_SUBSCRIPTION = "seed.subscription", "Demo subscription created"
     INVOICE_NUMBER = "invoice.number", "Invoices numbered"
     DOMAINS_UPDATE = "domains.update", "Domains updated"

@@ -51,6 +51,8 @@ from billing_app.services.billing import (
     apply_card,
     apply_payment_state,
     apply_subscription,
+    billing_facts,
+    stripe_changes,
 )
 from billing_app.services.money import format_money
 from billing_app.services.summary import format_date
@@ -1147,11 +1149,14 @@ class BillingService:
         except GatewayError as exc:
             log.info("re-sync after a failed action skipped: %s", exc.code)
 
-    def resync(self, account_id: int, subscription_id: str | None = None) -> None:
+    def resync(
+        self, account_id: int, subscription_id: str | None = None, *, actor: str | None = None
+    ) -> None:
         """Re-read subscription, card and unpaid invoice from Stripe and store them.
 
         `subscription_id` (from a webhook) is adopted when the account has no live one.
-        Two re-syncs racing never leave the older read stored last.
+        Two re-syncs racing never leave the older read stored last. With an `actor` (a webhook),
+        what changed is audited as done by it; the page's own actions audit themselves.
         """
         read_at = utcnow()
         account = self._load(account_id)
@@ -1173,12 +1178,14 @@ class BillingService:
             or subscription.pending_update is None
             or inv.invoice_id != subscription.latest_invoice_id
         ]
+        paid = self._paid_since(account, unpaid) if actor else frozenset()
         with session_scope() as session:
             if not _store_read(session, account_id, read_at):
                 return
             stored = session.get(Account, account_id)
             if stored is None:
                 return
+            before = billing_facts(stored)
             if subscription is not None and (
                 subscription.status != "incomplete" or stored.plan != PLAN_UNLIMITED
             ):
@@ -1186,6 +1193,25 @@ class BillingService:
             apply_card(stored, card)
             apply_payment_state(stored, unpaid[-1] if unpaid else None)
             session.add(stored)
+            if actor is None:
+                return
+            for change in stripe_changes(before, billing_facts(stored), paid):
+                audit.record(
+                    session,
+                    action=change.action,
+                    actor=actor,
+                    account_id=account_id,
+                    outcome=audit.OUTCOME_OK if change.ok else audit.OUTCOME_ERROR,
+                    **change.detail,
+                )
+
+    def _paid_since(self, account: Account, unpaid: list[InvoicePayment]) -> frozenset[str]:
+        """The account's unpaid invoice, when Stripe no longer lists it open because it is paid."""
+        invoice_id = account.unpaid_invoice_id
+        if invoice_id is None or any(inv.invoice_id == invoice_id for inv in unpaid):
+            return frozenset()
+        paid = self.gateway.invoice_payment(invoice_id).paid
+        return frozenset({invoice_id}) if paid else frozenset()
 
 
 def _intent_of(client_secret: Any) -> str:

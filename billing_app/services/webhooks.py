@@ -23,6 +23,9 @@ from billing_app.stripe.errors import GatewayError
 
 log = logging.getLogger(__name__)
 
+# The audit log's actor for what a webhook changed (the Activity tab shows "Stripe").
+ACTOR = "stripe (webhook)"
+
 # Stripe API: Types of events. Each may change what the page shows of the account.
 HANDLED_EVENTS = frozenset(
     {
@@ -113,7 +116,7 @@ def _apply(
         return WebhookResult(200, OUTCOME_IGNORED)
     subscription_id = obj.get("id") if obj.get("object") == "subscription" else None
     try:
-        service.resync(account_id, subscription_id=subscription_id)
+        service.resync(account_id, subscription_id=subscription_id, actor=ACTOR)
     except GatewayError as exc:
         _record(event_id, OUTCOME_ERROR, account_id, exc.code or "gateway error")
         return WebhookResult(503, OUTCOME_ERROR)

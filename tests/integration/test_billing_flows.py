@@ -18,6 +18,7 @@ from sqlmodel import select
 from billing_app.db import session_scope
 from billing_app.models import Account, AuditLog, BillingAction, CancellationFeedback, StripeEvent
 from billing_app.runner import migrate
+from billing_app.services.activity import activity_page
 from billing_app.services.billing_actions import (
     MSG_BUSY,
     MSG_STALE_PAGE,
@@ -806,6 +807,18 @@ def stored_event(event_id: str) -> StripeEvent | None:
         return session.get(StripeEvent, event_id)
 
 
+def change_quantity_at_stripe(service, stored: Account, quantity: int) -> None:
+    """A change made at Stripe behind our back (e.g. by support in the Dashboard)."""
+    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
+    service.gateway.change_subscription(
+        subscription,
+        price_id=subscription.price_id,
+        quantity=quantity,
+        proration_date=int(time.time()),
+        idempotency_key=uuid.uuid4().hex,
+    )
+
+
 def test_webhook_with_a_bad_signature_writes_nothing(service, settings, emulator):
     stored = account(subscribed_account(service, emulator, licenses=1))
     event_id = "evt_" + uuid.uuid4().hex
@@ -820,15 +833,7 @@ def test_webhook_with_a_bad_signature_writes_nothing(service, settings, emulator
 def test_webhook_resyncs_from_stripe_once_per_event(service, settings, emulator):
     account_id = subscribed_account(service, emulator, licenses=2)
     stored = account(account_id)
-    # A change made at Stripe behind our back (e.g. by support in the Dashboard).
-    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
-    service.gateway.change_subscription(
-        subscription,
-        price_id=subscription.price_id,
-        quantity=7,
-        proration_date=int(time.time()),
-        idempotency_key=uuid.uuid4().hex,
-    )
+    change_quantity_at_stripe(service, stored, 7)
     event_id = "evt_" + uuid.uuid4().hex
     payload, signature = signed(settings, subscription_event(event_id, stored))
     result = handle_delivery(service, payload, signature)
@@ -836,6 +841,61 @@ def test_webhook_resyncs_from_stripe_once_per_event(service, settings, emulator)
     assert account(account_id).licenses_purchased == 7
     assert stored_event(event_id).outcome == "applied"
     assert handle_delivery(service, payload, signature).outcome == "replay"
+
+
+def stripe_rows(account_id: int) -> list[tuple[str, str]]:
+    """The Activity tab's rows done by Stripe, oldest first: (what, outcome)."""
+    with session_scope() as session:
+        rows = activity_page(session, account_id).rows
+    return [(row["what"], row["outcome"]) for row in reversed(rows) if row["who"] == "Stripe"]
+
+
+def deliver(service, settings, event: dict) -> None:
+    assert handle_delivery(service, *signed(settings, event)).outcome == "applied"
+
+
+def invoice_event(event_type: str, stored: Account, invoice_id: str) -> dict:
+    invoice = {"id": invoice_id, "object": "invoice", "customer": stored.stripe_customer_id}
+    return {"id": "evt_" + uuid.uuid4().hex, "type": event_type, "data": {"object": invoice}}
+
+
+def test_changes_a_webhook_reports_show_in_the_activity_tab_as_done_by_stripe(
+    service, settings, emulator
+):
+    account_id = subscribed_account(service, emulator, licenses=2)
+    stored = account(account_id)
+    change_quantity_at_stripe(service, stored, 7)
+    deliver(service, settings, subscription_event("evt_" + uuid.uuid4().hex, stored))
+    # A renewal the card declines, then paid at Stripe with another card.
+    use_card(service, account_id, card_payment_method(emulator.base, CHARGE_FAILS))
+    unpaid = open_renewal_invoice(emulator, account_id)
+    deliver(service, settings, invoice_event("invoice.payment_failed", stored, unpaid))
+    use_card(service, account_id, card_payment_method(emulator.base, "4000056655665556"))
+    assert service.gateway.pay_invoice(unpaid, idempotency_key=uuid.uuid4().hex).paid
+    deliver(service, settings, invoice_event("invoice.paid", stored, unpaid))
+    service.gateway._v1.subscriptions.cancel(str(stored.stripe_subscription_id))
+    deliver(
+        service,
+        settings,
+        subscription_event("evt_" + uuid.uuid4().hex, stored, "customer.subscription.deleted"),
+    )
+    assert stripe_rows(account_id) == [
+        ("Subscription changed at Stripe: 7 licenses, billed monthly", "Done"),
+        ("Card changed to Visa ending 0341", "Done"),
+        ("Payment of $8.00", "Failed"),
+        ("Card changed to Visa ending 5556", "Done"),
+        ("Payment of $8.00", "Done"),
+        ("Subscription ended: back to the free version", "Done"),
+    ]
+
+
+def test_a_webhook_after_a_page_action_adds_no_entry(service, settings, emulator):
+    """The page's action already stored and audited what Stripe then reports."""
+    account_id = subscribed_account(service, emulator, licenses=2)
+    stored = account(account_id)
+    service.cancel(account_id, reason="r", additional_features="", form=form(), actor=ACTOR)
+    deliver(service, settings, subscription_event("evt_" + uuid.uuid4().hex, stored))
+    assert stripe_rows(account_id) == []
 
 
 def test_out_of_order_events_end_in_stripes_current_state(service, settings, emulator):

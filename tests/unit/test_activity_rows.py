@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session
 
 from billing_app.models import AuditLog
-from billing_app.services import audit
+from billing_app.services import audit, webhooks
 from billing_app.services.activity import PAGE_SIZE, activity_page, actor_label, display_row
 from billing_app.services.audit import AuditAction
 
@@ -39,6 +39,7 @@ def test_every_action_keeps_its_stored_value_and_has_a_label():
         ("billing-admin", "Operator"),
         ("billing-admin seed-demo", "Operator"),
         ("stripe-webhook", "Stripe"),
+        (webhooks.ACTOR, "Stripe"),
         ("system", "System"),
         ("connector (license API)", "Connector"),
     ],
@@ -78,6 +79,22 @@ def test_actors(actor, shown):
             "Added 1 license",
             "Failed: Declined.",
         ),
+        (
+            _entry("stripe.subscription_changed", licenses=7, interval="year"),
+            "Subscription changed at Stripe: 7 licenses, billed yearly",
+            "Done",
+        ),
+        (
+            _entry("stripe.payment_failed", audit.OUTCOME_ERROR, amount_cents=800, currency="usd"),
+            "Payment of $8.00",
+            "Failed",
+        ),
+        (
+            _entry("stripe.payment_action_required", amount_cents=800, currency="usd"),
+            "Bank asks to confirm a payment of $8.00",
+            "Done",
+        ),
+        (_entry("stripe.payment_succeeded"), "Open invoice paid", "Done"),
         (_entry("something.new"), "Other change", "Done"),
     ],
 )
