@@ -11,7 +11,8 @@ from billing_app.settings import get_settings
 from billing_app.states.billing import LicensePurchaseState, UpgradeState
 
 
-def _prices() -> tuple[str, str]:
+def unit_prices() -> tuple[str, str]:
+    """The Unlimited Version's price of one license per month and per year, from the settings."""
     s = get_settings()
     return (
         format_money(s.billing_price_monthly_cents, s.billing_currency),
@@ -104,7 +105,7 @@ def _interval_option(value: str, label: str) -> rx.Component:
 
 def upgrade_dialog() -> rx.Component:
     s = UpgradeState
-    monthly, yearly = _prices()
+    monthly, yearly = unit_prices()
     conditions = rx.text(
         "Your card is charged the total below today and again at the start of each billing period "
         "until you cancel. You can add licenses, switch to yearly billing or cancel at any time "
