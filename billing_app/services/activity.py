@@ -16,7 +16,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from billing_app.models import AuditLog
-from billing_app.services.audit import OUTCOME_OK, AuditAction
+from billing_app.plans import Interval
+from billing_app.services.audit import AuditAction, AuditOutcome
 from billing_app.services.money import format_money
 
 PAGE_SIZE = 25
@@ -100,7 +101,7 @@ def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
         case AuditAction.ADD_LICENSES if "licenses" in detail:
             return f"Added {_plural(detail['licenses'], 'license')}{_charged(detail)}"
         case AuditAction.PURCHASE_UNLIMITED if "licenses" in detail:
-            billed = "yearly" if detail.get("interval") == "year" else "monthly"
+            billed = "yearly" if detail.get("interval") == Interval.YEAR else "monthly"
             licenses = _plural(detail["licenses"], "license")
             return f"Unlimited Version purchased: {licenses}, billed {billed}{_charged(detail)}"
         case AuditAction.CONVERT_YEARLY:
@@ -138,7 +139,7 @@ def display_row(entry: AuditLog) -> dict[str, str]:
         action: AuditAction | None = AuditAction(entry.action)
     except ValueError:
         action = None
-    ok = entry.outcome == OUTCOME_OK
+    ok = entry.outcome == AuditOutcome.OK
     detail = _shown_detail(entry.detail)
     return {
         "id": str(entry.id),

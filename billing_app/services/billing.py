@@ -7,13 +7,10 @@ so the page always shows Stripe's truth rather than what we asked for.
 from __future__ import annotations
 
 from billing_app.models import (
-    INTERVAL_MONTH,
-    INTERVAL_YEAR,
-    PLAN_FREE,
-    PLAN_UNLIMITED,
     Account,
     utcnow,
 )
+from billing_app.plans import Plan
 from billing_app.stripe.snapshots import CardSummary, InvoicePayment, SubscriptionSnapshot
 
 # Statuses in which the customer keeps the Unlimited Version (past_due: Stripe is still retrying).
@@ -26,17 +23,15 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
     account.subscription_status = subscription.status
     account.updated_at = utcnow()
     if subscription.status not in LIVE_STATUSES:
-        account.plan = PLAN_FREE
+        account.plan = Plan.FREE
         account.billing_interval = None
         account.licenses_purchased = 0
         account.current_period_end = None
         account.cancel_at = None
         account.next_invoice_amount_cents = None
         return
-    account.plan = PLAN_UNLIMITED
-    account.billing_interval = (
-        INTERVAL_YEAR if subscription.interval == INTERVAL_YEAR else INTERVAL_MONTH
-    )
+    account.plan = Plan.UNLIMITED
+    account.billing_interval = subscription.interval
     account.licenses_purchased = subscription.quantity
     account.currency = subscription.currency
     account.current_period_end = subscription.current_period_end
