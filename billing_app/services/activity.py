@@ -16,7 +16,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from billing_app.models import AuditLog
-from billing_app.services.audit import OUTCOME_OK, AuditAction
+from billing_app.plans import Interval
+from billing_app.services.audit import AuditAction, AuditOutcome
 from billing_app.services.money import format_money
 
 PAGE_SIZE = 25
@@ -97,7 +98,7 @@ def _amount(detail: dict[str, Any]) -> str:
 
 
 def _plan(detail: dict[str, Any]) -> str:
-    billed = "yearly" if detail.get("interval") == "year" else "monthly"
+    billed = "yearly" if detail.get("interval") == Interval.YEAR else "monthly"
     return f"{_plural(detail['licenses'], 'license')}, billed {billed}"
 
 
@@ -155,7 +156,7 @@ def display_row(entry: AuditLog) -> dict[str, str]:
         action: AuditAction | None = AuditAction(entry.action)
     except ValueError:
         action = None
-    ok = entry.outcome == OUTCOME_OK
+    ok = entry.outcome == AuditOutcome.OK
     detail = _shown_detail(entry.detail)
     return {
         "id": str(entry.id),

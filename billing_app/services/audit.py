@@ -69,8 +69,11 @@ class AuditAction(StrEnum):
     LICENSE_RELEASE = "license.release", "User removed"
 
 
-OUTCOME_OK = "ok"
-OUTCOME_ERROR = "error"
+class AuditOutcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
 _INSERT = sa.insert(core_table(AuditLog))
 
 
@@ -80,7 +83,7 @@ def record(
     action: AuditAction,
     actor: str,
     account_id: int | None,
-    outcome: str = OUTCOME_OK,
+    outcome: AuditOutcome = AuditOutcome.OK,
     **detail: Any,
 ) -> None:
     """Insert an audit entry in the caller's transaction (a Session's or a Core connection's).

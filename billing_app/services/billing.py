@@ -11,13 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from billing_app.models import (
-    INTERVAL_MONTH,
-    INTERVAL_YEAR,
-    PLAN_FREE,
-    PLAN_UNLIMITED,
     Account,
     utcnow,
 )
+from billing_app.plans import Plan
 from billing_app.services.audit import AuditAction
 from billing_app.stripe.snapshots import CardSummary, InvoicePayment, SubscriptionSnapshot
 
@@ -31,17 +28,15 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
     account.subscription_status = subscription.status
     account.updated_at = utcnow()
     if subscription.status not in LIVE_STATUSES:
-        account.plan = PLAN_FREE
+        account.plan = Plan.FREE
         account.billing_interval = None
         account.licenses_purchased = 0
         account.current_period_end = None
         account.cancel_at = None
         account.next_invoice_amount_cents = None
         return
-    account.plan = PLAN_UNLIMITED
-    account.billing_interval = (
-        INTERVAL_YEAR if subscription.interval == INTERVAL_YEAR else INTERVAL_MONTH
-    )
+    account.plan = Plan.UNLIMITED
+    account.billing_interval = subscription.interval
     account.licenses_purchased = subscription.quantity
     account.currency = subscription.currency
     account.current_period_end = subscription.current_period_end
@@ -116,9 +111,9 @@ class BillingChange:
 
 
 def _subscription_changes(before: BillingFacts, after: BillingFacts) -> list[BillingChange]:
-    if before.plan == PLAN_UNLIMITED and after.plan != PLAN_UNLIMITED:
+    if before.plan == Plan.UNLIMITED and after.plan != Plan.UNLIMITED:
         return [BillingChange(AuditAction.SUBSCRIPTION_ENDED, True, {})]
-    if after.plan != PLAN_UNLIMITED:
+    if after.plan != Plan.UNLIMITED:
         return []
     changes = []
     if (before.plan, before.licenses, before.interval) != (
@@ -130,7 +125,7 @@ def _subscription_changes(before: BillingFacts, after: BillingFacts) -> list[Bil
         changes.append(BillingChange(AuditAction.SUBSCRIPTION_CHANGED, True, detail))
     if before.cancel_at is None and after.cancel_at is not None:
         changes.append(BillingChange(AuditAction.CANCEL_SCHEDULED, True, {}))
-    elif before.plan == PLAN_UNLIMITED and before.cancel_at is not None and after.cancel_at is None:
+    elif before.plan == Plan.UNLIMITED and before.cancel_at is not None and after.cancel_at is None:
         changes.append(BillingChange(AuditAction.RESUME, True, {}))
     return changes
 

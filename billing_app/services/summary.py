@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from billing_app.models import INTERVAL_YEAR, PLAN_UNLIMITED, Account
+from billing_app.models import Account
+from billing_app.plans import Interval, Plan
 from billing_app.services.accounts import licenses_used
 from billing_app.services.money import format_money
 from billing_app.stripe.snapshots import InvoiceSummary
@@ -50,13 +51,13 @@ class PageSummary:
 
 def build_summary(session: Session, account: Account) -> PageSummary:
     assert account.id is not None  # read from the database
-    unlimited = account.plan == PLAN_UNLIMITED
+    unlimited = account.plan == Plan.UNLIMITED
     has_card = bool(account.card_last4)
     return PageSummary(
         account_name=account.name,
         plan_label="Unlimited Version" if unlimited else "Free Version",
         is_unlimited=unlimited,
-        interval_label=("Yearly" if account.billing_interval == INTERVAL_YEAR else "Monthly")
+        interval_label=("Yearly" if account.billing_interval == Interval.YEAR else "Monthly")
         if unlimited
         else "",
         licenses_used=licenses_used(session, account.id),
@@ -76,7 +77,7 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         card_expiry=f"{account.card_exp_month:02d}/{account.card_exp_year}"
         if has_card and account.card_exp_month
         else "",
-        is_monthly=unlimited and account.billing_interval != INTERVAL_YEAR,
+        is_monthly=unlimited and account.billing_interval != Interval.YEAR,
         unpaid_amount=(
             format_money(account.unpaid_amount_cents, account.currency)
             if account.unpaid_invoice_id and account.unpaid_amount_cents is not None

@@ -11,17 +11,18 @@ import asyncio
 import reflex as rx
 
 from billing_app.db import session_scope
+from billing_app.errors import UserError
 from billing_app.models import Account
-from billing_app.services.passwords import PasswordRuleError, change_password
-from billing_app.states.dialog import SESSION_EXPIRED, DialogMixin
-from billing_app.states.page import PageState
+from billing_app.services.passwords import change_password
+from billing_app.states.dialog import DialogMixin
+from billing_app.states.page import DENIED_MESSAGE, PageState
 
 
 class ChangePasswordState(DialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(DENIED_MESSAGE)
 
     @rx.event
     async def submit(self, form: dict):
@@ -38,8 +39,8 @@ class ChangePasswordState(DialogMixin, rx.State):
                 str(form.get("confirm_password", "")),
                 page.actor,
             )
-        except PasswordRuleError as exc:
-            self.pending, self.error = False, str(exc)
+        except UserError as exc:
+            self.pending, self.error = False, exc.message
             return
         page._note_password_changed(epoch)
         self.pending, self.open = False, False

@@ -22,19 +22,20 @@ from typing import Any
 
 import reflex as rx
 
-from billing_app.models import INTERVAL_MONTH, INTERVAL_YEAR
+from billing_app.errors import UserError
+from billing_app.plans import Interval
 from billing_app.services.billing_actions import (
     MAX_FEEDBACK_CHARS,
     ActionResult,
-    BillingError,
     ChangePreview,
+    StalePage,
     parse_license_count,
 )
 from billing_app.services.gateway import get_billing_service
 from billing_app.services.money import format_money
 from billing_app.settings import get_settings
-from billing_app.states.dialog import SESSION_EXPIRED, DialogMixin
-from billing_app.states.page import PageState
+from billing_app.states.dialog import DialogMixin
+from billing_app.states.page import DENIED_MESSAGE, PageState
 
 CARD_ELEMENT_ID = "card-element"
 MSG_CONFIRMING = "Confirming the payment with your bank…"
@@ -65,9 +66,9 @@ class BillingDialogMixin(DialogMixin, mixin=True):
         kwargs["actor"] = (await self.get_state(PageState)).actor
         try:
             result = await asyncio.to_thread(call, *args, **kwargs)
-        except BillingError as exc:
-            self.pending, self.error, self._awaiting_payment = False, str(exc), False
-            if exc.stale:
+        except UserError as exc:
+            self.pending, self.error, self._awaiting_payment = False, exc.message, False
+            if isinstance(exc, StalePage):
                 (await self.get_state(PageState))._refresh()
                 return await self._after_stale()
             return None
@@ -92,7 +93,7 @@ class BillingDialogMixin(DialogMixin, mixin=True):
         """Stripe.js finished the bank's confirmation: let the service read what Stripe holds."""
         account_id = await self._bound_account()
         if account_id is None:
-            self.pending, self._awaiting_payment, self.error = False, False, SESSION_EXPIRED
+            self.pending, self._awaiting_payment, self.error = False, False, DENIED_MESSAGE
             return None
         if not (self.pending and self._awaiting_payment):
             return None
@@ -119,8 +120,8 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
             self.client_secret = await asyncio.to_thread(
                 get_billing_service().start_card_setup, account_id
             )
-        except BillingError as exc:
-            self.error = str(exc)
+        except UserError as exc:
+            self.error = exc.message
             return False
         return True
 
@@ -159,7 +160,7 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         shown)."""
         account_id = await self._bound_account()
         if account_id is None:
-            self.pending, self.error = False, SESSION_EXPIRED
+            self.pending, self.error = False, DENIED_MESSAGE
             return None
         if not self.pending:
             return None
@@ -218,8 +219,8 @@ class PricePreviewMixin(BillingDialogMixin, mixin=True):
     ) -> ChangePreview | None:
         try:
             preview = await asyncio.to_thread(preview_call, *args)
-        except BillingError as exc:
-            self.error, preview = str(exc), None
+        except UserError as exc:
+            self.error, preview = exc.message, None
         self.previewing = False
         return preview
 
@@ -237,8 +238,8 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
     def count_error(self) -> str:
         try:
             parse_license_count(self.count)
-        except BillingError as exc:
-            return str(exc)
+        except UserError as exc:
+            return exc.message
         return ""
 
     @rx.var
@@ -254,7 +255,7 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
     @rx.event
     async def open_form(self):
         if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(DENIED_MESSAGE)
         self.count, self.agreed = "1", False
         self._show_preview(None)
         self._expected = int((await self.get_state(PageState)).summary.get("licenses_purchased", 0))
@@ -321,7 +322,7 @@ class UpgradeState(CardFormMixin, rx.State):
     """Purchase Unlimited Version (free accounts): licenses, interval, card, I Agree."""
 
     licenses: str = "1"
-    interval: str = INTERVAL_MONTH
+    interval: str = Interval.MONTH
     agreed: bool = False
     # Shown as the hint; the service checks the licenses in use itself.
     minimum: int = 1
@@ -330,8 +331,8 @@ class UpgradeState(CardFormMixin, rx.State):
     def licenses_error(self) -> str:
         try:
             parse_license_count(self.licenses, minimum=self.minimum)
-        except BillingError as exc:
-            return str(exc)
+        except UserError as exc:
+            return exc.message
         return ""
 
     @rx.var
@@ -341,7 +342,7 @@ class UpgradeState(CardFormMixin, rx.State):
         settings = get_settings()
         unit = (
             settings.billing_price_yearly_cents
-            if self.interval == INTERVAL_YEAR
+            if self.interval == Interval.YEAR
             else settings.billing_price_monthly_cents
         )
         return (
@@ -356,13 +357,13 @@ class UpgradeState(CardFormMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (account_id := await self._open_dialog()) is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(DENIED_MESSAGE)
             return
         used = int((await self.get_state(PageState)).summary.get("licenses_used", 0))
         self.minimum = max(used, 1)
         self.licenses, self.interval, self.agreed, self.card_ready = (
             str(self.minimum),
-            INTERVAL_MONTH,
+            Interval.MONTH,
             False,
             False,
         )
@@ -375,7 +376,7 @@ class UpgradeState(CardFormMixin, rx.State):
 
     @rx.event
     def set_interval(self, value: str):
-        self.interval = INTERVAL_YEAR if value == INTERVAL_YEAR else INTERVAL_MONTH
+        self.interval = Interval.YEAR if value == Interval.YEAR else Interval.MONTH
 
     @rx.event
     def set_agreed(self, value: bool):
@@ -404,13 +405,13 @@ class CardState(CardFormMixin, rx.State):
     @rx.event
     async def open_form(self):
         if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(DENIED_MESSAGE)
         self.editing, self.card_ready = False, False
 
     @rx.event
     async def change_card(self):
         if (account_id := await self._bound_account()) is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(DENIED_MESSAGE)
             return
         if self.editing or not self.open:
             return
@@ -435,7 +436,7 @@ class YearlyState(PricePreviewMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (account_id := await self._open_dialog()) is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(DENIED_MESSAGE)
             return
         self._show_preview(None)
         self.previewing = True
@@ -481,7 +482,7 @@ class CancelState(BillingDialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(DENIED_MESSAGE)
         self.reason = self.features = ""
         self._form = uuid.uuid4().hex
 
@@ -510,7 +511,7 @@ class CancelState(BillingDialogMixin, rx.State):
     async def resume(self):
         account_id = await self._bound_account()
         if account_id is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(DENIED_MESSAGE)
             return
         if self.pending:
             return
@@ -530,7 +531,7 @@ class PaymentAuthenticationState(rx.State):
     async def authenticate(self):
         account_id = (await self.get_state(PageState)).account_id
         if account_id is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(DENIED_MESSAGE)
             return
         if self.pending:
             return
@@ -540,10 +541,10 @@ class PaymentAuthenticationState(rx.State):
             secret = await asyncio.to_thread(
                 get_billing_service().unpaid_payment_secret, account_id
             )
-        except BillingError as exc:
+        except UserError as exc:
             self.pending = False
             (await self.get_state(PageState))._refresh()
-            yield rx.toast.error(str(exc))
+            yield rx.toast.error(exc.message)
             return
         yield rx.call_script(
             f"window.billingCard.confirmPayment({_stripe_js_args()}, {json.dumps(secret)}, null)",
@@ -561,10 +562,10 @@ class PaymentAuthenticationState(rx.State):
             message = await asyncio.to_thread(
                 get_billing_service().after_authentication, account_id, actor=page.actor
             )
-        except BillingError as exc:
+        except UserError as exc:
             self.pending = False
             page._refresh()
-            yield rx.toast.error(str(exc))
+            yield rx.toast.error(exc.message)
             return
         self.pending = False
         page._refresh()

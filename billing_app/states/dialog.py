@@ -7,11 +7,7 @@ import uuid
 
 import reflex as rx
 
-from billing_app.states.page import PageState
-
-SESSION_EXPIRED = (
-    "Your session has ended. Open the Billing Page again from the $ icon in the connector."
-)
+from billing_app.states.page import DENIED_MESSAGE, PageState
 
 
 def new_idempotency_key() -> str:
@@ -53,7 +49,7 @@ class DialogMixin(rx.State, mixin=True):
         """The bound account if the form may be submitted now (then marked pending), else None."""
         account_id = await self._bound_account()
         if account_id is None:
-            self.error = SESSION_EXPIRED
+            self.error = DENIED_MESSAGE
             return None
         if not (self.open and ready) or self.pending:  # e.g. the second click of a double click
             return None

@@ -8,11 +8,10 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
+from billing_app.errors import UserError
 from billing_app.services.gateway import get_gateway
 from billing_app.services.invoices import HistoryPage, history_page, pdf_filename
-from billing_app.states.dialog import SESSION_EXPIRED
-from billing_app.states.page import PageState
-from billing_app.stripe.errors import GatewayError
+from billing_app.states.page import DENIED_MESSAGE, PageState
 
 ACTOR = "billing-history"
 
@@ -48,8 +47,8 @@ class HistoryState(rx.State):
                 actor=ACTOR,
                 starting_after=starting_after,
             )
-        except GatewayError as exc:
-            self.error = exc.user_message
+        except UserError as exc:
+            self.error = exc.message
             return None
 
     @rx.event
@@ -82,13 +81,13 @@ class HistoryState(rx.State):
     async def open_invoice(self, invoice_id: str):
         url = await self._pdf_url(invoice_id, download=False)
         if url is None:
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(DENIED_MESSAGE)
         return rx.call_script(f"window.open({json.dumps(url)}, '_blank', 'noopener')")
 
     @rx.event
     async def download_invoice(self, invoice_id: str, number: str):
         url = await self._pdf_url(invoice_id, download=True)
         if url is None:
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(DENIED_MESSAGE)
         parts = urlsplit(url)  # rx.download takes a path: the page and the API share one origin
         return rx.download(url=f"{parts.path}?{parts.query}", filename=pdf_filename(number))

@@ -20,6 +20,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from billing_app.db import get_engine, session_scope
+from billing_app.errors import MSG_ACCOUNT_MISSING
 from billing_app.models import Account
 from billing_app.services.accounts import SessionFacts, redeem_launch_token, session_facts
 from billing_app.services.invoice_links import invoice_pdf_url
@@ -190,7 +191,7 @@ class PageState(rx.State):
         with session_scope() as session:
             account = session.get(Account, self._launched_account_id)
             if account is None:
-                return "This account no longer exists."
+                return MSG_ACCOUNT_MISSING
             if account.password_hash is None:
                 self._sign_in_as(account)
                 return ""

@@ -17,10 +17,9 @@ import reflex as rx
 from sqlmodel import Session
 
 from billing_app.db import session_scope
+from billing_app.errors import UserError
 from billing_app.models import Account
 from billing_app.services import domains, seats
-from billing_app.services.domains import InvalidDomain
-from billing_app.services.emails import InvalidEmail
 from billing_app.services.summary import format_date
 from billing_app.states.page import DENIED_MESSAGE, PageState
 
@@ -132,8 +131,8 @@ class UsersState(rx.State):
                 if activation.licensed:
                     self._show_users(session, account_id)
                     _show_counts(session, page, account_id)
-        except InvalidEmail as exc:
-            self.add_error = str(exc)
+        except UserError as exc:
+            self.add_error = exc.message
             return
         if not activation.licensed:
             self.add_error = activation.message
@@ -172,8 +171,8 @@ class RemoveUserState(rx.State):
                 released = seats.release(session, account_id, email, actor=page.actor)
                 user_list._show_users(session, account_id)
                 _show_counts(session, page, account_id)
-        except InvalidEmail as exc:
-            yield rx.toast.error(str(exc))
+        except UserError as exc:
+            yield rx.toast.error(exc.message)
             return
         if released:
             yield rx.toast.success(f"{email} was removed: their license is free.")
@@ -239,8 +238,8 @@ class DomainsState(rx.State):
                 change = domains.replace_domains(session, account, entries, actor=page.actor)
                 orphans = seats.users_of_domains(session, account_id, change.removed)
                 self._show_domains(session, account_id)
-        except InvalidDomain as exc:
-            self.domain_error = str(exc)
+        except UserError as exc:
+            self.domain_error = exc.message
             return
         self.orphaned_domains = sorted(orphans)
         self.orphaned_message = (

@@ -55,7 +55,10 @@ log = logging.getLogger(__name__)
 STRIPE_API_VERSION = "2026-10-28.endive"
 PRODUCT_ID = "unlimited-version"
 PRODUCT_NAME = "Unlimited Version"
-LOOKUP_KEYS = {"month": "connector_unlimited_monthly", "year": "connector_unlimited_yearly"}
+LOOKUP_KEYS = {
+    Interval.MONTH: "connector_unlimited_monthly",
+    Interval.YEAR: "connector_unlimited_yearly",
+}
 _TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 _PROBE_TIMEOUT = 3.0
 
@@ -107,8 +110,10 @@ class StripeClient:
         """
         s = self._settings
         self._ensure_product()
-        monthly = self._ensure_price("month", s.billing_price_monthly_cents, s.billing_currency)
-        yearly = self._ensure_price("year", s.billing_price_yearly_cents, s.billing_currency)
+        monthly = self._ensure_price(
+            Interval.MONTH, s.billing_price_monthly_cents, s.billing_currency
+        )
+        yearly = self._ensure_price(Interval.YEAR, s.billing_price_yearly_cents, s.billing_currency)
         return Catalogue(PRODUCT_ID, monthly, yearly)
 
     def _ensure_product(self) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from billing_app.plans import Interval
 from billing_app.stripe.errors import MSG_SERVICE_ERROR, GatewayError
 from billing_app.stripe.snapshots import (
     CardSummary,
@@ -87,7 +88,7 @@ def subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
         raise unexpected(f"subscription {sub.get('id')} has no items")
     item = items[0]
     price_id, interval, amount, currency = price_of(item)
-    if interval not in ("month", "year") or not price_id:
+    if interval not in tuple(Interval) or not price_id:
         raise unexpected(f"subscription {sub.get('id')} interval {interval!r}")
     return SubscriptionSnapshot(
         id=sub["id"],
@@ -95,7 +96,7 @@ def subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
         status=sub["status"],
         item_id=item["id"],
         price_id=price_id,
-        interval=interval,
+        interval=Interval(interval),
         quantity=int(first(item.get("quantity"), sub.get("quantity"), 1)),
         unit_amount=int(amount or 0),
         currency=str(currency or sub.get("currency")),

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
+from billing_app.plans import Interval
 from billing_app.stripe.errors import card_message
-
-Interval = Literal["month", "year"]
 
 
 @dataclass(frozen=True)
@@ -18,8 +16,8 @@ class Catalogue:
     monthly_price_id: str
     yearly_price_id: str
 
-    def price_id(self, interval: str) -> str:
-        return self.yearly_price_id if interval == "year" else self.monthly_price_id
+    def price_id(self, interval: Interval) -> str:
+        return self.yearly_price_id if interval == Interval.YEAR else self.monthly_price_id
 
 
 @dataclass(frozen=True)

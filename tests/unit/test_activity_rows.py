@@ -14,7 +14,9 @@ from billing_app.services.audit import AuditAction
 AT = datetime(2026, 3, 4, 9, 5)
 
 
-def _entry(action: str, outcome: str = audit.OUTCOME_OK, actor: str = "ann@acme.test", **detail):
+def _entry(
+    action: str, outcome: str = audit.AuditOutcome.OK, actor: str = "ann@acme.test", **detail
+):
     return AuditLog(
         id=7,
         at=AT,
@@ -63,9 +65,13 @@ def test_actors(actor, shown):
             "Done",
         ),
         (_entry("domains.update", added=["a.test"], removed=[]), "Domains updated", "Done"),
-        (_entry("page.sign_in", audit.OUTCOME_ERROR), "Sign-in failed", "Failed: wrong password"),
         (
-            _entry("page.sign_in", audit.OUTCOME_ERROR, reason="locked"),
+            _entry("page.sign_in", audit.AuditOutcome.ERROR),
+            "Sign-in failed",
+            "Failed: wrong password",
+        ),
+        (
+            _entry("page.sign_in", audit.AuditOutcome.ERROR, reason="locked"),
             "Sign-in failed",
             "Failed: too many wrong passwords; try again later",
         ),
@@ -75,7 +81,9 @@ def test_actors(actor, shown):
             "Done",
         ),
         (
-            _entry("billing.add_licenses", audit.OUTCOME_ERROR, licenses=1, message="Declined."),
+            _entry(
+                "billing.add_licenses", audit.AuditOutcome.ERROR, licenses=1, message="Declined."
+            ),
             "Added 1 license",
             "Failed: Declined.",
         ),
@@ -85,7 +93,7 @@ def test_actors(actor, shown):
             "Done",
         ),
         (
-            _entry("stripe.payment_failed", audit.OUTCOME_ERROR, amount_cents=800, currency="usd"),
+            _entry("stripe.payment_failed", audit.AuditOutcome.ERROR, amount_cents=800, currency="usd"),
             "Payment of $8.00",
             "Failed",
         ),
@@ -119,7 +127,7 @@ def test_secrets_never_shown():
     rows = [
         display_row(_entry(action.value, outcome, **secrets))
         for action in AuditAction
-        for outcome in (audit.OUTCOME_OK, audit.OUTCOME_ERROR)
+        for outcome in (audit.AuditOutcome.OK, audit.AuditOutcome.ERROR)
     ]
     # A card's last 4 digits are shown only when they are exactly 4 digits.
     rows.append(display_row(_entry("billing.change_card", card_last4="4242424242424242")))

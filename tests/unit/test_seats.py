@@ -5,7 +5,8 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from billing_app.models import PLAN_FREE, ActivatedUser, AuditLog
+from billing_app.models import ActivatedUser, AuditLog
+from billing_app.plans import Plan
 from billing_app.services import domains, seats
 from billing_app.services.accounts import account_for_api_key, issue_api_key, licenses_used
 from billing_app.services.emails import InvalidEmail
@@ -107,7 +108,7 @@ def test_fewer_licenses_than_users_refuses_new_users_and_keeps_everyone(session,
 
 
 def test_free_version_needs_the_unlimited_plan(session, acme):
-    acme.plan = PLAN_FREE
+    acme.plan = Plan.FREE
     session.add(acme)
     refused = seats.activate(session, acme.id, "bob@acme.test", actor="connector")
     assert refused.outcome == Outcome.PLAN_REQUIRED and not refused.licensed
@@ -182,11 +183,11 @@ def test_an_api_key_finds_its_account_only(session, acme):
     assert seats.activate(
         session, acme.id, "alice@acme.test", actor="connector"
     ) == seats.Activation(Outcome.ALREADY_ACTIVE, "alice@acme.test", 1, 3, "unlimited")
-    acme.plan = PLAN_FREE
+    acme.plan = Plan.FREE
     session.add(acme)
     session.commit()
     refused = seats.activate(session, acme.id, "carol@acme.test", actor="connector")
-    assert (refused.outcome, refused.plan) == (Outcome.PLAN_REQUIRED, PLAN_FREE)
+    assert (refused.outcome, refused.plan) == (Outcome.PLAN_REQUIRED, Plan.FREE)
 
 
 def test_the_check_tells_an_unknown_key_before_a_bad_email(session, acme):
