@@ -8,7 +8,7 @@ import reflex as rx
 from billing_app.components.dialogs import agreement, card_form, dialog, field, footer, inline_error
 from billing_app.services.money import format_money
 from billing_app.settings import get_settings
-from billing_app.states.billing import LicensePurchaseState, UpgradeState
+from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 
 
 def _prices() -> tuple[str, str]:
