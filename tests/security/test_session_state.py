@@ -22,7 +22,7 @@ from billing_app.services.gateway import get_gateway
 from billing_app.services.seeding import subscribe_with_test_card
 from billing_app.settings import Settings
 from billing_app.states.card import CardState
-from billing_app.states.page import PageState
+from billing_app.states.page import PageState, SignedIn, require_account
 from billing_app.states.plan_changes import CancelState
 from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 from billing_app.states.users import DomainsState, RemoveUserState, UsersState
@@ -174,6 +174,29 @@ def test_a_session_ends_after_its_absolute_lifetime_however_active(monkeypatch):
         return tab
 
     assert_emptied(run(scenario()))
+
+
+@pytest.mark.parametrize("password", [False, True], ids=["no password", "password"])
+def test_the_access_check_of_a_handler_ends_and_empties_a_sign_in_that_no_longer_holds(
+    password, monkeypatch
+):
+    # The guard checks before the handler runs, but a sign-in may end between the two (a password
+    # changed elsewhere, or here the idle limit passed): the handler's own check then empties every
+    # state of the account at once, not at the next event.
+    clock = Clock(monkeypatch)
+    account = new_account(password=password)
+
+    async def scenario():
+        tab = Tab()
+        await tab.sign_in(account)
+        held = await require_account(tab.state(UsersState))
+        fill_every_account_state(tab)
+        clock.now += 31 * 60
+        return tab, held, await require_account(tab.state(UsersState))
+
+    tab, held, after = run(scenario())
+    assert held == SignedIn(tab.page, account.id) and after is None
+    assert_emptied(tab)
 
 
 def test_session_lifetime_setting():
