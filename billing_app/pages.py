@@ -32,7 +32,7 @@ def _account_page() -> rx.Component:
                 rx.vstack(
                     payment_failed_banner(),
                     summary_card(),
-                    rx.cond(~PageState.summary["is_unlimited"].to(bool), free_plan_card()),
+                    rx.cond(~PageState.summary.is_unlimited, free_plan_card()),
                     manage_card(),
                     security_card(),
                     spacing="4",

@@ -9,7 +9,7 @@ from billing_app.components.dialogs import agreement, card_form, dialog, field, 
 from billing_app.plans import Interval
 from billing_app.services.money import format_money
 from billing_app.settings import get_settings
-from billing_app.states.billing import LicensePurchaseState, UpgradeState
+from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 
 
 def unit_prices() -> tuple[str, str]:

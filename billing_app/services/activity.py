@@ -49,8 +49,20 @@ _FAILURE_REASONS = {
 
 
 @dataclass(frozen=True)
+class ActivityRow:
+    """One audit entry as the Activity tab shows it."""
+
+    id: str
+    when: str
+    who: str
+    what: str
+    outcome: str
+    status: str  # "done" or "failed"
+
+
+@dataclass(frozen=True)
 class ActivityPage:
-    rows: list[dict[str, str]]
+    rows: list[ActivityRow]
     has_more: bool
     # The id of the last row shown: the next page starts below it.
     next_cursor: int | None
@@ -150,7 +162,7 @@ def format_when(at: datetime) -> str:
     return f"{at.day} {at:%b %Y, %H:%M} UTC"
 
 
-def display_row(entry: AuditLog) -> dict[str, str]:
+def display_row(entry: AuditLog) -> ActivityRow:
     """One audit entry as the Activity tab shows it: when, who, what, outcome."""
     try:
         action: AuditAction | None = AuditAction(entry.action)
@@ -158,17 +170,17 @@ def display_row(entry: AuditLog) -> dict[str, str]:
         action = None
     ok = entry.outcome == AuditOutcome.OK
     detail = _shown_detail(entry.detail)
-    return {
-        "id": str(entry.id),
-        "when": format_when(entry.at),
-        "who": actor_label(entry.actor),
-        "what": _what(action, ok, detail),
-        "outcome": _outcome(action, ok, detail),
-        "status": "done" if ok else "failed",
-    }
+    return ActivityRow(
+        id=str(entry.id),
+        when=format_when(entry.at),
+        who=actor_label(entry.actor),
+        what=_what(action, ok, detail),
+        outcome=_outcome(action, ok, detail),
+        status="done" if ok else "failed",
+    )
 
 
-def display_rows(entries: Iterable[AuditLog]) -> list[dict[str, str]]:
+def display_rows(entries: Iterable[AuditLog]) -> list[ActivityRow]:
     return [display_row(entry) for entry in entries]
 
 

@@ -25,6 +25,7 @@ from billing_app.services import audit
 from billing_app.services.money import format_money
 from billing_app.services.summary import (
     INVOICE_STATUS_LABELS,
+    InvoiceRow,
     format_date,
     format_period,
     invoice_row,
@@ -50,7 +51,7 @@ class InvoiceNotAvailable(Exception):
 
 @dataclass(frozen=True)
 class HistoryPage:
-    rows: list[dict[str, str]]
+    rows: list[InvoiceRow]
     has_more: bool
     next_cursor: str | None
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
@@ -11,6 +12,7 @@ from billing_app.models import Account
 from billing_app.plans import Interval, Plan
 from billing_app.services.accounts import licenses_used
 from billing_app.services.money import format_money
+from billing_app.services.seats import UserRow
 from billing_app.stripe.snapshots import InvoiceSummary
 
 INVOICE_STATUS_LABELS = {
@@ -44,9 +46,6 @@ class PageSummary:
     # The unpaid invoice's payment waits for the bank's confirmation (3-D Secure).
     unpaid_needs_authentication: bool
     has_password: bool
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def build_summary(session: Session, account: Account) -> PageSummary:
@@ -94,12 +93,36 @@ def format_period(start: datetime | None, end: datetime | None) -> str:
     return f"{format_date(start)} – {format_date(end)}" if start and end else ""
 
 
-def invoice_row(invoice: InvoiceSummary, fallback_number: str) -> dict[str, str]:
-    return {
-        "id": invoice.id,
-        "date": format_date(invoice.created),
-        "number": invoice.number or fallback_number,
-        "period": format_period(invoice.period_start, invoice.period_end),
-        "amount": format_money(invoice.total, invoice.currency),
-        "status": INVOICE_STATUS_LABELS.get(invoice.status, invoice.status.title()),
-    }
+@dataclass(frozen=True)
+class InvoiceRow:
+    """One invoice of the Billing History."""
+
+    id: str
+    date: str
+    number: str
+    period: str
+    amount: str
+    status: str
+
+
+def invoice_row(invoice: InvoiceSummary, fallback_number: str) -> InvoiceRow:
+    return InvoiceRow(
+        id=invoice.id,
+        date=format_date(invoice.created),
+        number=invoice.number or fallback_number,
+        period=format_period(invoice.period_start, invoice.period_end),
+        amount=format_money(invoice.total, invoice.currency),
+        status=INVOICE_STATUS_LABELS.get(invoice.status, invoice.status.title()),
+    )
+
+
+@dataclass(frozen=True)
+class UserListRow:
+    """One activated user of the User Management list."""
+
+    email: str
+    activated: str
+
+
+def user_list_rows(users: Iterable[UserRow]) -> list[UserListRow]:
+    return [UserListRow(user.email, format_date(user.activated_at)) for user in users]

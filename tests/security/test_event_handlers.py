@@ -65,15 +65,15 @@ REVIEWED = {
         "keep_orphaned_users",
         "setvar",
     },
-    "billing_app___states___billing____license_purchase_state": MONEY_DIALOG
+    "billing_app___states___purchase____license_purchase_state": MONEY_DIALOG
     | {"set_count", "set_agreed", "preview"},
-    "billing_app___states___billing____upgrade_state": CARD_FORM
+    "billing_app___states___purchase____upgrade_state": CARD_FORM
     | {"set_licenses", "set_interval", "set_agreed"},
-    "billing_app___states___billing____card_state": CARD_FORM | {"change_card"},
-    "billing_app___states___billing____yearly_state": MONEY_DIALOG,
-    "billing_app___states___billing____cancel_state": MONEY_DIALOG
+    "billing_app___states___card____card_state": CARD_FORM | {"change_card"},
+    "billing_app___states___plan_changes____yearly_state": MONEY_DIALOG,
+    "billing_app___states___plan_changes____cancel_state": MONEY_DIALOG
     | {"set_reason", "set_features", "resume"},
-    "billing_app___states___billing____payment_authentication_state": {
+    "billing_app___states___card____payment_authentication_state": {
         "authenticate",
         "authenticated",
         "setvar",

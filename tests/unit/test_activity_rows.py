@@ -1,5 +1,6 @@
 """The Activity tab's rows: labels, actors, paging, and nothing secret shown."""
 
+import dataclasses
 import json
 from datetime import datetime
 
@@ -93,7 +94,9 @@ def test_actors(actor, shown):
             "Done",
         ),
         (
-            _entry("stripe.payment_failed", audit.AuditOutcome.ERROR, amount_cents=800, currency="usd"),
+            _entry(
+                "stripe.payment_failed", audit.AuditOutcome.ERROR, amount_cents=800, currency="usd"
+            ),
             "Payment of $8.00",
             "Failed",
         ),
@@ -108,9 +111,9 @@ def test_actors(actor, shown):
 )
 def test_rows_in_plain_words(entry, what, outcome):
     row = display_row(entry)
-    assert (row["what"], row["outcome"]) == (what, outcome)
-    assert row["when"] == "4 Mar 2026, 09:05 UTC"
-    assert row["who"] == "ann@acme.test"
+    assert (row.what, row.outcome) == (what, outcome)
+    assert row.when == "4 Mar 2026, 09:05 UTC"
+    assert row.who == "ann@acme.test"
 
 
 def test_secrets_never_shown():
@@ -131,7 +134,7 @@ def test_secrets_never_shown():
     ]
     # A card's last 4 digits are shown only when they are exactly 4 digits.
     rows.append(display_row(_entry("billing.change_card", card_last4="4242424242424242")))
-    shown = json.dumps(rows)
+    shown = json.dumps([dataclasses.asdict(row) for row in rows])
     assert "SECRET" not in shown
     assert "4242424242424242" not in shown
 
@@ -159,10 +162,10 @@ def test_pages_of_25_newest_first(engine, add_unlimited_account):
 
         first = activity_page(session, account.id)
         assert len(first.rows) == PAGE_SIZE and first.has_more
-        assert first.rows[0]["what"] == f"Removed user{PAGE_SIZE + 4}@acme.test"
+        assert first.rows[0].what == f"Removed user{PAGE_SIZE + 4}@acme.test"
         second = activity_page(session, account.id, before=first.next_cursor)
         # The last 5 and the account's creation; never the other account's entries.
-        assert [row["what"] for row in second.rows] == [
+        assert [row.what for row in second.rows] == [
             *(f"Removed user{n}@acme.test" for n in (4, 3, 2, 1, 0)),
             "Account created",
         ]

@@ -148,18 +148,17 @@ def test_rows_are_newest_first_with_our_numbers_oldest_first(engine, settings):
 
     page = history_page(gateway, account_id, actor="test", engine=engine)
 
-    assert [(r["id"], r["number"], r["status"], r["amount"]) for r in page.rows] == [
+    assert [(r.id, r.number, r.status, r.amount) for r in page.rows] == [
         ("in_new", "ACME-0002", "Void", "$80.00"),
         ("in_mid", "STRIPE-7", "Open", "$24.00"),  # Stripe's own number wins
         ("in_old", "ACME-0001", "Paid", "$80.00"),
     ]
     assert (
-        page.rows[2]["date"] == "Jan 1, 2026"
-        and page.rows[2]["period"] == "Jan 1, 2026 – Jan 31, 2026"
+        page.rows[2].date == "Jan 1, 2026" and page.rows[2].period == "Jan 1, 2026 – Jan 31, 2026"
     )
     # Numbers are stable: listing again assigns nothing new.
     again = history_page(gateway, account_id, actor="test", engine=engine)
-    assert [r["number"] for r in again.rows] == ["ACME-0002", "STRIPE-7", "ACME-0001"]
+    assert [r.number for r in again.rows] == ["ACME-0002", "STRIPE-7", "ACME-0001"]
     with Session(engine) as session:
         audits = session.exec(select(AuditLog).where(AuditLog.action == "invoice.number")).all()
     assert len(audits) == 1 and audits[0].actor == "test"
@@ -177,10 +176,10 @@ def test_pages_of_25_with_a_cursor(engine, settings):
     rest = history_page(
         gateway, account_id, actor="test", starting_after=first.next_cursor, engine=engine
     )
-    assert [r["id"] for r in rest.rows] == ["in_004", "in_003", "in_002", "in_001", "in_000"]
+    assert [r.id for r in rest.rows] == ["in_004", "in_003", "in_002", "in_001", "in_000"]
     assert not rest.has_more
     # Numbered page by page as first seen, oldest first within a page; each stays unique.
-    numbers = [r["number"] for r in first.rows + rest.rows]
+    numbers = [r.number for r in first.rows + rest.rows]
     assert len(set(numbers)) == 30
     assert (numbers[0], numbers[24], numbers[25], numbers[29]) == (
         "BIG-0025",

@@ -1,6 +1,7 @@
 """The seat ledger: activate / check / release, the user list, and users of removed domains."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import Session, select
@@ -11,6 +12,7 @@ from billing_app.services import domains, seats
 from billing_app.services.accounts import account_for_api_key, issue_api_key, licenses_used
 from billing_app.services.emails import InvalidEmail
 from billing_app.services.seats import Outcome
+from billing_app.services.summary import UserListRow, user_list_rows
 
 ADMIN = "admin@acme.test"
 
@@ -150,6 +152,16 @@ def test_user_list_pages_and_searches(session, add_unlimited_account):
     assert seats.list_users(session, account.id, search="%").total == 1
     empty = seats.list_users(session, account.id, search="nobody")
     assert (empty.total, empty.page, empty.page_count, empty.users) == (0, 0, 1, [])
+
+
+def test_the_user_list_shows_each_users_email_and_activation_day(session, add_unlimited_account):
+    account = add_unlimited_account(session, "acme", licenses=5, users=("ann@acme.test",))
+    stored = session.exec(select(ActivatedUser)).one()
+    stored.activated_at = datetime(2026, 3, 4, 23, 59, tzinfo=UTC)
+    session.commit()
+    assert user_list_rows(seats.list_users(session, account.id).users) == [
+        UserListRow(email="ann@acme.test", activated="Mar 4, 2026")
+    ]
 
 
 def test_users_of_a_removed_domain_stay_until_released(session, add_unlimited_account):
