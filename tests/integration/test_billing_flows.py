@@ -845,7 +845,7 @@ def stripe_rows(account_id: int) -> list[tuple[str, str]]:
     """The Activity tab's rows done by Stripe, oldest first: (what, outcome)."""
     with session_scope() as session:
         rows = activity_page(session, account_id).rows
-    return [(row["what"], row["outcome"]) for row in reversed(rows) if row["who"] == "Stripe"]
+    return [(row.what, row.outcome) for row in reversed(rows) if row.who == "Stripe"]
 
 
 def deliver(service, settings, event: dict) -> None:
