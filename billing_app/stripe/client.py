@@ -11,6 +11,8 @@ from urllib.parse import quote
 import httpx
 import stripe
 from stripe.params import (
+    CustomerUpdateParams,
+    CustomerUpdateParamsAddress,
     InvoiceCreatePreviewParams,
     InvoiceListParams,
     InvoicePayParams,
@@ -29,6 +31,7 @@ from billing_app.stripe.errors import (
     user_message_for,
 )
 from billing_app.stripe.parsing import (
+    billing_details_from,
     card_from,
     default_payment_method_of,
     intent_id,
@@ -39,6 +42,7 @@ from billing_app.stripe.parsing import (
     unexpected,
 )
 from billing_app.stripe.snapshots import (
+    BillingDetails,
     CardSummary,
     Catalogue,
     Interval,
@@ -230,6 +234,58 @@ class StripeClient:
             return None
         pm = ref if isinstance(ref, dict) else self._call(self._v1.payment_methods.retrieve, ref)
         return card_from(pm)
+
+    def save_billing_details(
+        self, customer_id: str, details: BillingDetails, *, idempotency_key: str
+    ) -> BillingDetails:
+        """Set the customer's name, email and address, and make `details`' tax ID its only one.
+
+        Stripe copies these onto each invoice when it is finalized. Tax IDs cannot be edited, so
+        a different one replaces the old (Customer tax IDs: create, delete); a retry finds what
+        an earlier attempt already did.
+        """
+        # Every address field is sent: an empty one unsets what was there.
+        address: CustomerUpdateParamsAddress = {
+            "line1": details.line1,
+            "line2": details.line2,
+            "city": details.city,
+            "postal_code": details.postal_code,
+            "state": details.state,
+            "country": details.country,
+        }
+        params: CustomerUpdateParams = {
+            "name": details.name,
+            "email": details.email,
+            "address": address,
+        }
+        customer = self._call(
+            self._v1.customers.update,
+            customer_id,
+            params=params,
+            options=_options(idempotency_key, "details"),
+        )
+        wanted = (details.tax_id_type, details.tax_id_value)
+        kept: list[dict[str, Any]] = []
+        listed = self._call(self._v1.customers.tax_ids.list, customer_id, params={"limit": 100})
+        for tax_id in listed.get("data") or []:
+            if (tax_id.get("type"), tax_id.get("value")) == wanted and not kept:
+                kept.append(tax_id)
+                continue
+            try:  # DELETE is idempotent at Stripe: it takes no idempotency key
+                self._call(self._v1.customers.tax_ids.delete, customer_id, str(tax_id["id"]))
+            except GatewayError as err:
+                if err.code != "resource_missing":
+                    raise
+        if details.tax_id_type and not kept:
+            kept.append(
+                self._call(
+                    self._v1.customers.tax_ids.create,
+                    customer_id,
+                    params={"type": details.tax_id_type, "value": details.tax_id_value},
+                    options=_options(idempotency_key, "tax-id"),
+                )
+            )
+        return billing_details_from(customer, kept)
 
     # Subscriptions -------------------------------------------------------------
 
