@@ -54,6 +54,7 @@ class AuditAction(StrEnum):
     CANCEL_FEEDBACK = "billing.cancel_feedback", "Cancellation reason saved"
     RESUME = "billing.resume", "Subscription resumed"
     CREATE_CUSTOMER = "billing.create_customer", "Stripe customer created"
+    BILLING_DETAILS = "billing.details", "Billing details updated"
     AUTHENTICATE_PAYMENT = "billing.authenticate_payment", "Payment confirmed with the bank"
     SEED_SUBSCRIPTION = "seed.subscription", "Demo subscription created"
     INVOICE_NUMBER = "invoice.number", "Invoices numbered"
