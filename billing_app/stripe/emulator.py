@@ -1783,11 +1783,9 @@ def _tax_id_init(
     """Customer tax IDs › type: the types the Billing Details offer (and localstripe's own)."""
     _unexpected(kwargs)
     _check(type in TAX_ID_TYPES, f"Invalid value for type: {type}", "type")
-    _check(
-        isinstance(value, str) and re.match(TAX_ID_TYPES[type][1], value.strip()) is not None,
-        f"Invalid value for {type}.",
-        "value",
-    )
+    if not (isinstance(value, str) and re.match(TAX_ID_TYPES[type][1], value.strip())):
+        # Stripe's error code for a malformed number (Error codes › tax_id_invalid).
+        raise _bad_request(f"Invalid value for {type}.", code="tax_id_invalid", param="value")
     _check(isinstance(customer, str), "Missing customer", "customer")
     Customer._api_retrieve(customer)  # 404 if missing
     StripeObject.__init__(self)

@@ -19,8 +19,9 @@ from billing_app.services.audit import AuditAction
 from billing_app.services.billing_actions import BillingError, BillingService
 from billing_app.services.invoices import history_page, render_account_invoice
 from billing_app.settings import get_settings
-from billing_app.stripe.client import StripeClient
-from billing_app.stripe.errors import MSG_UNREACHABLE
+from billing_app.stripe.client import MSG_TAX_ID_REFUSED, StripeClient
+from billing_app.stripe.errors import MSG_UNREACHABLE, GatewayError
+from billing_app.stripe.snapshots import BillingDetails
 from tests.integration.flows import ACTOR, account, new_account, subscribed_account
 
 BERLIN = {
@@ -176,6 +177,20 @@ def test_bad_input_changes_nothing_at_stripe_or_here(service, emulator, changes,
     )
     refused = audit_entries(saved, AuditAction.BILLING_DETAILS)[-1]
     assert (refused.outcome, refused.actor) == ("error", ACTOR) and message in refused.detail
+
+
+def test_a_tax_id_stripe_refuses_changes_nothing_at_stripe(service, emulator):
+    account_id = new_account()
+    save(service, account_id, LONDON)
+    customer_id = str(account(account_id).stripe_customer_id)
+    before = at_stripe(emulator, customer_id)
+    refused = BillingDetails(
+        name="Other Ltd", email="o@other.test", country="GB", tax_id_type="gb_vat", tax_id_value="X"
+    )
+    with pytest.raises(GatewayError) as raised:
+        service.gateway.save_billing_details(customer_id, refused, idempotency_key=uuid.uuid4().hex)
+    assert (raised.value.code, raised.value.user_message) == ("tax_id_invalid", MSG_TAX_ID_REFUSED)
+    assert at_stripe(emulator, customer_id) == before
 
 
 def test_stripe_unreachable_keeps_the_copy_and_a_retry_saves(

@@ -702,8 +702,9 @@ def test_customer_tax_ids(client, kind, value, country):
 
 def test_bad_tax_id_is_refused(client):
     customer = make_customer(client, card=None)
-    with pytest.raises(stripe.InvalidRequestError):
+    with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.customers.tax_ids.create(customer, params={"type": "gb_vat", "value": "nope"})
+    assert refused.value.code == "tax_id_invalid"
 
 
 # 10. Events ------------------------------------------------------------------------------------
