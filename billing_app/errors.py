@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     INVALID_EMAIL = "invalid_email"
     INVALID_DOMAIN = "invalid_domain"
     INVALID_PASSWORD = "invalid_password"
+    INVALID_BILLING_DETAILS = "invalid_billing_details"
     NO_SUBSCRIPTION = "no_subscription"
     ALREADY_UNLIMITED = "already_unlimited"
     ALREADY_YEARLY = "already_yearly"

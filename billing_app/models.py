@@ -61,6 +61,18 @@ class Account(SQLModel, table=True):
     card_exp_month: int | None = None
     card_exp_year: int | None = None
 
+    # A copy of the Billing Details saved at Stripe, for the page (invoices print Stripe's own).
+    billing_name: str | None = Field(default=None, max_length=200)
+    billing_email: str | None = Field(default=None, max_length=254)
+    billing_line1: str | None = Field(default=None, max_length=200)
+    billing_line2: str | None = Field(default=None, max_length=200)
+    billing_city: str | None = Field(default=None, max_length=100)
+    billing_postal_code: str | None = Field(default=None, max_length=20)
+    billing_state: str | None = Field(default=None, max_length=100)
+    billing_country: str | None = Field(default=None, max_length=2)
+    billing_tax_id_type: str | None = Field(default=None, max_length=16)
+    billing_tax_id_value: str | None = Field(default=None, max_length=100)
+
     password_hash: str | None = Field(default=None, max_length=255)
     # Bumped when the password changes or is cleared: sessions signed in before are ended.
     session_epoch: int = Field(default=0)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.billing_details import billing_details_dialog
 from billing_app.components.card import card_dialog
 from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
 from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
+from billing_app.states.billing_details import BillingDetailsState
 from billing_app.states.card import CardState, PaymentAuthenticationState
 from billing_app.states.page import PageState
 from billing_app.states.plan_changes import CancelState, YearlyState
@@ -113,6 +115,13 @@ def manage_card() -> rx.Component:
                 ),
                 _action("Purchase Unlimited Version", UpgradeState.open_form, "sparkles", size="3"),
             ),
+            _action(
+                "Billing Details",
+                BillingDetailsState.open_form,
+                "building-2",
+                variant="soft",
+                color_scheme="gray",
+            ),
             spacing="3",
             width="100%",
         ),
@@ -127,4 +136,5 @@ def billing_dialogs() -> rx.Component:
         card_dialog(),
         yearly_dialog(),
         cancel_dialog(),
+        billing_details_dialog(),
     )

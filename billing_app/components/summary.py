@@ -90,6 +90,14 @@ def summary_card() -> rx.Component:
             _row("Licenses", _licenses()),
             rx.cond(unlimited, _row("Next invoice", _next_invoice())),
             _row("Card", _card()),
+            _row(
+                "Billing details",
+                rx.cond(
+                    S.billing_details != "",
+                    rx.text(S.billing_details, size="2", id="billing-details-summary"),
+                    rx.text("Not set", size="2", color_scheme="gray", id="billing-details-summary"),
+                ),
+            ),
             rx.cond(
                 ~unlimited,
                 rx.callout(

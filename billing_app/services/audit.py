@@ -54,6 +54,7 @@ class AuditAction(StrEnum):
     CANCEL_FEEDBACK = "billing.cancel_feedback", "Cancellation reason saved"
     RESUME = "billing.resume", "Subscription resumed"
     CREATE_CUSTOMER = "billing.create_customer", "Stripe customer created"
+    BILLING_DETAILS = "billing.details", "Billing details updated"
     AUTHENTICATE_PAYMENT = "billing.authenticate_payment", "Payment confirmed with the bank"
     # Changes Stripe reports by webhook (a renewal, the Dashboard, the card network).
     SUBSCRIPTION_CHANGED = "stripe.subscription_changed", "Subscription changed at Stripe"

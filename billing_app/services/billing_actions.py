@@ -1,5 +1,6 @@
 """The money flows of the Billing Page: purchase the Unlimited Version, add licenses, convert to
-yearly billing, save a card (paying an open invoice with it), cancel and resume.
+yearly billing, save a card (paying an open invoice with it), cancel and resume; and the Billing
+Details that invoices are made out to.
 
 Every action: validate → record its intent (a `BillingAction` row whose key is
 derived from the action and its parameters; at most one pending per account) →
@@ -23,7 +24,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -52,12 +53,19 @@ from billing_app.services.billing import (
     billing_facts,
     stripe_changes,
 )
+from billing_app.services.billing_details import (
+    InvalidDetails,
+    form_defaults,
+    parse_details,
+    store_details,
+)
 from billing_app.services.money import format_money
 from billing_app.services.summary import format_date
 from billing_app.settings import Settings
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import MSG_AUTHENTICATION_FAILED, GatewayError
 from billing_app.stripe.snapshots import (
+    BillingDetails,
     CardSummary,
     Catalogue,
     InvoicePayment,
@@ -76,6 +84,7 @@ class ActionKind(StrEnum):
     CONVERT_YEARLY = "convert_yearly"
     CANCEL = "cancel"
     RESUME = "resume"
+    BILLING_DETAILS = "billing_details"
 
 
 # Each kind's audit action, and the one recorded when the bank asks the customer to confirm.
@@ -86,6 +95,7 @@ _AUDITED = {
     ActionKind.CONVERT_YEARLY: audit.AuditAction.CONVERT_YEARLY,
     ActionKind.CANCEL: audit.AuditAction.CANCEL,
     ActionKind.RESUME: audit.AuditAction.RESUME,
+    ActionKind.BILLING_DETAILS: audit.AuditAction.BILLING_DETAILS,
 }
 _AUTHENTICATION_AUDITED = {
     ActionKind.PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED_AUTHENTICATION,
@@ -198,6 +208,7 @@ class _Changed:
     # After a card change: the invoices still unpaid (None: the change touched no invoice).
     unpaid: tuple[InvoicePayment, ...] | None = None
     invoices_paid: int = 0
+    details: BillingDetails | None = None
 
 
 @dataclass(frozen=True)
@@ -314,14 +325,17 @@ def _charged(payment: InvoicePayment | None) -> str:
 
 
 def _result_detail(result: _Changed) -> dict[str, Any]:
-    """What the Activity tab shows of an action's result: the amount charged, the card's brand and
-    last 4 digits (never more of a card)."""
+    """What the audit log keeps of an action's result: the amount charged, the card's brand and
+    last 4 digits (never more of a card), the billing country and tax ID type."""
     detail: dict[str, Any] = {}
     if result.payment is not None and result.payment.amount_paid > 0:
         detail["charged_cents"] = result.payment.amount_paid
         detail["currency"] = result.payment.currency
     if result.card is not None:
         detail["card_brand"], detail["card_last4"] = result.card.brand, result.card.last4
+    if result.details is not None:
+        detail["country"] = result.details.country
+        detail["tax_id_type"] = result.details.tax_id_type
     return detail
 
 
@@ -611,15 +625,17 @@ class BillingService:
         # claim is merged without a SELECT: only the fields Stripe's answer sets are written.
         message = describe(result)
         with session_scope() as session:
+            account = session.merge(action.account, load=False)
             # Stripe's answer is as new as its arrival: a re-sync that read earlier loses.
             if _store_read(session, account_id, utcnow()):
-                account = session.merge(action.account, load=False)
                 if result.subscription is not None:
                     apply_subscription(account, result.subscription)
                 if result.card is not None:
                     apply_card(account, result.card)
                 if result.unpaid is not None:
                     apply_payment_state(account, result.unpaid[-1] if result.unpaid else None)
+            if result.details is not None:  # no re-sync reads them: nothing newer can be stored
+                store_details(account, result.details)
             self._finish(session, action, ActionStatus.SUCCEEDED, message)
             audit.record(
                 session,
@@ -794,30 +810,36 @@ class BillingService:
         Each card form (and each retry after a failure) gets its own SetupIntent: one that
         succeeded cannot be confirmed again.
         """
-        account = self._load(account_id)
-        customer_id = account.stripe_customer_id
-        if not customer_id:
-            customer_id = self.gateway.create_customer(
-                name=account.name,
-                email=account.admin_email,
-                account_ref=account.slug,
-                idempotency_key=f"customer:{account.id}:{int(account.created_at.timestamp())}",
-            )
-            with session_scope() as session:
-                stored = session.get(Account, account_id)
-                if stored is None:
-                    raise BillingError(MSG_ACCOUNT_MISSING, ErrorCode.ACCOUNT_MISSING)
-                stored.stripe_customer_id = customer_id
-                audit.record(
-                    session,
-                    action=audit.AuditAction.CREATE_CUSTOMER,
-                    actor="system",
-                    account_id=account_id,
-                    customer=customer_id,
-                )
         return self.gateway.create_setup_intent(
-            customer_id, idempotency_key=f"setup:{uuid.uuid4().hex}"
+            self._ensure_customer(account_id, actor="system"),
+            idempotency_key=f"setup:{uuid.uuid4().hex}",
         )
+
+    def _ensure_customer(self, account_id: int, *, actor: str) -> str:
+        """The account's Stripe customer, created on first use (one per account: the key names
+        the account)."""
+        account = self._load(account_id)
+        if account.stripe_customer_id:
+            return account.stripe_customer_id
+        customer_id = self.gateway.create_customer(
+            name=account.name,
+            email=account.admin_email,
+            account_ref=account.slug,
+            idempotency_key=f"customer:{account.id}:{int(account.created_at.timestamp())}",
+        )
+        with session_scope() as session:
+            stored = session.get(Account, account_id)
+            if stored is None:
+                raise BillingError(MSG_ACCOUNT_MISSING, ErrorCode.ACCOUNT_MISSING)
+            stored.stripe_customer_id = customer_id
+            audit.record(
+                session,
+                action=audit.AuditAction.CREATE_CUSTOMER,
+                actor=actor,
+                account_id=account_id,
+                customer=customer_id,
+            )
+        return customer_id
 
     def _confirmed_card(self, setup_secret: str) -> str:
         if (
@@ -917,6 +939,59 @@ class BillingService:
             if subscription.pending_update is not None:
                 skip = subscription.latest_invoice_id
         return [inv for inv in self.gateway.open_invoices(customer) if inv.invoice_id != skip]
+
+    # Billing Details ------------------------------------------------------------------------
+
+    def billing_details_form(self, account_id: int) -> BillingDetails:
+        """What the Billing Details form starts with (the saved details, else the account's)."""
+        return form_defaults(self._load(account_id))
+
+    def save_billing_details(
+        self, account_id: int, form: Mapping[str, object], *, form_id: str, actor: str
+    ) -> ActionResult:
+        """Save the details at Stripe (customer name, email, address, tax ID), then the copy.
+
+        Refused input changes nothing anywhere. The key covers the values and the dialog's id:
+        the same values sent twice are saved once, other values (or a later dialog) again.
+        """
+        try:
+            details = parse_details(form)
+        except InvalidDetails as exc:
+            with session_scope() as session:
+                audit.record(
+                    session,
+                    action=audit.AuditAction.BILLING_DETAILS,
+                    actor=actor,
+                    account_id=account_id,
+                    outcome=audit.AuditOutcome.ERROR,
+                    message=exc.message,
+                )
+            raise
+        form_key = _form_id(form_id)
+        self._ensure_customer(account_id, actor=actor)
+
+        def work(action: _Action) -> _Changed:
+            return _Changed(
+                details=self.gateway.save_billing_details(
+                    str(action.account.stripe_customer_id),
+                    details,
+                    idempotency_key=action.stripe_key,
+                )
+            )
+
+        digest = hashlib.sha256(repr(details).encode()).hexdigest()[:16]
+        return self._run(
+            account_id=account_id,
+            kind=ActionKind.BILLING_DETAILS,
+            actor=actor,
+            check=_require_customer,
+            work=work,
+            params={
+                "form": form_key,
+                "details": digest,
+            },
+            describe=lambda _done: "Billing details saved. New invoices will show them.",
+        )
 
     # The first purchase ---------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from billing_app.models import Account
 from billing_app.plans import Interval, Plan
 from billing_app.services.accounts import licenses_used
+from billing_app.services.billing_details import brief, stored_details
 from billing_app.services.money import format_money
 from billing_app.services.seats import UserRow
 from billing_app.stripe.snapshots import InvoiceSummary
@@ -46,6 +47,8 @@ class PageSummary:
     # The unpaid invoice's payment waits for the bank's confirmation (3-D Secure).
     unpaid_needs_authentication: bool
     has_password: bool
+    # The saved Billing Details in one line ("" before the first save).
+    billing_details: str
 
 
 def build_summary(session: Session, account: Account) -> PageSummary:
@@ -86,6 +89,7 @@ def build_summary(session: Session, account: Account) -> PageSummary:
             account.unpaid_invoice_id and account.unpaid_requires_action
         ),
         has_password=account.password_hash is not None,
+        billing_details=brief(stored_details(account)),
     )
 
 

@@ -30,6 +30,25 @@ class CardSummary:
 
 
 @dataclass(frozen=True)
+class BillingDetails:
+    """Who the invoices are for: the customer's name, email, address and (one) tax ID at Stripe.
+
+    Empty strings for what is not set; `country` is an ISO 3166-1 alpha-2 code.
+    """
+
+    name: str
+    email: str
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    postal_code: str = ""
+    state: str = ""
+    country: str = ""
+    tax_id_type: str = ""
+    tax_id_value: str = ""
+
+
+@dataclass(frozen=True)
 class PendingUpdate:
     """A change Stripe keeps until its invoice is paid (Billing › Pending updates)."""
 
@@ -85,7 +104,9 @@ class InvoiceSummary:
     amount_paid: int
     amount_due: int
     lines: tuple[InvoiceLine, ...]
-    # The buyer's billing address and tax ids as Stripe froze them on the invoice.
+    # The buyer as Stripe froze it on the invoice at finalization (later changes never show).
+    customer_name: str = ""
+    customer_email: str = ""
     customer_address: tuple[str, ...] = ()
     customer_tax_ids: tuple[str, ...] = ()
 

@@ -73,6 +73,21 @@ REVIEWED = {
     "billing_app___states___plan_changes____yearly_state": MONEY_DIALOG,
     "billing_app___states___plan_changes____cancel_state": MONEY_DIALOG
     | {"set_reason", "set_features", "resume"},
+    # The setters only edit the form (country: its tax ID types); open_form and submit check the
+    # session first (DialogMixin).
+    "billing_app___states___billing_details____billing_details_state": DIALOG
+    | {
+        "set_name",
+        "set_email",
+        "set_line1",
+        "set_line2",
+        "set_city",
+        "set_postal_code",
+        "set_region",
+        "set_country",
+        "set_tax_id_type",
+        "set_tax_id_value",
+    },
     "billing_app___states___card____payment_authentication_state": {
         "authenticate",
         "authenticated",

@@ -48,6 +48,7 @@ def invoice(
     status: str = "paid",
     number: str | None = None,
     amount: int = 8000,
+    customer_name: str = "Acme GmbH",
 ) -> InvoiceSummary:
     created = T0 + timedelta(days=days)
     lines = (
@@ -75,6 +76,8 @@ def invoice(
         amount_paid=amount if status == "paid" else 0,
         amount_due=amount,
         lines=lines,
+        customer_name=customer_name,
+        customer_email="admin@acme.test",
     )
 
 
@@ -260,6 +263,22 @@ def test_an_own_invoice_renders_with_its_number(engine, settings):
         and "Acme GmbH" in text
         and "admin@acme.test" in text
     )
+
+
+def test_the_buyer_is_who_stripe_froze_on_the_invoice_not_the_account_today(engine, settings):
+    account_id = make_account(engine, "acme", "cus_acme")  # the account is "Acme GmbH" today
+    issued = replace(
+        invoice("in_1", 0, customer_name="Acme Ltd"),
+        customer_address=("1 Old Road", "10115 Berlin", "DE"),
+        customer_tax_ids=("DE123456789",),
+    )
+    gateway = FakeGateway({"cus_acme": [issued]})
+    rendered = render_account_invoice(
+        gateway, settings, account_id, "in_1", actor="test", engine=engine
+    )
+    text = " ".join(PdfReader(io.BytesIO(rendered.content)).pages[0].extract_text().split())
+    assert "Acme Ltd admin@acme.test 1 Old Road 10115 Berlin DE Tax ID: DE123456789" in text
+    assert "Acme GmbH" not in text
 
 
 def test_only_final_invoices_pdfs_are_kept_on_disk(engine, settings):
