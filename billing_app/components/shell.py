@@ -71,4 +71,6 @@ def denied() -> rx.Component:
 
 
 def loading() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), padding_y="64px", width="100%", aria_label="Loading")
+    return rx.center(
+        rx.spinner(size="3"), padding_y="64px", width="100%", aria_label="Loading", role="status"
+    )

@@ -107,7 +107,9 @@ def _pager() -> rx.Component:
 def _user_list() -> rx.Component:
     return rx.cond(
         UsersState.loading,
-        rx.center(rx.spinner(), padding_y="24px", width="100%", aria_label="Loading users"),
+        rx.center(
+            rx.spinner(), padding_y="24px", width="100%", aria_label="Loading users", role="status"
+        ),
         rx.cond(
             UsersState.total_users > 0,
             rx.vstack(rx.foreach(UsersState.users, _user), _pager(), spacing="0", width="100%"),
