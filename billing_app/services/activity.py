@@ -45,6 +45,7 @@ _FAILURE_REASONS = {
     "plan_required": "the account has the free version",
     "domain_not_allowed": "the email's domain is not allowed",
     "no_free_license": "no free license",
+    "users_exceed_licenses": "more users than licenses",
 }
 
 

@@ -38,6 +38,8 @@ class Outcome(StrEnum):
     PLAN_REQUIRED = "plan_required"
     DOMAIN_NOT_ALLOWED = "domain_not_allowed"
     NO_FREE_LICENSE = "no_free_license"
+    # Fewer licenses than users (e.g. Stripe's quantity was lowered): nobody new until resolved.
+    USERS_EXCEED_LICENSES = "users_exceed_licenses"
 
 
 LICENSED = {Outcome.ACTIVATED, Outcome.ALREADY_ACTIVE}
@@ -68,16 +70,34 @@ class Activation:
                 return "Licenses need the Unlimited Version: this account is on the free version."
             case Outcome.DOMAIN_NOT_ALLOWED:
                 return f"{domain} is not an email domain allowed to use licenses of this account."
-        over = self.licenses_used - self.licenses_purchased
-        if over > 0:
-            return (
-                f"{self.licenses_used} users hold {self.licenses_purchased} licenses: "
-                f"remove {over} {'user' if over == 1 else 'users'} before adding new ones."
-            )
+            case Outcome.USERS_EXCEED_LICENSES:
+                over = self.licenses_used - self.licenses_purchased
+                return (
+                    f"{_exceeding(self.licenses_used, self.licenses_purchased)}: remove "
+                    f"{_plural(over, 'user')} or purchase more licenses before adding new ones."
+                )
         return (
             f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase "
             "more licenses."
         )
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _exceeding(used: int, purchased: int) -> str:
+    return (
+        f"{_plural(used, 'user')} {'is' if used == 1 else 'are'} active but only "
+        f"{_plural(purchased, 'license')} {'is' if purchased == 1 else 'are'} purchased"
+    )
+
+
+def over_licensed_notice(plan: str, used: int, purchased: int) -> str:
+    """What the admin is told while more users hold a license than are purchased ("" if not)."""
+    if plan != Plan.UNLIMITED or used <= purchased:
+        return ""
+    return f"{_exceeding(used, purchased)}: remove users in User Management or purchase more."
 
 
 def _lock_account(session: Session, account_id: int) -> Account:
@@ -153,6 +173,8 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
     # A concurrent request for the same email won since the first look.
     elif _is_active(session, account_id, email):
         outcome = Outcome.ALREADY_ACTIVE
+    elif licenses_used(session, account_id) > account.licenses_purchased:
+        outcome = Outcome.USERS_EXCEED_LICENSES
     else:
         outcome = Outcome.NO_FREE_LICENSE
     activation = Activation(

@@ -154,7 +154,8 @@ def test_more_users_than_licenses_warns_and_refuses_new_ones(page: Page, launch,
     page.get_by_label("Add a user").fill(f"late@{domain}")
     page.get_by_role("button", name="Add user").click()
     expect(page.locator("#add-user-error")).to_have_text(
-        "5 users hold 2 licenses: remove 3 users before adding new ones."
+        "5 users are active but only 2 licenses are purchased: remove 3 users or purchase more "
+        "licenses before adding new ones."
     )
     expect(page.locator(".user-row")).to_have_count(5)
 
