@@ -73,8 +73,8 @@ class Activation:
             case Outcome.USERS_EXCEED_LICENSES:
                 over = self.licenses_used - self.licenses_purchased
                 return (
-                    f"{_exceeding(self.licenses_used, self.licenses_purchased)}: remove "
-                    f"{_plural(over, 'user')} or purchase more licenses before adding new ones."
+                    f"{exceeding_licenses(self.licenses_used, self.licenses_purchased)}: remove "
+                    f"{plural(over, 'user')} or purchase more licenses before adding new ones."
                 )
         return (
             f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase "
@@ -82,22 +82,30 @@ class Activation:
         )
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def plural(count: object, noun: str) -> str:
+    """ "1 license", "3 licenses" (a count read back from the audit log may be any JSON value)."""
+    return f"{count} {noun}" if str(count) == "1" else f"{count} {noun}s"
 
 
-def _exceeding(used: int, purchased: int) -> str:
+def exceeding_licenses(used: int, purchased: int) -> str:
+    """ "3 users are active but only 2 licenses are purchased"."""
     return (
-        f"{_plural(used, 'user')} {'is' if used == 1 else 'are'} active but only "
-        f"{_plural(purchased, 'license')} {'is' if purchased == 1 else 'are'} purchased"
+        f"{plural(used, 'user')} {'is' if used == 1 else 'are'} active but only "
+        f"{plural(purchased, 'license')} {'is' if purchased == 1 else 'are'} purchased"
     )
+
+
+def users_exceed_licenses(plan: str, used: int, purchased: int) -> bool:
+    return plan == Plan.UNLIMITED and used > purchased
 
 
 def over_licensed_notice(plan: str, used: int, purchased: int) -> str:
     """What the admin is told while more users hold a license than are purchased ("" if not)."""
-    if plan != Plan.UNLIMITED or used <= purchased:
+    if not users_exceed_licenses(plan, used, purchased):
         return ""
-    return f"{_exceeding(used, purchased)}: remove users in User Management or purchase more."
+    return (
+        f"{exceeding_licenses(used, purchased)}: remove users in User Management or purchase more."
+    )
 
 
 def _lock_account(session: Session, account_id: int) -> Account:
