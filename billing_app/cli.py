@@ -1,5 +1,6 @@
 """`billing-admin`: the operator's command line (accounts, connector API keys, launch links, page
-passwords, migrations, the demo accounts, and the start of the whole app for `make run`)."""
+passwords, the reconcile pass, migrations, the demo accounts, and the start of the whole app for
+`make run`)."""
 
 from __future__ import annotations
 
@@ -136,6 +137,31 @@ def cmd_clear_password(args) -> None:
     print(f"password cleared for {args.account}")
 
 
+def cmd_reconcile(args) -> None:
+    from billing_app.db import session_scope
+    from billing_app.services.gateway import get_billing_service
+    from billing_app.services.reconcile import accounts_to_reconcile, reconcile
+    from billing_app.stripe.errors import GatewayError
+
+    with session_scope() as session:
+        targets = accounts_to_reconcile(session, args.account)
+    if not targets:
+        print("no account has a Stripe subscription; nothing to reconcile")
+    failed = []
+    for account_id, slug in targets:
+        try:
+            result = reconcile(get_billing_service(), account_id, actor="billing-admin")
+        except GatewayError as exc:
+            # One account's failure does not keep the others out of step.
+            print(f"{slug}: Stripe error, nothing changed: {exc.message}", file=sys.stderr)
+            failed.append(slug)
+            continue
+        for line in result.lines():
+            print(f"{slug}: {line}")
+    if failed:
+        raise CommandError(f"not reconciled: {', '.join(failed)}")
+
+
 def cmd_run(_args) -> None:
     from billing_app.runner import Stack, migrate
     from billing_app.services.accounts import get_account, launch_url
@@ -220,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clear-password", help="remove an account's page password")
     p.add_argument("account", metavar="ACCOUNT")
     p.set_defaults(func=cmd_clear_password)
+
+    p = sub.add_parser(
+        "reconcile",
+        help="bring licenses, plan and card in step with Stripe (reads Stripe, never charges); "
+        "every account with a Stripe subscription when none is named",
+    )
+    p.add_argument("account", metavar="ACCOUNT", nargs="?")
+    p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(func=cmd_migrate)

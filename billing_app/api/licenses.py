@@ -3,7 +3,8 @@
 JSON in and out, `Authorization: Bearer <account API key>`. Refusals are JSON
 with a stable `error` code for the connector and a `message` for people:
 400 bad input, 401 no or wrong key, 402 free version, 403 domain not allowed,
-405 wrong method, 409 no free license, 413 body over 4 KB, 503 database busy (retry).
+405 wrong method, 409 no free license (or more users than licenses), 413 body over 4 KB,
+503 database busy (retry).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _REFUSAL_STATUS = {
     Outcome.PLAN_REQUIRED: 402,
     Outcome.DOMAIN_NOT_ALLOWED: 403,
     Outcome.NO_FREE_LICENSE: 409,
+    Outcome.USERS_EXCEED_LICENSES: 409,
 }
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 

@@ -80,6 +80,22 @@ def _card() -> rx.Component:
     )
 
 
+def over_licensed_banner() -> rx.Component:
+    """More users than licenses: nobody new can be activated until the admin resolves it."""
+    notice = S.over_licensed_notice
+    return rx.cond(
+        notice != "",
+        rx.callout(
+            notice,
+            icon="triangle-alert",
+            color_scheme="amber",
+            width="100%",
+            role="alert",
+            id="over-licensed-banner",
+        ),
+    )
+
+
 def summary_card() -> rx.Component:
     unlimited = S.is_unlimited
     return rx.card(

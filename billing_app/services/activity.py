@@ -19,6 +19,7 @@ from billing_app.models import AuditLog
 from billing_app.plans import Interval
 from billing_app.services.audit import AuditAction, AuditOutcome
 from billing_app.services.money import format_money
+from billing_app.services.seats import exceeding_licenses, plural
 
 PAGE_SIZE = 25
 MAX_MESSAGE_CHARS = 200
@@ -26,6 +27,8 @@ _SHOWN = frozenset(
     {
         "email",
         "licenses",
+        "previous_licenses",
+        "users",
         "interval",
         "charged_cents",
         "amount_cents",
@@ -45,6 +48,7 @@ _FAILURE_REASONS = {
     "plan_required": "the account has the free version",
     "domain_not_allowed": "the email's domain is not allowed",
     "no_free_license": "no free license",
+    "users_exceed_licenses": "more users than licenses",
 }
 
 
@@ -88,11 +92,11 @@ def _shown_detail(raw: str) -> dict[str, Any]:
         return {}
     if not isinstance(detail, dict):
         return {}
+    return _whitelisted(detail)
+
+
+def _whitelisted(detail: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in detail.items() if key in _SHOWN}
-
-
-def _plural(count: Any, noun: str) -> str:
-    return f"{count} {noun}" if str(count) == "1" else f"{count} {noun}s"
 
 
 def _charged(detail: dict[str, Any]) -> str:
@@ -111,7 +115,12 @@ def _amount(detail: dict[str, Any]) -> str:
 
 def _plan(detail: dict[str, Any]) -> str:
     billed = "yearly" if detail.get("interval") == Interval.YEAR else "monthly"
-    return f"{_plural(detail['licenses'], 'license')}, billed {billed}"
+    return f"{plural(detail['licenses'], 'license')}, billed {billed}"
+
+
+def _was(detail: dict[str, Any]) -> str:
+    previous = detail.get("previous_licenses")
+    return f" (was {previous})" if isinstance(previous, int) else ""
 
 
 def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
@@ -124,11 +133,16 @@ def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
         case AuditAction.LICENSE_ACTIVATE if email:
             return f"Activated {email}"
         case AuditAction.ADD_LICENSES if "licenses" in detail:
-            return f"Added {_plural(detail['licenses'], 'license')}{_charged(detail)}"
+            return f"Added {plural(detail['licenses'], 'license')}{_charged(detail)}"
         case AuditAction.PURCHASE_UNLIMITED if "licenses" in detail:
             return f"Unlimited Version purchased: {_plan(detail)}{_charged(detail)}"
         case AuditAction.SUBSCRIPTION_CHANGED if "licenses" in detail:
-            return f"Subscription changed at Stripe: {_plan(detail)}"
+            return f"Subscription changed at Stripe: {_plan(detail)}{_was(detail)}"
+        case AuditAction.USERS_EXCEED_LICENSES if isinstance(detail.get("users"), int) and (
+            isinstance(detail.get("licenses"), int)
+        ):
+            users, licenses = detail["users"], detail["licenses"]
+            return f"{exceeding_licenses(users, licenses)}: new users are refused until resolved"
         case AuditAction.PAYMENT_FAILED | AuditAction.PAYMENT_SUCCEEDED if _amount(detail):
             return f"Payment of {_amount(detail)}"
         case AuditAction.PAYMENT_ACTION_REQUIRED if _amount(detail):
@@ -156,6 +170,11 @@ def _outcome(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> st
     if not why and action in (AuditAction.PAGE_SIGN_IN, AuditAction.PAGE_CHANGE_PASSWORD):
         why = "wrong password"
     return f"Failed: {why}" if why else "Failed"
+
+
+def describe(action: AuditAction, ok: bool, detail: dict[str, Any]) -> str:
+    """What an audit entry about to be written says, in the Activity tab's words."""
+    return _what(action, ok, _whitelisted(detail))
 
 
 def format_when(at: datetime) -> str:

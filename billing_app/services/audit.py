@@ -63,6 +63,10 @@ class AuditAction(StrEnum):
     PAYMENT_FAILED = "stripe.payment_failed", "Payment failed"
     PAYMENT_ACTION_REQUIRED = "stripe.payment_action_required", "Bank asks to confirm a payment"
     PAYMENT_SUCCEEDED = "stripe.payment_succeeded", "Open invoice paid"
+    USERS_EXCEED_LICENSES = (
+        "seats.users_exceed_licenses",
+        "More users than licenses: new users are refused until resolved",
+    )
     SEED_SUBSCRIPTION = "seed.subscription", "Demo subscription created"
     INVOICE_NUMBER = "invoice.number", "Invoices numbered"
     DOMAINS_UPDATE = "domains.update", "Domains updated"

@@ -47,6 +47,7 @@ from billing_app.services import audit
 from billing_app.services.accounts import licenses_used
 from billing_app.services.billing import (
     LIVE_STATUSES,
+    BillingChange,
     apply_card,
     apply_payment_state,
     apply_subscription,
@@ -1231,17 +1232,19 @@ class BillingService:
 
     def resync(
         self, account_id: int, subscription_id: str | None = None, *, actor: str | None = None
-    ) -> None:
-        """Re-read subscription, card and unpaid invoice from Stripe and store them.
+    ) -> list[BillingChange]:
+        """The reconcile pass: re-read subscription, card and unpaid invoice from Stripe, store
+        them, and return what differed from the local rows (users exceeding licenses included).
 
-        `subscription_id` (from a webhook) is adopted when the account has no live one.
-        Two re-syncs racing never leave the older read stored last. With an `actor` (a webhook),
-        what changed is audited as done by it; the page's own actions audit themselves.
+        It only reads Stripe: never a charge, never a user removed. `subscription_id` (from a
+        webhook) is adopted when the account has no live one. Two re-syncs racing never leave the
+        older read stored last. With an `actor` (a webhook, the operator's reconcile), each change
+        is audited as done by it; the page's own actions audit themselves.
         """
         read_at = utcnow()
         account = self._load(account_id)
         if not account.stripe_customer_id:
-            return
+            return []
         subscription_id = (
             (account.stripe_subscription_id if account.plan == Plan.UNLIMITED else None)
             or subscription_id
@@ -1261,11 +1264,11 @@ class BillingService:
         paid = self._paid_since(account, unpaid) if actor else frozenset()
         with session_scope() as session:
             if not _store_read(session, account_id, read_at):
-                return
+                return []
             stored = session.get(Account, account_id)
             if stored is None:
-                return
-            before = billing_facts(stored)
+                return []
+            before = billing_facts(stored, licenses_used(session, account_id))
             if subscription is not None and (
                 subscription.status != "incomplete" or stored.plan != Plan.UNLIMITED
             ):
@@ -1273,9 +1276,10 @@ class BillingService:
             apply_card(stored, card)
             apply_payment_state(stored, unpaid[-1] if unpaid else None)
             session.add(stored)
+            changes = stripe_changes(before, billing_facts(stored, before.users), paid)
             if actor is None:
-                return
-            for change in stripe_changes(before, billing_facts(stored), paid):
+                return changes
+            for change in changes:
                 audit.record(
                     session,
                     action=change.action,
@@ -1284,6 +1288,7 @@ class BillingService:
                     outcome=audit.AuditOutcome.OK if change.ok else audit.AuditOutcome.ERROR,
                     **change.detail,
                 )
+        return changes
 
     def _paid_since(self, account: Account, unpaid: list[InvoicePayment]) -> frozenset[str]:
         """The account's unpaid invoice, when Stripe no longer lists it open because it is paid."""

@@ -38,6 +38,8 @@ class Outcome(StrEnum):
     PLAN_REQUIRED = "plan_required"
     DOMAIN_NOT_ALLOWED = "domain_not_allowed"
     NO_FREE_LICENSE = "no_free_license"
+    # Fewer licenses than users (e.g. Stripe's quantity was lowered): nobody new until resolved.
+    USERS_EXCEED_LICENSES = "users_exceed_licenses"
 
 
 LICENSED = {Outcome.ACTIVATED, Outcome.ALREADY_ACTIVE}
@@ -68,16 +70,42 @@ class Activation:
                 return "Licenses need the Unlimited Version: this account is on the free version."
             case Outcome.DOMAIN_NOT_ALLOWED:
                 return f"{domain} is not an email domain allowed to use licenses of this account."
-        over = self.licenses_used - self.licenses_purchased
-        if over > 0:
-            return (
-                f"{self.licenses_used} users hold {self.licenses_purchased} licenses: "
-                f"remove {over} {'user' if over == 1 else 'users'} before adding new ones."
-            )
+            case Outcome.USERS_EXCEED_LICENSES:
+                over = self.licenses_used - self.licenses_purchased
+                return (
+                    f"{exceeding_licenses(self.licenses_used, self.licenses_purchased)}: remove "
+                    f"{plural(over, 'user')} or purchase more licenses before adding new ones."
+                )
         return (
             f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase "
             "more licenses."
         )
+
+
+def plural(count: object, noun: str) -> str:
+    """ "1 license", "3 licenses" (a count read back from the audit log may be any JSON value)."""
+    return f"{count} {noun}" if str(count) == "1" else f"{count} {noun}s"
+
+
+def exceeding_licenses(used: int, purchased: int) -> str:
+    """ "3 users are active but only 2 licenses are purchased"."""
+    return (
+        f"{plural(used, 'user')} {'is' if used == 1 else 'are'} active but only "
+        f"{plural(purchased, 'license')} {'is' if purchased == 1 else 'are'} purchased"
+    )
+
+
+def users_exceed_licenses(plan: str, used: int, purchased: int) -> bool:
+    return plan == Plan.UNLIMITED and used > purchased
+
+
+def over_licensed_notice(plan: str, used: int, purchased: int) -> str:
+    """What the admin is told while more users hold a license than are purchased ("" if not)."""
+    if not users_exceed_licenses(plan, used, purchased):
+        return ""
+    return (
+        f"{exceeding_licenses(used, purchased)}: remove users in User Management or purchase more."
+    )
 
 
 def _lock_account(session: Session, account_id: int) -> Account:
@@ -153,6 +181,8 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
     # A concurrent request for the same email won since the first look.
     elif _is_active(session, account_id, email):
         outcome = Outcome.ALREADY_ACTIVE
+    elif licenses_used(session, account_id) > account.licenses_purchased:
+        outcome = Outcome.USERS_EXCEED_LICENSES
     else:
         outcome = Outcome.NO_FREE_LICENSE
     activation = Activation(

@@ -13,7 +13,7 @@ from billing_app.plans import Interval, Plan
 from billing_app.services.accounts import licenses_used
 from billing_app.services.billing_details import brief, stored_details
 from billing_app.services.money import format_money
-from billing_app.services.seats import UserRow
+from billing_app.services.seats import UserRow, over_licensed_notice
 from billing_app.stripe.snapshots import InvoiceSummary
 
 INVOICE_STATUS_LABELS = {
@@ -49,11 +49,14 @@ class PageSummary:
     has_password: bool
     # The saved Billing Details in one line ("" before the first save).
     billing_details: str
+    # More users than licenses (e.g. Stripe's quantity was lowered): the Plan tab's banner.
+    over_licensed_notice: str
 
 
 def build_summary(session: Session, account: Account) -> PageSummary:
     assert account.id is not None  # read from the database
     unlimited = account.plan == Plan.UNLIMITED
+    used = licenses_used(session, account.id)
     has_card = bool(account.card_last4)
     return PageSummary(
         account_name=account.name,
@@ -62,7 +65,7 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         interval_label=("Yearly" if account.billing_interval == Interval.YEAR else "Monthly")
         if unlimited
         else "",
-        licenses_used=licenses_used(session, account.id),
+        licenses_used=used,
         licenses_purchased=account.licenses_purchased,
         next_invoice_date=format_date(account.current_period_end)
         if account.next_invoice_amount_cents
@@ -90,6 +93,7 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         ),
         has_password=account.password_hash is not None,
         billing_details=brief(stored_details(account)),
+        over_licensed_notice=over_licensed_notice(account.plan, used, account.licenses_purchased),
     )
 
 

@@ -17,7 +17,9 @@ from typing import IO
 import httpx
 import pytest
 
+from billing_app.services.billing_actions import BillingService
 from billing_app.settings import TEST_MODE_SECRET_KEY, Settings
+from billing_app.stripe.client import StripeClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,3 +139,20 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture(scope="session")
 def settings(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings_for(emulator.port, tmp_path_factory.mktemp("billing-data"))
+
+
+@pytest.fixture(scope="session")
+def app_database() -> str:
+    """The run's database (what `session_scope` and the CLI use), migrated."""
+    from billing_app.runner import migrate
+    from billing_app.settings import get_settings
+
+    url = get_settings().database_url
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def service(settings: Settings, app_database: str) -> BillingService:
+    """The money flows and the reconcile pass against the emulator, on the run's database."""
+    return BillingService(StripeClient(settings), settings)

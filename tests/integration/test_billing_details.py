@@ -15,11 +15,9 @@ from sqlmodel import col, select
 from billing_app.db import session_scope
 from billing_app.errors import UserError
 from billing_app.models import AuditLog
-from billing_app.runner import migrate
 from billing_app.services.audit import AuditAction
 from billing_app.services.billing_actions import BillingService
 from billing_app.services.invoices import history_page, render_account_invoice
-from billing_app.settings import get_settings
 from billing_app.stripe.client import MSG_TAX_ID_REFUSED, StripeClient
 from billing_app.stripe.errors import MSG_UNREACHABLE, GatewayError
 from billing_app.stripe.snapshots import BillingDetails
@@ -49,16 +47,6 @@ LONDON = {
     "tax_id_type": "gb_vat",
     "tax_id_value": "GB123456789",
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def database():
-    migrate(get_settings().database_url)
-
-
-@pytest.fixture(scope="module")
-def service(settings) -> BillingService:
-    return BillingService(StripeClient(settings), settings)
 
 
 def save(service: BillingService, account_id: int, form: dict[str, Any], form_id: str = ""):

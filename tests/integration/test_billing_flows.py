@@ -18,11 +18,9 @@ from sqlmodel import select
 from billing_app.db import session_scope
 from billing_app.errors import MSG_BUSY, ErrorCode, UserError
 from billing_app.models import Account, AuditLog, BillingAction, CancellationFeedback, StripeEvent
-from billing_app.runner import migrate
 from billing_app.services.activity import activity_page
 from billing_app.services.billing_actions import MSG_STALE_PAGE, BillingService, StalePage
 from billing_app.services.webhooks import handle_delivery
-from billing_app.settings import get_settings
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import MSG_SERVICE_ERROR, MSG_UNREACHABLE
 from tests.integration.flows import (
@@ -41,16 +39,6 @@ from tests.integration.flows import (
     through_the_page,
     use_card,
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def database():
-    migrate(get_settings().database_url)
-
-
-@pytest.fixture(scope="module")
-def service(settings) -> BillingService:
-    return BillingService(StripeClient(settings), settings)
 
 
 @pytest.fixture(scope="module")
@@ -878,7 +866,7 @@ def test_changes_a_webhook_reports_show_in_the_activity_tab_as_done_by_stripe(
         subscription_event("evt_" + uuid.uuid4().hex, stored, "customer.subscription.deleted"),
     )
     assert stripe_rows(account_id) == [
-        ("Subscription changed at Stripe: 7 licenses, billed monthly", "Done"),
+        ("Subscription changed at Stripe: 7 licenses, billed monthly (was 2)", "Done"),
         ("Card changed to Visa ending 0341", "Done"),
         ("Payment of $8.00", "Failed"),
         ("Card changed to Visa ending 5556", "Done"),

@@ -106,6 +106,31 @@ def test_actors(actor, shown):
             "Done",
         ),
         (_entry("stripe.payment_succeeded"), "Open invoice paid", "Done"),
+        (
+            _entry(
+                "stripe.subscription_changed", licenses=3, interval="month", previous_licenses=7
+            ),
+            "Subscription changed at Stripe: 3 licenses, billed monthly (was 7)",
+            "Done",
+        ),
+        (
+            _entry("seats.users_exceed_licenses", users=3, licenses=1),
+            (
+                "3 users are active but only 1 license is purchased: new users are refused until "
+                "resolved"
+            ),
+            "Done",
+        ),
+        (
+            _entry(
+                "license.activate",
+                audit.AuditOutcome.ERROR,
+                email="d@acme.test",
+                result="users_exceed_licenses",
+            ),
+            "Activated d@acme.test",
+            "Failed: more users than licenses",
+        ),
         (_entry("something.new"), "Other change", "Done"),
     ],
 )

@@ -12,7 +12,7 @@ from billing_app.services import domains, seats
 from billing_app.services.accounts import account_for_api_key, issue_api_key, licenses_used
 from billing_app.services.emails import InvalidEmail
 from billing_app.services.seats import Outcome
-from billing_app.services.summary import UserListRow, user_list_rows
+from billing_app.services.summary import UserListRow, build_summary, user_list_rows
 
 ADMIN = "admin@acme.test"
 
@@ -103,10 +103,31 @@ def test_fewer_licenses_than_users_refuses_new_users_and_keeps_everyone(session,
     acme.licenses_purchased = 1  # e.g. a webhook reported a lower quantity
     session.add(acme)
     refused = seats.activate(session, acme.id, "dave@acme.test", actor="connector")
-    assert refused.outcome == Outcome.NO_FREE_LICENSE
-    assert refused.message == "3 users hold 1 licenses: remove 2 users before adding new ones."
+    assert refused.outcome == Outcome.USERS_EXCEED_LICENSES
+    assert refused.message == (
+        "3 users are active but only 1 license is purchased: remove 2 users or purchase more "
+        "licenses before adding new ones."
+    )
+    assert _audit(session, "license.activate")[-1] == (
+        "error",
+        {"email": "dave@acme.test", "result": "users_exceed_licenses"},
+    )
     assert licenses_used(session, acme.id) == 3
+    # Users already holding a license keep it: their checks and activations still answer licensed.
     assert _check(session, acme, "carol@acme.test") == ("unlimited", True)
+    assert seats.activate(session, acme.id, "carol@acme.test", actor="connector").licensed
+
+
+def test_the_page_says_when_users_exceed_licenses(session, acme):
+    assert build_summary(session, acme).over_licensed_notice == ""
+    seats.activate(session, acme.id, "bob@acme.test", actor="connector")
+    acme.licenses_purchased = 1
+    assert build_summary(session, acme).over_licensed_notice == (
+        "2 users are active but only 1 license is purchased: remove users in User Management "
+        "or purchase more."
+    )
+    acme.plan = Plan.FREE  # the free version has no licenses to exceed
+    assert build_summary(session, acme).over_licensed_notice == ""
 
 
 def test_free_version_needs_the_unlimited_plan(session, acme):
