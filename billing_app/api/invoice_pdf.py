@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from billing_app.db import session_scope
+from billing_app.i18n import use_locale
 from billing_app.services.gateway import get_gateway
 from billing_app.services.invoice_links import PDF_PATH, InvalidInvoiceLink, verify_invoice_link
 from billing_app.services.invoices import InvoiceNotAvailable, render_account_invoice
@@ -53,9 +54,11 @@ def invoice_pdf(request: Request) -> Response:
         log.info("invoice PDF link refused: %s", exc)
         return _refused(403)
     try:
-        rendered = render_account_invoice(
-            get_gateway(), settings, link.account_id, link.invoice_id, actor=ACTOR
-        )
+        # In the language of the tab that minted the link.
+        with use_locale(link.locale):
+            rendered = render_account_invoice(
+                get_gateway(), settings, link.account_id, link.invoice_id, actor=ACTOR
+            )
     except InvoiceNotAvailable:
         log.info(
             "invoice PDF refused: account %s has no final invoice %s",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.components.dialogs import card_form, dialog, footer, inline_error
+from billing_app.components.text import t
 from billing_app.states.billing import CardState
 from billing_app.states.page import PageState
 
@@ -18,20 +19,24 @@ def _current_card() -> rx.Component:
             rx.vstack(
                 rx.text(
                     rx.cond(
-                        S["card_label"].to(str) != "", S["card_label"].to(str), "No card on file"
+                        S["card_label"].to(str) != "", S["card_label"].to(str), t("No card on file")
                     ),
                     size="2",
                     weight="medium",
                 ),
                 rx.cond(
                     S["card_expiry"].to(str) != "",
-                    rx.text("Expires ", S["card_expiry"].to(str), size="1", color_scheme="gray"),
+                    rx.text(t("Expires "), S["card_expiry"].to(str), size="1", color_scheme="gray"),
                 ),
                 spacing="0",
             ),
             rx.spacer(),
             rx.link(
-                "Change Card", on_click=CardState.change_card, href="#", size="2", id="change-card"
+                t("Change Card"),
+                on_click=CardState.change_card,
+                href="#",
+                size="2",
+                id="change-card",
             ),
             align="center",
             width="100%",
@@ -45,13 +50,13 @@ def card_dialog() -> rx.Component:
     s = CardState
     return dialog(
         s,
-        "Update Credit Card",
-        "The card used for your invoices.",
+        t("Update Credit Card"),
+        t("The card used for your invoices."),
         _current_card(),
         rx.cond(
             S["unpaid_amount"].to(str) != "",
             rx.text(
-                "Saving a new card also pays the open invoice of ",
+                t("Saving a new card also pays the open invoice of "),
                 S["unpaid_amount"].to(str),
                 ".",
                 size="2",
@@ -62,7 +67,7 @@ def card_dialog() -> rx.Component:
             rx.vstack(
                 card_form(s),
                 inline_error(s.error),
-                footer(s, "Save Card", s.submit, disabled=~s.card_ready),
+                footer(s, t("Save Card"), s.submit, disabled=~s.card_ready),
                 spacing="3",
                 width="100%",
             ),
@@ -70,7 +75,7 @@ def card_dialog() -> rx.Component:
                 inline_error(s.error),
                 rx.hstack(
                     rx.button(
-                        "Close",
+                        t("Close"),
                         variant="soft",
                         color_scheme="gray",
                         on_click=s.close,

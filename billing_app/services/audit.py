@@ -9,11 +9,13 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from billing_app.i18n import N_
 from billing_app.models import AuditLog, core_table, utcnow
 
 
 class AuditAction(StrEnum):
-    """Every action the log records; the value is what is stored, `label` what the page shows."""
+    """Every action the log records; the value is what is stored, `label` what the page shows
+    (English, the catalogue's msgid: translated where shown)."""
 
     label: str
 
@@ -23,43 +25,43 @@ class AuditAction(StrEnum):
         member.label = label
         return member
 
-    ACCOUNT_CREATE = "account.create", "Account created"
-    ACCOUNT_API_KEY = "account.api_key", "New connector API key issued"
-    ACCOUNT_SET_PASSWORD = "account.set_password", "Page password set"
-    ACCOUNT_CLEAR_PASSWORD = "account.clear_password", "Page password removed"
-    PAGE_LAUNCH = "page.launch", "Billing Page opened"
-    PAGE_SIGN_IN = "page.sign_in", "Signed in"
-    PAGE_CHANGE_PASSWORD = "page.change_password", "Password changed"
-    PURCHASE_UNLIMITED = "billing.purchase_unlimited", "Unlimited Version purchased"
+    ACCOUNT_CREATE = "account.create", N_("Account created")
+    ACCOUNT_API_KEY = "account.api_key", N_("New connector API key issued")
+    ACCOUNT_SET_PASSWORD = "account.set_password", N_("Page password set")
+    ACCOUNT_CLEAR_PASSWORD = "account.clear_password", N_("Page password removed")
+    PAGE_LAUNCH = "page.launch", N_("Billing Page opened")
+    PAGE_SIGN_IN = "page.sign_in", N_("Signed in")
+    PAGE_CHANGE_PASSWORD = "page.change_password", N_("Password changed")
+    PURCHASE_UNLIMITED = "billing.purchase_unlimited", N_("Unlimited Version purchased")
     PURCHASE_UNLIMITED_AUTHENTICATION = (
         "billing.purchase_unlimited.authentication_requested",
-        "Bank asked to confirm the Unlimited Version purchase",
+        N_("Bank asked to confirm the Unlimited Version purchase"),
     )
-    ADD_LICENSES = "billing.add_licenses", "Licenses added"
+    ADD_LICENSES = "billing.add_licenses", N_("Licenses added")
     ADD_LICENSES_AUTHENTICATION = (
         "billing.add_licenses.authentication_requested",
-        "Bank asked to confirm added licenses",
+        N_("Bank asked to confirm added licenses"),
     )
-    CHANGE_CARD = "billing.change_card", "Card changed"
+    CHANGE_CARD = "billing.change_card", N_("Card changed")
     CHANGE_CARD_AUTHENTICATION = (
         "billing.change_card.authentication_requested",
-        "Bank asked to confirm the open invoice's payment",
+        N_("Bank asked to confirm the open invoice's payment"),
     )
-    CONVERT_YEARLY = "billing.convert_yearly", "Switched to yearly billing"
+    CONVERT_YEARLY = "billing.convert_yearly", N_("Switched to yearly billing")
     CONVERT_YEARLY_AUTHENTICATION = (
         "billing.convert_yearly.authentication_requested",
-        "Bank asked to confirm the switch to yearly billing",
+        N_("Bank asked to confirm the switch to yearly billing"),
     )
-    CANCEL = "billing.cancel", "Subscription cancelled at period end — reason saved"
-    CANCEL_FEEDBACK = "billing.cancel_feedback", "Cancellation reason saved"
-    RESUME = "billing.resume", "Subscription resumed"
-    CREATE_CUSTOMER = "billing.create_customer", "Stripe customer created"
-    AUTHENTICATE_PAYMENT = "billing.authenticate_payment", "Payment confirmed with the bank"
-    SEED_SUBSCRIPTION = "seed.subscription", "Demo subscription created"
-    INVOICE_NUMBER = "invoice.number", "Invoices numbered"
-    DOMAINS_UPDATE = "domains.update", "Domains updated"
-    LICENSE_ACTIVATE = "license.activate", "User activated"
-    LICENSE_RELEASE = "license.release", "User removed"
+    CANCEL = "billing.cancel", N_("Subscription cancelled at period end — reason saved")
+    CANCEL_FEEDBACK = "billing.cancel_feedback", N_("Cancellation reason saved")
+    RESUME = "billing.resume", N_("Subscription resumed")
+    CREATE_CUSTOMER = "billing.create_customer", N_("Stripe customer created")
+    AUTHENTICATE_PAYMENT = "billing.authenticate_payment", N_("Payment confirmed with the bank")
+    SEED_SUBSCRIPTION = "seed.subscription", N_("Demo subscription created")
+    INVOICE_NUMBER = "invoice.number", N_("Invoices numbered")
+    DOMAINS_UPDATE = "domains.update", N_("Domains updated")
+    LICENSE_ACTIVATE = "license.activate", N_("User activated")
+    LICENSE_RELEASE = "license.release", N_("User removed")
 
 
 OUTCOME_OK = "ok"

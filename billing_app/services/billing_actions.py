@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from billing_app.db import session_scope
+from billing_app.i18n import N_, _, format_date, ngettext
 from billing_app.models import (
     ACTION_FAILED,
     ACTION_PENDING,
@@ -53,7 +54,7 @@ from billing_app.services.billing import (
     apply_subscription,
 )
 from billing_app.services.money import format_money
-from billing_app.services.summary import format_date
+from billing_app.services.summary import card_label
 from billing_app.settings import Settings
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import MSG_AUTHENTICATION_FAILED, GatewayError
@@ -96,25 +97,28 @@ STALE_PENDING_AFTER = timedelta(minutes=15)
 # How old the proration instant of a preview may be when the customer confirms it.
 PREVIEW_VALID_FOR = timedelta(minutes=30)
 
-MSG_STALE_PAGE = (
+MSG_STALE_PAGE = N_(
     "Your subscription changed in another window. Review the new figures and confirm again."
 )
-MSG_BUSY = (
+MSG_BUSY = N_(
     "Another billing change for this account is in progress. Please wait a moment and try again."
 )
-MSG_ALREADY_YEARLY = "This subscription is already billed yearly."
-MSG_EXPIRED_FORM = "This form has expired. Please reload the page."
-MSG_PREVIEW_EXPIRED = "The price shown has expired. Please review the new price and confirm again."
+MSG_ALREADY_YEARLY = N_("This subscription is already billed yearly.")
+MSG_EXPIRED_FORM = N_("This form has expired. Please reload the page.")
+MSG_PREVIEW_EXPIRED = N_(
+    "The price shown has expired. Please review the new price and confirm again."
+)
 
 
 class BillingError(Exception):
-    """An action that cannot be done; `str(exc)` is the message for the user.
+    """An action that cannot be done; `str(exc)` is the message for the user, in the current
+    locale (a message given in English, e.g. an `N_()` constant, is translated here).
 
     `stale` marks a page whose figures are out of date (the page then reloads them).
     """
 
     def __init__(self, message: str, *, stale: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(_(message))
         self.stale = stale
 
 
@@ -156,11 +160,19 @@ class ChangePreview:
 
     @property
     def recurring(self) -> str:
-        return f"{format_money(self.recurring_cents, self.currency)} per {self.interval}"
+        return recurring_amount(self.recurring_cents, self.currency, self.interval)
 
     @property
     def is_credit(self) -> bool:
         return self.charged_now_cents < 0
+
+
+def recurring_amount(cents: int, currency: str, interval: str) -> str:
+    """ "$80.00 per month", "960,00 $ pro Jahr"."""
+    amount = format_money(cents, currency)
+    if interval == INTERVAL_YEAR:
+        return _("%(amount)s per year") % {"amount": amount}
+    return _("%(amount)s per month") % {"amount": amount}
 
 
 def parse_license_count(value: Any, *, minimum: int = 1) -> int:
@@ -168,7 +180,8 @@ def parse_license_count(value: Any, *, minimum: int = 1) -> int:
     text = str(value).strip() if value is not None else ""
     if not text.isdigit() or not minimum <= int(text) <= MAX_LICENSES_PER_PURCHASE:
         raise BillingError(
-            f"Enter a whole number of licenses from {minimum} to {MAX_LICENSES_PER_PURCHASE}."
+            _("Enter a whole number of licenses from %(minimum)s to %(maximum)s.")
+            % {"minimum": minimum, "maximum": MAX_LICENSES_PER_PURCHASE}
         )
     return int(text)
 
@@ -303,7 +316,9 @@ def _require_customer(_session: Session, account: Account) -> None:
 
 def _charged(payment: InvoicePayment | None) -> str:
     if payment is not None and payment.amount_paid > 0:
-        return f" {format_money(payment.amount_paid, payment.currency)} was charged to your card."
+        return " " + _("%(amount)s was charged to your card.") % {
+            "amount": format_money(payment.amount_paid, payment.currency)
+        }
     return ""
 
 
@@ -607,7 +622,7 @@ class BillingService:
                     **params,
                 )
             return ActionResult(
-                "Please confirm the payment with your bank.",
+                _("Please confirm the payment with your bank."),
                 client_secret=result.payment.client_secret,
                 payment_method_id=result.payment_method_id,
             )
@@ -688,7 +703,7 @@ class BillingService:
             return _Changed(changed, payment=payment)
         if payment is None:
             raise GatewayError(
-                "The payment service kept the change pending without an invoice.",
+                N_("The payment service kept the change pending without an invoice."),
                 code="unexpected_response",
             )
         return self._settle_change(action, changed, payment)
@@ -737,7 +752,6 @@ class BillingService:
                 is_expected=lambda sub: sub.quantity == expected,
             )
 
-        noun = "license" if extra == 1 else "licenses"
         return self._run(
             account_id=account_id,
             kind=KIND_ADD_LICENSES,
@@ -752,7 +766,13 @@ class BillingService:
                 "proration_date": when,
             },
             describe=lambda done: (
-                f"Added {extra} {noun}: you now have {expected + extra}.{_charged(done.payment)}"
+                ngettext(
+                    "Added %(count)s license: you now have %(total)s.",
+                    "Added %(count)s licenses: you now have %(total)s.",
+                    extra,
+                )
+                % {"count": extra, "total": expected + extra}
+                + _charged(done.payment)
             ),
         )
 
@@ -785,7 +805,7 @@ class BillingService:
             resume=resume,
             params={"subscription": account.stripe_subscription_id, "proration_date": when},
             describe=lambda done: (
-                f"Your subscription is now billed yearly.{_charged(done.payment)}"
+                _("Your subscription is now billed yearly.") + _charged(done.payment)
             ),
         )
 
@@ -890,10 +910,14 @@ class BillingService:
 
         def describe(done: _Changed) -> str:
             assert done.card is not None
-            message = f"Card saved: {done.card.brand.title()} ending {done.card.last4}."
+            message = _("Card saved: %(card)s.") % {
+                "card": card_label(done.card.brand, done.card.last4)
+            }
             if done.unpaid:
                 return (
-                    f"{message} But the open invoice could not be paid with it; try another card."
+                    message
+                    + " "
+                    + _("But the open invoice could not be paid with it; try another card.")
                 )
             if done.invoices_paid:
                 return f"{message} The open invoice is paid."
@@ -992,8 +1016,6 @@ class BillingService:
                 return _Changed(subscription, card=card, payment=payment)
             return _AwaitingCustomer(payment, payment_method)
 
-        noun = "license" if quantity == 1 else "licenses"
-        billed = "yearly" if interval == INTERVAL_YEAR else "monthly"
         return self._run(
             account_id=account_id,
             kind=KIND_PURCHASE_UNLIMITED,
@@ -1007,7 +1029,20 @@ class BillingService:
                 "setup_intent": _intent_of(setup_secret),
             },
             describe=lambda done: (
-                f"Welcome to the Unlimited Version: {quantity} {noun}, billed {billed}."
+                (
+                    ngettext(
+                        "Welcome to the Unlimited Version: %(count)s license, billed yearly.",
+                        "Welcome to the Unlimited Version: %(count)s licenses, billed yearly.",
+                        quantity,
+                    )
+                    if interval == INTERVAL_YEAR
+                    else ngettext(
+                        "Welcome to the Unlimited Version: %(count)s license, billed monthly.",
+                        "Welcome to the Unlimited Version: %(count)s licenses, billed monthly.",
+                        quantity,
+                    )
+                )
+                % {"count": quantity}
             ),
         )
 
@@ -1021,7 +1056,10 @@ class BillingService:
         if not reason_text:
             raise BillingError("Please enter a reason for cancelling.")
         if len(reason_text) > MAX_FEEDBACK_CHARS or len(features_text) > MAX_FEEDBACK_CHARS:
-            raise BillingError(f"Please keep each answer under {MAX_FEEDBACK_CHARS} characters.")
+            raise BillingError(
+                _("Please keep each answer under %(count)s characters.")
+                % {"count": MAX_FEEDBACK_CHARS}
+            )
         comment = f"Reason: {reason_text}" + (
             f"\nAdditional features: {features_text}" if features_text else ""
         )
@@ -1059,9 +1097,9 @@ class BillingService:
         def describe(done: _Changed) -> str:
             assert done.subscription is not None
             end = done.subscription.cancel_at or done.subscription.current_period_end
-            return (
-                f"Your subscription will end on {format_date(end)}. You can resume it until then."
-            )
+            return _("Your subscription will end on %(date)s. You can resume it until then.") % {
+                "date": format_date(end)
+            }
 
         return self._run(
             account_id=account_id,
@@ -1095,7 +1133,7 @@ class BillingService:
             params={"form": _form_id(form)},
             check=check,
             work=work,
-            describe=lambda _done: "Your subscription continues. Nothing else changed.",
+            describe=lambda _done: _("Your subscription continues. Nothing else changed."),
         )
 
     # A renewal waiting for the customer's authentication ---------------------------------------
@@ -1134,9 +1172,9 @@ class BillingService:
             )
         if not paid:
             raise BillingError(
-                f"{MSG_AUTHENTICATION_FAILED} You can try again or use another card."
+                _(MSG_AUTHENTICATION_FAILED) + " " + _("You can try again or use another card.")
             )
-        return "Thank you: the payment is confirmed."
+        return _("Thank you: the payment is confirmed.")
 
     # Re-sync (webhooks) -------------------------------------------------------------
 

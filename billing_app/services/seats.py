@@ -21,6 +21,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from billing_app.i18n import _, ngettext
 from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, core_table, utcnow
 from billing_app.services import audit
 from billing_app.services.accounts import api_key_hash_matches, hash_api_key, licenses_used
@@ -60,23 +61,29 @@ class Activation:
         domain = email_domain(self.email)
         match self.outcome:
             case Outcome.ACTIVATED:
-                return f"{self.email} now uses a license."
+                return _("%(email)s now uses a license.") % {"email": self.email}
             case Outcome.ALREADY_ACTIVE:
-                return f"{self.email} already uses a license."
+                return _("%(email)s already uses a license.") % {"email": self.email}
             case Outcome.PLAN_REQUIRED:
-                return "Licenses need the Unlimited Version: this account is on the free version."
+                return _(
+                    "Licenses need the Unlimited Version: this account is on the free version."
+                )
             case Outcome.DOMAIN_NOT_ALLOWED:
-                return f"{domain} is not an email domain allowed to use licenses of this account."
+                return _(
+                    "%(domain)s is not an email domain allowed to use licenses of this account."
+                ) % {"domain": domain}
         over = self.licenses_used - self.licenses_purchased
         if over > 0:
-            return (
-                f"{self.licenses_used} users hold {self.licenses_purchased} licenses: "
-                f"remove {over} {'user' if over == 1 else 'users'} before adding new ones."
-            )
-        return (
-            f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase "
-            "more licenses."
-        )
+            return ngettext(
+                "%(used)s users hold %(purchased)s licenses: remove %(count)s user before adding "
+                "new ones.",
+                "%(used)s users hold %(purchased)s licenses: remove %(count)s users before adding "
+                "new ones.",
+                over,
+            ) % {"used": self.licenses_used, "purchased": self.licenses_purchased, "count": over}
+        return _(
+            "No free license: all %(count)s are in use. Remove a user or purchase more licenses."
+        ) % {"count": self.licenses_purchased}
 
 
 def _lock_account(session: Session, account_id: int) -> Account:

@@ -11,6 +11,7 @@ import asyncio
 import reflex as rx
 
 from billing_app.db import session_scope
+from billing_app.i18n import _
 from billing_app.models import Account
 from billing_app.services.passwords import PasswordRuleError, change_password
 from billing_app.states.dialog import SESSION_EXPIRED, DialogMixin
@@ -21,7 +22,7 @@ class ChangePasswordState(DialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(_(SESSION_EXPIRED))
 
     @rx.event
     async def submit(self, form: dict):
@@ -44,7 +45,7 @@ class ChangePasswordState(DialogMixin, rx.State):
         page._note_password_changed(epoch)
         self.pending, self.open = False, False
         yield rx.toast.success(
-            "Password changed. Other signed-in sessions of this page were signed out."
+            _("Password changed. Other signed-in sessions of this page were signed out.")
         )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import reflex as rx
 
+from billing_app.i18n import _
 from billing_app.models import INTERVAL_MONTH, INTERVAL_YEAR
 from billing_app.services.billing_actions import (
     MAX_FEEDBACK_CHARS,
@@ -29,9 +30,9 @@ from billing_app.services.billing_actions import (
     BillingError,
     ChangePreview,
     parse_license_count,
+    recurring_amount,
 )
 from billing_app.services.gateway import get_billing_service
-from billing_app.services.money import format_money
 from billing_app.settings import get_settings
 from billing_app.states.dialog import SESSION_EXPIRED, DialogMixin
 from billing_app.states.page import PageState
@@ -92,7 +93,7 @@ class BillingDialogMixin(DialogMixin, mixin=True):
         """Stripe.js finished the bank's confirmation: let the service read what Stripe holds."""
         account_id = await self._bound_account()
         if account_id is None:
-            self.pending, self._awaiting_payment, self.error = False, False, SESSION_EXPIRED
+            self.pending, self._awaiting_payment, self.error = False, False, _(SESSION_EXPIRED)
             return None
         if not (self.pending and self._awaiting_payment):
             return None
@@ -140,7 +141,7 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
             return
         self.card_ready = bool(isinstance(result, dict) and result.get("ok"))
         if not self.card_ready:
-            self.error = (
+            self.error = _(
                 "The card form could not be loaded. Please close this window and try again."
             )
 
@@ -159,14 +160,14 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         shown)."""
         account_id = await self._bound_account()
         if account_id is None:
-            self.pending, self.error = False, SESSION_EXPIRED
+            self.pending, self.error = False, _(SESSION_EXPIRED)
             return None
         if not self.pending:
             return None
         if not (isinstance(result, dict) and result.get("ok")):
             self.pending = False
             message = result.get("error") if isinstance(result, dict) else None
-            self.error = str(message or "The card could not be saved.")[:300]
+            self.error = str(message or _("The card could not be saved."))[:300]
             return None
         return account_id
 
@@ -254,7 +255,7 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
     @rx.event
     async def open_form(self):
         if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(_(SESSION_EXPIRED))
         self.count, self.agreed = "1", False
         self._show_preview(None)
         self._expected = int((await self.get_state(PageState)).summary.get("licenses_purchased", 0))
@@ -344,10 +345,7 @@ class UpgradeState(CardFormMixin, rx.State):
             if self.interval == INTERVAL_YEAR
             else settings.billing_price_monthly_cents
         )
-        return (
-            f"{format_money(int(self.licenses) * unit, settings.billing_currency)} per "
-            f"{self.interval}"
-        )
+        return recurring_amount(int(self.licenses) * unit, settings.billing_currency, self.interval)
 
     @rx.var
     def can_submit(self) -> bool:
@@ -356,7 +354,7 @@ class UpgradeState(CardFormMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (account_id := await self._open_dialog()) is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(_(SESSION_EXPIRED))
             return
         used = int((await self.get_state(PageState)).summary.get("licenses_used", 0))
         self.minimum = max(used, 1)
@@ -404,13 +402,13 @@ class CardState(CardFormMixin, rx.State):
     @rx.event
     async def open_form(self):
         if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(_(SESSION_EXPIRED))
         self.editing, self.card_ready = False, False
 
     @rx.event
     async def change_card(self):
         if (account_id := await self._bound_account()) is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(_(SESSION_EXPIRED))
             return
         if self.editing or not self.open:
             return
@@ -435,7 +433,7 @@ class YearlyState(PricePreviewMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (account_id := await self._open_dialog()) is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(_(SESSION_EXPIRED))
             return
         self._show_preview(None)
         self.previewing = True
@@ -481,7 +479,7 @@ class CancelState(BillingDialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(_(SESSION_EXPIRED))
         self.reason = self.features = ""
         self._form = uuid.uuid4().hex
 
@@ -510,7 +508,7 @@ class CancelState(BillingDialogMixin, rx.State):
     async def resume(self):
         account_id = await self._bound_account()
         if account_id is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(_(SESSION_EXPIRED))
             return
         if self.pending:
             return
@@ -530,7 +528,7 @@ class PaymentAuthenticationState(rx.State):
     async def authenticate(self):
         account_id = (await self.get_state(PageState)).account_id
         if account_id is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+            yield rx.toast.error(_(SESSION_EXPIRED))
             return
         if self.pending:
             return

@@ -7,9 +7,10 @@ import uuid
 
 import reflex as rx
 
+from billing_app.i18n import N_, _
 from billing_app.states.page import PageState
 
-SESSION_EXPIRED = (
+SESSION_EXPIRED = N_(
     "Your session has ended. Open the Billing Page again from the $ icon in the connector."
 )
 
@@ -53,7 +54,7 @@ class DialogMixin(rx.State, mixin=True):
         """The bound account if the form may be submitted now (then marked pending), else None."""
         account_id = await self._bound_account()
         if account_id is None:
-            self.error = SESSION_EXPIRED
+            self.error = _(SESSION_EXPIRED)
             return None
         if not (self.open and ready) or self.pending:  # e.g. the second click of a double click
             return None

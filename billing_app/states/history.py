@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import reflex as rx
 
+from billing_app.i18n import _
 from billing_app.services.gateway import get_gateway
 from billing_app.services.invoices import HistoryPage, history_page, pdf_filename
 from billing_app.states.dialog import SESSION_EXPIRED
@@ -82,13 +83,13 @@ class HistoryState(rx.State):
     async def open_invoice(self, invoice_id: str):
         url = await self._pdf_url(invoice_id, download=False)
         if url is None:
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(_(SESSION_EXPIRED))
         return rx.call_script(f"window.open({json.dumps(url)}, '_blank', 'noopener')")
 
     @rx.event
     async def download_invoice(self, invoice_id: str, number: str):
         url = await self._pdf_url(invoice_id, download=True)
         if url is None:
-            return rx.toast.error(SESSION_EXPIRED)
+            return rx.toast.error(_(SESSION_EXPIRED))
         parts = urlsplit(url)  # rx.download takes a path: the page and the API share one origin
         return rx.download(url=f"{parts.path}?{parts.query}", filename=pdf_filename(number))

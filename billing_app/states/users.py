@@ -17,11 +17,11 @@ import reflex as rx
 from sqlmodel import Session
 
 from billing_app.db import session_scope
+from billing_app.i18n import _, format_date, format_number, ngettext
 from billing_app.models import Account
 from billing_app.services import domains, seats
 from billing_app.services.domains import InvalidDomain
 from billing_app.services.emails import InvalidEmail
-from billing_app.services.summary import format_date
 from billing_app.states.page import DENIED_MESSAGE, PageState
 
 NEW_USER_INPUT_ID = "new-user-email"
@@ -38,8 +38,8 @@ def _text(value: object, max_chars: int) -> str:
     return value[:max_chars] if isinstance(value, str) else ""
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+def _users(count: int) -> str:
+    return ngettext("%(count)s user", "%(count)s users", count) % {"count": format_number(count)}
 
 
 async def _bound(state: rx.State) -> tuple[PageState, int] | None:
@@ -121,7 +121,7 @@ class UsersState(rx.State):
     async def add_user(self, form_data: dict):
         """The admin activates a user themselves: the license API's rules and messages."""
         if (bound := await _bound(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         page, account_id = bound
         self.add_error = ""
@@ -160,7 +160,7 @@ class RemoveUserState(rx.State):
     async def remove_user(self):
         """ "Yes" in the confirmation."""
         if (bound := await _bound(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         page, account_id = bound
         email, self.confirm_email = self.confirm_email, ""
@@ -176,9 +176,11 @@ class RemoveUserState(rx.State):
             yield rx.toast.error(str(exc))
             return
         if released:
-            yield rx.toast.success(f"{email} was removed: their license is free.")
+            yield rx.toast.success(
+                _("%(email)s was removed: their license is free.") % {"email": email}
+            )
         else:
-            yield rx.toast.error(f"{email} had no license.")
+            yield rx.toast.error(_("%(email)s had no license.") % {"email": email})
 
 
 class DomainsState(rx.State):
@@ -220,7 +222,7 @@ class DomainsState(rx.State):
     async def save_domains(self, form_data: dict):
         """ "Update": save the edited list, or say what is wrong and save nothing."""
         if (bound := await _bound(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         page, account_id = bound
         if not isinstance(form_data, dict):
@@ -244,20 +246,22 @@ class DomainsState(rx.State):
             return
         self.orphaned_domains = sorted(orphans)
         self.orphaned_message = (
-            f"{_plural(sum(orphans.values()), 'user')} of {', '.join(self.orphaned_domains)} still "
-            "hold licenses."
+            _("%(users)s of %(domains)s still hold licenses.")
+            % {"users": _users(sum(orphans.values())), "domains": ", ".join(self.orphaned_domains)}
             if orphans
             else ""
         )
         yield rx.toast.success(
-            "Allowed domains updated." if change.added or change.removed else "No change to save."
+            _("Allowed domains updated.")
+            if change.added or change.removed
+            else _("No change to save.")
         )
 
     @rx.event
     async def release_orphaned_users(self):
         """Release the users of the domains just removed (offered after "Update")."""
         if (bound := await _bound(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         page, account_id = bound
         self.releasing = True
@@ -271,7 +275,7 @@ class DomainsState(rx.State):
             user_list._show_users(session, account_id)
             _show_counts(session, page, account_id)
         self.releasing, self.orphaned_domains, self.orphaned_message = False, [], ""
-        yield rx.toast.success(f"{_plural(released, 'user')} released.")
+        yield rx.toast.success(_("%(users)s released.") % {"users": _users(released)})
 
     @rx.event
     def keep_orphaned_users(self):

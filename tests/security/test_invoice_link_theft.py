@@ -162,7 +162,7 @@ def test_the_history_list_carries_no_links(account_id):
 
     rows = history_page(Gateway(), account_id, actor="t").rows
     assert rows and all(
-        set(row) == {"id", "date", "number", "period", "amount", "status"} for row in rows
+        set(row) == {"id", "date", "number", "period", "amount", "status", "state"} for row in rows
     )
 
 

@@ -158,7 +158,7 @@ def test_zero_decimal_currency_is_written_without_cents(tmp_path):
             invoice_document(invoice, "DEMO-0004", seller_party(settings(tmp_path)), BUYER)
         )
     )
-    assert "Total 1,600 JPY" in text and "All amounts in JPY." in text
+    assert "Total ¥1,600" in text and "All amounts in JPY." in text
 
 
 def test_accented_names_round_trip(tmp_path):
