@@ -63,7 +63,7 @@ def denied() -> rx.Component:
         rx.vstack(
             rx.icon("lock", size=28, color=rx.color("gray", 10)),
             rx.heading(t("Billing Page unavailable"), size="4", as_="h1"),
-            rx.text(DENIED_MESSAGE, color_scheme="gray", align="center"),
+            rx.text(t(DENIED_MESSAGE), color_scheme="gray", align="center"),
             align="center",
             spacing="3",
             padding_y="24px",

@@ -35,7 +35,7 @@ Paper = Literal["a4", "letter"]
 
 # Part of every cached PDF's key (billing_app.pdf.cache): raise it with any change to how
 # a document looks (layout, colours, shipped fonts), so no PDF of the old look is served.
-TEMPLATE_VERSION = 3
+TEMPLATE_VERSION = 2
 
 FAMILY = "dejavu"
 # What a character no loaded font can draw becomes, instead of silently vanishing.
