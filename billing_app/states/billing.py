@@ -167,7 +167,8 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         if not (isinstance(result, dict) and result.get("ok")):
             self.pending = False
             message = result.get("error") if isinstance(result, dict) else None
-            self.error = str(message or _("The card could not be saved."))[:300]
+            # billing_card.js's own messages are in the catalogue; Stripe's come translated.
+            self.error = _(str(message or "The card could not be saved."))[:300]
             return None
         return account_id
 

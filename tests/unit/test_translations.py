@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from billing_app.i18n import (
@@ -29,11 +30,11 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 def _code_messages() -> set[str | tuple[str, ...]]:
-    """What `make messages` extracts (babel.cfg: the app's modules; `t` is the components'
-    keyword)."""
-    keywords = {**DEFAULT_KEYWORDS, "t": None}
+    """What `make messages` extracts (babel.cfg; `t` is the components' keyword)."""
+    with open(PROJECT_ROOT / "babel.cfg") as config:
+        method_map, options_map = parse_mapping_cfg(config)
     found = extract_from_dir(
-        str(PROJECT_ROOT / "billing_app"), [("**.py", "python")], keywords=keywords
+        str(PROJECT_ROOT), method_map, options_map, keywords={**DEFAULT_KEYWORDS, "t": None}
     )
     return {message for _file, _line, message, _comments, _context in found}
 
