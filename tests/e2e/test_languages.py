@@ -156,3 +156,25 @@ def test_every_tab_fits_the_sidebar(browser: Browser, launch, artifacts, width, 
     )
     assert overflowing == []
     context.close()
+
+
+def test_german_tabs_and_dialog_fit_the_narrowest_sidebar(browser: Browser, launch, artifacts):
+    context = browser.new_context(viewport={"width": 320, "height": 900})
+    page = context.new_page()
+    _open(page, launch("demo", locale="de"))
+    for tab, shown in (("Benutzer", ".user-row"), ("Aktivität", ".activity-row")):
+        page.get_by_role("tab", name=tab, exact=True).click()
+        expect(page.locator(shown).first).to_be_visible()
+        page.screenshot(path=artifacts / f"tab-{shown[1:]}-de-320.png", full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.get_by_role("tab", name="Tarif", exact=True).click()
+    page.get_by_role("button", name="Zusätzliche Lizenz kaufen").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Kaufformular")).to_be_visible()
+    expect(dialog.locator("#license-preview")).to_contain_text(
+        re.compile(r"\d+,\d{2}\s\$ pro Monat")
+    )
+    page.screenshot(path=artifacts / "purchase-form-de-320.png")
+    box = dialog.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 320
+    context.close()
