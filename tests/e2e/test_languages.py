@@ -4,13 +4,11 @@ amounts, dates and the invoice PDF in it; the Activity tab's times in the browse
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.test_billing_history import pdf_text
+from tests.e2e.helpers import pdf_text, save_pdf_and_png
 
 pytestmark = pytest.mark.e2e
 
@@ -93,21 +91,7 @@ def test_the_german_invoice_pdf(page: Page, launch, artifacts):
     for expected in ("RECHNUNG", "RECHNUNG AN", "Rechnungsnummer", "Gesamt 80,00", "BEZAHLT"):
         assert expected in text
     assert "Seite 1 von 1" in text and "Alle Beträge in USD." in text
-    (artifacts / "invoice-demo-de.pdf").write_bytes(content)
-    if shutil.which("pdftoppm"):  # a PNG to look at
-        subprocess.run(
-            [
-                "pdftoppm",
-                "-png",
-                "-r",
-                "80",
-                "-singlefile",
-                str(artifacts / "invoice-demo-de.pdf"),
-                str(artifacts / "invoice-demo-de"),
-            ],
-            check=True,
-            timeout=60,
-        )
+    save_pdf_and_png(content, artifacts / "invoice-demo-de.pdf")
 
 
 def test_activity_times_in_the_browser_time_zone(browser: Browser, launch, seat_account):
