@@ -10,12 +10,15 @@ import sys
 
 from sqlalchemy.exc import OperationalError
 
+from billing_app.errors import ErrorCode, UserError
 from billing_app.i18n import SUPPORTED_LOCALES
 from billing_app.settings import get_settings, get_settings_or_exit
 
 
-class CommandError(Exception):
+class CommandError(UserError):
     """A failure the operator can fix; printed without a traceback, exit code 1."""
+
+    code = ErrorCode.COMMAND_FAILED
 
 
 def cmd_migrate(_args) -> None:
@@ -78,15 +81,12 @@ def cmd_set_password(args) -> None:
     from billing_app.db import session_scope
     from billing_app.services.accounts import get_account
     from billing_app.services.audit import AuditAction
-    from billing_app.services.passwords import PasswordRuleError, check_new_password, set_password
+    from billing_app.services.passwords import check_new_password, set_password
 
     password = _read_new_password(args.password_stdin)
     with session_scope() as session:
         account = get_account(session, args.account)
-        try:
-            check_new_password(account, password, password)
-        except PasswordRuleError as exc:
-            raise CommandError(str(exc)) from exc
+        check_new_password(account, password, password)
         set_password(
             session,
             account,
@@ -243,20 +243,12 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     # Every command, `run` included, stops here on bad, missing or (in production) unsafe settings.
     get_settings_or_exit("billing-admin")
-    from billing_app.runner import PortInUse
-    from billing_app.services.accounts import AccountError
-    from billing_app.services.emails import InvalidEmail
-    from billing_app.stripe.errors import GatewayError
-
     try:
         args.func(args)
     except KeyboardInterrupt:
         sys.exit(130)  # Ctrl-C or SIGTERM before `run` was up; the stack has been stopped
-    except (CommandError, AccountError, InvalidEmail, PortInUse) as exc:
-        print(f"billing-admin: error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except GatewayError as exc:
-        print(f"billing-admin: Stripe error: {exc.user_message}", file=sys.stderr)
+    except UserError as exc:  # bad input, an unknown account, a port taken, a Stripe refusal
+        print(f"billing-admin: error: {exc.message}", file=sys.stderr)
         sys.exit(1)
     except OperationalError as exc:
         print(

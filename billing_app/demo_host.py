@@ -4,7 +4,8 @@
 The page's `$` button asks this host's own backend (`POST /api/launch-link`) for a launch link,
 as the real connector's backend does, and opens it in the sidebar's iframe. The token is signed
 here independently of `billing_app.services.launch_tokens`, following the documented format
-(docs/deployment.md), so the demo also checks that format: it plays the connector.
+(docs/deployment.md), so the demo also checks that format: it plays the connector. A reload of
+the host reopens the sidebar's page (remembered in the tab's sessionStorage) without a new link.
 """
 
 from __future__ import annotations
@@ -116,10 +117,25 @@ _PAGE = """<!doctype html>
 <script>
 const ACCOUNTS = __ACCOUNTS__;
 const slugs = Object.keys(ACCOUNTS);
-let current = slugs[0];
+// What the sidebar showed, kept for this tab: a reload reopens the page without a new launch.
+const SIDEBAR_KEY = "demo-host-sidebar";
+const saved = JSON.parse(sessionStorage.getItem(SIDEBAR_KEY) || "{}");
+let current = slugs.includes(saved.account) ? saved.account : slugs[0];
 const body = document.getElementById("sidebar-body");
 const billing = document.getElementById("billing");
 const switcher = document.getElementById("switch");
+
+function remember(page) {
+  sessionStorage.setItem(SIDEBAR_KEY, JSON.stringify({account: current, page}));
+}
+
+function showFrame(src) {
+  const frame = document.createElement("iframe");
+  frame.title = "Billing Page";
+  frame.src = src;
+  body.replaceChildren(frame);
+  billing.setAttribute("aria-pressed", "true");
+}
 
 function showAccount() {
   const [company, email] = ACCOUNTS[current];
@@ -140,20 +156,23 @@ async function openBilling() {
     return;
   }
   const {url} = await response.json();
-  const frame = document.createElement("iframe");
-  frame.title = "Billing Page";
-  frame.src = url;
-  body.replaceChildren(frame);
-  billing.setAttribute("aria-pressed", "true");
+  showFrame(url);
+  // The token is single-use and the page drops it from its address once redeemed: the page
+  // itself, without the token, is what a reload opens (the frame's session keeps it signed in).
+  const page = new URL(url);
+  page.search = "";
+  remember(page.href);
 }
 
 billing.addEventListener("click", openBilling);
 switcher.addEventListener("click", () => {
   current = slugs[(slugs.indexOf(current) + 1) % slugs.length];
   showAccount();
+  remember(null);
   if (billing.getAttribute("aria-pressed") === "true") openBilling();
 });
 showAccount();
+if (saved.page) showFrame(saved.page);
 </script>
 </body>
 </html>

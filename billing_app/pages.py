@@ -7,6 +7,7 @@ import reflex as rx
 from billing_app.components.access import change_password_dialog, password_prompt, security_card
 from billing_app.components.actions import billing_dialogs, manage_card, payment_failed_banner
 from billing_app.components.activity import activity_tab
+from billing_app.components.free_plan import free_plan_card
 from billing_app.components.history import history_tab
 from billing_app.components.shell import denied, frame, header, loading
 from billing_app.components.summary import summary_card
@@ -32,6 +33,7 @@ def _account_page() -> rx.Component:
                 rx.vstack(
                     payment_failed_banner(),
                     summary_card(),
+                    rx.cond(~PageState.summary.is_unlimited, free_plan_card()),
                     manage_card(),
                     security_card(),
                     spacing="4",

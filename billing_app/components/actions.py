@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.billing_details import billing_details_dialog
 from billing_app.components.card import card_dialog
 from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
 from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
 from billing_app.components.text import t
-from billing_app.states.billing import (
-    CancelState,
-    CardState,
-    LicensePurchaseState,
-    PaymentAuthenticationState,
-    UpgradeState,
-    YearlyState,
-)
+from billing_app.states.billing_details import BillingDetailsState
+from billing_app.states.card import CardState, PaymentAuthenticationState
 from billing_app.states.page import PageState
+from billing_app.states.plan_changes import CancelState, YearlyState
+from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 
 S = PageState.summary
 
@@ -24,14 +21,14 @@ S = PageState.summary
 def payment_failed_banner() -> rx.Component:
     """An unpaid invoice: a declined card (update it), or a payment the bank wants confirmed."""
     return rx.cond(
-        S["unpaid_amount"].to(str) != "",
+        S.unpaid_amount != "",
         rx.cond(
-            S["unpaid_needs_authentication"].to(bool),
+            S.unpaid_needs_authentication,
             rx.callout(
                 rx.vstack(
                     rx.text(
                         t("Your bank asks you to confirm the payment of "),
-                        rx.text.strong(S["unpaid_amount"].to(str)),
+                        rx.text.strong(S.unpaid_amount),
                         ".",
                     ),
                     rx.button(
@@ -52,7 +49,7 @@ def payment_failed_banner() -> rx.Component:
             rx.callout(
                 rx.text(
                     t("Your last payment of "),
-                    rx.text.strong(S["unpaid_amount"].to(str)),
+                    rx.text.strong(S.unpaid_amount),
                     t(" failed. Update your credit card to pay the open invoice."),
                 ),
                 icon="circle-alert",
@@ -72,8 +69,8 @@ def _action(label: str, on_click, icon: str, **props) -> rx.Component:
 
 
 def manage_card() -> rx.Component:
-    unlimited = S["is_unlimited"].to(bool)
-    cancelling = S["cancels_on"].to(str) != ""
+    unlimited = S.is_unlimited
+    cancelling = S.cancels_on != ""
     return rx.card(
         rx.vstack(
             rx.heading(t("Manage"), size="3", as_="h2"),
@@ -89,7 +86,7 @@ def manage_card() -> rx.Component:
                         t("Update Credit Card"), CardState.open_form, "credit-card", variant="soft"
                     ),
                     rx.cond(
-                        S["is_monthly"].to(bool) & ~cancelling,
+                        S.is_monthly & ~cancelling,
                         _action(
                             t("Convert to Yearly Billing"),
                             YearlyState.open_form,
@@ -123,6 +120,13 @@ def manage_card() -> rx.Component:
                     t("Purchase Unlimited Version"), UpgradeState.open_form, "sparkles", size="3"
                 ),
             ),
+            _action(
+                t("Billing Details"),
+                BillingDetailsState.open_form,
+                "building-2",
+                variant="soft",
+                color_scheme="gray",
+            ),
             spacing="3",
             width="100%",
         ),
@@ -137,4 +141,5 @@ def billing_dialogs() -> rx.Component:
         card_dialog(),
         yearly_dialog(),
         cancel_dialog(),
+        billing_details_dialog(),
     )

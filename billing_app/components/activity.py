@@ -30,11 +30,11 @@ def _local_time(instant: rx.Var) -> rx.Var:
 def _entry(entry: rx.Var) -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.text(entry["what"], size="2", weight="medium", min_width="0"),
+            rx.text(entry.what, size="2", weight="medium", min_width="0"),
             rx.spacer(),
             rx.badge(
-                entry["outcome"],
-                color_scheme=rx.cond(entry["status"] == "done", "grass", "red"),
+                entry.outcome,
+                color_scheme=rx.cond(entry.status == "done", "grass", "red"),
                 variant="soft",
                 white_space="normal",
             ),
@@ -42,9 +42,9 @@ def _entry(entry: rx.Var) -> rx.Component:
             align="start",
         ),
         rx.text(
-            rx.el.time(_local_time(entry["at"]), date_time=entry["at"]),
+            rx.el.time(_local_time(entry.at), date_time=entry.at),
             " · ",
-            entry["who"],
+            entry.who,
             size="1",
             color_scheme="gray",
             word_break="break-word",

@@ -6,7 +6,7 @@ import reflex as rx
 
 from billing_app.components.dialogs import dialog, field, footer, inline_error
 from billing_app.components.text import t
-from billing_app.states.billing import CancelState, YearlyState
+from billing_app.states.plan_changes import CancelState, YearlyState
 
 
 def yearly_dialog() -> rx.Component:

@@ -7,17 +7,20 @@ import reflex as rx
 
 from billing_app.components.dialogs import agreement, card_form, dialog, field, footer, inline_error
 from billing_app.components.text import t
+from billing_app.plans import Interval
 from billing_app.services.money import format_money
 from billing_app.settings import get_settings
-from billing_app.states.billing import LicensePurchaseState, UpgradeState
+from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 
 
-def _monthly_price(locale: str) -> str:
+def monthly_price(locale: str) -> str:
+    """One license of the Unlimited Version per month (settings), formatted for `locale`."""
     s = get_settings()
     return format_money(s.billing_price_monthly_cents, s.billing_currency, locale)
 
 
-def _yearly_price(locale: str) -> str:
+def yearly_price(locale: str) -> str:
+    """One license of the Unlimited Version per year (settings), formatted for `locale`."""
     s = get_settings()
     return format_money(s.billing_price_yearly_cents, s.billing_currency, locale)
 
@@ -144,11 +147,12 @@ def upgrade_dialog() -> rx.Component:
             rx.radio_group.root(
                 rx.vstack(
                     _interval_option(
-                        "month",
-                        t("Monthly — %(price)s per license per month", price=_monthly_price),
+                        Interval.MONTH,
+                        t("Monthly — %(price)s per license per month", price=monthly_price),
                     ),
                     _interval_option(
-                        "year", t("Yearly — %(price)s per license per year", price=_yearly_price)
+                        Interval.YEAR,
+                        t("Yearly — %(price)s per license per year", price=yearly_price),
                     ),
                     spacing="2",
                 ),

@@ -42,17 +42,15 @@ def header() -> rx.Component:
             rx.spacer(),
             test_mode_badge(),
             rx.badge(
-                PageState.summary["plan_label"].to(str),
-                color_scheme=rx.cond(PageState.summary["is_unlimited"].to(bool), "grass", "gray"),
+                PageState.summary.plan_label,
+                color_scheme=rx.cond(PageState.summary.is_unlimited, "grass", "gray"),
                 variant="surface",
             ),
             spacing="2",
             align="center",
             width="100%",
         ),
-        rx.heading(
-            PageState.summary["account_name"].to(str), size="6", as_="h1", overflow_wrap="anywhere"
-        ),
+        rx.heading(PageState.summary.account_name, size="6", as_="h1", overflow_wrap="anywhere"),
         spacing="1",
         width="100%",
     )

@@ -24,7 +24,7 @@ def _row(label: str, value: rx.Component) -> rx.Component:
 
 
 def _licenses() -> rx.Component:
-    used, purchased = S["licenses_used"].to(int), S["licenses_purchased"].to(int)
+    used, purchased = S.licenses_used, S.licenses_purchased
     return rx.vstack(
         rx.text(
             rx.text.strong(used),
@@ -48,14 +48,14 @@ def _licenses() -> rx.Component:
 
 def _next_invoice() -> rx.Component:
     return rx.cond(
-        S["cancels_on"].to(str) != "",
-        rx.badge(t("Cancels on "), S["cancels_on"].to(str), color_scheme="amber"),
+        S.cancels_on != "",
+        rx.badge(t("Cancels on "), S.cancels_on, color_scheme="amber"),
         rx.cond(
-            S["next_invoice_amount"].to(str) != "",
+            S.next_invoice_amount != "",
             rx.text(
-                rx.text.strong(S["next_invoice_amount"].to(str)),
+                rx.text.strong(S.next_invoice_amount),
                 t(" on "),
-                S["next_invoice_date"].to(str),
+                S.next_invoice_date,
                 size="2",
             ),
             rx.text("—", size="2", color_scheme="gray"),
@@ -65,15 +65,15 @@ def _next_invoice() -> rx.Component:
 
 def _card() -> rx.Component:
     return rx.cond(
-        S["card_label"].to(str) != "",
+        S.card_label != "",
         rx.vstack(
             rx.hstack(
                 rx.icon("credit-card", size=16),
-                rx.text(S["card_label"].to(str), size="2"),
+                rx.text(S.card_label, size="2"),
                 spacing="2",
                 align="center",
             ),
-            rx.text(t("Expires "), S["card_expiry"].to(str), size="1", color_scheme="gray"),
+            rx.text(t("Expires "), S.card_expiry, size="1", color_scheme="gray"),
             align="end",
             spacing="0",
         ),
@@ -82,15 +82,25 @@ def _card() -> rx.Component:
 
 
 def summary_card() -> rx.Component:
-    unlimited = S["is_unlimited"].to(bool)
+    unlimited = S.is_unlimited
     return rx.card(
         rx.vstack(
             rx.heading(t("Subscription"), size="3", as_="h2"),
-            _row(t("Plan"), rx.text(S["plan_label"].to(str), size="2", weight="medium")),
-            rx.cond(unlimited, _row(t("Billing"), rx.text(S["interval_label"].to(str), size="2"))),
+            _row(t("Plan"), rx.text(S.plan_label, size="2", weight="medium")),
+            rx.cond(unlimited, _row(t("Billing"), rx.text(S.interval_label, size="2"))),
             _row(t("Licenses"), _licenses()),
             rx.cond(unlimited, _row(t("Next invoice"), _next_invoice())),
             _row(t("Card"), _card()),
+            _row(
+                t("Billing details"),
+                rx.cond(
+                    S.billing_details != "",
+                    rx.text(S.billing_details, size="2", id="billing-details-summary"),
+                    rx.text(
+                        t("Not set"), size="2", color_scheme="gray", id="billing-details-summary"
+                    ),
+                ),
+            ),
             rx.cond(
                 ~unlimited,
                 rx.callout(

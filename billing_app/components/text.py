@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import reduce
+from typing import Any
 
 import reflex as rx
 
@@ -37,15 +38,25 @@ def _fill(template: str, values: dict[str, Value], locale: str) -> str | rx.Var:
 
 def t(message: str, **values: Value) -> str | rx.Var:
     """`message` (the English text, the catalogue's msgid) in the tab's language."""
-    texts = {
-        locale: _fill(translate(locale, message), values, locale)
-        if values
-        else translate(locale, message)
-        for locale in SUPPORTED_LOCALES
-    }
-    english = texts.pop(DEFAULT_LOCALE)
+    if not values:
+        return localized(lambda locale: translate(locale, message))
+    return localized(lambda locale: _fill(translate(locale, message), values, locale))
+
+
+def localized(text: Callable[[str], str | rx.Var]) -> str | rx.Var:
+    """`text(locale)` for each language, the tab's shown (e.g. a price formatted for it)."""
+    return _by_locale({locale: text(locale) for locale in SUPPORTED_LOCALES})
+
+
+def localized_component(build: Callable[[str], rx.Component]) -> rx.Component:
+    """`build(locale)` for each language, the tab's shown (e.g. a list sorted in its order)."""
+    return _by_locale({locale: build(locale) for locale in SUPPORTED_LOCALES})
+
+
+def _by_locale(variants: dict[str, Any]) -> Any:
+    english = variants.pop(DEFAULT_LOCALE)
     return reduce(
-        lambda otherwise, locale: rx.cond(PageState.locale == locale, texts[locale], otherwise),
-        texts,
+        lambda otherwise, locale: rx.cond(PageState.locale == locale, variants[locale], otherwise),
+        variants,
         english,
     )

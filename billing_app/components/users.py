@@ -18,8 +18,8 @@ from billing_app.states.users import (
 
 def _licenses_line() -> rx.Component:
     used, purchased = (
-        PageState.summary["licenses_used"].to(int),
-        PageState.summary["licenses_purchased"].to(int),
+        PageState.summary.licenses_used,
+        PageState.summary.licenses_purchased,
     )
     over = used - purchased
     return rx.vstack(
@@ -33,7 +33,7 @@ def _licenses_line() -> rx.Component:
         ),
         # A lower quantity from Stripe never removes anyone: the admin chooses whom to remove.
         rx.cond(
-            PageState.summary["is_unlimited"].to(bool) & (over > 0),
+            PageState.summary.is_unlimited & (over > 0),
             rx.callout(
                 rx.text(
                     t("More users than licenses: remove "),
@@ -70,13 +70,13 @@ def _user(user: rx.Var) -> rx.Component:
     # Plain elements styled by assets/billing.css: a page of rows re-renders on every list change.
     return rx.el.div(
         rx.el.div(
-            rx.el.span(user["email"], class_name="user-email"),
-            rx.el.span(t("Activated "), user["activated"], class_name="user-activated"),
+            rx.el.span(user.email, class_name="user-email"),
+            rx.el.span(t("Activated "), user.activated, class_name="user-activated"),
             class_name="user-text",
         ),
         _remove_button(
-            t("Remove %(email)s", email=user["email"].to(str)),
-            RemoveUserState.ask_remove(user["email"]),
+            t("Remove %(email)s", email=user.email),
+            RemoveUserState.ask_remove(user.email),
         ),
         class_name="user-row",
     )

@@ -17,7 +17,8 @@ from sqlmodel import Session, col, select
 
 from billing_app.i18n import N_, _, ngettext
 from billing_app.models import AuditLog
-from billing_app.services.audit import OUTCOME_OK, AuditAction
+from billing_app.plans import Interval
+from billing_app.services.audit import AuditAction, AuditOutcome
 from billing_app.services.money import format_money
 from billing_app.services.summary import card_label
 
@@ -29,6 +30,7 @@ _SHOWN = frozenset(
         "licenses",
         "interval",
         "charged_cents",
+        "amount_cents",
         "currency",
         "card_brand",
         "card_last4",
@@ -49,8 +51,20 @@ _FAILURE_REASONS = {
 
 
 @dataclass(frozen=True)
+class ActivityRow:
+    """One audit entry as the Activity tab shows it."""
+
+    id: str
+    at: str  # ISO 8601 UTC: the browser writes it in the viewer's time zone
+    who: str
+    what: str
+    outcome: str
+    status: str  # "done" or "failed"
+
+
+@dataclass(frozen=True)
 class ActivityPage:
-    rows: list[dict[str, str]]
+    rows: list[ActivityRow]
     has_more: bool
     # The id of the last row shown: the next page starts below it.
     next_cursor: int | None
@@ -91,6 +105,22 @@ def _charged(detail: dict[str, Any]) -> str:
     return ""
 
 
+def _amount(detail: dict[str, Any]) -> str:
+    cents, currency = detail.get("amount_cents"), detail.get("currency")
+    if isinstance(cents, int) and isinstance(currency, str):
+        return format_money(cents, currency)
+    return ""
+
+
+def _plan(detail: dict[str, Any]) -> str:
+    plan = (
+        _("%(licenses)s, billed yearly")
+        if detail.get("interval") == Interval.YEAR
+        else _("%(licenses)s, billed monthly")
+    )
+    return plan % {"licenses": _licenses(detail["licenses"])}
+
+
 def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
     email = str(detail.get("email", ""))
     match action:
@@ -105,12 +135,15 @@ def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
                 _charged(detail)
             )
         case AuditAction.PURCHASE_UNLIMITED if "licenses" in detail:
-            purchased = (
-                _("Unlimited Version purchased: %(licenses)s, billed yearly")
-                if detail.get("interval") == "year"
-                else _("Unlimited Version purchased: %(licenses)s, billed monthly")
+            return _("Unlimited Version purchased: %(plan)s") % {"plan": _plan(detail)} + (
+                _charged(detail)
             )
-            return purchased % {"licenses": _licenses(detail["licenses"])} + _charged(detail)
+        case AuditAction.SUBSCRIPTION_CHANGED if "licenses" in detail:
+            return _("Subscription changed at Stripe: %(plan)s") % {"plan": _plan(detail)}
+        case AuditAction.PAYMENT_FAILED | AuditAction.PAYMENT_SUCCEEDED if _amount(detail):
+            return _("Payment of %(amount)s") % {"amount": _amount(detail)}
+        case AuditAction.PAYMENT_ACTION_REQUIRED if _amount(detail):
+            return _("Bank asks to confirm a payment of %(amount)s") % {"amount": _amount(detail)}
         case AuditAction.CONVERT_YEARLY:
             return _(action.label) + _charged(detail)
         case AuditAction.CHANGE_CARD:
@@ -144,26 +177,26 @@ def iso_instant(at: datetime) -> str:
     return aware.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def display_row(entry: AuditLog) -> dict[str, str]:
+def display_row(entry: AuditLog) -> ActivityRow:
     """One audit entry as the Activity tab shows it: when (UTC, see `iso_instant`), who, what,
     outcome, in the current locale."""
     try:
         action: AuditAction | None = AuditAction(entry.action)
     except ValueError:
         action = None
-    ok = entry.outcome == OUTCOME_OK
+    ok = entry.outcome == AuditOutcome.OK
     detail = _shown_detail(entry.detail)
-    return {
-        "id": str(entry.id),
-        "at": iso_instant(entry.at),
-        "who": actor_label(entry.actor),
-        "what": _what(action, ok, detail),
-        "outcome": _outcome(action, ok, detail),
-        "status": "done" if ok else "failed",
-    }
+    return ActivityRow(
+        id=str(entry.id),
+        at=iso_instant(entry.at),
+        who=actor_label(entry.actor),
+        what=_what(action, ok, detail),
+        outcome=_outcome(action, ok, detail),
+        status="done" if ok else "failed",
+    )
 
 
-def display_rows(entries: Iterable[AuditLog]) -> list[dict[str, str]]:
+def display_rows(entries: Iterable[AuditLog]) -> list[ActivityRow]:
     return [display_row(entry) for entry in entries]
 
 

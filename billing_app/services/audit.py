@@ -56,7 +56,21 @@ class AuditAction(StrEnum):
     CANCEL_FEEDBACK = "billing.cancel_feedback", N_("Cancellation reason saved")
     RESUME = "billing.resume", N_("Subscription resumed")
     CREATE_CUSTOMER = "billing.create_customer", N_("Stripe customer created")
+    BILLING_DETAILS = "billing.details", N_("Billing details updated")
     AUTHENTICATE_PAYMENT = "billing.authenticate_payment", N_("Payment confirmed with the bank")
+    # Changes Stripe reports by webhook (a renewal, the Dashboard, the card network).
+    SUBSCRIPTION_CHANGED = "stripe.subscription_changed", N_("Subscription changed at Stripe")
+    SUBSCRIPTION_ENDED = (
+        "stripe.subscription_ended",
+        N_("Subscription ended: back to the free version"),
+    )
+    CANCEL_SCHEDULED = "stripe.cancel_scheduled", N_("Subscription set to cancel at period end")
+    PAYMENT_FAILED = "stripe.payment_failed", N_("Payment failed")
+    PAYMENT_ACTION_REQUIRED = (
+        "stripe.payment_action_required",
+        N_("Bank asks to confirm a payment"),
+    )
+    PAYMENT_SUCCEEDED = "stripe.payment_succeeded", N_("Open invoice paid")
     SEED_SUBSCRIPTION = "seed.subscription", N_("Demo subscription created")
     INVOICE_NUMBER = "invoice.number", N_("Invoices numbered")
     DOMAINS_UPDATE = "domains.update", N_("Domains updated")
@@ -64,8 +78,11 @@ class AuditAction(StrEnum):
     LICENSE_RELEASE = "license.release", N_("User removed")
 
 
-OUTCOME_OK = "ok"
-OUTCOME_ERROR = "error"
+class AuditOutcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
 _INSERT = sa.insert(core_table(AuditLog))
 
 
@@ -75,7 +92,7 @@ def record(
     action: AuditAction,
     actor: str,
     account_id: int | None,
-    outcome: str = OUTCOME_OK,
+    outcome: AuditOutcome = AuditOutcome.OK,
     **detail: Any,
 ) -> None:
     """Insert an audit entry in the caller's transaction (a Session's or a Core connection's).

@@ -6,14 +6,16 @@ so the page always shows Stripe's truth rather than what we asked for.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 from billing_app.models import (
-    INTERVAL_MONTH,
-    INTERVAL_YEAR,
-    PLAN_FREE,
-    PLAN_UNLIMITED,
     Account,
     utcnow,
 )
+from billing_app.plans import Plan
+from billing_app.services.audit import AuditAction
 from billing_app.stripe.snapshots import CardSummary, InvoicePayment, SubscriptionSnapshot
 
 # Statuses in which the customer keeps the Unlimited Version (past_due: Stripe is still retrying).
@@ -26,17 +28,15 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
     account.subscription_status = subscription.status
     account.updated_at = utcnow()
     if subscription.status not in LIVE_STATUSES:
-        account.plan = PLAN_FREE
+        account.plan = Plan.FREE
         account.billing_interval = None
         account.licenses_purchased = 0
         account.current_period_end = None
         account.cancel_at = None
         account.next_invoice_amount_cents = None
         return
-    account.plan = PLAN_UNLIMITED
-    account.billing_interval = (
-        INTERVAL_YEAR if subscription.interval == INTERVAL_YEAR else INTERVAL_MONTH
-    )
+    account.plan = Plan.UNLIMITED
+    account.billing_interval = subscription.interval
     account.licenses_purchased = subscription.quantity
     account.currency = subscription.currency
     account.current_period_end = subscription.current_period_end
@@ -68,3 +68,100 @@ def apply_payment_state(account: Account, unpaid: InvoicePayment | None) -> None
         account.unpaid_amount_cents = None
         account.unpaid_requires_action = False
     account.updated_at = utcnow()
+
+
+@dataclass(frozen=True)
+class BillingFacts:
+    """What the admin sees of an account's billing: compared before and after a Stripe event."""
+
+    plan: str
+    licenses: int
+    interval: str | None
+    cancel_at: datetime | None
+    unpaid_invoice_id: str | None
+    unpaid_amount_cents: int | None
+    unpaid_requires_action: bool
+    card_brand: str | None
+    card_last4: str | None
+    currency: str
+
+
+def billing_facts(account: Account) -> BillingFacts:
+    return BillingFacts(
+        plan=account.plan,
+        licenses=account.licenses_purchased,
+        interval=account.billing_interval,
+        cancel_at=account.cancel_at,
+        unpaid_invoice_id=account.unpaid_invoice_id,
+        unpaid_amount_cents=account.unpaid_amount_cents,
+        unpaid_requires_action=account.unpaid_requires_action,
+        card_brand=account.card_brand,
+        card_last4=account.card_last4,
+        currency=account.currency,
+    )
+
+
+@dataclass(frozen=True)
+class BillingChange:
+    """One change made at Stripe (not through the page), as an audit entry."""
+
+    action: AuditAction
+    ok: bool
+    detail: dict[str, Any]
+
+
+def _subscription_changes(before: BillingFacts, after: BillingFacts) -> list[BillingChange]:
+    if before.plan == Plan.UNLIMITED and after.plan != Plan.UNLIMITED:
+        return [BillingChange(AuditAction.SUBSCRIPTION_ENDED, True, {})]
+    if after.plan != Plan.UNLIMITED:
+        return []
+    changes = []
+    if (before.plan, before.licenses, before.interval) != (
+        after.plan,
+        after.licenses,
+        after.interval,
+    ):
+        detail = {"licenses": after.licenses, "interval": after.interval}
+        changes.append(BillingChange(AuditAction.SUBSCRIPTION_CHANGED, True, detail))
+    if before.cancel_at is None and after.cancel_at is not None:
+        changes.append(BillingChange(AuditAction.CANCEL_SCHEDULED, True, {}))
+    elif before.plan == Plan.UNLIMITED and before.cancel_at is not None and after.cancel_at is None:
+        changes.append(BillingChange(AuditAction.RESUME, True, {}))
+    return changes
+
+
+def _payment_changes(
+    before: BillingFacts, after: BillingFacts, paid_invoice_ids: frozenset[str]
+) -> list[BillingChange]:
+    changes = []
+    if before.unpaid_invoice_id in paid_invoice_ids and before.unpaid_amount_cents:
+        detail = {"amount_cents": before.unpaid_amount_cents, "currency": before.currency}
+        changes.append(BillingChange(AuditAction.PAYMENT_SUCCEEDED, True, detail))
+    if after.unpaid_invoice_id is not None and (
+        (after.unpaid_invoice_id, after.unpaid_requires_action)
+        != (before.unpaid_invoice_id, before.unpaid_requires_action)
+    ):
+        detail = {"amount_cents": after.unpaid_amount_cents, "currency": after.currency}
+        if after.unpaid_requires_action:
+            changes.append(BillingChange(AuditAction.PAYMENT_ACTION_REQUIRED, True, detail))
+        else:
+            changes.append(BillingChange(AuditAction.PAYMENT_FAILED, False, detail))
+    return changes
+
+
+def stripe_changes(
+    before: BillingFacts, after: BillingFacts, paid_invoice_ids: frozenset[str] = frozenset()
+) -> list[BillingChange]:
+    """What a re-read of Stripe changed that the admin should see in the Activity tab.
+
+    `paid_invoice_ids`: invoices Stripe reports paid, to tell a recovered payment from an
+    invoice that was voided.
+    """
+    changes = _subscription_changes(before, after)
+    if after.card_last4 and (before.card_brand, before.card_last4) != (
+        after.card_brand,
+        after.card_last4,
+    ):
+        detail = {"card_brand": after.card_brand, "card_last4": after.card_last4}
+        changes.append(BillingChange(AuditAction.CHANGE_CARD, True, detail))
+    return changes + _payment_changes(before, after, paid_invoice_ids)

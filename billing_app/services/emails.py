@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from billing_app.errors import ErrorCode, UserError
 from billing_app.i18n import N_, _
 from billing_app.services.domains import InvalidDomain, email_domain, to_ascii_domain
 
@@ -15,8 +16,8 @@ _LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_
 _MESSAGE = N_("Enter one email address, such as name@example.com.")
 
 
-class InvalidEmail(ValueError):
-    pass
+class InvalidEmail(UserError):
+    code = ErrorCode.INVALID_EMAIL
 
 
 def normalize_email(value: object) -> str:

@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from billing_app.i18n import _, ngettext
-from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, core_table, utcnow
+from billing_app.models import Account, ActivatedUser, core_table, utcnow
+from billing_app.plans import Plan
 from billing_app.services import audit
 from billing_app.services.accounts import api_key_hash_matches, hash_api_key, licenses_used
 from billing_app.services.domains import domain_allowed, email_domain
@@ -49,7 +50,7 @@ class Activation:
     email: str
     licenses_used: int
     licenses_purchased: int
-    plan: str = PLAN_UNLIMITED  # the account's plan the outcome was decided on
+    plan: str = Plan.UNLIMITED  # the account's plan the outcome was decided on
 
     @property
     def licensed(self) -> bool:
@@ -141,7 +142,7 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
     """
     email = normalize_email(raw_email)
     account = session.get_one(Account, account_id)
-    if account.plan == PLAN_UNLIMITED and _is_active(session, account_id, email):
+    if account.plan == Plan.UNLIMITED and _is_active(session, account_id, email):
         return Activation(
             Outcome.ALREADY_ACTIVE,
             email,
@@ -150,7 +151,7 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
             account.plan,
         )
     account = _lock_account(session, account_id)
-    if account.plan != PLAN_UNLIMITED:
+    if account.plan != Plan.UNLIMITED:
         outcome = Outcome.PLAN_REQUIRED
     elif not domain_allowed(session, account, email_domain(email)):
         outcome = Outcome.DOMAIN_NOT_ALLOWED
@@ -170,7 +171,7 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
             action=audit.AuditAction.LICENSE_ACTIVATE,
             actor=actor,
             account_id=account_id,
-            outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR,
+            outcome=audit.AuditOutcome.OK if activation.licensed else audit.AuditOutcome.ERROR,
             email=email,
             result=outcome.value,
         )
@@ -209,7 +210,7 @@ def check_by_api_key(
         return None
     if invalid is not None:
         raise invalid
-    return row.plan, row.plan == PLAN_UNLIMITED and bool(row.holds_seat)
+    return row.plan, row.plan == Plan.UNLIMITED and bool(row.holds_seat)
 
 
 def _release_where(

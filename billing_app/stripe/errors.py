@@ -7,6 +7,7 @@ import logging
 import requests
 import stripe
 
+from billing_app.errors import MSG_BUSY, UserError
 from billing_app.i18n import N_, _
 
 log = logging.getLogger(__name__)
@@ -14,7 +15,6 @@ log = logging.getLogger(__name__)
 MSG_DECLINED = N_("Your card was declined.")
 MSG_UNREACHABLE = N_("Payment service unreachable, nothing was changed. Please try again.")
 MSG_TIMEOUT = N_("The payment service took too long to answer. Please try again in a moment.")
-MSG_BUSY = N_("The payment service is busy, nothing was changed. Please try again in a moment.")
 MSG_SERVICE_ERROR = N_("The payment service had a problem. Please try again.")
 MSG_REFUSED = N_("The payment service refused this request. Nothing was changed.")
 MSG_NOT_FOUND = N_("This billing record was not found at the payment service.")
@@ -48,7 +48,7 @@ ACTION_REQUIRED_CODES = frozenset(
 )
 
 
-class GatewayError(Exception):
+class GatewayError(UserError):
     """A Stripe failure, reduced to what a user may be shown.
 
     `code` is Stripe's error/decline code when there is one, else one of ours
@@ -60,17 +60,14 @@ class GatewayError(Exception):
 
     def __init__(
         self,
-        user_message: str,
+        message: str,
         *,
-        code: str | None = None,
+        code: str,
         retryable: bool = False,
         outcome_unknown: bool = False,
     ) -> None:
         # Translated into the locale of the event or request that met the failure.
-        user_message = _(user_message)
-        super().__init__(user_message)
-        self.user_message = user_message
-        self.code = code
+        super().__init__(_(message), code)
         self.retryable = retryable
         self.outcome_unknown = outcome_unknown
 
@@ -125,7 +122,7 @@ def user_message_for(exc: stripe.StripeError) -> GatewayError:
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         return GatewayError(MSG_MISCONFIGURED, code="authentication_error")
     if status == 409:
-        return GatewayError(MSG_BUSY, code=code, retryable=True)
+        return GatewayError(MSG_BUSY, code=code or "conflict", retryable=True)
     if status is not None and status < 500:  # e.g. a non-JSON 404 from localstripe
         return GatewayError(MSG_REFUSED, code=code or f"http_{status}")
     return GatewayError(

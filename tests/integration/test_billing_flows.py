@@ -16,14 +16,11 @@ import pytest
 from sqlmodel import select
 
 from billing_app.db import session_scope
+from billing_app.errors import MSG_BUSY, ErrorCode, UserError
 from billing_app.models import Account, AuditLog, BillingAction, CancellationFeedback, StripeEvent
 from billing_app.runner import migrate
-from billing_app.services.billing_actions import (
-    MSG_BUSY,
-    MSG_STALE_PAGE,
-    BillingError,
-    BillingService,
-)
+from billing_app.services.activity import activity_page
+from billing_app.services.billing_actions import MSG_STALE_PAGE, BillingService, StalePage
 from billing_app.services.webhooks import handle_delivery
 from billing_app.settings import get_settings
 from billing_app.stripe.client import StripeClient
@@ -182,7 +179,7 @@ def test_upgrade_with_a_3d_secure_card(service, emulator):
 def test_failed_authentication_of_the_first_payment_leaves_no_subscription(service, emulator):
     account_id = new_account()
     secret = card_form(service, emulator, account_id, SCA)
-    with pytest.raises(BillingError, match="Nothing was charged"):
+    with pytest.raises(UserError, match="Nothing was charged"):
         through_the_page(
             emulator,
             lambda **kw: service.purchase_unlimited(
@@ -217,7 +214,7 @@ def test_declined_card_buys_nothing(service, emulator):
     secret = service.start_card_setup(account_id)
     confirmation = confirm_card(emulator, secret, "4000000000000002")
     assert confirmation.get("error"), confirmation
-    with pytest.raises(BillingError, match="not confirmed"):
+    with pytest.raises(UserError, match="not confirmed"):
         service.purchase_unlimited(
             account_id, licenses=2, interval="month", setup_secret=secret, actor=ACTOR
         )
@@ -228,7 +225,7 @@ def test_declined_card_buys_nothing(service, emulator):
 def test_first_payment_declined_leaves_nothing(service, emulator):
     account_id = new_account()
     secret = card_form(service, emulator, account_id, CHARGE_FAILS)
-    with pytest.raises(BillingError, match="declined"):
+    with pytest.raises(UserError, match="declined"):
         through_the_page(
             emulator,
             lambda **kw: service.purchase_unlimited(
@@ -254,7 +251,7 @@ def test_upgrade_retried_after_a_lost_answer_makes_one_subscription(
         flaky = BillingService(StripeClient(flaky_settings), flaky_settings)
         account_id = new_account()
         secret = card_form(service, emulator, account_id)
-        with pytest.raises(BillingError):
+        with pytest.raises(UserError):
             flaky.purchase_unlimited(
                 account_id, licenses=4, interval="month", setup_secret=secret, actor=ACTOR
             )
@@ -280,7 +277,7 @@ def test_upgrade_retried_after_a_lost_answer_makes_one_subscription(
 @pytest.mark.parametrize("licenses", [0, -1, 1001, "abc", "", "2.5", None])
 def test_purchase_with_a_bad_license_count_changes_nothing(service, licenses):
     account_id = new_account()
-    with pytest.raises(BillingError, match="whole number"):
+    with pytest.raises(UserError, match="whole number"):
         service.purchase_unlimited(
             account_id,
             licenses=licenses,
@@ -336,7 +333,7 @@ def test_second_tab_with_a_stale_page_is_refused(service, emulator):
     other_tab = service.preview_additional_licenses(account_id, 1)
     time.sleep(1.1)  # the first tab previews and buys a moment later
     add(service, account_id, 1, expected=10)
-    with pytest.raises(BillingError, match=MSG_STALE_PAGE):
+    with pytest.raises(StalePage, match=MSG_STALE_PAGE):
         service.add_licenses(
             account_id,
             1,
@@ -358,19 +355,21 @@ def test_one_pending_action_per_account(service, emulator):
                 actor=ACTOR,
             )
         )
-    with pytest.raises(BillingError, match=MSG_BUSY):
+    with pytest.raises(UserError, match=MSG_BUSY) as refused:
         add(service, account_id, 1, expected=10)
+    assert refused.value.code == ErrorCode.BUSY
     assert account(account_id).licenses_purchased == 10
 
 
 @pytest.mark.parametrize("count", [0, -3, 1001, "ten", "", " ", "1e3", "4.0"])
 def test_bad_license_counts_are_refused(service, emulator, count):
     account_id = subscribed_account(service, emulator, licenses=10)
-    with pytest.raises(BillingError, match="whole number of licenses from 1 to 1000"):
+    with pytest.raises(UserError, match="whole number of licenses from 1 to 1000") as refused:
         service.add_licenses(
             account_id, count, expected_licenses=10, proration_date=int(time.time()), actor=ACTOR
         )
-    with pytest.raises(BillingError):
+    assert refused.value.code == ErrorCode.INVALID_LICENSE_COUNT
+    with pytest.raises(UserError):
         service.preview_additional_licenses(account_id, count)
     assert account(account_id).licenses_purchased == 10
     assert [a.kind for a in actions(account_id)] == ["purchase_unlimited"]
@@ -379,7 +378,7 @@ def test_bad_license_counts_are_refused(service, emulator, count):
 @pytest.mark.parametrize("proration_date", [None, "soon", 0, 10**12, int(time.time()) - 7200])
 def test_a_missing_or_old_preview_instant_is_refused(service, emulator, proration_date):
     account_id = subscribed_account(service, emulator, licenses=10)
-    with pytest.raises(BillingError, match="price shown has expired"):
+    with pytest.raises(StalePage, match="price shown has expired"):
         service.add_licenses(
             account_id, 1, expected_licenses=10, proration_date=proration_date, actor=ACTOR
         )
@@ -394,7 +393,7 @@ def test_a_declined_charge_changes_nothing_anywhere(service, emulator, action):
     account_id = subscribed_account(service, emulator, licenses=10)
     use_card(service, account_id, card_payment_method(emulator.base, CHARGE_FAILS))
     before = subscription_at_stripe(emulator, account_id)
-    with pytest.raises(BillingError, match="declined. Nothing was changed"):
+    with pytest.raises(UserError, match="declined. Nothing was changed"):
         if action == "add":
             add(service, account_id, 5, expected=10)
         else:
@@ -416,7 +415,7 @@ def test_a_declined_charge_changes_nothing_anywhere(service, emulator, action):
 def test_changed_quantity_after_a_failure_is_a_new_action(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
     use_card(service, account_id, card_payment_method(emulator.base, CHARGE_FAILS))
-    with pytest.raises(BillingError, match="declined"):
+    with pytest.raises(UserError, match="declined"):
         add(service, account_id, 2, expected=10)
     use_card(service, account_id, card_payment_method(emulator.base, "4242424242424242"))
     add(service, account_id, 3, expected=10)
@@ -438,7 +437,7 @@ def test_the_same_action_retried_after_a_decline_is_a_new_attempt_at_stripe(serv
             account_id, 2, expected_licenses=10, proration_date=preview.proration_date, actor=ACTOR
         )
 
-    with pytest.raises(BillingError, match="declined"):
+    with pytest.raises(UserError, match="declined"):
         attempt()
     use_card(service, account_id, card_payment_method(emulator.base, "4242424242424242"))
     attempt()
@@ -497,7 +496,7 @@ def test_a_failed_authentication_grants_nothing(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=4)
     use_card(service, account_id, card_payment_method(emulator.base, SCA))
     preview = service.preview_additional_licenses(account_id, 2)
-    with pytest.raises(BillingError, match="Nothing was changed"):
+    with pytest.raises(UserError, match="Nothing was changed"):
         through_the_page(
             emulator,
             lambda **kw: service.add_licenses(
@@ -532,7 +531,7 @@ def test_a_change_whose_answer_was_lost_is_finished_by_the_retry_without_a_secon
     try:
         flaky_settings = settings_for(proxy.port, settings.billing_data_dir)
         flaky = BillingService(StripeClient(flaky_settings), flaky_settings)
-        with pytest.raises(BillingError):
+        with pytest.raises(UserError):
             flaky.add_licenses(
                 account_id,
                 3,
@@ -581,7 +580,7 @@ def test_convert_to_yearly_charges_exactly_the_previewed_amount(service, emulato
     )
     # One charge for the switch: nothing else was invoiced after it.
     assert len(service.gateway.invoice_page(str(stored.stripe_customer_id)).invoices) == 2
-    with pytest.raises(BillingError, match="already billed yearly"):
+    with pytest.raises(UserError, match="already billed yearly"):
         service.preview_yearly(account_id)
 
 
@@ -595,7 +594,7 @@ def form() -> str:
 @pytest.mark.parametrize("reason", ["", "   ", "x" * 10_000])
 def test_cancel_needs_a_reasonable_reason(service, emulator, reason):
     account_id = subscribed_account(service, emulator, licenses=1)
-    with pytest.raises(BillingError):
+    with pytest.raises(UserError):
         service.cancel(account_id, reason=reason, additional_features="", form=form(), actor=ACTOR)
     assert account(account_id).cancel_at is None
     with session_scope() as session:
@@ -645,7 +644,7 @@ def test_cancel_at_period_end_then_resume(service, emulator):
 def test_cancel_feedback_is_kept_when_stripe_is_down(service, offline_service, emulator):
     account_id = subscribed_account(service, emulator, licenses=2)
     cancel_form = form()
-    with pytest.raises(BillingError, match=MSG_UNREACHABLE):
+    with pytest.raises(UserError, match=MSG_UNREACHABLE):
         offline_service.cancel(
             account_id,
             reason="Closing the company",
@@ -690,7 +689,7 @@ def test_stripe_down_changes_nothing_and_the_retry_works(
         "resume_after_cancel": lambda svc: svc.resume(account_id, form=resume_form, actor=ACTOR),
         "card": lambda svc: svc.start_card_setup(account_id),
     }
-    with pytest.raises(BillingError, match=MSG_UNREACHABLE):
+    with pytest.raises(UserError, match=MSG_UNREACHABLE):
         runs[action](offline_service)
     after = account(account_id)
     assert (
@@ -718,7 +717,7 @@ def test_stripe_answering_500_changes_nothing(service, erroring_service, emulato
             account_id, reason="r", additional_features="", form=form(), actor=ACTOR
         ),
     }
-    with pytest.raises(BillingError, match=MSG_SERVICE_ERROR):
+    with pytest.raises(UserError, match=MSG_SERVICE_ERROR):
         runs[action]()
     after = account(account_id)
     assert (after.licenses_purchased, after.billing_interval, after.cancel_at) == (
@@ -763,7 +762,7 @@ def test_declined_new_card_keeps_the_old_one(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=1)
     secret = service.start_card_setup(account_id)
     assert confirm_card(emulator, secret, "4000000000000002").get("error")
-    with pytest.raises(BillingError, match="not confirmed"):
+    with pytest.raises(UserError, match="not confirmed"):
         service.save_card(account_id, secret, actor=ACTOR)
     assert account(account_id).card_last4 == "4242"
     card = service.gateway.default_card(str(account(account_id).stripe_customer_id))
@@ -806,6 +805,18 @@ def stored_event(event_id: str) -> StripeEvent | None:
         return session.get(StripeEvent, event_id)
 
 
+def change_quantity_at_stripe(service, stored: Account, quantity: int) -> None:
+    """A change made at Stripe behind our back (e.g. by support in the Dashboard)."""
+    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
+    service.gateway.change_subscription(
+        subscription,
+        price_id=subscription.price_id,
+        quantity=quantity,
+        proration_date=int(time.time()),
+        idempotency_key=uuid.uuid4().hex,
+    )
+
+
 def test_webhook_with_a_bad_signature_writes_nothing(service, settings, emulator):
     stored = account(subscribed_account(service, emulator, licenses=1))
     event_id = "evt_" + uuid.uuid4().hex
@@ -820,15 +831,7 @@ def test_webhook_with_a_bad_signature_writes_nothing(service, settings, emulator
 def test_webhook_resyncs_from_stripe_once_per_event(service, settings, emulator):
     account_id = subscribed_account(service, emulator, licenses=2)
     stored = account(account_id)
-    # A change made at Stripe behind our back (e.g. by support in the Dashboard).
-    subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
-    service.gateway.change_subscription(
-        subscription,
-        price_id=subscription.price_id,
-        quantity=7,
-        proration_date=int(time.time()),
-        idempotency_key=uuid.uuid4().hex,
-    )
+    change_quantity_at_stripe(service, stored, 7)
     event_id = "evt_" + uuid.uuid4().hex
     payload, signature = signed(settings, subscription_event(event_id, stored))
     result = handle_delivery(service, payload, signature)
@@ -836,6 +839,61 @@ def test_webhook_resyncs_from_stripe_once_per_event(service, settings, emulator)
     assert account(account_id).licenses_purchased == 7
     assert stored_event(event_id).outcome == "applied"
     assert handle_delivery(service, payload, signature).outcome == "replay"
+
+
+def stripe_rows(account_id: int) -> list[tuple[str, str]]:
+    """The Activity tab's rows done by Stripe, oldest first: (what, outcome)."""
+    with session_scope() as session:
+        rows = activity_page(session, account_id).rows
+    return [(row.what, row.outcome) for row in reversed(rows) if row.who == "Stripe"]
+
+
+def deliver(service, settings, event: dict) -> None:
+    assert handle_delivery(service, *signed(settings, event)).outcome == "applied"
+
+
+def invoice_event(event_type: str, stored: Account, invoice_id: str) -> dict:
+    invoice = {"id": invoice_id, "object": "invoice", "customer": stored.stripe_customer_id}
+    return {"id": "evt_" + uuid.uuid4().hex, "type": event_type, "data": {"object": invoice}}
+
+
+def test_changes_a_webhook_reports_show_in_the_activity_tab_as_done_by_stripe(
+    service, settings, emulator
+):
+    account_id = subscribed_account(service, emulator, licenses=2)
+    stored = account(account_id)
+    change_quantity_at_stripe(service, stored, 7)
+    deliver(service, settings, subscription_event("evt_" + uuid.uuid4().hex, stored))
+    # A renewal the card declines, then paid at Stripe with another card.
+    use_card(service, account_id, card_payment_method(emulator.base, CHARGE_FAILS))
+    unpaid = open_renewal_invoice(emulator, account_id)
+    deliver(service, settings, invoice_event("invoice.payment_failed", stored, unpaid))
+    use_card(service, account_id, card_payment_method(emulator.base, "4000056655665556"))
+    assert service.gateway.pay_invoice(unpaid, idempotency_key=uuid.uuid4().hex).paid
+    deliver(service, settings, invoice_event("invoice.paid", stored, unpaid))
+    service.gateway._v1.subscriptions.cancel(str(stored.stripe_subscription_id))
+    deliver(
+        service,
+        settings,
+        subscription_event("evt_" + uuid.uuid4().hex, stored, "customer.subscription.deleted"),
+    )
+    assert stripe_rows(account_id) == [
+        ("Subscription changed at Stripe: 7 licenses, billed monthly", "Done"),
+        ("Card changed to Visa ending 0341", "Done"),
+        ("Payment of $8.00", "Failed"),
+        ("Card changed to Visa ending 5556", "Done"),
+        ("Payment of $8.00", "Done"),
+        ("Subscription ended: back to the free version", "Done"),
+    ]
+
+
+def test_a_webhook_after_a_page_action_adds_no_entry(service, settings, emulator):
+    """The page's action already stored and audited what Stripe then reports."""
+    account_id = subscribed_account(service, emulator, licenses=2)
+    stored = account(account_id)
+    service.cancel(account_id, reason="r", additional_features="", form=form(), actor=ACTOR)
+    deliver(service, settings, subscription_event("evt_" + uuid.uuid4().hex, stored))
+    assert stripe_rows(account_id) == []
 
 
 def test_out_of_order_events_end_in_stripes_current_state(service, settings, emulator):

@@ -13,6 +13,7 @@ import pytest
 from billing_app.services.seeding import paid_subscription
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import GatewayError
+from billing_app.stripe.snapshots import BillingDetails
 
 
 def customer_with(client: StripeClient, key: str, card: str, clock: str | None = None) -> str:
@@ -146,3 +147,50 @@ def test_a_renewal_on_a_test_clock(client: StripeClient, key: str) -> None:
             client._call(client._v1.test_helpers.test_clocks.delete, clock["id"])
         except GatewayError:
             pytest.fail("could not delete the test clock")
+
+
+def test_billing_details_replace_the_tax_id_and_show_on_the_next_invoice(
+    client: StripeClient, key: str
+) -> None:
+    catalogue = client.ensure_catalogue()
+    customer = customer_with(client, key, "pm_card_visa")
+    berlin = BillingDetails(
+        name="Acme GmbH",
+        email="billing-tests@example.com",
+        line1="Friedrichstraße 1",
+        city="Berlin",
+        postal_code="10117",
+        country="DE",
+        tax_id_type="eu_vat",
+        tax_id_value="DE123456789",
+    )
+    assert client.save_billing_details(customer, berlin, idempotency_key=f"{key}:de") == berlin
+    london = BillingDetails(
+        name="Acme Ltd",
+        email="billing-tests@example.com",
+        line1="1 Poultry",
+        city="London",
+        postal_code="EC2R 8EJ",
+        country="GB",
+        tax_id_type="gb_vat",
+        tax_id_value="GB123456789",
+    )
+    assert client.save_billing_details(customer, london, idempotency_key=f"{key}:gb") == london
+    listed = client._call(client._v1.customers.tax_ids.list, customer)
+    assert [(t["type"], t["value"]) for t in listed["data"]] == [("gb_vat", "GB123456789")]
+    subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 1, key=key)
+    invoice = client.retrieve_invoice(str(subscription.latest_invoice_id))
+    assert (invoice.customer_name, invoice.customer_tax_ids) == ("Acme Ltd", ("GB123456789",))
+    with pytest.raises(GatewayError) as refused:
+        client.save_billing_details(
+            customer,
+            BillingDetails(
+                name="X",
+                email="x@example.com",
+                country="GB",
+                tax_id_type="gb_vat",
+                tax_id_value="GB1",
+            ),
+            idempotency_key=f"{key}:bad",
+        )
+    assert refused.value.code == "tax_id_invalid"

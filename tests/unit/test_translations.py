@@ -136,7 +136,7 @@ def test_activity_rows_in_german():
     )
     with use_locale("de"):
         row = display_row(entry)
-    assert (row["what"], row["who"], row["outcome"]) == (
+    assert (row.what, row.who, row.outcome) == (
         "2 Lizenzen hinzugefügt — 53,33\xa0$ belastet",
         "Betreiber",
         "Erledigt",
