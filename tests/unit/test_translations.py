@@ -24,6 +24,8 @@ from billing_app.i18n import (
 )
 from billing_app.models import AuditLog
 from billing_app.services.activity import display_row
+from billing_app.services.billing_details import InvalidDetails, brief, parse_details
+from billing_app.services.countries import COUNTRIES, countries, country_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -141,3 +143,48 @@ def test_activity_rows_in_german():
         "Betreiber",
         "Erledigt",
     )
+
+
+def test_stripe_changes_in_the_activity_tab_in_german():
+    entry = AuditLog(
+        id=2,
+        at=datetime(2026, 3, 4, 9, 5),
+        account_id=1,
+        actor="stripe-webhook",
+        action="stripe.subscription_changed",
+        outcome="ok",
+        detail='{"licenses": 3, "interval": "year"}',
+    )
+    with use_locale("de"):
+        row = display_row(entry)
+    assert (row.what, row.who) == (
+        "Abonnement bei Stripe geändert: 3 Lizenzen, jährliche Abrechnung",
+        "Stripe",
+    )
+
+
+def test_countries_in_german_from_cldr_sorted_for_a_german_reader():
+    german = countries("de")
+    assert len(german) == len(COUNTRIES)
+    names = [name for _code, name in german]
+    assert names.index("Oman") < names.index("Österreich") < names.index("Pakistan")
+    assert dict(german)["GB"] == "Vereinigtes Königreich"
+    with use_locale("de"):
+        assert country_name("DE") == "Deutschland"
+    assert country_name("DE") == "Germany" and country_name("XX") == ""
+
+
+def test_billing_details_refusals_and_summary_line_in_german():
+    form = {"name": "Acme GmbH", "email": "billing@acme.test", "city": "Wien", "country": "AT"}
+    with use_locale("de"):
+        with pytest.raises(InvalidDetails) as refused:
+            parse_details(form | {"postal_code": "1" * 21})
+        assert (
+            refused.value.message == "Das Feld „Postleitzahl“ darf höchstens 20 Zeichen enthalten."
+        )
+        with pytest.raises(InvalidDetails) as refused:
+            parse_details(form | {"tax_id_type": "gb_vat", "tax_id_value": "GB123456789"})
+        assert refused.value.message == (
+            "Wählen Sie eine Steuernummernart, die in Österreich verwendet wird."
+        )
+        assert brief(parse_details(form)) == "Acme GmbH · Wien, Österreich"
