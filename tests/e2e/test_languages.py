@@ -162,3 +162,56 @@ def test_german_tabs_and_dialog_fit_the_narrowest_sidebar(browser: Browser, laun
     box = dialog.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 320
     context.close()
+
+
+def test_the_free_page_and_how_to_purchase_in_german(browser: Browser, launch, artifacts):
+    context = browser.new_context(viewport={"width": 360, "height": 780})
+    page = context.new_page()
+    page.goto(launch("free-demo", locale="de"))
+    card = page.locator("#free-plan-card")
+    expect(card.get_by_role("heading", name="Kostenlose Version", exact=True)).to_be_visible()
+    expect(page.locator("#unlimited-prices")).to_contain_text(
+        re.compile(r"Pro Lizenz und Monat\s*8,00\s\$")
+    )
+    page.get_by_role("button", name="So kaufen Sie die Unlimited Version").click()
+    steps = page.get_by_role("dialog", name="So kaufen Sie die Unlimited Version").locator(
+        "ol > li"
+    )
+    expect(steps.first).to_have_text("Klicken Sie im Tab „Tarif“ auf „Unlimited Version kaufen“.")
+    expect(steps).to_have_count(7)
+    page.wait_for_timeout(400)  # the dialog's fade-in
+    page.screenshot(path=artifacts / "free-page-help-de-360.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    context.close()
+
+
+def test_billing_details_in_german(browser: Browser, launch, make_account, artifacts):
+    context = browser.new_context(viewport={"width": 360, "height": 780})
+    page = context.new_page()
+    page.goto(launch(make_account(), locale="de"))
+    expect(page.locator("#billing-details-summary")).to_have_text("Nicht angegeben")
+    page.get_by_role("button", name="Rechnungsdaten").click()
+    dialog = page.get_by_role("dialog", name="Rechnungsdaten")
+    country = dialog.get_by_label("Land", exact=True)
+    # Babel's German names, in a German reader's order.
+    expect(country.locator("option[value=AT]")).to_have_text("Österreich")
+    dialog.get_by_label("Firmenname").fill("Acme GmbH")
+    dialog.get_by_label("Ort").fill("Wien")
+    country.select_option("AT")
+    dialog.get_by_label("E-Mail für Rechnungen").fill("billing@acme.test")
+    dialog.get_by_label("Art der Steuernummer").select_option("eu_vat")
+    dialog.get_by_label("Steuernummer", exact=True).fill("AT12")
+    dialog.get_by_role("button", name="Speichern").click()
+    expect(dialog.get_by_role("alert")).to_have_text(
+        "Geben Sie eine gültige Nummer vom Typ EU VAT ein, z. B. ATU12345678."
+    )
+    page.wait_for_timeout(400)
+    page.screenshot(path=artifacts / "billing-details-de-360.png")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    dialog.get_by_label("Steuernummer", exact=True).fill("ATU12345678")
+    dialog.get_by_role("button", name="Speichern").click()
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#billing-details-summary")).to_have_text(
+        "Acme GmbH · Wien, Österreich · ATU12345678"
+    )
+    context.close()
