@@ -2,8 +2,9 @@
 
 A token is `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`; the
 payload names the account, the admin email, an expiry and a random token id so a
-link can be redeemed once. Only the HMAC is trusted: nothing in a payload is
-looked at before its signature has been checked in constant time.
+link can be redeemed once, and optionally the page's language ("l": the connector knows its
+user's). Only the HMAC is trusted: nothing in a payload is looked at before its signature has
+been checked in constant time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+
+from billing_app.i18n import SUPPORTED_LOCALES
 
 MAX_TOKEN_LENGTH = 2048
 # Two unpadded base64url parts: anything else (non-ASCII above all, which hmac and the ASCII
@@ -34,6 +37,8 @@ class LaunchClaims:
     email: str
     expires_at: int
     token_id: str
+    # "en" or "de" when the connector chose the page's language; None: the browser's.
+    locale: str | None = None
 
 
 def _b64encode(raw: bytes) -> str:
@@ -49,12 +54,22 @@ def _signature(secret: bytes, payload: str) -> str:
 
 
 def sign_launch_token(
-    secret: bytes, *, account: str, email: str, ttl_seconds: int, now: float | None = None
+    secret: bytes,
+    *,
+    account: str,
+    email: str,
+    ttl_seconds: int,
+    now: float | None = None,
+    locale: str | None = None,
 ) -> str:
     if not secret:
         raise ValueError("launch secret is empty")
+    if locale is not None and locale not in SUPPORTED_LOCALES:
+        raise ValueError(f"locale must be one of {', '.join(SUPPORTED_LOCALES)}")
     issued = int(time.time() if now is None else now)
     body = {"a": account, "e": email, "x": issued + ttl_seconds, "n": secrets.token_urlsafe(12)}
+    if locale is not None:
+        body["l"] = locale
     payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
     return f"{payload}.{_signature(secret, payload)}"
 
@@ -74,6 +89,7 @@ def verify_launch_token(
     try:
         body = json.loads(_b64decode(payload))
         account, email, expires_at, token_id = body["a"], body["e"], body["x"], body["n"]
+        locale = body.get("l")
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise InvalidLaunchToken("malformed payload") from exc
     if not (
@@ -81,9 +97,12 @@ def verify_launch_token(
         and isinstance(email, str)
         and isinstance(token_id, str)
         and type(expires_at) is int
+        and (locale is None or locale in SUPPORTED_LOCALES)
     ):
         raise InvalidLaunchToken("malformed payload")
-    claims = LaunchClaims(account=account, email=email, expires_at=expires_at, token_id=token_id)
+    claims = LaunchClaims(
+        account=account, email=email, expires_at=expires_at, token_id=token_id, locale=locale
+    )
     if claims.expires_at <= (time.time() if now is None else now):
         raise InvalidLaunchToken("expired")
     return claims
