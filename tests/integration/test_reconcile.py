@@ -175,9 +175,9 @@ def test_billing_admin_reconcile_of_every_subscribed_account(service, emulator, 
 
     code, out, err = billing_admin(capsys, "reconcile")
 
-    # Every account of the run's database is reconciled: the security tests' accounts live on
-    # another emulator, so this one answers "no such subscription" for them (and the exit code
-    # says so); this test's accounts must not be among the failures.
+    # Every account of the run's database is reconciled: other suites' accounts live on emulators
+    # of their own, stopped by now, so Stripe is unreachable for them (and the exit code says so);
+    # this test's accounts must not be among the failures.
     failed = [line.split(":", 1)[0] for line in err.splitlines() if "Stripe error" in line]
     assert code == (1 if failed else 0), out + err
     assert not {account(drifted).slug, account(in_step).slug} & set(failed)
