@@ -77,6 +77,24 @@ def sign_launch_token(
 def verify_launch_token(
     secret: bytes, token: str | None, *, now: float | None = None
 ) -> LaunchClaims:
+    claims = _genuine_claims(secret, token)
+    if claims.expires_at <= (time.time() if now is None else now):
+        raise InvalidLaunchToken("expired")
+    return claims
+
+
+def launch_token_id(secret: bytes, token: str | None) -> str | None:
+    """Which link an event of a tab carries: the id of a token signed with `secret`, expired or not
+    (the tab's own link stays in its address bar if the script dropping it never arrived); None
+    for anything else."""
+    try:
+        return _genuine_claims(secret, token).token_id
+    except InvalidLaunchToken:
+        return None
+
+
+def _genuine_claims(secret: bytes, token: str | None) -> LaunchClaims:
+    """The claims of a token signed with `secret`, its expiry not checked."""
     if (
         not isinstance(token, str)
         or len(token) > MAX_TOKEN_LENGTH
@@ -100,9 +118,6 @@ def verify_launch_token(
         and (locale is None or locale in SUPPORTED_LOCALES)
     ):
         raise InvalidLaunchToken("malformed payload")
-    claims = LaunchClaims(
+    return LaunchClaims(
         account=account, email=email, expires_at=expires_at, token_id=token_id, locale=locale
     )
-    if claims.expires_at <= (time.time() if now is None else now):
-        raise InvalidLaunchToken("expired")
-    return claims

@@ -31,7 +31,7 @@ from billing_app.i18n import DEFAULT_LOCALE, N_, _, negotiate, set_locale, suppo
 from billing_app.models import Account
 from billing_app.services.accounts import SessionFacts, redeem_launch_token, session_facts
 from billing_app.services.invoice_links import invoice_pdf_url
-from billing_app.services.launch_tokens import InvalidLaunchToken
+from billing_app.services.launch_tokens import InvalidLaunchToken, launch_token_id
 from billing_app.services.page_sessions import end_page_session, start_page_session
 from billing_app.services.passwords import sign_in
 from billing_app.services.session_rules import (
@@ -167,10 +167,11 @@ class PageState(rx.State):
         if (
             launch_token
             and self._bound_token_id is not None
-            and launch_token != self._bound_token_id
+            and launch_token_id(get_settings().launch_secret, launch_token) != self._bound_token_id
         ):
             # Another launch link in this tab: nothing of the bound account until open_page has
-            # checked it.
+            # checked it. Compared by id: an event sent before the script dropping the tab's own
+            # link from the address bar arrived (it follows the delta showing the page) carries it.
             self._end_sign_in()
             self.phase, account_id = "loading", None
         await self._empty_account_states_if_due()

@@ -7,6 +7,7 @@ import pytest
 
 from billing_app.services.launch_tokens import (
     InvalidLaunchToken,
+    launch_token_id,
     sign_launch_token,
     verify_launch_token,
 )
@@ -102,3 +103,11 @@ def test_only_languages_of_the_page_are_signed_or_accepted():
     )
     with pytest.raises(InvalidLaunchToken, match="malformed payload"):
         verify_launch_token(SECRET, f"{payload}.{signature}")
+
+
+def test_the_id_of_a_genuine_token_is_read_even_once_expired():
+    token = sign_launch_token(SECRET, account="demo", email="a@b.co", ttl_seconds=1, now=1000)
+    assert launch_token_id(SECRET, token) == verify_launch_token(SECRET, token, now=1000).token_id
+    assert launch_token_id(b"other-secret" * 3, token) is None
+    assert launch_token_id(SECRET, token[:-4] + "AAAA") is None
+    assert launch_token_id(SECRET, "x" * 5000) is None
