@@ -74,15 +74,15 @@ _PAGE = """<!doctype html>
   nav li { padding: 10px 16px; border-bottom: 1px solid #f0f4f8; }
   nav li.open { background: #e6f0ff; }
   nav li b { display: block; }
-  nav li span { color: #627d98; }
+  nav li span { color: #486581; }
   main { flex: 1; padding: 24px 32px; overflow: auto; min-width: 0; }
   main h2 { margin-top: 0; }
   aside { width: 360px; display: flex; flex-direction: column; border-left: 1px solid #d9e2ec;
           background: #fff; }
   aside header { padding: 12px 14px; border-bottom: 1px solid #d9e2ec; font-weight: 600; }
-  aside header small { display: block; font-weight: 400; color: #627d98; }
+  aside header small { display: block; font-weight: 400; color: #486581; }
   #sidebar-body { flex: 1; position: relative; min-height: 0; }
-  #sidebar-body p { padding: 14px; color: #627d98; }
+  #sidebar-body p { padding: 14px; color: #486581; }
   iframe { position: absolute; inset: 0; width: 100%; height: 100%; border: 0; }
   footer { display: flex; gap: 8px; padding: 10px 14px; border-top: 1px solid #d9e2ec; }
   button { font: inherit; cursor: pointer; border: 1px solid #bcccdc; background: #fff;

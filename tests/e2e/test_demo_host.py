@@ -23,6 +23,7 @@ from billing_app.services import seats
 from billing_app.services.accounts import get_account
 from billing_app.settings import Settings
 from tests.e2e.helpers import ISSUED_SECRETS
+from tests.e2e.test_accessibility import assert_accessible
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +67,7 @@ def test_dollar_button_opens_the_billing_page_and_the_switch_changes_account(
     expect(frame.get_by_role("heading", name="Acme Corp")).to_be_visible()
     expect(frame.locator("#licenses-summary")).to_have_text("3 of 10 licenses used")
     page.screenshot(path=str(artifacts / "demo-host-1280.png"))
+    assert_accessible(page, "Demo connector host with the Billing Page in its sidebar")
 
     page.get_by_role("button", name="Switch to Globex").click()
     expect(frame.get_by_role("heading", name="Globex")).to_be_visible()
