@@ -112,6 +112,8 @@ def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
             return f"Activated {email}"
         case AuditAction.ADD_LICENSES if "licenses" in detail:
             return f"Added {_plural(detail['licenses'], 'license')}{_charged(detail)}"
+        case AuditAction.REDUCE_LICENSES if "licenses" in detail:
+            return f"Licenses from the next renewal: {detail['licenses']}"
         case AuditAction.PURCHASE_UNLIMITED if "licenses" in detail:
             return f"Unlimited Version purchased: {_plan(detail)}{_charged(detail)}"
         case AuditAction.SUBSCRIPTION_CHANGED if "licenses" in detail:

@@ -53,6 +53,10 @@ class AuditAction(StrEnum):
     CANCEL = "billing.cancel", "Subscription cancelled at period end — reason saved"
     CANCEL_FEEDBACK = "billing.cancel_feedback", "Cancellation reason saved"
     RESUME = "billing.resume", "Subscription resumed"
+    REDUCE_LICENSES = "billing.reduce_licenses", "Fewer licenses scheduled for the renewal"
+    SWITCH_MONTHLY = "billing.switch_monthly", "Monthly billing scheduled for the renewal"
+    KEEP_LICENSES = "billing.keep_licenses", "Scheduled license reduction undone"
+    KEEP_YEARLY = "billing.keep_yearly", "Scheduled switch to monthly billing undone"
     CREATE_CUSTOMER = "billing.create_customer", "Stripe customer created"
     AUTHENTICATE_PAYMENT = "billing.authenticate_payment", "Payment confirmed with the bank"
     # Changes Stripe reports by webhook (a renewal, the Dashboard, the card network).

@@ -62,6 +62,7 @@ from billing_app.stripe.errors import MSG_AUTHENTICATION_FAILED, GatewayError
 from billing_app.stripe.snapshots import (
     CardSummary,
     Catalogue,
+    Interval,
     InvoicePayment,
     SubscriptionSnapshot,
 )
@@ -74,6 +75,10 @@ KIND_CHANGE_CARD = "change_card"
 KIND_CONVERT_YEARLY = "convert_yearly"
 KIND_CANCEL = "cancel"
 KIND_RESUME = "resume"
+KIND_REDUCE_LICENSES = "reduce_licenses"
+KIND_SWITCH_MONTHLY = "switch_monthly"
+KIND_KEEP_LICENSES = "keep_licenses"
+KIND_KEEP_YEARLY = "keep_yearly"
 # Each kind's audit action, and the one recorded when the bank asks the customer to confirm.
 _AUDITED = {
     KIND_PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED,
@@ -82,6 +87,10 @@ _AUDITED = {
     KIND_CONVERT_YEARLY: audit.AuditAction.CONVERT_YEARLY,
     KIND_CANCEL: audit.AuditAction.CANCEL,
     KIND_RESUME: audit.AuditAction.RESUME,
+    KIND_REDUCE_LICENSES: audit.AuditAction.REDUCE_LICENSES,
+    KIND_SWITCH_MONTHLY: audit.AuditAction.SWITCH_MONTHLY,
+    KIND_KEEP_LICENSES: audit.AuditAction.KEEP_LICENSES,
+    KIND_KEEP_YEARLY: audit.AuditAction.KEEP_YEARLY,
 }
 _AUTHENTICATION_AUDITED = {
     KIND_PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED_AUTHENTICATION,
@@ -107,6 +116,10 @@ MSG_BUSY = (
 MSG_ALREADY_YEARLY = "This subscription is already billed yearly."
 MSG_EXPIRED_FORM = "This form has expired. Please reload the page."
 MSG_PREVIEW_EXPIRED = "The price shown has expired. Please review the new price and confirm again."
+MSG_CANCELLING = "This subscription is set to cancel. Resume it first."
+MSG_SCHEDULED = (
+    "A change is scheduled for your next renewal. Undo it first, then switch to yearly billing."
+)
 
 
 class BillingError(Exception):
@@ -298,6 +311,12 @@ def _require_subscription(account: Account) -> None:
         raise BillingError("This account has no Unlimited Version subscription.")
 
 
+def _require_renewing(account: Account) -> None:
+    _require_subscription(account)
+    if account.cancel_at is not None:
+        raise BillingError(MSG_CANCELLING)
+
+
 def _require_customer(_session: Session, account: Account) -> None:
     if not account.stripe_customer_id:
         raise BillingError("Start again: the card form has expired.")
@@ -410,6 +429,9 @@ class BillingService:
         account = self._subscribed(account_id)
         if account.billing_interval != INTERVAL_MONTH:
             raise BillingError(MSG_ALREADY_YEARLY)
+        if account.scheduled_at is not None:
+            # The switch restarts the billing cycle: the renewal the schedule waits for moves.
+            raise BillingError(MSG_SCHEDULED)
         yearly = self._price_id_or_error(INTERVAL_YEAR)
         return self._preview(
             account,
@@ -732,12 +754,15 @@ class BillingService:
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             # The subscription keeps its own price (a customer keeps the price they bought at).
-            return self._change(
+            result = self._change(
                 action,
                 target=lambda sub: (sub.price_id, expected + extra),
                 proration_date=when,
                 is_expected=lambda sub: sub.quantity == expected,
             )
+            if isinstance(result, _Changed):
+                return self._keep_added_at_renewal(action, result, extra)
+            return result
 
         noun = "license" if extra == 1 else "licenses"
         return self._run(
@@ -769,6 +794,8 @@ class BillingService:
             _require_subscription(stored)
             if stored.billing_interval != INTERVAL_MONTH:
                 raise BillingError(MSG_ALREADY_YEARLY)
+            if stored.scheduled_at is not None:
+                raise BillingError(MSG_SCHEDULED)
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             return self._change(
@@ -1049,6 +1076,12 @@ class BillingService:
             )
 
         def work(action: _Action) -> _Changed:
+            # Stripe refuses a cancellation on a scheduled subscription: the schedule goes first.
+            subscription = self.gateway.retrieve_subscription(
+                str(action.account.stripe_subscription_id)
+            )
+            if subscription.schedule_id is not None:
+                self.gateway.release_schedule(subscription, idempotency_key=action.stripe_key)
             return _Changed(
                 self.gateway.set_cancel_at_period_end(
                     str(action.account.stripe_subscription_id),
@@ -1098,6 +1131,193 @@ class BillingService:
             check=check,
             work=work,
             describe=lambda _done: "Your subscription continues. Nothing else changed.",
+        )
+
+    # Changes at the next renewal (fewer licenses, monthly billing) ----------------------------
+    # Scheduled at Stripe (a subscription schedule's second phase), never applied now: the
+    # current period is not prorated, and the renewal bills the new terms in full.
+
+    def _keep_added_at_renewal(self, action: _Action, done: _Changed, extra: int) -> _Changed:
+        """Licenses bought while fewer are scheduled are kept at the renewal too: the scheduled
+        count rises by the purchase, and the schedule's phase in progress takes the new count."""
+        subscription = done.subscription
+        if subscription is None or subscription.scheduled is None:
+            return done
+        scheduled = subscription.scheduled
+        # Recorded first: a retry must not add the purchase to the scheduled count twice.
+        target = int(action.progress.get("rescheduled") or scheduled.quantity + extra)
+        self._note(action, rescheduled=target)
+        changed = self.gateway.schedule_renewal_change(
+            subscription,
+            price_id=scheduled.price_id,
+            interval=scheduled.interval,
+            quantity=target,
+            idempotency_key=action.stripe_key,
+        )
+        return _Changed(changed, payment=done.payment)
+
+    def _schedule(
+        self,
+        action: _Action,
+        *,
+        target: Callable[[SubscriptionSnapshot], tuple[str, Interval, int]],
+        is_expected: Callable[[SubscriptionSnapshot], bool],
+    ) -> _Changed:
+        """Schedule (price, interval, quantity) for the renewal, or drop the schedule when that is
+        what the subscription bills now; nothing is sent when Stripe already has it."""
+        gateway, key = self.gateway, action.stripe_key
+        subscription = gateway.retrieve_subscription(str(action.account.stripe_subscription_id))
+        if not is_expected(subscription):
+            raise BillingError(MSG_STALE_PAGE, stale=True)
+        price_id, interval, quantity = target(subscription)
+        scheduled = subscription.scheduled
+        if (price_id, quantity) == (subscription.price_id, subscription.quantity):
+            if subscription.schedule_id is None:
+                return _Changed(subscription)
+            return _Changed(gateway.release_schedule(subscription, idempotency_key=key))
+        if scheduled is not None and (scheduled.price_id, scheduled.quantity) == (
+            price_id,
+            quantity,
+        ):
+            return _Changed(subscription)
+        self._note(action, sent=action.attempt)
+        return _Changed(
+            gateway.schedule_renewal_change(
+                subscription,
+                price_id=price_id,
+                interval=interval,
+                quantity=quantity,
+                idempotency_key=key,
+            )
+        )
+
+    @staticmethod
+    def _renewal_terms(subscription: SubscriptionSnapshot) -> tuple[str, Interval, int]:
+        """(price, interval, quantity) the renewal bills as scheduled now."""
+        scheduled = subscription.scheduled
+        if scheduled is None:
+            return subscription.price_id, subscription.interval, subscription.quantity
+        return scheduled.price_id, scheduled.interval, scheduled.quantity
+
+    def reduce_licenses(
+        self, account_id: int, licenses: Any, *, form: str, actor: str
+    ) -> ActionResult:
+        """Bill fewer licenses from the next renewal on (never fewer than the users holding one)."""
+        quantity = parse_license_count(licenses)
+
+        def check(session: Session, stored: Account) -> None:
+            _require_renewing(stored)
+            if quantity >= stored.licenses_purchased:
+                raise BillingError(
+                    f"Choose fewer licenses than the {stored.licenses_purchased} you have now."
+                )
+            used = licenses_used(session, account_id)
+            if quantity < used:
+                remove = used - quantity
+                raise BillingError(
+                    f"{used} users hold a license now. Remove {remove} "
+                    f"{'user' if remove == 1 else 'users'} in User Management first, "
+                    f"or keep at least {used} licenses."
+                )
+
+        def work(action: _Action) -> _Changed:
+            return self._schedule(
+                action,
+                target=lambda sub: (*self._renewal_terms(sub)[:2], quantity),
+                is_expected=lambda sub: sub.quantity > quantity,
+            )
+
+        def describe(done: _Changed) -> str:
+            assert done.subscription is not None
+            end = format_date(done.subscription.current_period_end)
+            return f"From your renewal on {end} you will have {quantity} licenses."
+
+        return self._run(
+            account_id=account_id,
+            kind=KIND_REDUCE_LICENSES,
+            actor=actor,
+            params={"licenses": quantity, "form": _form_id(form)},
+            check=check,
+            work=work,
+            describe=describe,
+        )
+
+    def switch_to_monthly(self, account_id: int, *, form: str, actor: str) -> ActionResult:
+        """Bill monthly from the next (yearly) renewal on."""
+        monthly = self._price_id_or_error(INTERVAL_MONTH)
+
+        def check(_session: Session, stored: Account) -> None:
+            _require_renewing(stored)
+            if stored.billing_interval != INTERVAL_YEAR:
+                raise BillingError("This subscription is already billed monthly.")
+            if stored.scheduled_interval == INTERVAL_MONTH:
+                raise BillingError("The switch to monthly billing is already scheduled.")
+
+        def work(action: _Action) -> _Changed:
+            return self._schedule(
+                action,
+                target=lambda sub: (monthly, "month", self._renewal_terms(sub)[2]),
+                is_expected=lambda sub: sub.interval == INTERVAL_YEAR,
+            )
+
+        def describe(done: _Changed) -> str:
+            assert done.subscription is not None
+            end = format_date(done.subscription.current_period_end)
+            return f"Your subscription switches to monthly billing on {end}."
+
+        return self._run(
+            account_id=account_id,
+            kind=KIND_SWITCH_MONTHLY,
+            actor=actor,
+            params={"form": _form_id(form)},
+            check=check,
+            work=work,
+            describe=describe,
+        )
+
+    def keep_current_licenses(self, account_id: int, *, form: str, actor: str) -> ActionResult:
+        """Undo a scheduled reduction: the renewal keeps today's licenses (a scheduled switch to
+        monthly stays)."""
+
+        def check(_session: Session, stored: Account) -> None:
+            _require_subscription(stored)
+            if stored.scheduled_licenses in (None, stored.licenses_purchased):
+                raise BillingError("No change of licenses is scheduled.")
+
+        return self._run(
+            account_id=account_id,
+            kind=KIND_KEEP_LICENSES,
+            actor=actor,
+            params={"form": _form_id(form)},
+            check=check,
+            work=lambda action: self._schedule(
+                action,
+                target=lambda sub: (*self._renewal_terms(sub)[:2], sub.quantity),
+                is_expected=lambda _sub: True,
+            ),
+            describe=lambda _done: "Your licenses stay as they are at the renewal.",
+        )
+
+    def keep_yearly_billing(self, account_id: int, *, form: str, actor: str) -> ActionResult:
+        """Undo a scheduled switch to monthly (a scheduled reduction stays)."""
+
+        def check(_session: Session, stored: Account) -> None:
+            _require_subscription(stored)
+            if stored.scheduled_interval in (None, stored.billing_interval):
+                raise BillingError("No switch to monthly billing is scheduled.")
+
+        return self._run(
+            account_id=account_id,
+            kind=KIND_KEEP_YEARLY,
+            actor=actor,
+            params={"form": _form_id(form)},
+            check=check,
+            work=lambda action: self._schedule(
+                action,
+                target=lambda sub: (sub.price_id, sub.interval, self._renewal_terms(sub)[2]),
+                is_expected=lambda _sub: True,
+            ),
+            describe=lambda _done: "Your subscription stays billed yearly.",
         )
 
     # A renewal waiting for the customer's authentication ---------------------------------------

@@ -43,6 +43,9 @@ class PageSummary:
     # The unpaid invoice's payment waits for the bank's confirmation (3-D Secure).
     unpaid_needs_authentication: bool
     has_password: bool
+    # Changes scheduled for the renewal, each with its undo ("" when none).
+    renews_with: str = ""
+    switches_to_monthly: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +89,21 @@ def build_summary(session: Session, account: Account) -> PageSummary:
             account.unpaid_invoice_id and account.unpaid_requires_action
         ),
         has_password=account.password_hash is not None,
+        renews_with=(
+            f"Renews on {format_date(account.scheduled_at)} with "
+            f"{account.scheduled_licenses} licenses"
+            if unlimited
+            and account.scheduled_licenses is not None
+            and account.scheduled_licenses != account.licenses_purchased
+            else ""
+        ),
+        switches_to_monthly=(
+            f"Switches to monthly on {format_date(account.scheduled_at)}"
+            if unlimited
+            and account.scheduled_interval is not None
+            and account.scheduled_interval != account.billing_interval
+            else ""
+        ),
     )
 
 
