@@ -7,6 +7,7 @@ import reflex as rx
 from billing_app.components.card import card_dialog
 from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
 from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
+from billing_app.components.renewal_changes import reduce_licenses_dialog, switch_monthly_dialog
 from billing_app.states.billing import (
     CancelState,
     CardState,
@@ -16,6 +17,7 @@ from billing_app.states.billing import (
     YearlyState,
 )
 from billing_app.states.page import PageState
+from billing_app.states.renewal_changes import ReduceLicensesState, SwitchMonthlyState
 
 S = PageState.summary
 
@@ -95,6 +97,26 @@ def manage_card() -> rx.Component:
                         ),
                     ),
                     rx.cond(
+                        ~cancelling,
+                        _action(
+                            "Reduce Licenses",
+                            ReduceLicensesState.open_form,
+                            "user-minus",
+                            variant="soft",
+                        ),
+                    ),
+                    rx.cond(
+                        ~S["is_monthly"].to(bool)
+                        & ~cancelling
+                        & (S["switches_to_monthly"].to(str) == ""),
+                        _action(
+                            "Switch to Monthly at Renewal",
+                            SwitchMonthlyState.open_form,
+                            "calendar-clock",
+                            variant="soft",
+                        ),
+                    ),
+                    rx.cond(
                         cancelling,
                         _action(
                             "Resume Subscription",
@@ -132,4 +154,6 @@ def billing_dialogs() -> rx.Component:
         card_dialog(),
         yearly_dialog(),
         cancel_dialog(),
+        reduce_licenses_dialog(),
+        switch_monthly_dialog(),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.states.page import PageState
+from billing_app.states.renewal_changes import KeepCurrentState
 
 S = PageState.summary
 
@@ -62,6 +63,30 @@ def _next_invoice() -> rx.Component:
     )
 
 
+def _scheduled(text: rx.Var, undo_label: str, on_click, element_id: str) -> rx.Component:
+    """A change scheduled for the renewal, with the button that undoes it."""
+    return rx.cond(
+        text != "",
+        rx.hstack(
+            rx.text(text, size="2", id=element_id),
+            rx.button(
+                undo_label,
+                on_click=on_click,
+                loading=KeepCurrentState.pending,
+                size="1",
+                variant="soft",
+            ),
+            justify="between",
+            align="center",
+            wrap="wrap",
+            spacing="2",
+            width="100%",
+            padding_y="10px",
+            border_bottom=f"1px solid {rx.color('gray', 4)}",
+        ),
+    )
+
+
 def _card() -> rx.Component:
     return rx.cond(
         S["card_label"].to(str) != "",
@@ -89,6 +114,18 @@ def summary_card() -> rx.Component:
             rx.cond(unlimited, _row("Billing", rx.text(S["interval_label"].to(str), size="2"))),
             _row("Licenses", _licenses()),
             rx.cond(unlimited, _row("Next invoice", _next_invoice())),
+            _scheduled(
+                S["renews_with"].to(str),
+                "Keep current licenses",
+                KeepCurrentState.keep_licenses,
+                "scheduled-licenses",
+            ),
+            _scheduled(
+                S["switches_to_monthly"].to(str),
+                "Keep yearly billing",
+                KeepCurrentState.keep_yearly,
+                "scheduled-monthly",
+            ),
             _row("Card", _card()),
             rx.cond(
                 ~unlimited,

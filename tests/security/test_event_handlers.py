@@ -73,6 +73,17 @@ REVIEWED = {
     "billing_app___states___billing____yearly_state": MONEY_DIALOG,
     "billing_app___states___billing____cancel_state": MONEY_DIALOG
     | {"set_reason", "set_features", "resume"},
+    "billing_app___states___renewal_changes____reduce_licenses_state": MONEY_DIALOG
+    | {"set_licenses", "show_users"},
+    "billing_app___states___renewal_changes____switch_monthly_state": MONEY_DIALOG,
+    "billing_app___states___renewal_changes____keep_current_state": {
+        "close",
+        "set_open",
+        "payment_confirmed",
+        "keep_licenses",
+        "keep_yearly",
+        "setvar",
+    },
     "billing_app___states___billing____payment_authentication_state": {
         "authenticate",
         "authenticated",

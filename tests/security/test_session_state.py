@@ -21,6 +21,7 @@ from billing_app.services.gateway import get_gateway
 from billing_app.services.seeding import subscribe_with_test_card
 from billing_app.settings import Settings
 from billing_app.states.billing import CancelState, CardState, LicensePurchaseState, UpgradeState
+from billing_app.states.renewal_changes import ReduceLicensesState
 from billing_app.states.page import PageState
 from billing_app.states.users import DomainsState, RemoveUserState, UsersState
 from tests.security.tabs import (
@@ -196,6 +197,7 @@ def test_texts_a_client_sends_are_cut_to_size():
             (CardState, "set_card_name", {"value": huge}, "card_name"),
             (CancelState, "set_reason", {"value": huge}, "reason"),
             (CancelState, "set_features", {"value": huge}, "features"),
+            (ReduceLicensesState, "set_licenses", {"value": huge}, "licenses"),
         ]:
             await tab.send(state, handler, **payload)
             assert len(getattr(tab.state(state), var)) <= 2001, f"{state.__name__}.{handler}"

@@ -1,0 +1,82 @@
+"""Reduce Licenses and Switch to Monthly: changes made at the next renewal, not now."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from billing_app.components.dialogs import dialog, field, footer, inline_error
+from billing_app.states.page import PageState
+from billing_app.states.renewal_changes import ReduceLicensesState, SwitchMonthlyState
+
+S = PageState.summary
+
+
+def reduce_licenses_dialog() -> rx.Component:
+    s = ReduceLicensesState
+    used, purchased = S["licenses_used"].to(int), S["licenses_purchased"].to(int)
+    return dialog(
+        s,
+        "Reduce Licenses",
+        "Fewer licenses from your next renewal on. Until then nothing changes, and nothing is "
+        "credited for the current period.",
+        field(
+            "Licenses from the next renewal",
+            rx.input(
+                value=s.licenses,
+                on_change=s.set_licenses,
+                debounce_timeout=300,
+                type="number",
+                min=1,
+                max=1000,
+                step=1,
+                input_mode="numeric",
+                id="renewal-licenses",
+                width="100%",
+            ),
+            "renewal-licenses",
+            rx.cond(
+                s.licenses_error != "",
+                rx.text(s.licenses_error, size="1", color_scheme="red"),
+                rx.text(
+                    "You have ",
+                    purchased,
+                    " licenses; ",
+                    used,
+                    " in use now.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+            ),
+        ),
+        rx.text(
+            "To go below the licenses in use, remove users first in ",
+            rx.link(
+                "User Management",
+                href="#",
+                on_click=s.show_users.prevent_default,
+                underline="always",  # told apart from the text by more than its colour
+                id="reduce-show-users",
+            ),
+            ".",
+            size="2",
+        ),
+        inline_error(s.error, id="reduce-licenses-error"),
+        footer(s, "Reduce at Renewal", s.submit, disabled=s.licenses_error != ""),
+    )
+
+
+def switch_monthly_dialog() -> rx.Component:
+    s = SwitchMonthlyState
+    return dialog(
+        s,
+        "Switch to Monthly",
+        "Your yearly period runs to its end; from the renewal on you are billed every month.",
+        rx.text(
+            "Nothing is charged or credited now. The first monthly invoice is on ",
+            rx.text.strong(S["next_invoice_date"].to(str)),
+            ".",
+            size="2",
+        ),
+        inline_error(s.error),
+        footer(s, "Switch at Renewal", s.submit),
+    )

@@ -1,0 +1,117 @@
+"""Reduce Licenses and Switch to Monthly at the next renewal, and their undo buttons: thin
+wrappers around `BillingService` (the change is scheduled at Stripe, nothing is charged now)."""
+
+from __future__ import annotations
+
+import uuid
+
+import reflex as rx
+
+from billing_app.services.billing_actions import BillingError, parse_license_count
+from billing_app.services.gateway import get_billing_service
+from billing_app.states.billing import BillingDialogMixin
+from billing_app.states.dialog import SESSION_EXPIRED
+from billing_app.states.page import PageState
+
+# Radix activates a tab on mousedown; the dialog closes first so nothing traps the event.
+_SHOW_USERS_TAB = (
+    "setTimeout(() => document.querySelector('[role=tab][id$=\"-trigger-users\"]')"
+    "?.dispatchEvent(new MouseEvent('mousedown', {bubbles: true, button: 0})), 0)"
+)
+
+
+class ReduceLicensesState(BillingDialogMixin, rx.State):
+    """Reduce Licenses → "Licenses from the next renewal" (not below the licenses in use)."""
+
+    licenses: str = ""
+    # Each opened form is one scheduled change: its key at Stripe.
+    _form: str = ""
+
+    @rx.var
+    def licenses_error(self) -> str:
+        try:
+            parse_license_count(self.licenses)
+        except BillingError as exc:
+            return str(exc)
+        return ""
+
+    @rx.event
+    async def open_form(self):
+        if not await self._open_dialog():
+            return rx.toast.error(SESSION_EXPIRED)
+        summary = (await self.get_state(PageState)).summary
+        purchased = int(summary.get("licenses_purchased", 0))
+        used = int(summary.get("licenses_used", 0))
+        self.licenses = str(max(purchased - 1, used, 1))
+        self._form = uuid.uuid4().hex
+        return None
+
+    @rx.event
+    def set_licenses(self, value: str):
+        if not self.pending:
+            self.licenses, self.error = str(value)[:12], ""
+
+    @rx.event
+    async def submit(self):
+        if (account_id := await self._start_submit(self.licenses_error == "")) is None:
+            return
+        yield
+        yield await self._finish(
+            get_billing_service().reduce_licenses, account_id, self.licenses, form=self._form
+        )
+
+    @rx.event
+    def show_users(self):
+        if self.pending:
+            return None
+        self.open = False
+        return rx.call_script(_SHOW_USERS_TAB)
+
+
+class SwitchMonthlyState(BillingDialogMixin, rx.State):
+    """Switch to Monthly at renewal (yearly subscriptions)."""
+
+    _form: str = ""
+
+    @rx.event
+    async def open_form(self):
+        if not await self._open_dialog():
+            return rx.toast.error(SESSION_EXPIRED)
+        self._form = uuid.uuid4().hex
+        return None
+
+    @rx.event
+    async def submit(self):
+        if (account_id := await self._start_submit(True)) is None:
+            return
+        yield
+        yield await self._finish(
+            get_billing_service().switch_to_monthly, account_id, form=self._form
+        )
+
+
+class KeepCurrentState(BillingDialogMixin, rx.State):
+    """The undo buttons beside a scheduled change in the summary."""
+
+    @rx.event
+    async def keep_licenses(self):
+        async for update in self._undo(get_billing_service().keep_current_licenses):
+            yield update
+
+    @rx.event
+    async def keep_yearly(self):
+        async for update in self._undo(get_billing_service().keep_yearly_billing):
+            yield update
+
+    async def _undo(self, call):
+        account_id = await self._bound_account()
+        if account_id is None:
+            yield rx.toast.error(SESSION_EXPIRED)
+            return
+        if self.pending:
+            return
+        self.pending, self.error = True, ""
+        yield
+        yield await self._finish(call, account_id, form=uuid.uuid4().hex)
+        if self.error:  # the buttons sit on the page, not in a dialog
+            yield rx.toast.error(self.error)
