@@ -19,8 +19,7 @@ def add_users(slug: str, count: int) -> None:
     with session_scope() as session:
         account = get_account(session, slug)
         session.add_all(
-            ActivatedUser(account_id=account.id, email=f"user{i}@{slug}.test")
-            for i in range(count)
+            ActivatedUser(account_id=account.id, email=f"user{i}@{slug}.test") for i in range(count)
         )
 
 
@@ -48,9 +47,7 @@ def test_reduce_licenses_scheduled_then_undone(page: Page, launch, make_account,
         expect(submit).to_be_disabled()
     licenses.fill("3")
     submit.click()
-    expect(dialog.get_by_role("alert")).to_contain_text(
-        "Remove 1 user in User Management first"
-    )
+    expect(dialog.get_by_role("alert")).to_contain_text("Remove 1 user in User Management first")
     licenses.fill("10")
     submit.click()
     expect(dialog.get_by_role("alert")).to_contain_text("fewer licenses than the 10")

@@ -21,8 +21,8 @@ from billing_app.services.gateway import get_gateway
 from billing_app.services.seeding import subscribe_with_test_card
 from billing_app.settings import Settings
 from billing_app.states.billing import CancelState, CardState, LicensePurchaseState, UpgradeState
-from billing_app.states.renewal_changes import ReduceLicensesState
 from billing_app.states.page import PageState
+from billing_app.states.renewal_changes import ReduceLicensesState
 from billing_app.states.users import DomainsState, RemoveUserState, UsersState
 from tests.security.tabs import (
     Tab,
