@@ -80,6 +80,22 @@ def field(
     )
 
 
+def license_count_input(value: rx.Var, on_change, control_id: str) -> rx.Component:
+    """A whole number of licenses, 1–1000 (checked again by the service)."""
+    return rx.input(
+        value=value,
+        on_change=on_change,
+        debounce_timeout=300,
+        type="number",
+        min=1,
+        max=1000,
+        step=1,
+        input_mode="numeric",
+        id=control_id,
+        width="100%",
+    )
+
+
 def card_form(state) -> rx.Component:
     """Stripe.js mounts the card inputs into #card-element; only Stripe sees the card data."""
     return rx.vstack(

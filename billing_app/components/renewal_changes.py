@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from billing_app.components.dialogs import dialog, field, footer, inline_error
+from billing_app.components.dialogs import dialog, field, footer, inline_error, license_count_input
 from billing_app.states.page import PageState
 from billing_app.states.renewal_changes import ReduceLicensesState, SwitchMonthlyState
 
@@ -21,18 +21,7 @@ def reduce_licenses_dialog() -> rx.Component:
         "credited for the current period.",
         field(
             "Licenses from the next renewal",
-            rx.input(
-                value=s.licenses,
-                on_change=s.set_licenses,
-                debounce_timeout=300,
-                type="number",
-                min=1,
-                max=1000,
-                step=1,
-                input_mode="numeric",
-                id="renewal-licenses",
-                width="100%",
-            ),
+            license_count_input(s.licenses, s.set_licenses, "renewal-licenses"),
             "renewal-licenses",
             rx.cond(
                 s.licenses_error != "",

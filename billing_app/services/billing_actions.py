@@ -188,6 +188,15 @@ def parse_license_count(value: Any, *, minimum: int = 1) -> int:
     return int(text)
 
 
+def license_count_error(value: Any) -> str:
+    """What is wrong with a typed license count, or "" (for a form's inline hint)."""
+    try:
+        parse_license_count(value)
+    except BillingError as exc:
+        return str(exc)
+    return ""
+
+
 def action_key(kind: str, account_id: int, params: dict[str, Any]) -> str:
     """The action's identity: the same action with the same parameters has the same key."""
     canonical = json.dumps(
@@ -1278,46 +1287,67 @@ class BillingService:
     def keep_current_licenses(self, account_id: int, *, form: str, actor: str) -> ActionResult:
         """Undo a scheduled reduction: the renewal keeps today's licenses (a scheduled switch to
         monthly stays)."""
-
-        def check(_session: Session, stored: Account) -> None:
-            _require_subscription(stored)
-            if stored.scheduled_licenses in (None, stored.licenses_purchased):
-                raise BillingError("No change of licenses is scheduled.")
-
-        return self._run(
-            account_id=account_id,
+        return self._keep_current(
+            account_id,
             kind=KIND_KEEP_LICENSES,
+            form=form,
             actor=actor,
-            params={"form": _form_id(form)},
-            check=check,
-            work=lambda action: self._schedule(
-                action,
-                target=lambda sub: (*self._renewal_terms(sub)[:2], sub.quantity),
-                is_expected=lambda _sub: True,
+            scheduled=lambda stored: (
+                stored.scheduled_licenses not in (None, stored.licenses_purchased)
             ),
-            describe=lambda _done: "Your licenses stay as they are at the renewal.",
+            target=lambda sub: (*self._renewal_terms(sub)[:2], sub.quantity),
+            messages=(
+                "No change of licenses is scheduled.",
+                "Your licenses stay as they are at the renewal.",
+            ),
         )
 
     def keep_yearly_billing(self, account_id: int, *, form: str, actor: str) -> ActionResult:
         """Undo a scheduled switch to monthly (a scheduled reduction stays)."""
+        return self._keep_current(
+            account_id,
+            kind=KIND_KEEP_YEARLY,
+            form=form,
+            actor=actor,
+            scheduled=lambda stored: (
+                stored.scheduled_interval not in (None, stored.billing_interval)
+            ),
+            target=lambda sub: (sub.price_id, sub.interval, self._renewal_terms(sub)[2]),
+            messages=(
+                "No switch to monthly billing is scheduled.",
+                "Your subscription stays billed yearly.",
+            ),
+        )
+
+    def _keep_current(
+        self,
+        account_id: int,
+        *,
+        kind: str,
+        form: str,
+        actor: str,
+        scheduled: Callable[[Account], bool],
+        target: Callable[[SubscriptionSnapshot], tuple[str, Interval, int]],
+        messages: tuple[str, str],
+    ) -> ActionResult:
+        """Undo one scheduled change (`messages`: when there is none, and when it is undone)."""
+        nothing_scheduled, undone = messages
 
         def check(_session: Session, stored: Account) -> None:
             _require_subscription(stored)
-            if stored.scheduled_interval in (None, stored.billing_interval):
-                raise BillingError("No switch to monthly billing is scheduled.")
+            if not scheduled(stored):
+                raise BillingError(nothing_scheduled)
 
         return self._run(
             account_id=account_id,
-            kind=KIND_KEEP_YEARLY,
+            kind=kind,
             actor=actor,
             params={"form": _form_id(form)},
             check=check,
             work=lambda action: self._schedule(
-                action,
-                target=lambda sub: (sub.price_id, sub.interval, self._renewal_terms(sub)[2]),
-                is_expected=lambda _sub: True,
+                action, target=target, is_expected=lambda _sub: True
             ),
-            describe=lambda _done: "Your subscription stays billed yearly.",
+            describe=lambda _done: undone,
         )
 
     # A renewal waiting for the customer's authentication ---------------------------------------

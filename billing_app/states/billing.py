@@ -28,6 +28,7 @@ from billing_app.services.billing_actions import (
     ActionResult,
     BillingError,
     ChangePreview,
+    license_count_error,
     parse_license_count,
 )
 from billing_app.services.gateway import get_billing_service
@@ -235,11 +236,7 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
 
     @rx.var
     def count_error(self) -> str:
-        try:
-            parse_license_count(self.count)
-        except BillingError as exc:
-            return str(exc)
-        return ""
+        return license_count_error(self.count)
 
     @rx.var
     def can_submit(self) -> bool:

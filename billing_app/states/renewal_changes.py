@@ -7,7 +7,7 @@ import uuid
 
 import reflex as rx
 
-from billing_app.services.billing_actions import BillingError, parse_license_count
+from billing_app.services.billing_actions import license_count_error
 from billing_app.services.gateway import get_billing_service
 from billing_app.states.billing import BillingDialogMixin
 from billing_app.states.dialog import SESSION_EXPIRED
@@ -29,11 +29,7 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
 
     @rx.var
     def licenses_error(self) -> str:
-        try:
-            parse_license_count(self.licenses)
-        except BillingError as exc:
-            return str(exc)
-        return ""
+        return license_count_error(self.licenses)
 
     @rx.event
     async def open_form(self):

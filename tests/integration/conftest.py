@@ -17,7 +17,9 @@ from typing import IO
 import httpx
 import pytest
 
+from billing_app.services.billing_actions import BillingService
 from billing_app.settings import TEST_MODE_SECRET_KEY, Settings
+from billing_app.stripe.client import StripeClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,3 +139,9 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture(scope="session")
 def settings(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return settings_for(emulator.port, tmp_path_factory.mktemp("billing-data"))
+
+
+@pytest.fixture(scope="module")
+def service(settings: Settings) -> BillingService:
+    """The money flows against the emulator (their tests migrate the test database first)."""
+    return BillingService(StripeClient(settings), settings)

@@ -53,11 +53,6 @@ def database():
 
 
 @pytest.fixture(scope="module")
-def service(settings) -> BillingService:
-    return BillingService(StripeClient(settings), settings)
-
-
-@pytest.fixture(scope="module")
 def offline_service(settings_for, closed_port, settings) -> BillingService:
     """The same service with Stripe unreachable."""
     offline = settings_for(closed_port, settings.billing_data_dir)
