@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from billing_app.db import session_scope
 from billing_app.models import AuditLog
 from billing_app.runner import migrate
-from billing_app.services import seats
+from billing_app.services import seats, webhooks
 from billing_app.services.billing_actions import BillingError, BillingService
 from billing_app.services.summary import build_summary
 from billing_app.settings import TEST_MODE_SECRET_KEY, get_settings
@@ -26,11 +26,6 @@ HEADERS = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
 @pytest.fixture(scope="module", autouse=True)
 def database():
     migrate(get_settings().database_url)
-
-
-@pytest.fixture(scope="module")
-def service(settings) -> BillingService:
-    return BillingService(StripeClient(settings), settings)
 
 
 def form() -> str:
@@ -52,7 +47,7 @@ def renew(emulator: Any, service: BillingService, account_id: int) -> dict[str, 
         f"{emulator.base}/_config/subscriptions/{subscription_id}/renew", timeout=10
     )
     response.raise_for_status()
-    service.resync(account_id)
+    service.resync(account_id, actor=webhooks.ACTOR)
     invoice_id = response.json()["latest_invoice"]
     invoice = httpx.get(f"{emulator.base}/v1/invoices/{invoice_id}", headers=HEADERS, timeout=10)
     return dict(invoice.json())
@@ -132,7 +127,10 @@ def test_reduce_is_scheduled_and_the_renewal_charges_the_new_count(service, emul
     stored = account(account_id)
     assert (stored.licenses_purchased, stored.scheduled_licenses) == (8, None)
     assert stored.stripe_schedule_id is None and summary(account_id)["renews_with"] == ""
-    assert ("billing.reduce_licenses", ACTOR, "ok") in audit_actions(account_id)
+    # Every step with its actor: the admin scheduled it, Stripe applied it at the renewal.
+    steps = audit_actions(account_id)
+    assert ("billing.reduce_licenses", ACTOR, "ok") in steps
+    assert steps[-1] == ("stripe.subscription_changed", webhooks.ACTOR, "ok")
 
 
 def test_keep_current_licenses_undoes_the_reduction(service, emulator):
@@ -229,3 +227,60 @@ def test_cancelling_drops_the_scheduled_change_and_convert_to_yearly_waits(servi
     assert stored.cancel_at is not None and stored.scheduled_licenses is None
     with pytest.raises(BillingError, match="set to cancel"):
         service.reduce_licenses(account_id, "8", form=form(), actor=ACTOR)
+
+
+def test_the_emulator_schedule_follows_stripe(service, emulator):
+    """The Subscription Schedules rules the flows rely on: one schedule per subscription, the
+    current phase's start kept, no direct cancellation while scheduled, release once."""
+    account_id = subscribed_account(service, emulator, licenses=3)
+    subscription_id = str(account(account_id).stripe_subscription_id)
+    base = f"{emulator.base}/v1/subscription_schedules"
+
+    def post(url: str, **data: Any) -> httpx.Response:
+        return httpx.post(url, data=data, headers=HEADERS, timeout=10)
+
+    schedule = post(base, from_subscription=subscription_id).json()
+    assert schedule["status"] == "active" and schedule["end_behavior"] == "release"
+    phase = schedule["phases"][0]
+    assert schedule["current_phase"] == {
+        "start_date": phase["start_date"],
+        "end_date": phase["end_date"],
+    }
+    assert post(base, from_subscription=subscription_id).status_code == 400  # one at a time
+    moved = post(
+        f"{base}/{schedule['id']}",
+        **{
+            "phases[0][start_date]": str(phase["start_date"] + 60),
+            "phases[0][items][0][price]": phase["items"][0]["price"],
+            "phases[0][items][0][quantity]": "3",
+        },
+    )
+    assert moved.status_code == 400 and "start date" in moved.json()["error"]["message"]
+    refused = post(
+        f"{emulator.base}/v1/subscriptions/{subscription_id}", cancel_at_period_end="true"
+    )
+    assert refused.status_code == 400
+    assert "managed by the subscription schedule" in refused.json()["error"]["message"]
+
+    released = post(f"{base}/{schedule['id']}/release").json()
+    assert released["status"] == "released" and released["released_subscription"] == subscription_id
+    assert post(f"{base}/{schedule['id']}/release").status_code == 400
+    assert service.gateway.retrieve_subscription(subscription_id).schedule_id is None
+
+
+def test_a_scheduled_change_survives_a_restart_of_the_emulator(
+    tmp_path, settings_for, run_emulator
+):
+    store = tmp_path / "localstripe.pickle"
+    with run_emulator("--store", str(store)) as running:
+        settings = settings_for(running.port, tmp_path)
+        before = BillingService(StripeClient(settings), settings)
+        account_id = subscribed_account(before, running, licenses=4)
+        before.reduce_licenses(account_id, "2", form=form(), actor=ACTOR)
+    with run_emulator("--store", str(store)) as restarted:
+        settings = settings_for(restarted.port, tmp_path)
+        after = BillingService(StripeClient(settings), settings)
+        after.resync(account_id)
+        assert account(account_id).scheduled_licenses == 2
+        assert renew(restarted, after, account_id)["amount_paid"] == 2 * 800
+        assert account(account_id).licenses_purchased == 2
