@@ -1723,12 +1723,10 @@ class SubscriptionSchedule(StripeObject):  # type: ignore[misc]
 
     @property
     def current_phase(self) -> dict[str, int] | None:
+        # Periods roll over on the renew request, not with the clock: the phase it reached.
         if self.status != "active":
             return None
-        now = _now()
-        current = next(
-            (p for p in self.phases if p["start_date"] <= now < p["end_date"]), self.phases[0]
-        )
+        current = self.phases[getattr(self, "_emu_phase", 0)]
         return {"start_date": current["start_date"], "end_date": current["end_date"]}
 
     @classmethod
@@ -1803,7 +1801,7 @@ class SubscriptionSchedule(StripeObject):  # type: ignore[misc]
             (first["plan"], first["quantity"]) == (current_item.plan.id, current_item.quantity),
             "Not emulated: changing the current phase's items",
         )
-        self.phases = parsed
+        self.phases, self._emu_phase = parsed, 0
         self.metadata.update(metadata or {})
 
 
@@ -1835,7 +1833,7 @@ def _api_release_schedule(id: str, preserve_cancel_date: Any = None, **kwargs: A
 # Renewal (test tooling; Billing › Subscriptions › How subscriptions work) -------------------------
 # The emulator's periods never roll over by themselves. `POST /_config/subscriptions/{id}/renew`
 # does what Stripe does at `current_period_end`: a live schedule moves to the phase starting
-# there (its items apply with no proration; after its last phase it is released), the next
+# there (its items apply with no proration; once its last phase is over it is released), the next
 # period starts at the old end, and its invoice (billing_reason `subscription_cycle`, the full
 # period at the new price and quantity) is charged off-session to the default card.
 
@@ -1853,8 +1851,9 @@ def renew_subscription(sub: Any) -> Any:
         if phase is not None:
             new = phase["items"][0]
             _apply_change(sub, item.id, new["plan"], int(new["quantity"]), None)
-        if phase is None or phase is schedule.phases[-1]:
-            release_schedule(schedule)
+            schedule._emu_phase = schedule.phases.index(phase)
+        elif end >= schedule.phases[-1]["end_date"]:
+            release_schedule(schedule)  # `end_behavior=release` once its last phase is over
     sub._emu_anchor = sub.billing_cycle_anchor = end
     line = _full_period_line(item.plan, int(item.quantity), end)
     invoice = new_invoice(

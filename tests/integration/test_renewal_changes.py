@@ -132,6 +132,14 @@ def test_reduce_is_scheduled_and_the_renewal_charges_the_new_count(service, emul
     assert ("billing.reduce_licenses", ACTOR, "ok") in steps
     assert steps[-1] == ("stripe.subscription_changed", webhooks.ACTOR, "ok")
 
+    # As on Stripe the schedule stays attached through its last phase; a later reduction reuses it.
+    renewed = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
+    assert renewed.schedule_id is not None and renewed.scheduled is None
+    service.reduce_licenses(account_id, "5", form=form(), actor=ACTOR)
+    assert account(account_id).scheduled_licenses == 5
+    assert renew(emulator, service, account_id)["amount_paid"] == 5 * 800
+    assert account(account_id).licenses_purchased == 5
+
 
 def test_keep_current_licenses_undoes_the_reduction(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
