@@ -93,6 +93,9 @@ def test_switch_to_monthly_scheduled_then_undone(page: Page, launch, make_accoun
     open_account(page, launch, slug)
     page.get_by_role("button", name="Switch to Monthly at Renewal").click()
     dialog = page.get_by_role("dialog", name="Switch to Monthly")
+    expect(dialog).to_be_visible()
+    page.wait_for_timeout(400)  # the opening animation: axe reads colours mid-fade otherwise
+    assert_accessible(page, "Switch to Monthly dialog")
     dialog.get_by_role("button", name="Switch at Renewal").click()
     expect(dialog).to_have_count(0)
     expect(page.locator("#scheduled-monthly")).to_contain_text("Switches to monthly on ")
