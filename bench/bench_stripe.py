@@ -8,7 +8,9 @@ StripeClient._call, which is wrapped here to add up its time (the SDK building t
 HTTP round trip to localstripe and the SDK decoding the answer). Overhead ratio = the action's
 time / its Stripe calls' time: what our validation, database writes, idempotency records and
 audit log add. One round per fresh account: purchase, preview + add licenses, card change,
-preview + convert to yearly, cancel, resume; the first round is a warm-up.
+preview + convert to yearly, cancel, resume; the first round is a warm-up. What Stripe.js does in
+the browser (confirming the card, and a payment the bank asks to confirm) is not timed; the action's
+resume after it is.
 
 Ports: BENCH_STRIPE_LOCALSTRIPE_PORT (8585).
 """
@@ -21,11 +23,15 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-
-import httpx
+from functools import partial
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import benchlib
 from benchlib import ms, ratio_text, row, section
+
+if TYPE_CHECKING:
+    from billing_app.services.billing_actions import ActionResult, ChangePreview
 
 TARGET = 1.2
 
@@ -58,31 +64,21 @@ class StripeTimer:
         return time.perf_counter() - started, self.seconds, self.calls
 
 
-def confirm_card(settings, client_secret: str) -> None:
-    """What Stripe.js does in the browser: confirm the SetupIntent with a test card (not timed)."""
-    from billing_app.settings import TEST_MODE_PUBLISHABLE_KEY
+def as_the_page(
+    timer: StripeTimer, browser: SimpleNamespace, run: Callable[..., ActionResult]
+) -> tuple[float, float, int]:
+    """One action as the page runs it, timed: when Stripe asks the customer to confirm a payment,
+    Stripe.js does so in the browser (not timed) and the action is resumed (timed with it)."""
+    from tests.integration.flows import confirm_payment
 
-    intent_id = client_secret.split("_secret_")[0]
-    response = httpx.post(
-        f"{settings.stripe_api_base}/v1/setup_intents/{intent_id}/confirm",
-        json={
-            "key": TEST_MODE_PUBLISHABLE_KEY,
-            "use_stripe_sdk": True,
-            "client_secret": client_secret,
-            "payment_method_data": {
-                "type": "card",
-                "card": {
-                    "number": "4242424242424242",
-                    "exp_month": "12",
-                    "exp_year": "2031",
-                    "cvc": "123",
-                },
-            },
-        },
-        timeout=10,
-    )
-    if response.json().get("status") != "succeeded":
-        raise RuntimeError(f"SetupIntent not confirmed: {response.text[:200]}")
+    answer: list[ActionResult] = []
+    total, stripe, calls = timer.measure(lambda: answer.append(run()))
+    if answer[0].awaits_customer:
+        assert answer[0].client_secret is not None
+        confirm_payment(browser, answer[0].client_secret, answer[0].payment_method_id)
+        more = timer.measure(lambda: run(resume=True))
+        total, stripe, calls = total + more[0], stripe + more[1], calls + more[2]
+    return total, stripe, calls
 
 
 def one_round(
@@ -91,8 +87,12 @@ def one_round(
     """A fresh account through every action; returns its id and, per action, StripeTimer.measure's
     figures."""
     from billing_app.db import session_scope
+    from billing_app.plans import Interval
     from billing_app.services.accounts import create_account
+    from tests.integration.flows import confirm_card
 
+    # What the browser reaches directly: Stripe.js confirming cards and payments.
+    browser = SimpleNamespace(base=settings.stripe_api_base)
     slug = "bench-" + uuid.uuid4().hex[:10]
     with session_scope() as session:
         account_id = create_account(
@@ -103,50 +103,73 @@ def one_round(
             actor="bench",
         ).id
 
-    def key() -> str:
+    def form() -> str:  # each opened dialog is one action (its key at Stripe)
         return uuid.uuid4().hex
 
     results: dict[str, tuple[float, float, int]] = {}
     secret: list[str] = []
     results["start_card_setup (SetupIntent for the card form)"] = timer.measure(
-        lambda: secret.append(service.start_card_setup(account_id, key=key()))
+        lambda: secret.append(service.start_card_setup(account_id))
     )
-    confirm_card(settings, secret[-1])
-    results["purchase_unlimited (5 licenses, monthly)"] = timer.measure(
-        lambda: service.purchase_unlimited(
+    confirm_card(browser, secret[-1])
+    results["purchase_unlimited (5 licenses, monthly)"] = as_the_page(
+        timer,
+        browser,
+        partial(
+            service.purchase_unlimited,
             account_id,
             licenses=5,
-            interval="month",
+            interval=Interval.MONTH,
             setup_secret=secret[-1],
-            key=key(),
             actor="bench",
-        )
+        ),
     )
+    preview: list[ChangePreview] = []
     results["preview_additional_licenses (Purchase Form)"] = timer.measure(
-        lambda: service.preview_additional_licenses(account_id, 2)
+        lambda: preview.append(service.preview_additional_licenses(account_id, 2))
     )
-    results["add_licenses (+2, invoiced and paid now)"] = timer.measure(
-        lambda: service.add_licenses(account_id, 2, expected_licenses=5, key=key(), actor="bench")
+    results["add_licenses (+2, invoiced and paid now)"] = as_the_page(
+        timer,
+        browser,
+        partial(
+            service.add_licenses,
+            account_id,
+            2,
+            expected_licenses=5,
+            proration_date=preview[-1].proration_date,
+            actor="bench",
+        ),
     )
-    secret.append(service.start_card_setup(account_id, key=key()))
-    confirm_card(settings, secret[-1])
-    results["save_card (new default card)"] = timer.measure(
-        lambda: service.save_card(account_id, secret[-1], key=key(), actor="bench")
+    secret.append(service.start_card_setup(account_id))
+    confirm_card(browser, secret[-1])
+    results["save_card (new default card)"] = as_the_page(
+        timer, browser, partial(service.save_card, account_id, secret[-1], actor="bench")
     )
-    results["preview_yearly"] = timer.measure(lambda: service.preview_yearly(account_id))
-    results["convert_to_yearly"] = timer.measure(
-        lambda: service.convert_to_yearly(account_id, key=key(), actor="bench")
+    results["preview_yearly"] = timer.measure(
+        lambda: preview.append(service.preview_yearly(account_id))
+    )
+    results["convert_to_yearly"] = as_the_page(
+        timer,
+        browser,
+        partial(
+            service.convert_to_yearly,
+            account_id,
+            proration_date=preview[-1].proration_date,
+            actor="bench",
+        ),
     )
     results["cancel (at period end, with feedback)"] = timer.measure(
         lambda: service.cancel(
             account_id,
             reason="Too expensive",
             additional_features="Reports",
-            key=key(),
+            form=form(),
             actor="bench",
         )
     )
-    results["resume"] = timer.measure(lambda: service.resume(account_id, key=key(), actor="bench"))
+    results["resume"] = timer.measure(
+        lambda: service.resume(account_id, form=form(), actor="bench")
+    )
     return account_id, results
 
 

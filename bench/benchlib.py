@@ -272,7 +272,8 @@ def make_account(slug: str, *, licenses: int, users: int) -> tuple[str, str, str
     import sqlalchemy as sa
 
     from billing_app.db import session_scope
-    from billing_app.models import PLAN_UNLIMITED, ActivatedUser
+    from billing_app.models import ActivatedUser
+    from billing_app.plans import Plan
     from billing_app.services.accounts import create_account, issue_api_key
 
     domain = f"{slug}.test"
@@ -280,7 +281,7 @@ def make_account(slug: str, *, licenses: int, users: int) -> tuple[str, str, str
         account = create_account(
             session, slug=slug, name=slug.title(), admin_email=f"admin@{domain}", actor="bench"
         )
-        account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
+        account.plan, account.licenses_purchased = Plan.UNLIMITED, licenses
         key = issue_api_key(session, account, actor="bench")
         if users:
             rows = [

@@ -100,7 +100,7 @@ def profile_page(interval: float) -> None:
         with session_scope() as session:
             account, _claims = redeem_launch_token(session, get_settings(), token)
         with session_scope() as session:
-            build_summary(session, session.get(Account, account.id)).as_dict()
+            build_summary(session, session.get(Account, account.id))
 
     _timed("page open: launch link (signing included), redeem, summary", open_page, 200, interval)
 

@@ -1,5 +1,6 @@
 """`billing-admin`: the operator's command line (accounts, connector API keys, launch links, page
-passwords, migrations, the demo accounts, and the start of the whole app for `make run`)."""
+passwords, the reconcile pass, migrations, the demo accounts, and the start of the whole app for
+`make run`)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import sys
 
 from sqlalchemy.exc import OperationalError
 
+from billing_app.errors import ErrorCode, UserError
 from billing_app.settings import get_settings, get_settings_or_exit
 
 
-class CommandError(Exception):
+class CommandError(UserError):
     """A failure the operator can fix; printed without a traceback, exit code 1."""
+
+    code = ErrorCode.COMMAND_FAILED
 
 
 def cmd_migrate(_args) -> None:
@@ -77,15 +81,12 @@ def cmd_set_password(args) -> None:
     from billing_app.db import session_scope
     from billing_app.services.accounts import get_account
     from billing_app.services.audit import AuditAction
-    from billing_app.services.passwords import PasswordRuleError, check_new_password, set_password
+    from billing_app.services.passwords import check_new_password, set_password
 
     password = _read_new_password(args.password_stdin)
     with session_scope() as session:
         account = get_account(session, args.account)
-        try:
-            check_new_password(account, password, password)
-        except PasswordRuleError as exc:
-            raise CommandError(str(exc)) from exc
+        check_new_password(account, password, password)
         set_password(
             session,
             account,
@@ -134,6 +135,31 @@ def cmd_clear_password(args) -> None:
             session, account, None, actor="billing-admin", action=AuditAction.ACCOUNT_CLEAR_PASSWORD
         )
     print(f"password cleared for {args.account}")
+
+
+def cmd_reconcile(args) -> None:
+    from billing_app.db import session_scope
+    from billing_app.services.gateway import get_billing_service
+    from billing_app.services.reconcile import accounts_to_reconcile, reconcile
+    from billing_app.stripe.errors import GatewayError
+
+    with session_scope() as session:
+        targets = accounts_to_reconcile(session, args.account)
+    if not targets:
+        print("no account has a Stripe subscription; nothing to reconcile")
+    failed = []
+    for account_id, slug in targets:
+        try:
+            result = reconcile(get_billing_service(), account_id, actor="billing-admin")
+        except GatewayError as exc:
+            # One account's failure does not keep the others out of step.
+            print(f"{slug}: Stripe error, nothing changed: {exc.message}", file=sys.stderr)
+            failed.append(slug)
+            continue
+        for line in result.lines():
+            print(f"{slug}: {line}")
+    if failed:
+        raise CommandError(f"not reconciled: {', '.join(failed)}")
 
 
 def cmd_run(_args) -> None:
@@ -221,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("account", metavar="ACCOUNT")
     p.set_defaults(func=cmd_clear_password)
 
+    p = sub.add_parser(
+        "reconcile",
+        help="bring licenses, plan and card in step with Stripe (reads Stripe, never charges); "
+        "every account with a Stripe subscription when none is named",
+    )
+    p.add_argument("account", metavar="ACCOUNT", nargs="?")
+    p.set_defaults(func=cmd_reconcile)
+
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(func=cmd_migrate)
 
@@ -237,20 +271,12 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     # Every command, `run` included, stops here on bad, missing or (in production) unsafe settings.
     get_settings_or_exit("billing-admin")
-    from billing_app.runner import PortInUse
-    from billing_app.services.accounts import AccountError
-    from billing_app.services.emails import InvalidEmail
-    from billing_app.stripe.errors import GatewayError
-
     try:
         args.func(args)
     except KeyboardInterrupt:
         sys.exit(130)  # Ctrl-C or SIGTERM before `run` was up; the stack has been stopped
-    except (CommandError, AccountError, InvalidEmail, PortInUse) as exc:
-        print(f"billing-admin: error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except GatewayError as exc:
-        print(f"billing-admin: Stripe error: {exc.user_message}", file=sys.stderr)
+    except UserError as exc:  # bad input, an unknown account, a port taken, a Stripe refusal
+        print(f"billing-admin: error: {exc.message}", file=sys.stderr)
         sys.exit(1)
     except OperationalError as exc:
         print(

@@ -7,15 +7,13 @@ Money amounts are integer minor units. Timestamps are timezone-aware UTC
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import reflex as rx
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-PLAN_FREE = "free"
-PLAN_UNLIMITED = "unlimited"
-INTERVAL_MONTH = "month"
-INTERVAL_YEAR = "year"
+from billing_app.plans import Plan
 
 
 def utcnow() -> datetime:
@@ -41,7 +39,7 @@ class Account(SQLModel, table=True):
 
     stripe_customer_id: str | None = Field(default=None, max_length=255)
     stripe_subscription_id: str | None = Field(default=None, max_length=255)
-    plan: str = Field(default=PLAN_FREE, max_length=16)
+    plan: str = Field(default=Plan.FREE, max_length=16)
     billing_interval: str | None = Field(default=None, max_length=8)
     subscription_status: str | None = Field(default=None, max_length=32)
     licenses_purchased: int = Field(default=0, ge=0)
@@ -68,6 +66,18 @@ class Account(SQLModel, table=True):
     card_last4: str | None = Field(default=None, max_length=4)
     card_exp_month: int | None = None
     card_exp_year: int | None = None
+
+    # A copy of the Billing Details saved at Stripe, for the page (invoices print Stripe's own).
+    billing_name: str | None = Field(default=None, max_length=200)
+    billing_email: str | None = Field(default=None, max_length=254)
+    billing_line1: str | None = Field(default=None, max_length=200)
+    billing_line2: str | None = Field(default=None, max_length=200)
+    billing_city: str | None = Field(default=None, max_length=100)
+    billing_postal_code: str | None = Field(default=None, max_length=20)
+    billing_state: str | None = Field(default=None, max_length=100)
+    billing_country: str | None = Field(default=None, max_length=2)
+    billing_tax_id_type: str | None = Field(default=None, max_length=16)
+    billing_tax_id_value: str | None = Field(default=None, max_length=100)
 
     password_hash: str | None = Field(default=None, max_length=255)
     # Bumped when the password changes or is cleared: sessions signed in before are ended.
@@ -128,13 +138,14 @@ class AuditLog(SQLModel, table=True):
     account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
     actor: str = Field(max_length=254)
     action: str = Field(max_length=64)
-    outcome: str = Field(max_length=16)  # "ok" | "error"
+    outcome: str = Field(max_length=16)  # services/audit.py: AuditOutcome
     detail: str = Field(default="", sa_type=sa.Text)
 
 
-ACTION_PENDING = "pending"
-ACTION_SUCCEEDED = "succeeded"
-ACTION_FAILED = "failed"
+class ActionStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 @rx.ModelRegistry.register
@@ -162,7 +173,7 @@ class BillingAction(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", index=True)
     kind: str = Field(max_length=32)
     idempotency_key: str = Field(max_length=128, sa_column_kwargs={"unique": True})
-    status: str = Field(default=ACTION_PENDING, max_length=16)
+    status: str = Field(default=ActionStatus.PENDING, max_length=16)
     params: str = Field(default="{}", sa_type=sa.Text)
     # What the action did at Stripe so far (attempt, ids it produced), so that a retry
     # resumes instead of repeating a step.
@@ -197,7 +208,7 @@ class StripeEvent(SQLModel, table=True):
     type: str = Field(max_length=100)
     account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
     received_at: datetime = Field(default_factory=utcnow)
-    outcome: str = Field(default="", max_length=16)  # "applied" | "ignored" | "error"
+    outcome: str = Field(default="", max_length=16)  # services/webhooks.py: WebhookOutcome
     detail: str = Field(default="", max_length=500)
 
 

@@ -10,7 +10,7 @@ from billing_app.components.activity import activity_tab
 from billing_app.components.free_plan import free_plan_card
 from billing_app.components.history import history_tab
 from billing_app.components.shell import denied, frame, header, loading
-from billing_app.components.summary import summary_card
+from billing_app.components.summary import over_licensed_banner, summary_card
 from billing_app.components.users import users_tab
 from billing_app.states.page import PageState
 
@@ -31,8 +31,9 @@ def _account_page() -> rx.Component:
             rx.tabs.content(
                 rx.vstack(
                     payment_failed_banner(),
+                    over_licensed_banner(),
                     summary_card(),
-                    rx.cond(~PageState.summary["is_unlimited"].to(bool), free_plan_card()),
+                    rx.cond(~PageState.summary.is_unlimited, free_plan_card()),
                     manage_card(),
                     security_card(),
                     spacing="4",

@@ -22,6 +22,7 @@ from typing import Self
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
+from billing_app.errors import ErrorCode, UserError
 from billing_app.files import open_private_log, private_dir
 from billing_app.settings import Settings
 
@@ -72,8 +73,10 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-class PortInUse(Exception):
+class PortInUse(UserError):
     """A port the stack needs is taken; the message names the setting that moves it."""
+
+    code = ErrorCode.PORT_IN_USE
 
 
 def ensure_port_free(port: int, setting: str) -> None:

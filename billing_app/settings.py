@@ -112,10 +112,12 @@ class Settings(BaseSettings):
     # (services/invoice_links.py).
     billing_pdf_link_ttl_seconds: int = Field(60, ge=10, le=60)
 
-    # The seller block printed on invoice PDFs.
+    # The seller block printed on invoice PDFs (demo values: set your own in production).
     billing_seller_name: str = Field("iEnterprise Inc.", max_length=200)
-    billing_seller_address: str = Field("", max_length=500)
-    billing_seller_tax_id: str = Field("", max_length=64)
+    billing_seller_address: str = Field(
+        "100 Market Street; San Francisco, CA 94105; United States", max_length=500
+    )
+    billing_seller_tax_id: str = Field("US EIN 12-3456789", max_length=64)
     billing_invoice_paper: Literal["a4", "letter"] = "a4"
 
     @field_validator("billing_env", mode="before")

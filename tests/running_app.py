@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from billing_app.db import session_scope
-from billing_app.runner import Stack, migrate
+from billing_app.runner import PROJECT_ROOT, Stack, migrate
 from billing_app.services.accounts import get_account, launch_url
 from billing_app.services.gateway import get_gateway
 from billing_app.services.seeding import seed_demo
@@ -28,6 +28,25 @@ CHROMIUM_ARGS = [
 ]
 
 
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+def print_log_tails(stack: Stack, lines: int = 40) -> None:
+    for log in sorted(stack.log_dir.glob("*.log")):
+        print(
+            f"--- {log.name} (tail) ---\n"
+            + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keeps each phase's report on the test, for the `page` fixture's failure evidence."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture(scope="session")
 def app_stack() -> Stack:
     """Start localstripe, seed the demo through it, start the app in production mode."""
@@ -40,11 +59,7 @@ def app_stack() -> Stack:
         stack.start_app()
         yield stack
     except Exception:
-        for log in sorted(stack.log_dir.glob("*.log")):
-            print(
-                f"--- {log.name} (tail) ---\n"
-                + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-            )
+        print_log_tails(stack)
         raise
     finally:
         stack.stop()
@@ -82,9 +97,20 @@ def browser() -> Browser:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Page:
+def page(browser: Browser, request: pytest.FixtureRequest) -> Page:
     context = browser.new_context(viewport={"width": 400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # What the browser showed and logged, and the app's log: evidence for a failure seen
+        # only on another machine (CI).
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"failed-{request.node.name}.png"[:200], full_page=True)
+        print("--- page text ---\n" + page.locator("body").inner_text()[:3000])
+        print("--- browser console ---\n" + "\n".join(console[-40:]))
+        print_log_tails(request.getfixturevalue("app_stack"), lines=80)
     context.close()

@@ -64,7 +64,7 @@ def invoice_pdf(request: Request) -> Response:
         )
         return _refused(404)
     except GatewayError as exc:
-        return PlainTextResponse(exc.user_message, status_code=503, headers=NO_STORE)
+        return PlainTextResponse(exc.message, status_code=503, headers=NO_STORE)
     disposition = "attachment" if request.query_params.get("download") == "1" else "inline"
     return Response(
         rendered.content,

@@ -3,7 +3,8 @@
 JSON in and out, `Authorization: Bearer <account API key>`. Refusals are JSON
 with a stable `error` code for the connector and a `message` for people:
 400 bad input, 401 no or wrong key, 402 free version, 403 domain not allowed,
-405 wrong method, 409 no free license, 413 body over 4 KB, 503 database busy (retry).
+405 wrong method, 409 no free license (or more users than licenses), 413 body over 4 KB,
+503 database busy (retry).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from billing_app.api.routes import ApiError
 from billing_app.db import get_engine, session_scope
+from billing_app.errors import MSG_BUSY, ErrorCode
 from billing_app.models import Account
 from billing_app.services import seats
 from billing_app.services.accounts import account_for_api_key
-from billing_app.services.emails import InvalidEmail
 from billing_app.services.seats import Outcome
 
 MAX_BODY_BYTES = 4096
@@ -33,6 +35,7 @@ _REFUSAL_STATUS = {
     Outcome.PLAN_REQUIRED: 402,
     Outcome.DOMAIN_NOT_ALLOWED: 403,
     Outcome.NO_FREE_LICENSE: 409,
+    Outcome.USERS_EXCEED_LICENSES: 409,
 }
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -48,19 +51,6 @@ class CheckQuery(BaseModel):
     """The query of check: `?email=…`, given once."""
 
     email: list[str] = Field(min_length=1, max_length=1)
-
-
-class ApiError(Exception):
-    def __init__(
-        self, status: int, error: str, message: str, headers: dict[str, str] | None = None
-    ):
-        super().__init__(message)
-        self.status, self.error, self.message, self.headers = status, error, message, headers
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(
-            {"error": self.error, "message": self.message}, self.status, headers=self.headers
-        )
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -179,11 +169,12 @@ def _route(
     action: Callable[[str, str], JSONResponse],
 ) -> Route:
     async def endpoint(request: Request) -> JSONResponse:
+        # Refusals (ApiError, an invalid email) are raised: api/routes.py answers them.
+        if request.method != method:
+            # Answered here: otherwise the request would fall through to the page app's 404.
+            raise ApiError(405, "method_not_allowed", f"Use {method}.", {"Allow": method})
+        key = _bearer_key(request)
         try:
-            if request.method != method:
-                # Answered here: otherwise the request would fall through to the page app's 404.
-                raise ApiError(405, "method_not_allowed", f"Use {method}.", {"Allow": method})
-            key = _bearer_key(request)
             try:
                 email = await read_email(request)
             except ApiError as exc:
@@ -191,14 +182,10 @@ def _route(
                 raise
             # The database calls block: keep them off the event loop.
             return await run_in_threadpool(action, key, email)
-        except ApiError as exc:
-            return exc.response()
-        except InvalidEmail as exc:
-            return ApiError(400, "invalid_email", str(exc)).response()
-        except sa.exc.OperationalError:
+        except sa.exc.OperationalError as exc:
             # e.g. SQLite busy past its timeout under a burst: nothing was written, the call can be
             # repeated.
-            return ApiError(503, "busy", "Try again in a moment.", {"Retry-After": "1"}).response()
+            raise ApiError(503, ErrorCode.BUSY, MSG_BUSY, {"Retry-After": "1"}) from exc
 
     # Every method reaches the endpoint, which answers a wrong one itself.
     return Route(path, endpoint, methods=_ANY_METHOD)

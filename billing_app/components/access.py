@@ -98,7 +98,7 @@ def change_password_dialog() -> rx.Component:
 
 def security_card() -> rx.Component:
     return rx.cond(
-        PageState.summary["has_password"].to(bool),
+        PageState.summary.has_password,
         rx.card(
             rx.hstack(
                 rx.vstack(

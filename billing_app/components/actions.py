@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.billing_details import billing_details_dialog
 from billing_app.components.card import card_dialog
 from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
 from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
 from billing_app.components.renewal_changes import reduce_licenses_dialog, switch_monthly_dialog
-from billing_app.states.billing import (
-    CancelState,
-    CardState,
-    LicensePurchaseState,
-    PaymentAuthenticationState,
-    UpgradeState,
-    YearlyState,
-)
+from billing_app.states.billing_details import BillingDetailsState
+from billing_app.states.card import CardState, PaymentAuthenticationState
 from billing_app.states.page import PageState
+from billing_app.states.plan_changes import CancelState, YearlyState
+from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 from billing_app.states.renewal_changes import ReduceLicensesState, SwitchMonthlyState
 
 S = PageState.summary
@@ -25,14 +22,14 @@ S = PageState.summary
 def payment_failed_banner() -> rx.Component:
     """An unpaid invoice: a declined card (update it), or a payment the bank wants confirmed."""
     return rx.cond(
-        S["unpaid_amount"].to(str) != "",
+        S.unpaid_amount != "",
         rx.cond(
-            S["unpaid_needs_authentication"].to(bool),
+            S.unpaid_needs_authentication,
             rx.callout(
                 rx.vstack(
                     rx.text(
                         "Your bank asks you to confirm the payment of ",
-                        rx.text.strong(S["unpaid_amount"].to(str)),
+                        rx.text.strong(S.unpaid_amount),
                         ".",
                     ),
                     rx.button(
@@ -53,7 +50,7 @@ def payment_failed_banner() -> rx.Component:
             rx.callout(
                 rx.text(
                     "Your last payment of ",
-                    rx.text.strong(S["unpaid_amount"].to(str)),
+                    rx.text.strong(S.unpaid_amount),
                     " failed. Update your credit card to pay the open invoice.",
                 ),
                 icon="circle-alert",
@@ -73,8 +70,8 @@ def _action(label: str, on_click, icon: str, **props) -> rx.Component:
 
 
 def manage_card() -> rx.Component:
-    unlimited = S["is_unlimited"].to(bool)
-    cancelling = S["cancels_on"].to(str) != ""
+    unlimited = S.is_unlimited
+    cancelling = S.cancels_on != ""
     return rx.card(
         rx.vstack(
             rx.heading("Manage", size="3", as_="h2"),
@@ -88,7 +85,7 @@ def manage_card() -> rx.Component:
                         "Update Credit Card", CardState.open_form, "credit-card", variant="soft"
                     ),
                     rx.cond(
-                        S["is_monthly"].to(bool) & ~cancelling,
+                        S.is_monthly & ~cancelling,
                         _action(
                             "Convert to Yearly Billing",
                             YearlyState.open_form,
@@ -106,9 +103,7 @@ def manage_card() -> rx.Component:
                         ),
                     ),
                     rx.cond(
-                        ~S["is_monthly"].to(bool)
-                        & ~cancelling
-                        & (S["switches_to_monthly"].to(str) == ""),
+                        ~S.is_monthly & ~cancelling & (S.switches_to_monthly == ""),
                         _action(
                             "Switch to Monthly at Renewal",
                             SwitchMonthlyState.open_form,
@@ -140,6 +135,13 @@ def manage_card() -> rx.Component:
                 ),
                 _action("Purchase Unlimited Version", UpgradeState.open_form, "sparkles", size="3"),
             ),
+            _action(
+                "Billing Details",
+                BillingDetailsState.open_form,
+                "building-2",
+                variant="soft",
+                color_scheme="gray",
+            ),
             spacing="3",
             width="100%",
         ),
@@ -156,4 +158,5 @@ def billing_dialogs() -> rx.Component:
         cancel_dialog(),
         reduce_licenses_dialog(),
         switch_monthly_dialog(),
+        billing_details_dialog(),
     )

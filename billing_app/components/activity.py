@@ -10,11 +10,11 @@ from billing_app.states.activity import ActivityState
 def _entry(entry: rx.Var) -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.text(entry["what"], size="2", weight="medium", min_width="0"),
+            rx.text(entry.what, size="2", weight="medium", min_width="0"),
             rx.spacer(),
             rx.badge(
-                entry["outcome"],
-                color_scheme=rx.cond(entry["status"] == "done", "grass", "red"),
+                entry.outcome,
+                color_scheme=rx.cond(entry.status == "done", "grass", "red"),
                 variant="soft",
                 white_space="normal",
             ),
@@ -22,9 +22,9 @@ def _entry(entry: rx.Var) -> rx.Component:
             align="start",
         ),
         rx.text(
-            entry["when"],
+            entry.when,
             " · ",
-            entry["who"],
+            entry.who,
             size="1",
             color_scheme="gray",
             word_break="break-word",

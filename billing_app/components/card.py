@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.components.dialogs import card_form, dialog, footer, inline_error
-from billing_app.states.billing import CardState
+from billing_app.states.card import CardState
 from billing_app.states.page import PageState
 
 S = PageState.summary
@@ -17,15 +17,13 @@ def _current_card() -> rx.Component:
             rx.icon("credit-card", size=20),
             rx.vstack(
                 rx.text(
-                    rx.cond(
-                        S["card_label"].to(str) != "", S["card_label"].to(str), "No card on file"
-                    ),
+                    rx.cond(S.card_label != "", S.card_label, "No card on file"),
                     size="2",
                     weight="medium",
                 ),
                 rx.cond(
-                    S["card_expiry"].to(str) != "",
-                    rx.text("Expires ", S["card_expiry"].to(str), size="1", color_scheme="gray"),
+                    S.card_expiry != "",
+                    rx.text("Expires ", S.card_expiry, size="1", color_scheme="gray"),
                 ),
                 spacing="0",
             ),
@@ -49,10 +47,10 @@ def card_dialog() -> rx.Component:
         "The card used for your invoices.",
         _current_card(),
         rx.cond(
-            S["unpaid_amount"].to(str) != "",
+            S.unpaid_amount != "",
             rx.text(
                 "Saving a new card also pays the open invoice of ",
-                S["unpaid_amount"].to(str),
+                S.unpaid_amount,
                 ".",
                 size="2",
             ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from billing_app.states.billing import CARD_ELEMENT_ID
+from billing_app.states.dialogs import CARD_ELEMENT_ID
 
 
 def dialog(

@@ -28,11 +28,11 @@ def _pdf_button(label: str, icon: str, on_click: rx.EventSpec, variant: str) -> 
 
 def _actions(invoice: rx.Var) -> rx.Component:
     return rx.hstack(
-        _pdf_button("Open", "external-link", HistoryState.open_invoice(invoice["id"]), "soft"),
+        _pdf_button("Open", "external-link", HistoryState.open_invoice(invoice.id), "soft"),
         _pdf_button(
             "Download",
             "download",
-            HistoryState.download_invoice(invoice["id"], invoice["number"]),
+            HistoryState.download_invoice(invoice.id, invoice.number),
             "ghost",
         ),
         spacing="3",
@@ -44,16 +44,16 @@ def _invoice(invoice: rx.Var) -> rx.Component:
     return rx.flex(
         rx.hstack(
             rx.vstack(
-                rx.text(invoice["date"], size="2", weight="medium"),
-                rx.text(invoice["number"], size="1", color_scheme="gray", font_family="monospace"),
-                rx.text(invoice["period"], size="1", color_scheme="gray"),
+                rx.text(invoice.date, size="2", weight="medium"),
+                rx.text(invoice.number, size="1", color_scheme="gray", font_family="monospace"),
+                rx.text(invoice.period, size="1", color_scheme="gray"),
                 spacing="0",
                 min_width="0",
             ),
             rx.spacer(),
             rx.vstack(
-                rx.text(invoice["amount"], size="2", weight="medium", white_space="nowrap"),
-                _status(invoice["status"]),
+                rx.text(invoice.amount, size="2", weight="medium", white_space="nowrap"),
+                _status(invoice.status),
                 align="end",
                 spacing="1",
             ),
@@ -73,7 +73,7 @@ def _invoice(invoice: rx.Var) -> rx.Component:
         border_bottom=f"1px solid {rx.color('gray', 4)}",
         width="100%",
         class_name="invoice-row",
-        aria_label=invoice["number"],
+        aria_label=invoice.number,
         role="listitem",
     )
 

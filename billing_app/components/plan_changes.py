@@ -5,7 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.components.dialogs import dialog, field, footer, inline_error
-from billing_app.states.billing import CancelState, YearlyState
+from billing_app.states.plan_changes import CancelState, YearlyState
 
 
 def yearly_dialog() -> rx.Component:

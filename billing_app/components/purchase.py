@@ -14,9 +14,10 @@ from billing_app.components.dialogs import (
     inline_error,
     license_count_input,
 )
+from billing_app.plans import Interval
 from billing_app.services.money import format_money
 from billing_app.settings import get_settings
-from billing_app.states.billing import LicensePurchaseState, UpgradeState
+from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 
 
 def unit_prices() -> tuple[str, str]:
@@ -135,8 +136,8 @@ def upgrade_dialog() -> rx.Component:
             rx.text("Billing", size="2", weight="medium"),
             rx.radio_group.root(
                 rx.vstack(
-                    _interval_option("month", f"Monthly — {monthly} per license per month"),
-                    _interval_option("year", f"Yearly — {yearly} per license per year"),
+                    _interval_option(Interval.MONTH, f"Monthly — {monthly} per license per month"),
+                    _interval_option(Interval.YEAR, f"Yearly — {yearly} per license per year"),
                     spacing="2",
                 ),
                 value=s.interval,

@@ -13,7 +13,7 @@ S = PageState.summary
 
 def reduce_licenses_dialog() -> rx.Component:
     s = ReduceLicensesState
-    used, purchased = S["licenses_used"].to(int), S["licenses_purchased"].to(int)
+    used, purchased = S.licenses_used, S.licenses_purchased
     return dialog(
         s,
         "Reduce Licenses",
@@ -62,7 +62,7 @@ def switch_monthly_dialog() -> rx.Component:
         "Your yearly period runs to its end; from the renewal on you are billed every month.",
         rx.text(
             "Nothing is charged or credited now. The first monthly invoice is on ",
-            rx.text.strong(S["next_invoice_date"].to(str)),
+            rx.text.strong(S.next_invoice_date),
             ".",
             size="2",
         ),

@@ -41,17 +41,15 @@ def header() -> rx.Component:
             rx.spacer(),
             test_mode_badge(),
             rx.badge(
-                PageState.summary["plan_label"].to(str),
-                color_scheme=rx.cond(PageState.summary["is_unlimited"].to(bool), "grass", "gray"),
+                PageState.summary.plan_label,
+                color_scheme=rx.cond(PageState.summary.is_unlimited, "grass", "gray"),
                 variant="surface",
             ),
             spacing="2",
             align="center",
             width="100%",
         ),
-        rx.heading(
-            PageState.summary["account_name"].to(str), size="6", as_="h1", overflow_wrap="anywhere"
-        ),
+        rx.heading(PageState.summary.account_name, size="6", as_="h1", overflow_wrap="anywhere"),
         spacing="1",
         width="100%",
     )
@@ -73,4 +71,6 @@ def denied() -> rx.Component:
 
 
 def loading() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), padding_y="64px", width="100%", aria_label="Loading")
+    return rx.center(
+        rx.spinner(size="3"), padding_y="64px", width="100%", aria_label="Loading", role="status"
+    )

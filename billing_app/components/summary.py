@@ -24,7 +24,7 @@ def _row(label: str, value: rx.Component) -> rx.Component:
 
 
 def _licenses() -> rx.Component:
-    used, purchased = S["licenses_used"].to(int), S["licenses_purchased"].to(int)
+    used, purchased = S.licenses_used, S.licenses_purchased
     return rx.vstack(
         rx.text(
             rx.text.strong(used),
@@ -48,14 +48,14 @@ def _licenses() -> rx.Component:
 
 def _next_invoice() -> rx.Component:
     return rx.cond(
-        S["cancels_on"].to(str) != "",
-        rx.badge("Cancels on ", S["cancels_on"].to(str), color_scheme="amber"),
+        S.cancels_on != "",
+        rx.badge("Cancels on ", S.cancels_on, color_scheme="amber"),
         rx.cond(
-            S["next_invoice_amount"].to(str) != "",
+            S.next_invoice_amount != "",
             rx.text(
-                rx.text.strong(S["next_invoice_amount"].to(str)),
+                rx.text.strong(S.next_invoice_amount),
                 " on ",
-                S["next_invoice_date"].to(str),
+                S.next_invoice_date,
                 size="2",
             ),
             rx.text("—", size="2", color_scheme="gray"),
@@ -89,15 +89,15 @@ def _scheduled(text: rx.Var, undo_label: str, on_click, element_id: str) -> rx.C
 
 def _card() -> rx.Component:
     return rx.cond(
-        S["card_label"].to(str) != "",
+        S.card_label != "",
         rx.vstack(
             rx.hstack(
                 rx.icon("credit-card", size=16),
-                rx.text(S["card_label"].to(str), size="2"),
+                rx.text(S.card_label, size="2"),
                 spacing="2",
                 align="center",
             ),
-            rx.text("Expires ", S["card_expiry"].to(str), size="1", color_scheme="gray"),
+            rx.text("Expires ", S.card_expiry, size="1", color_scheme="gray"),
             align="end",
             spacing="0",
         ),
@@ -105,28 +105,52 @@ def _card() -> rx.Component:
     )
 
 
+def over_licensed_banner() -> rx.Component:
+    """More users than licenses: nobody new can be activated until the admin resolves it."""
+    notice = S.over_licensed_notice
+    return rx.cond(
+        notice != "",
+        rx.callout(
+            notice,
+            icon="triangle-alert",
+            color_scheme="amber",
+            width="100%",
+            role="alert",
+            id="over-licensed-banner",
+        ),
+    )
+
+
 def summary_card() -> rx.Component:
-    unlimited = S["is_unlimited"].to(bool)
+    unlimited = S.is_unlimited
     return rx.card(
         rx.vstack(
             rx.heading("Subscription", size="3", as_="h2"),
-            _row("Plan", rx.text(S["plan_label"].to(str), size="2", weight="medium")),
-            rx.cond(unlimited, _row("Billing", rx.text(S["interval_label"].to(str), size="2"))),
+            _row("Plan", rx.text(S.plan_label, size="2", weight="medium")),
+            rx.cond(unlimited, _row("Billing", rx.text(S.interval_label, size="2"))),
             _row("Licenses", _licenses()),
             rx.cond(unlimited, _row("Next invoice", _next_invoice())),
             _scheduled(
-                S["renews_with"].to(str),
+                S.renews_with,
                 "Keep current licenses",
                 KeepCurrentState.keep_licenses,
                 "scheduled-licenses",
             ),
             _scheduled(
-                S["switches_to_monthly"].to(str),
+                S.switches_to_monthly,
                 "Keep yearly billing",
                 KeepCurrentState.keep_yearly,
                 "scheduled-monthly",
             ),
             _row("Card", _card()),
+            _row(
+                "Billing details",
+                rx.cond(
+                    S.billing_details != "",
+                    rx.text(S.billing_details, size="2", id="billing-details-summary"),
+                    rx.text("Not set", size="2", color_scheme="gray", id="billing-details-summary"),
+                ),
+            ),
             rx.cond(
                 ~unlimited,
                 rx.callout(

@@ -17,8 +17,8 @@ from billing_app.states.users import (
 
 def _licenses_line() -> rx.Component:
     used, purchased = (
-        PageState.summary["licenses_used"].to(int),
-        PageState.summary["licenses_purchased"].to(int),
+        PageState.summary.licenses_used,
+        PageState.summary.licenses_purchased,
     )
     over = used - purchased
     return rx.vstack(
@@ -32,7 +32,7 @@ def _licenses_line() -> rx.Component:
         ),
         # A lower quantity from Stripe never removes anyone: the admin chooses whom to remove.
         rx.cond(
-            PageState.summary["is_unlimited"].to(bool) & (over > 0),
+            PageState.summary.is_unlimited & (over > 0),
             rx.callout(
                 rx.text(
                     "More users than licenses: remove ",
@@ -69,13 +69,11 @@ def _user(user: rx.Var) -> rx.Component:
     # Plain elements styled by assets/billing.css: a page of rows re-renders on every list change.
     return rx.el.div(
         rx.el.div(
-            rx.el.span(user["email"], class_name="user-email"),
-            rx.el.span("Activated ", user["activated"], class_name="user-activated"),
+            rx.el.span(user.email, class_name="user-email"),
+            rx.el.span("Activated ", user.activated, class_name="user-activated"),
             class_name="user-text",
         ),
-        _remove_button(
-            "Remove " + user["email"].to(str), RemoveUserState.ask_remove(user["email"])
-        ),
+        _remove_button("Remove " + user.email, RemoveUserState.ask_remove(user.email)),
         class_name="user-row",
     )
 
@@ -109,7 +107,9 @@ def _pager() -> rx.Component:
 def _user_list() -> rx.Component:
     return rx.cond(
         UsersState.loading,
-        rx.center(rx.spinner(), padding_y="24px", width="100%", aria_label="Loading users"),
+        rx.center(
+            rx.spinner(), padding_y="24px", width="100%", aria_label="Loading users", role="status"
+        ),
         rx.cond(
             UsersState.total_users > 0,
             rx.vstack(rx.foreach(UsersState.users, _user), _pager(), spacing="0", width="100%"),

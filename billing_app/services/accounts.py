@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from billing_app.errors import ErrorCode, UserError
 from billing_app.models import (
     Account,
     ActivatedUser,
@@ -35,12 +36,14 @@ _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 API_KEY_PREFIX = "cbk_"
 
 
-class AccountError(ValueError):
+class AccountError(UserError):
     """A request about accounts that cannot be done; the message is for the user."""
+
+    code = ErrorCode.INVALID_ACCOUNT
 
 
 class AccountNotFound(AccountError):
-    pass
+    code = ErrorCode.ACCOUNT_NOT_FOUND
 
 
 def validate_slug(slug: str) -> str:

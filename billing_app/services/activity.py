@@ -16,8 +16,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from billing_app.models import AuditLog
-from billing_app.services.audit import OUTCOME_OK, AuditAction
+from billing_app.plans import Interval
+from billing_app.services.audit import AuditAction, AuditOutcome
 from billing_app.services.money import format_money
+from billing_app.services.seats import exceeding_licenses, plural
 
 PAGE_SIZE = 25
 MAX_MESSAGE_CHARS = 200
@@ -25,6 +27,8 @@ _SHOWN = frozenset(
     {
         "email",
         "licenses",
+        "previous_licenses",
+        "users",
         "interval",
         "charged_cents",
         "amount_cents",
@@ -44,12 +48,25 @@ _FAILURE_REASONS = {
     "plan_required": "the account has the free version",
     "domain_not_allowed": "the email's domain is not allowed",
     "no_free_license": "no free license",
+    "users_exceed_licenses": "more users than licenses",
 }
 
 
 @dataclass(frozen=True)
+class ActivityRow:
+    """One audit entry as the Activity tab shows it."""
+
+    id: str
+    when: str
+    who: str
+    what: str
+    outcome: str
+    status: str  # "done" or "failed"
+
+
+@dataclass(frozen=True)
 class ActivityPage:
-    rows: list[dict[str, str]]
+    rows: list[ActivityRow]
     has_more: bool
     # The id of the last row shown: the next page starts below it.
     next_cursor: int | None
@@ -75,11 +92,11 @@ def _shown_detail(raw: str) -> dict[str, Any]:
         return {}
     if not isinstance(detail, dict):
         return {}
+    return _whitelisted(detail)
+
+
+def _whitelisted(detail: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in detail.items() if key in _SHOWN}
-
-
-def _plural(count: Any, noun: str) -> str:
-    return f"{count} {noun}" if str(count) == "1" else f"{count} {noun}s"
 
 
 def _charged(detail: dict[str, Any]) -> str:
@@ -97,8 +114,13 @@ def _amount(detail: dict[str, Any]) -> str:
 
 
 def _plan(detail: dict[str, Any]) -> str:
-    billed = "yearly" if detail.get("interval") == "year" else "monthly"
-    return f"{_plural(detail['licenses'], 'license')}, billed {billed}"
+    billed = "yearly" if detail.get("interval") == Interval.YEAR else "monthly"
+    return f"{plural(detail['licenses'], 'license')}, billed {billed}"
+
+
+def _was(detail: dict[str, Any]) -> str:
+    previous = detail.get("previous_licenses")
+    return f" (was {previous})" if isinstance(previous, int) else ""
 
 
 def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
@@ -111,13 +133,18 @@ def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
         case AuditAction.LICENSE_ACTIVATE if email:
             return f"Activated {email}"
         case AuditAction.ADD_LICENSES if "licenses" in detail:
-            return f"Added {_plural(detail['licenses'], 'license')}{_charged(detail)}"
+            return f"Added {plural(detail['licenses'], 'license')}{_charged(detail)}"
         case AuditAction.REDUCE_LICENSES if "licenses" in detail:
             return f"Licenses from the next renewal: {detail['licenses']}"
         case AuditAction.PURCHASE_UNLIMITED if "licenses" in detail:
             return f"Unlimited Version purchased: {_plan(detail)}{_charged(detail)}"
         case AuditAction.SUBSCRIPTION_CHANGED if "licenses" in detail:
-            return f"Subscription changed at Stripe: {_plan(detail)}"
+            return f"Subscription changed at Stripe: {_plan(detail)}{_was(detail)}"
+        case AuditAction.USERS_EXCEED_LICENSES if isinstance(detail.get("users"), int) and (
+            isinstance(detail.get("licenses"), int)
+        ):
+            users, licenses = detail["users"], detail["licenses"]
+            return f"{exceeding_licenses(users, licenses)}: new users are refused until resolved"
         case AuditAction.PAYMENT_FAILED | AuditAction.PAYMENT_SUCCEEDED if _amount(detail):
             return f"Payment of {_amount(detail)}"
         case AuditAction.PAYMENT_ACTION_REQUIRED if _amount(detail):
@@ -147,29 +174,34 @@ def _outcome(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> st
     return f"Failed: {why}" if why else "Failed"
 
 
+def describe(action: AuditAction, ok: bool, detail: dict[str, Any]) -> str:
+    """What an audit entry about to be written says, in the Activity tab's words."""
+    return _what(action, ok, _whitelisted(detail))
+
+
 def format_when(at: datetime) -> str:
     return f"{at.day} {at:%b %Y, %H:%M} UTC"
 
 
-def display_row(entry: AuditLog) -> dict[str, str]:
+def display_row(entry: AuditLog) -> ActivityRow:
     """One audit entry as the Activity tab shows it: when, who, what, outcome."""
     try:
         action: AuditAction | None = AuditAction(entry.action)
     except ValueError:
         action = None
-    ok = entry.outcome == OUTCOME_OK
+    ok = entry.outcome == AuditOutcome.OK
     detail = _shown_detail(entry.detail)
-    return {
-        "id": str(entry.id),
-        "when": format_when(entry.at),
-        "who": actor_label(entry.actor),
-        "what": _what(action, ok, detail),
-        "outcome": _outcome(action, ok, detail),
-        "status": "done" if ok else "failed",
-    }
+    return ActivityRow(
+        id=str(entry.id),
+        when=format_when(entry.at),
+        who=actor_label(entry.actor),
+        what=_what(action, ok, detail),
+        outcome=_outcome(action, ok, detail),
+        status="done" if ok else "failed",
+    )
 
 
-def display_rows(entries: Iterable[AuditLog]) -> list[dict[str, str]]:
+def display_rows(entries: Iterable[AuditLog]) -> list[ActivityRow]:
     return [display_row(entry) for entry in entries]
 
 

@@ -58,6 +58,7 @@ class AuditAction(StrEnum):
     KEEP_LICENSES = "billing.keep_licenses", "Scheduled license reduction undone"
     KEEP_YEARLY = "billing.keep_yearly", "Scheduled switch to monthly billing undone"
     CREATE_CUSTOMER = "billing.create_customer", "Stripe customer created"
+    BILLING_DETAILS = "billing.details", "Billing details updated"
     AUTHENTICATE_PAYMENT = "billing.authenticate_payment", "Payment confirmed with the bank"
     # Changes Stripe reports by webhook (a renewal, the Dashboard, the card network).
     SUBSCRIPTION_CHANGED = "stripe.subscription_changed", "Subscription changed at Stripe"
@@ -66,6 +67,10 @@ class AuditAction(StrEnum):
     PAYMENT_FAILED = "stripe.payment_failed", "Payment failed"
     PAYMENT_ACTION_REQUIRED = "stripe.payment_action_required", "Bank asks to confirm a payment"
     PAYMENT_SUCCEEDED = "stripe.payment_succeeded", "Open invoice paid"
+    USERS_EXCEED_LICENSES = (
+        "seats.users_exceed_licenses",
+        "More users than licenses: new users are refused until resolved",
+    )
     SEED_SUBSCRIPTION = "seed.subscription", "Demo subscription created"
     INVOICE_NUMBER = "invoice.number", "Invoices numbered"
     DOMAINS_UPDATE = "domains.update", "Domains updated"
@@ -73,8 +78,11 @@ class AuditAction(StrEnum):
     LICENSE_RELEASE = "license.release", "User removed"
 
 
-OUTCOME_OK = "ok"
-OUTCOME_ERROR = "error"
+class AuditOutcome(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
 _INSERT = sa.insert(core_table(AuditLog))
 
 
@@ -84,7 +92,7 @@ def record(
     action: AuditAction,
     actor: str,
     account_id: int | None,
-    outcome: str = OUTCOME_OK,
+    outcome: AuditOutcome = AuditOutcome.OK,
     **detail: Any,
 ) -> None:
     """Insert an audit entry in the caller's transaction (a Session's or a Core connection's).

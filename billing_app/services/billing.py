@@ -11,14 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from billing_app.models import (
-    INTERVAL_MONTH,
-    INTERVAL_YEAR,
-    PLAN_FREE,
-    PLAN_UNLIMITED,
     Account,
     utcnow,
 )
+from billing_app.plans import Plan
 from billing_app.services.audit import AuditAction
+from billing_app.services.seats import users_exceed_licenses
 from billing_app.stripe.snapshots import (
     CardSummary,
     InvoicePayment,
@@ -36,7 +34,7 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
     account.subscription_status = subscription.status
     account.updated_at = utcnow()
     if subscription.status not in LIVE_STATUSES:
-        account.plan = PLAN_FREE
+        account.plan = Plan.FREE
         account.billing_interval = None
         account.licenses_purchased = 0
         account.current_period_end = None
@@ -44,10 +42,8 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
         account.next_invoice_amount_cents = None
         _apply_schedule(account, None)
         return
-    account.plan = PLAN_UNLIMITED
-    account.billing_interval = (
-        INTERVAL_YEAR if subscription.interval == INTERVAL_YEAR else INTERVAL_MONTH
-    )
+    account.plan = Plan.UNLIMITED
+    account.billing_interval = subscription.interval
     account.licenses_purchased = subscription.quantity
     account.currency = subscription.currency
     account.current_period_end = subscription.current_period_end
@@ -108,9 +104,10 @@ class BillingFacts:
     card_brand: str | None
     card_last4: str | None
     currency: str
+    users: int  # activated users, compared with the licenses
 
 
-def billing_facts(account: Account) -> BillingFacts:
+def billing_facts(account: Account, users: int) -> BillingFacts:
     return BillingFacts(
         plan=account.plan,
         licenses=account.licenses_purchased,
@@ -122,6 +119,7 @@ def billing_facts(account: Account) -> BillingFacts:
         card_brand=account.card_brand,
         card_last4=account.card_last4,
         currency=account.currency,
+        users=users,
     )
 
 
@@ -135,9 +133,9 @@ class BillingChange:
 
 
 def _subscription_changes(before: BillingFacts, after: BillingFacts) -> list[BillingChange]:
-    if before.plan == PLAN_UNLIMITED and after.plan != PLAN_UNLIMITED:
+    if before.plan == Plan.UNLIMITED and after.plan != Plan.UNLIMITED:
         return [BillingChange(AuditAction.SUBSCRIPTION_ENDED, True, {})]
-    if after.plan != PLAN_UNLIMITED:
+    if after.plan != Plan.UNLIMITED:
         return []
     changes = []
     if (before.plan, before.licenses, before.interval) != (
@@ -145,13 +143,25 @@ def _subscription_changes(before: BillingFacts, after: BillingFacts) -> list[Bil
         after.licenses,
         after.interval,
     ):
-        detail = {"licenses": after.licenses, "interval": after.interval}
+        detail: dict[str, Any] = {"licenses": after.licenses, "interval": after.interval}
+        if before.plan == Plan.UNLIMITED and before.licenses != after.licenses:
+            detail["previous_licenses"] = before.licenses
         changes.append(BillingChange(AuditAction.SUBSCRIPTION_CHANGED, True, detail))
     if before.cancel_at is None and after.cancel_at is not None:
         changes.append(BillingChange(AuditAction.CANCEL_SCHEDULED, True, {}))
-    elif before.plan == PLAN_UNLIMITED and before.cancel_at is not None and after.cancel_at is None:
+    elif before.plan == Plan.UNLIMITED and before.cancel_at is not None and after.cancel_at is None:
         changes.append(BillingChange(AuditAction.RESUME, True, {}))
     return changes
+
+
+def _seat_changes(before: BillingFacts, after: BillingFacts) -> list[BillingChange]:
+    """Users newly exceeding the licenses: new activations are refused until the admin acts."""
+    if not users_exceed_licenses(after.plan, after.users, after.licenses) or (
+        users_exceed_licenses(before.plan, before.users, before.licenses)
+    ):
+        return []
+    detail = {"users": after.users, "licenses": after.licenses}
+    return [BillingChange(AuditAction.USERS_EXCEED_LICENSES, True, detail)]
 
 
 def _payment_changes(
@@ -176,12 +186,13 @@ def _payment_changes(
 def stripe_changes(
     before: BillingFacts, after: BillingFacts, paid_invoice_ids: frozenset[str] = frozenset()
 ) -> list[BillingChange]:
-    """What a re-read of Stripe changed that the admin should see in the Activity tab.
+    """What a re-read of Stripe changed that the admin should see in the Activity tab: the
+    reconcile pass's one comparison of Stripe's subscription with the local rows and seats.
 
     `paid_invoice_ids`: invoices Stripe reports paid, to tell a recovered payment from an
     invoice that was voided.
     """
-    changes = _subscription_changes(before, after)
+    changes = _subscription_changes(before, after) + _seat_changes(before, after)
     if after.card_last4 and (before.card_brand, before.card_last4) != (
         after.card_brand,
         after.card_last4,

@@ -1,5 +1,6 @@
 """The money flows of the Billing Page: purchase the Unlimited Version, add licenses, convert to
-yearly billing, save a card (paying an open invoice with it), cancel and resume.
+yearly billing, save a card (paying an open invoice with it), cancel and resume; and the Billing
+Details that invoices are made out to.
 
 Every action: validate → record its intent (a `BillingAction` row whose key is
 derived from the action and its parameters; at most one pending per account) →
@@ -23,9 +24,10 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,26 +35,30 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from billing_app.db import session_scope
+from billing_app.errors import MSG_ACCOUNT_MISSING, MSG_BUSY, ErrorCode, UserError
 from billing_app.models import (
-    ACTION_FAILED,
-    ACTION_PENDING,
-    ACTION_SUCCEEDED,
-    INTERVAL_MONTH,
-    INTERVAL_YEAR,
-    PLAN_UNLIMITED,
     Account,
+    ActionStatus,
     CancellationFeedback,
     utcnow,
 )
+from billing_app.plans import Interval, Plan
 from billing_app.services import audit
 from billing_app.services.accounts import licenses_used
 from billing_app.services.billing import (
     LIVE_STATUSES,
+    BillingChange,
     apply_card,
     apply_payment_state,
     apply_subscription,
     billing_facts,
     stripe_changes,
+)
+from billing_app.services.billing_details import (
+    InvalidDetails,
+    form_defaults,
+    parse_details,
+    store_details,
 )
 from billing_app.services.money import format_money
 from billing_app.services.summary import format_date
@@ -60,43 +66,51 @@ from billing_app.settings import Settings
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import MSG_AUTHENTICATION_FAILED, GatewayError
 from billing_app.stripe.snapshots import (
+    BillingDetails,
     CardSummary,
     Catalogue,
-    Interval,
     InvoicePayment,
     SubscriptionSnapshot,
 )
 
 log = logging.getLogger(__name__)
 
-KIND_PURCHASE_UNLIMITED = "purchase_unlimited"
-KIND_ADD_LICENSES = "add_licenses"
-KIND_CHANGE_CARD = "change_card"
-KIND_CONVERT_YEARLY = "convert_yearly"
-KIND_CANCEL = "cancel"
-KIND_RESUME = "resume"
-KIND_REDUCE_LICENSES = "reduce_licenses"
-KIND_SWITCH_MONTHLY = "switch_monthly"
-KIND_KEEP_LICENSES = "keep_licenses"
-KIND_KEEP_YEARLY = "keep_yearly"
+
+class ActionKind(StrEnum):
+    """The money actions, as stored (BillingAction.kind)."""
+
+    PURCHASE_UNLIMITED = "purchase_unlimited"
+    ADD_LICENSES = "add_licenses"
+    CHANGE_CARD = "change_card"
+    CONVERT_YEARLY = "convert_yearly"
+    CANCEL = "cancel"
+    RESUME = "resume"
+    BILLING_DETAILS = "billing_details"
+    REDUCE_LICENSES = "reduce_licenses"
+    SWITCH_MONTHLY = "switch_monthly"
+    KEEP_LICENSES = "keep_licenses"
+    KEEP_YEARLY = "keep_yearly"
+
+
 # Each kind's audit action, and the one recorded when the bank asks the customer to confirm.
 _AUDITED = {
-    KIND_PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED,
-    KIND_ADD_LICENSES: audit.AuditAction.ADD_LICENSES,
-    KIND_CHANGE_CARD: audit.AuditAction.CHANGE_CARD,
-    KIND_CONVERT_YEARLY: audit.AuditAction.CONVERT_YEARLY,
-    KIND_CANCEL: audit.AuditAction.CANCEL,
-    KIND_RESUME: audit.AuditAction.RESUME,
-    KIND_REDUCE_LICENSES: audit.AuditAction.REDUCE_LICENSES,
-    KIND_SWITCH_MONTHLY: audit.AuditAction.SWITCH_MONTHLY,
-    KIND_KEEP_LICENSES: audit.AuditAction.KEEP_LICENSES,
-    KIND_KEEP_YEARLY: audit.AuditAction.KEEP_YEARLY,
+    ActionKind.PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED,
+    ActionKind.ADD_LICENSES: audit.AuditAction.ADD_LICENSES,
+    ActionKind.CHANGE_CARD: audit.AuditAction.CHANGE_CARD,
+    ActionKind.CONVERT_YEARLY: audit.AuditAction.CONVERT_YEARLY,
+    ActionKind.CANCEL: audit.AuditAction.CANCEL,
+    ActionKind.RESUME: audit.AuditAction.RESUME,
+    ActionKind.BILLING_DETAILS: audit.AuditAction.BILLING_DETAILS,
+    ActionKind.REDUCE_LICENSES: audit.AuditAction.REDUCE_LICENSES,
+    ActionKind.SWITCH_MONTHLY: audit.AuditAction.SWITCH_MONTHLY,
+    ActionKind.KEEP_LICENSES: audit.AuditAction.KEEP_LICENSES,
+    ActionKind.KEEP_YEARLY: audit.AuditAction.KEEP_YEARLY,
 }
 _AUTHENTICATION_AUDITED = {
-    KIND_PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED_AUTHENTICATION,
-    KIND_ADD_LICENSES: audit.AuditAction.ADD_LICENSES_AUTHENTICATION,
-    KIND_CHANGE_CARD: audit.AuditAction.CHANGE_CARD_AUTHENTICATION,
-    KIND_CONVERT_YEARLY: audit.AuditAction.CONVERT_YEARLY_AUTHENTICATION,
+    ActionKind.PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED_AUTHENTICATION,
+    ActionKind.ADD_LICENSES: audit.AuditAction.ADD_LICENSES_AUTHENTICATION,
+    ActionKind.CHANGE_CARD: audit.AuditAction.CHANGE_CARD_AUTHENTICATION,
+    ActionKind.CONVERT_YEARLY: audit.AuditAction.CONVERT_YEARLY_AUTHENTICATION,
 }
 
 MAX_LICENSES_PER_PURCHASE = 1000
@@ -110,9 +124,6 @@ PREVIEW_VALID_FOR = timedelta(minutes=30)
 MSG_STALE_PAGE = (
     "Your subscription changed in another window. Review the new figures and confirm again."
 )
-MSG_BUSY = (
-    "Another billing change for this account is in progress. Please wait a moment and try again."
-)
 MSG_ALREADY_YEARLY = "This subscription is already billed yearly."
 MSG_EXPIRED_FORM = "This form has expired. Please reload the page."
 MSG_PREVIEW_EXPIRED = "The price shown has expired. Please review the new price and confirm again."
@@ -122,15 +133,15 @@ MSG_SCHEDULED = (
 )
 
 
-class BillingError(Exception):
-    """An action that cannot be done; `str(exc)` is the message for the user.
+class BillingError(UserError):
+    """A money action that cannot be done; the code says which rule or answer refused it."""
 
-    `stale` marks a page whose figures are out of date (the page then reloads them).
-    """
+    def __init__(self, message: str, code: ErrorCode) -> None:
+        super().__init__(message, code)
 
-    def __init__(self, message: str, *, stale: bool = False) -> None:
-        super().__init__(message)
-        self.stale = stale
+
+class StalePage(BillingError):
+    """The page's figures are out of date: it reloads them before the customer confirms again."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +172,7 @@ class ChangePreview:
 
     charged_now_cents: int
     recurring_cents: int
-    interval: str
+    interval: Interval
     currency: str
     proration_date: int
 
@@ -183,21 +194,22 @@ def parse_license_count(value: Any, *, minimum: int = 1) -> int:
     text = str(value).strip() if value is not None else ""
     if not text.isdigit() or not minimum <= int(text) <= MAX_LICENSES_PER_PURCHASE:
         raise BillingError(
-            f"Enter a whole number of licenses from {minimum} to {MAX_LICENSES_PER_PURCHASE}."
+            f"Enter a whole number of licenses from {minimum} to {MAX_LICENSES_PER_PURCHASE}.",
+            ErrorCode.INVALID_LICENSE_COUNT,
         )
     return int(text)
 
 
-def license_count_error(value: Any) -> str:
+def license_count_error(value: Any, *, minimum: int = 1) -> str:
     """What is wrong with a typed license count, or "" (for a form's inline hint)."""
     try:
-        parse_license_count(value)
+        parse_license_count(value, minimum=minimum)
     except BillingError as exc:
-        return str(exc)
+        return exc.message
     return ""
 
 
-def action_key(kind: str, account_id: int, params: dict[str, Any]) -> str:
+def action_key(kind: ActionKind, account_id: int, params: dict[str, Any]) -> str:
     """The action's identity: the same action with the same parameters has the same key."""
     canonical = json.dumps(
         {"kind": kind, "account": account_id, **params}, sort_keys=True, default=str
@@ -218,6 +230,7 @@ class _Changed:
     # After a card change: the invoices still unpaid (None: the change touched no invoice).
     unpaid: tuple[InvoicePayment, ...] | None = None
     invoices_paid: int = 0
+    details: BillingDetails | None = None
 
 
 @dataclass(frozen=True)
@@ -226,7 +239,7 @@ class _AwaitingCustomer:
     payment_method_id: str | None = None
 
 
-class _Failed(Exception):
+class _Failed(BillingError):
     """Stripe refused for good (a decline, a failed authentication): a retry is a new attempt."""
 
 
@@ -255,10 +268,10 @@ _ABANDON_STALE = (
     sa.update(_actions)
     .where(
         _actions.c.account_id == sa.bindparam("of_account"),
-        _actions.c.status == ACTION_PENDING,
+        _actions.c.status == ActionStatus.PENDING,
         _actions.c.created_at < sa.bindparam("cutoff"),
     )
-    .values(status=ACTION_FAILED, message="abandoned", finished_at=sa.bindparam("now"))
+    .values(status=ActionStatus.FAILED, message="abandoned", finished_at=sa.bindparam("now"))
 )
 _ACTION_BY_KEY = sa.select(
     _actions.c.id,
@@ -273,7 +286,7 @@ _RETRY_ACTION = (
     sa.update(_actions)
     .where(_actions.c.id == sa.bindparam("action_id"))
     .values(
-        status=ACTION_PENDING,
+        status=ActionStatus.PENDING,
         message="",
         finished_at=None,
         created_at=sa.bindparam("now"),
@@ -316,19 +329,21 @@ Describe = Callable[[_Changed], str]
 
 
 def _require_subscription(account: Account) -> None:
-    if account.plan != PLAN_UNLIMITED or not account.stripe_subscription_id:
-        raise BillingError("This account has no Unlimited Version subscription.")
+    if account.plan != Plan.UNLIMITED or not account.stripe_subscription_id:
+        raise BillingError(
+            "This account has no Unlimited Version subscription.", ErrorCode.NO_SUBSCRIPTION
+        )
 
 
 def _require_renewing(account: Account) -> None:
     _require_subscription(account)
     if account.cancel_at is not None:
-        raise BillingError(MSG_CANCELLING)
+        raise BillingError(MSG_CANCELLING, ErrorCode.ALREADY_CANCELLING)
 
 
 def _require_customer(_session: Session, account: Account) -> None:
     if not account.stripe_customer_id:
-        raise BillingError("Start again: the card form has expired.")
+        raise BillingError("Start again: the card form has expired.", ErrorCode.EXPIRED_FORM)
 
 
 def _charged(payment: InvoicePayment | None) -> str:
@@ -338,14 +353,17 @@ def _charged(payment: InvoicePayment | None) -> str:
 
 
 def _result_detail(result: _Changed) -> dict[str, Any]:
-    """What the Activity tab shows of an action's result: the amount charged, the card's brand and
-    last 4 digits (never more of a card)."""
+    """What the audit log keeps of an action's result: the amount charged, the card's brand and
+    last 4 digits (never more of a card), the billing country and tax ID type."""
     detail: dict[str, Any] = {}
     if result.payment is not None and result.payment.amount_paid > 0:
         detail["charged_cents"] = result.payment.amount_paid
         detail["currency"] = result.payment.currency
     if result.card is not None:
         detail["card_brand"], detail["card_last4"] = result.card.brand, result.card.last4
+    if result.details is not None:
+        detail["country"] = result.details.country
+        detail["tax_id_type"] = result.details.tax_id_type
     return detail
 
 
@@ -371,7 +389,7 @@ class BillingService:
         with session_scope() as session:
             account = session.get(Account, account_id)
             if account is None:
-                raise BillingError("This account no longer exists.")
+                raise BillingError(MSG_ACCOUNT_MISSING, ErrorCode.ACCOUNT_MISSING)
             return account
 
     def _subscribed(self, account_id: int) -> Account:
@@ -379,18 +397,18 @@ class BillingService:
         _require_subscription(account)
         return account
 
-    def _price_id(self, interval: str) -> str:
+    def _price_id(self, interval: Interval) -> str:
         # The Prices follow from the configured amounts; made sure of once per process
         # (if the start-up attempt failed, the first purchase does it).
         if self._catalogue is None:
             self._catalogue = self.gateway.ensure_catalogue()
         return self._catalogue.price_id(interval)
 
-    def _unit_price(self, interval: str) -> int:
+    def _unit_price(self, interval: Interval) -> int:
         s = self.settings
         return (
             s.billing_price_yearly_cents
-            if interval == INTERVAL_YEAR
+            if interval == Interval.YEAR
             else s.billing_price_monthly_cents
         )
 
@@ -405,20 +423,17 @@ class BillingService:
         price_of: Callable[[SubscriptionSnapshot], str],
         quantity_of: Callable[[SubscriptionSnapshot], int],
         unit_amount: int | None = None,
-        interval: str | None = None,
+        interval: Interval | None = None,
     ) -> ChangePreview:
-        try:
-            subscription = self.gateway.retrieve_subscription(str(account.stripe_subscription_id))
-            quantity = quantity_of(subscription)
-            proration_date = self._now()
-            preview = self.gateway.preview_change(
-                subscription,
-                price_id=price_of(subscription),
-                quantity=quantity,
-                proration_date=proration_date,
-            )
-        except GatewayError as exc:
-            raise BillingError(exc.user_message) from exc
+        subscription = self.gateway.retrieve_subscription(str(account.stripe_subscription_id))
+        quantity = quantity_of(subscription)
+        proration_date = self._now()
+        preview = self.gateway.preview_change(
+            subscription,
+            price_id=price_of(subscription),
+            quantity=quantity,
+            proration_date=proration_date,
+        )
         return ChangePreview(
             preview.amount_due,
             quantity * (unit_amount or subscription.unit_amount),
@@ -436,25 +451,19 @@ class BillingService:
 
     def preview_yearly(self, account_id: int) -> ChangePreview:
         account = self._subscribed(account_id)
-        if account.billing_interval != INTERVAL_MONTH:
-            raise BillingError(MSG_ALREADY_YEARLY)
+        if account.billing_interval != Interval.MONTH:
+            raise BillingError(MSG_ALREADY_YEARLY, ErrorCode.ALREADY_YEARLY)
         if account.scheduled_at is not None:
             # The switch restarts the billing cycle: the renewal the schedule waits for moves.
-            raise BillingError(MSG_SCHEDULED)
-        yearly = self._price_id_or_error(INTERVAL_YEAR)
+            raise BillingError(MSG_SCHEDULED, ErrorCode.CHANGE_SCHEDULED)
+        yearly = self._price_id(Interval.YEAR)
         return self._preview(
             account,
             price_of=lambda _sub: yearly,
             quantity_of=lambda sub: sub.quantity,
-            unit_amount=self._unit_price(INTERVAL_YEAR),
-            interval=INTERVAL_YEAR,
+            unit_amount=self._unit_price(Interval.YEAR),
+            interval=Interval.YEAR,
         )
-
-    def _price_id_or_error(self, interval: str) -> str:
-        try:
-            return self._price_id(interval)
-        except GatewayError as exc:
-            raise BillingError(exc.user_message) from exc
 
     def _valid_proration_date(self, value: Any) -> int:
         """The preview's proration instant, as the page sent it back: recent and not in the
@@ -462,10 +471,10 @@ class BillingService:
         try:
             proration_date = int(value)
         except (TypeError, ValueError) as exc:
-            raise BillingError(MSG_PREVIEW_EXPIRED, stale=True) from exc
+            raise StalePage(MSG_PREVIEW_EXPIRED, ErrorCode.PREVIEW_EXPIRED) from exc
         now = self._now()
         if not now - PREVIEW_VALID_FOR.total_seconds() <= proration_date <= now + 5:
-            raise BillingError(MSG_PREVIEW_EXPIRED, stale=True)
+            raise StalePage(MSG_PREVIEW_EXPIRED, ErrorCode.PREVIEW_EXPIRED)
         return proration_date
 
     # The action frame -------------------------------------------------------------
@@ -475,7 +484,7 @@ class BillingService:
     def _claim(
         self,
         account_id: int,
-        kind: str,
+        kind: ActionKind,
         key: str,
         params: dict[str, Any],
         actor: str,
@@ -493,22 +502,24 @@ class BillingService:
             if existing is not None and (
                 existing.account_id != account_id or existing.kind != kind
             ):
-                raise BillingError(MSG_EXPIRED_FORM)
-            if existing is not None and existing.status == ACTION_SUCCEEDED:
+                raise BillingError(MSG_EXPIRED_FORM, ErrorCode.EXPIRED_FORM)
+            if existing is not None and existing.status == ActionStatus.SUCCEEDED:
                 return ActionResult(existing.message, already_done=True)  # a double click, a retry
             progress: dict[str, Any] = (
                 json.loads(existing.progress or "{}") if existing is not None else {}
             )
             waiting = (
                 existing is not None
-                and existing.status == ACTION_PENDING
+                and existing.status == ActionStatus.PENDING
                 and "awaiting" in progress
             )
-            if existing is not None and existing.status == ACTION_PENDING and not waiting:
-                raise BillingError("This change is already being processed. Please wait.")
+            if existing is not None and existing.status == ActionStatus.PENDING and not waiting:
+                raise BillingError(
+                    "This change is already being processed. Please wait.", ErrorCode.IN_PROGRESS
+                )
             account = session.get(Account, account_id)
             if account is None:
-                raise BillingError("This account no longer exists.")
+                raise BillingError(MSG_ACCOUNT_MISSING, ErrorCode.ACCOUNT_MISSING)
             if existing is not None and waiting:
                 # Back from the bank's confirmation (`resume`), or the same form sent again while
                 # the bank waits (then the customer is asked again).
@@ -526,7 +537,7 @@ class BillingService:
                             "account_id": account_id,
                             "kind": kind,
                             "idempotency_key": key,
-                            "status": ACTION_PENDING,
+                            "status": ActionStatus.PENDING,
                             "params": json.dumps(params, sort_keys=True),
                             "message": "",
                             "actor": actor,
@@ -545,7 +556,7 @@ class BillingService:
                         {"action_id": action_id, "now": now, "new_progress": json.dumps(progress)},
                     )
             except IntegrityError as exc:  # another action of this account is pending
-                raise BillingError(MSG_BUSY) from exc
+                raise BillingError(MSG_BUSY, ErrorCode.BUSY) from exc
             return _Action(action_id, key, account, progress)
 
     @staticmethod
@@ -574,7 +585,7 @@ class BillingService:
     def _fail(
         self,
         action: _Action,
-        kind: str,
+        kind: ActionKind,
         actor: str,
         params: dict[str, Any],
         message: str,
@@ -584,13 +595,13 @@ class BillingService:
         if refused:
             action.progress["refused"] = True
         with session_scope() as session:
-            self._finish(session, action, ACTION_FAILED, message)
+            self._finish(session, action, ActionStatus.FAILED, message)
             audit.record(
                 session,
                 action=_AUDITED[kind],
                 actor=actor,
                 account_id=action.account.id,
-                outcome=audit.OUTCOME_ERROR,
+                outcome=audit.AuditOutcome.ERROR,
                 message=message,
                 **params,
             )
@@ -599,7 +610,7 @@ class BillingService:
         self,
         *,
         account_id: int,
-        kind: str,
+        kind: ActionKind,
         params: dict[str, Any],
         actor: str,
         check: Check,
@@ -614,16 +625,13 @@ class BillingService:
         action = claimed
         try:
             result = work(action)
-        except _Failed as exc:
-            self._fail(action, kind, actor, params, str(exc), refused=True)
+        except UserError as exc:
+            refused = isinstance(exc, _Failed) or (
+                isinstance(exc, GatewayError) and not exc.retryable
+            )
+            self._fail(action, kind, actor, params, exc.message, refused=refused)
             self._try_resync(account_id)
-            raise BillingError(str(exc)) from exc
-        except (GatewayError, BillingError) as exc:
-            message = exc.user_message if isinstance(exc, GatewayError) else str(exc)
-            refused = isinstance(exc, GatewayError) and not exc.retryable
-            self._fail(action, kind, actor, params, message, refused=refused)
-            self._try_resync(account_id)
-            raise BillingError(message, stale=isinstance(exc, BillingError) and exc.stale) from exc
+            raise
         except Exception:
             log.exception("billing action %s failed", kind)
             self._fail(action, kind, actor, params, "internal error", refused=False)
@@ -648,22 +656,24 @@ class BillingService:
         # claim is merged without a SELECT: only the fields Stripe's answer sets are written.
         message = describe(result)
         with session_scope() as session:
+            account = session.merge(action.account, load=False)
             # Stripe's answer is as new as its arrival: a re-sync that read earlier loses.
             if _store_read(session, account_id, utcnow()):
-                account = session.merge(action.account, load=False)
                 if result.subscription is not None:
                     apply_subscription(account, result.subscription)
                 if result.card is not None:
                     apply_card(account, result.card)
                 if result.unpaid is not None:
                     apply_payment_state(account, result.unpaid[-1] if result.unpaid else None)
-            self._finish(session, action, ACTION_SUCCEEDED, message)
+            if result.details is not None:  # no re-sync reads them: nothing newer can be stored
+                store_details(account, result.details)
+            self._finish(session, action, ActionStatus.SUCCEEDED, message)
             audit.record(
                 session,
                 action=_AUDITED[kind],
                 actor=actor,
                 account_id=account_id,
-                outcome=audit.OUTCOME_OK,
+                outcome=audit.AuditOutcome.OK,
                 message=message,
                 **params,
                 **_result_detail(result),
@@ -706,7 +716,7 @@ class BillingService:
             gateway.void_invoice(payment.invoice_id, idempotency_key=key)
             subscription = gateway.retrieve_subscription(subscription.id)
         if not is_expected(subscription):
-            raise BillingError(MSG_STALE_PAGE, stale=True)
+            raise StalePage(MSG_STALE_PAGE, ErrorCode.STALE_PAGE)
         self._note(action, sent=action.attempt)
         changed, payment = gateway.change_subscription(
             subscription,
@@ -739,7 +749,7 @@ class BillingService:
         # update is discarded with its invoice, so nothing is left open or granted.
         message = payment.failure_message if payment.failed else MSG_AUTHENTICATION_FAILED
         self.gateway.void_invoice(payment.invoice_id, idempotency_key=action.stripe_key)
-        raise _Failed(f"{message} Nothing was changed.")
+        raise _Failed(f"{message} Nothing was changed.", ErrorCode.PAYMENT_FAILED)
 
     def add_licenses(
         self,
@@ -759,7 +769,7 @@ class BillingService:
         def check(_session: Session, stored: Account) -> None:
             _require_subscription(stored)
             if stored.licenses_purchased != expected:
-                raise BillingError(MSG_STALE_PAGE, stale=True)
+                raise StalePage(MSG_STALE_PAGE, ErrorCode.STALE_PAGE)
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             # The subscription keeps its own price (a customer keeps the price they bought at).
@@ -776,7 +786,7 @@ class BillingService:
         noun = "license" if extra == 1 else "licenses"
         return self._run(
             account_id=account_id,
-            kind=KIND_ADD_LICENSES,
+            kind=ActionKind.ADD_LICENSES,
             actor=actor,
             check=check,
             work=work,
@@ -797,26 +807,26 @@ class BillingService:
     ) -> ActionResult:
         when = self._valid_proration_date(proration_date)
         account = self._subscribed(account_id)
-        yearly = self._price_id_or_error(INTERVAL_YEAR)
+        yearly = self._price_id(Interval.YEAR)
 
         def check(_session: Session, stored: Account) -> None:
             _require_subscription(stored)
-            if stored.billing_interval != INTERVAL_MONTH:
-                raise BillingError(MSG_ALREADY_YEARLY)
+            if stored.billing_interval != Interval.MONTH:
+                raise BillingError(MSG_ALREADY_YEARLY, ErrorCode.ALREADY_YEARLY)
             if stored.scheduled_at is not None:
-                raise BillingError(MSG_SCHEDULED)
+                raise BillingError(MSG_SCHEDULED, ErrorCode.CHANGE_SCHEDULED)
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             return self._change(
                 action,
                 target=lambda sub: (yearly, sub.quantity),
                 proration_date=when,
-                is_expected=lambda sub: sub.interval == INTERVAL_MONTH,
+                is_expected=lambda sub: sub.interval == Interval.MONTH,
             )
 
         return self._run(
             account_id=account_id,
-            kind=KIND_CONVERT_YEARLY,
+            kind=ActionKind.CONVERT_YEARLY,
             actor=actor,
             check=check,
             work=work,
@@ -836,33 +846,36 @@ class BillingService:
         Each card form (and each retry after a failure) gets its own SetupIntent: one that
         succeeded cannot be confirmed again.
         """
+        return self.gateway.create_setup_intent(
+            self._ensure_customer(account_id, actor="system"),
+            idempotency_key=f"setup:{uuid.uuid4().hex}",
+        )
+
+    def _ensure_customer(self, account_id: int, *, actor: str) -> str:
+        """The account's Stripe customer, created on first use (one per account: the key names
+        the account)."""
         account = self._load(account_id)
-        try:
-            customer_id = account.stripe_customer_id
-            if not customer_id:
-                customer_id = self.gateway.create_customer(
-                    name=account.name,
-                    email=account.admin_email,
-                    account_ref=account.slug,
-                    idempotency_key=f"customer:{account.id}:{int(account.created_at.timestamp())}",
-                )
-                with session_scope() as session:
-                    stored = session.get(Account, account_id)
-                    if stored is None:
-                        raise BillingError("This account no longer exists.")
-                    stored.stripe_customer_id = customer_id
-                    audit.record(
-                        session,
-                        action=audit.AuditAction.CREATE_CUSTOMER,
-                        actor="system",
-                        account_id=account_id,
-                        customer=customer_id,
-                    )
-            return self.gateway.create_setup_intent(
-                customer_id, idempotency_key=f"setup:{uuid.uuid4().hex}"
+        if account.stripe_customer_id:
+            return account.stripe_customer_id
+        customer_id = self.gateway.create_customer(
+            name=account.name,
+            email=account.admin_email,
+            account_ref=account.slug,
+            idempotency_key=f"customer:{account.id}:{int(account.created_at.timestamp())}",
+        )
+        with session_scope() as session:
+            stored = session.get(Account, account_id)
+            if stored is None:
+                raise BillingError(MSG_ACCOUNT_MISSING, ErrorCode.ACCOUNT_MISSING)
+            stored.stripe_customer_id = customer_id
+            audit.record(
+                session,
+                action=audit.AuditAction.CREATE_CUSTOMER,
+                actor=actor,
+                account_id=account_id,
+                customer=customer_id,
             )
-        except GatewayError as exc:
-            raise BillingError(exc.user_message) from exc
+        return customer_id
 
     def _confirmed_card(self, setup_secret: str) -> str:
         if (
@@ -870,10 +883,14 @@ class BillingService:
             or "_secret_" not in setup_secret
             or len(setup_secret) > 200
         ):
-            raise BillingError("The card was not confirmed. Please enter it again.")
+            raise BillingError(
+                "The card was not confirmed. Please enter it again.", ErrorCode.CARD_NOT_CONFIRMED
+            )
         payment_method = self.gateway.setup_intent_payment_method(setup_secret)
         if not payment_method:
-            raise BillingError("The card was not confirmed. Please enter it again.")
+            raise BillingError(
+                "The card was not confirmed. Please enter it again.", ErrorCode.CARD_NOT_CONFIRMED
+            )
         return payment_method
 
     def save_card(
@@ -886,7 +903,7 @@ class BillingService:
             account, key = action.account, action.stripe_key
             payment_method = self._confirmed_card(setup_secret)
             live_subscription = (
-                account.stripe_subscription_id if account.plan == PLAN_UNLIMITED else None
+                account.stripe_subscription_id if account.plan == Plan.UNLIMITED else None
             )
             card = self.gateway.attach_default_card(
                 str(account.stripe_customer_id),
@@ -939,7 +956,7 @@ class BillingService:
 
         return self._run(
             account_id=account_id,
-            kind=KIND_CHANGE_CARD,
+            kind=ActionKind.CHANGE_CARD,
             actor=actor,
             check=_require_customer,
             work=work,
@@ -959,6 +976,59 @@ class BillingService:
                 skip = subscription.latest_invoice_id
         return [inv for inv in self.gateway.open_invoices(customer) if inv.invoice_id != skip]
 
+    # Billing Details ------------------------------------------------------------------------
+
+    def billing_details_form(self, account_id: int) -> BillingDetails:
+        """What the Billing Details form starts with (the saved details, else the account's)."""
+        return form_defaults(self._load(account_id))
+
+    def save_billing_details(
+        self, account_id: int, form: Mapping[str, object], *, form_id: str, actor: str
+    ) -> ActionResult:
+        """Save the details at Stripe (customer name, email, address, tax ID), then the copy.
+
+        Refused input changes nothing anywhere. The key covers the values and the dialog's id:
+        the same values sent twice are saved once, other values (or a later dialog) again.
+        """
+        try:
+            details = parse_details(form)
+        except InvalidDetails as exc:
+            with session_scope() as session:
+                audit.record(
+                    session,
+                    action=audit.AuditAction.BILLING_DETAILS,
+                    actor=actor,
+                    account_id=account_id,
+                    outcome=audit.AuditOutcome.ERROR,
+                    message=exc.message,
+                )
+            raise
+        form_key = _form_id(form_id)
+        self._ensure_customer(account_id, actor=actor)
+
+        def work(action: _Action) -> _Changed:
+            return _Changed(
+                details=self.gateway.save_billing_details(
+                    str(action.account.stripe_customer_id),
+                    details,
+                    idempotency_key=action.stripe_key,
+                )
+            )
+
+        digest = hashlib.sha256(repr(details).encode()).hexdigest()[:16]
+        return self._run(
+            account_id=account_id,
+            kind=ActionKind.BILLING_DETAILS,
+            actor=actor,
+            check=_require_customer,
+            work=work,
+            params={
+                "form": form_key,
+                "details": digest,
+            },
+            describe=lambda _done: "Billing details saved. New invoices will show them.",
+        )
+
     # The first purchase ---------------------------------------------------------------
 
     def purchase_unlimited(
@@ -966,18 +1036,21 @@ class BillingService:
         account_id: int,
         *,
         licenses: Any,
-        interval: str,
+        interval: Any,
         setup_secret: str,
         actor: str,
         resume: bool = False,
     ) -> ActionResult:
         quantity = parse_license_count(licenses)
-        if interval not in (INTERVAL_MONTH, INTERVAL_YEAR):
-            raise BillingError("Choose monthly or yearly billing.")
+        if interval not in tuple(Interval):
+            raise BillingError("Choose monthly or yearly billing.", ErrorCode.INVALID_INTERVAL)
+        interval = Interval(interval)
 
         def check(session: Session, account: Account) -> None:
-            if account.plan == PLAN_UNLIMITED:
-                raise BillingError("This account already has the Unlimited Version.")
+            if account.plan == Plan.UNLIMITED:
+                raise BillingError(
+                    "This account already has the Unlimited Version.", ErrorCode.ALREADY_UNLIMITED
+                )
             _require_customer(session, account)
             # Every user already using the connector needs a license.
             parse_license_count(quantity, minimum=max(licenses_used(session, account_id), 1))
@@ -1012,7 +1085,7 @@ class BillingService:
                     message = (
                         payment.failure_message if payment.failed else MSG_AUTHENTICATION_FAILED
                     )
-                    raise _Failed(f"{message} Nothing was charged.")
+                    raise _Failed(f"{message} Nothing was charged.", ErrorCode.PAYMENT_FAILED)
                 # An abandoned attempt's subscription (its first payment never made).
                 self.gateway.discard_incomplete(subscription.id, idempotency_key=key)
             card = self.gateway.attach_default_card(customer, payment_method, idempotency_key=key)
@@ -1031,10 +1104,10 @@ class BillingService:
             return _AwaitingCustomer(payment, payment_method)
 
         noun = "license" if quantity == 1 else "licenses"
-        billed = "yearly" if interval == INTERVAL_YEAR else "monthly"
+        billed = "yearly" if interval == Interval.YEAR else "monthly"
         return self._run(
             account_id=account_id,
-            kind=KIND_PURCHASE_UNLIMITED,
+            kind=ActionKind.PURCHASE_UNLIMITED,
             actor=actor,
             check=check,
             work=work,
@@ -1057,9 +1130,12 @@ class BillingService:
         reason_text = str(reason or "").strip()
         features_text = str(additional_features or "").strip()
         if not reason_text:
-            raise BillingError("Please enter a reason for cancelling.")
+            raise BillingError("Please enter a reason for cancelling.", ErrorCode.INVALID_FEEDBACK)
         if len(reason_text) > MAX_FEEDBACK_CHARS or len(features_text) > MAX_FEEDBACK_CHARS:
-            raise BillingError(f"Please keep each answer under {MAX_FEEDBACK_CHARS} characters.")
+            raise BillingError(
+                f"Please keep each answer under {MAX_FEEDBACK_CHARS} characters.",
+                ErrorCode.INVALID_FEEDBACK,
+            )
         comment = f"Reason: {reason_text}" + (
             f"\nAdditional features: {features_text}" if features_text else ""
         )
@@ -1067,7 +1143,9 @@ class BillingService:
         def check(session: Session, account: Account) -> None:
             _require_subscription(account)
             if account.cancel_at is not None:
-                raise BillingError("This subscription is already set to cancel.")
+                raise BillingError(
+                    "This subscription is already set to cancel.", ErrorCode.ALREADY_CANCELLING
+                )
             # The feedback is committed with the intent: it is kept whatever Stripe answers next.
             session.add(
                 CancellationFeedback(
@@ -1109,7 +1187,7 @@ class BillingService:
 
         return self._run(
             account_id=account_id,
-            kind=KIND_CANCEL,
+            kind=ActionKind.CANCEL,
             actor=actor,
             params={"form": _form_id(form)},
             check=check,
@@ -1121,7 +1199,9 @@ class BillingService:
         def check(_session: Session, account: Account) -> None:
             _require_subscription(account)
             if account.cancel_at is None:
-                raise BillingError("This subscription is not set to cancel.")
+                raise BillingError(
+                    "This subscription is not set to cancel.", ErrorCode.NOT_CANCELLING
+                )
 
         def work(action: _Action) -> _Changed:
             return _Changed(
@@ -1134,7 +1214,7 @@ class BillingService:
 
         return self._run(
             account_id=account_id,
-            kind=KIND_RESUME,
+            kind=ActionKind.RESUME,
             actor=actor,
             params={"form": _form_id(form)},
             check=check,
@@ -1177,7 +1257,7 @@ class BillingService:
         gateway, key = self.gateway, action.stripe_key
         subscription = gateway.retrieve_subscription(str(action.account.stripe_subscription_id))
         if not is_expected(subscription):
-            raise BillingError(MSG_STALE_PAGE, stale=True)
+            raise StalePage(MSG_STALE_PAGE, ErrorCode.STALE_PAGE)
         price_id, interval, quantity = target(subscription)
         scheduled = subscription.scheduled
         if (price_id, quantity) == (subscription.price_id, subscription.quantity):
@@ -1218,7 +1298,8 @@ class BillingService:
             _require_renewing(stored)
             if quantity >= stored.licenses_purchased:
                 raise BillingError(
-                    f"Choose fewer licenses than the {stored.licenses_purchased} you have now."
+                    f"Choose fewer licenses than the {stored.licenses_purchased} you have now.",
+                    ErrorCode.NOT_FEWER_LICENSES,
                 )
             used = licenses_used(session, account_id)
             if quantity < used:
@@ -1226,7 +1307,8 @@ class BillingService:
                 raise BillingError(
                     f"{used} users hold a license now. Remove {remove} "
                     f"{'user' if remove == 1 else 'users'} in User Management first, "
-                    f"or keep at least {used} licenses."
+                    f"or keep at least {used} licenses.",
+                    ErrorCode.LICENSES_IN_USE,
                 )
 
         def work(action: _Action) -> _Changed:
@@ -1243,7 +1325,7 @@ class BillingService:
 
         return self._run(
             account_id=account_id,
-            kind=KIND_REDUCE_LICENSES,
+            kind=ActionKind.REDUCE_LICENSES,
             actor=actor,
             params={"licenses": quantity, "form": _form_id(form)},
             check=check,
@@ -1253,20 +1335,25 @@ class BillingService:
 
     def switch_to_monthly(self, account_id: int, *, form: str, actor: str) -> ActionResult:
         """Bill monthly from the next (yearly) renewal on."""
-        monthly = self._price_id_or_error(INTERVAL_MONTH)
+        monthly = self._price_id(Interval.MONTH)
 
         def check(_session: Session, stored: Account) -> None:
             _require_renewing(stored)
-            if stored.billing_interval != INTERVAL_YEAR:
-                raise BillingError("This subscription is already billed monthly.")
-            if stored.scheduled_interval == INTERVAL_MONTH:
-                raise BillingError("The switch to monthly billing is already scheduled.")
+            if stored.billing_interval != Interval.YEAR:
+                raise BillingError(
+                    "This subscription is already billed monthly.", ErrorCode.ALREADY_MONTHLY
+                )
+            if stored.scheduled_interval == Interval.MONTH:
+                raise BillingError(
+                    "The switch to monthly billing is already scheduled.",
+                    ErrorCode.CHANGE_SCHEDULED,
+                )
 
         def work(action: _Action) -> _Changed:
             return self._schedule(
                 action,
-                target=lambda sub: (monthly, "month", self._renewal_terms(sub)[2]),
-                is_expected=lambda sub: sub.interval == INTERVAL_YEAR,
+                target=lambda sub: (monthly, Interval.MONTH, self._renewal_terms(sub)[2]),
+                is_expected=lambda sub: sub.interval == Interval.YEAR,
             )
 
         def describe(done: _Changed) -> str:
@@ -1276,7 +1363,7 @@ class BillingService:
 
         return self._run(
             account_id=account_id,
-            kind=KIND_SWITCH_MONTHLY,
+            kind=ActionKind.SWITCH_MONTHLY,
             actor=actor,
             params={"form": _form_id(form)},
             check=check,
@@ -1289,7 +1376,7 @@ class BillingService:
         monthly stays)."""
         return self._keep_current(
             account_id,
-            kind=KIND_KEEP_LICENSES,
+            kind=ActionKind.KEEP_LICENSES,
             form=form,
             actor=actor,
             scheduled=lambda stored: (
@@ -1306,7 +1393,7 @@ class BillingService:
         """Undo a scheduled switch to monthly (a scheduled reduction stays)."""
         return self._keep_current(
             account_id,
-            kind=KIND_KEEP_YEARLY,
+            kind=ActionKind.KEEP_YEARLY,
             form=form,
             actor=actor,
             scheduled=lambda stored: (
@@ -1323,7 +1410,7 @@ class BillingService:
         self,
         account_id: int,
         *,
-        kind: str,
+        kind: ActionKind,
         form: str,
         actor: str,
         scheduled: Callable[[Account], bool],
@@ -1336,7 +1423,7 @@ class BillingService:
         def check(_session: Session, stored: Account) -> None:
             _require_subscription(stored)
             if not scheduled(stored):
-                raise BillingError(nothing_scheduled)
+                raise BillingError(nothing_scheduled, ErrorCode.NOTHING_SCHEDULED)
 
         return self._run(
             account_id=account_id,
@@ -1356,24 +1443,23 @@ class BillingService:
         """The confirmation secret of the unpaid invoice whose bank asks for authentication."""
         account = self._load(account_id)
         if not account.unpaid_invoice_id:
-            raise BillingError("There is no payment to authenticate.")
-        try:
-            payment = self.gateway.invoice_payment(account.unpaid_invoice_id)
-        except GatewayError as exc:
-            raise BillingError(exc.user_message) from exc
+            raise BillingError(
+                "There is no payment to authenticate.", ErrorCode.NOTHING_TO_AUTHENTICATE
+            )
+        payment = self.gateway.invoice_payment(account.unpaid_invoice_id)
         if not payment.needs_customer or payment.client_secret is None:
             self._try_resync(account_id)
-            raise BillingError("This payment does not need authentication any more.", stale=True)
+            raise StalePage(
+                "This payment does not need authentication any more.",
+                ErrorCode.NOTHING_TO_AUTHENTICATE,
+            )
         return payment.client_secret
 
     def after_authentication(self, account_id: int, *, actor: str) -> str:
         """Re-read Stripe after the customer authenticated (or not) the unpaid invoice's payment."""
         account = self._load(account_id)
         invoice_id = account.unpaid_invoice_id
-        try:
-            self.resync(account_id)
-        except GatewayError as exc:
-            raise BillingError(exc.user_message) from exc
+        self.resync(account_id)
         paid = self._load(account_id).unpaid_invoice_id is None
         with session_scope() as session:
             audit.record(
@@ -1381,12 +1467,13 @@ class BillingService:
                 action=audit.AuditAction.AUTHENTICATE_PAYMENT,
                 actor=actor,
                 account_id=account_id,
-                outcome=audit.OUTCOME_OK if paid else audit.OUTCOME_ERROR,
+                outcome=audit.AuditOutcome.OK if paid else audit.AuditOutcome.ERROR,
                 invoice=invoice_id,
             )
         if not paid:
             raise BillingError(
-                f"{MSG_AUTHENTICATION_FAILED} You can try again or use another card."
+                f"{MSG_AUTHENTICATION_FAILED} You can try again or use another card.",
+                ErrorCode.AUTHENTICATION_FAILED,
             )
         return "Thank you: the payment is confirmed."
 
@@ -1401,19 +1488,21 @@ class BillingService:
 
     def resync(
         self, account_id: int, subscription_id: str | None = None, *, actor: str | None = None
-    ) -> None:
-        """Re-read subscription, card and unpaid invoice from Stripe and store them.
+    ) -> list[BillingChange]:
+        """The reconcile pass: re-read subscription, card and unpaid invoice from Stripe, store
+        them, and return what differed from the local rows (users exceeding licenses included).
 
-        `subscription_id` (from a webhook) is adopted when the account has no live one.
-        Two re-syncs racing never leave the older read stored last. With an `actor` (a webhook),
-        what changed is audited as done by it; the page's own actions audit themselves.
+        It only reads Stripe: never a charge, never a user removed. `subscription_id` (from a
+        webhook) is adopted when the account has no live one. Two re-syncs racing never leave the
+        older read stored last. With an `actor` (a webhook, the operator's reconcile), each change
+        is audited as done by it; the page's own actions audit themselves.
         """
         read_at = utcnow()
         account = self._load(account_id)
         if not account.stripe_customer_id:
-            return
+            return []
         subscription_id = (
-            (account.stripe_subscription_id if account.plan == PLAN_UNLIMITED else None)
+            (account.stripe_subscription_id if account.plan == Plan.UNLIMITED else None)
             or subscription_id
             or account.stripe_subscription_id
         )
@@ -1431,29 +1520,31 @@ class BillingService:
         paid = self._paid_since(account, unpaid) if actor else frozenset()
         with session_scope() as session:
             if not _store_read(session, account_id, read_at):
-                return
+                return []
             stored = session.get(Account, account_id)
             if stored is None:
-                return
-            before = billing_facts(stored)
+                return []
+            before = billing_facts(stored, licenses_used(session, account_id))
             if subscription is not None and (
-                subscription.status != "incomplete" or stored.plan != PLAN_UNLIMITED
+                subscription.status != "incomplete" or stored.plan != Plan.UNLIMITED
             ):
                 apply_subscription(stored, subscription)
             apply_card(stored, card)
             apply_payment_state(stored, unpaid[-1] if unpaid else None)
             session.add(stored)
+            changes = stripe_changes(before, billing_facts(stored, before.users), paid)
             if actor is None:
-                return
-            for change in stripe_changes(before, billing_facts(stored), paid):
+                return changes
+            for change in changes:
                 audit.record(
                     session,
                     action=change.action,
                     actor=actor,
                     account_id=account_id,
-                    outcome=audit.OUTCOME_OK if change.ok else audit.OUTCOME_ERROR,
+                    outcome=audit.AuditOutcome.OK if change.ok else audit.AuditOutcome.ERROR,
                     **change.detail,
                 )
+        return changes
 
     def _paid_since(self, account: Account, unpaid: list[InvoicePayment]) -> frozenset[str]:
         """The account's unpaid invoice, when Stripe no longer lists it open because it is paid."""
@@ -1472,5 +1563,5 @@ def _intent_of(client_secret: Any) -> str:
 def _form_id(form: Any) -> str:
     text = str(form or "")
     if not 8 <= len(text) <= 64 or not text.isalnum():
-        raise BillingError(MSG_EXPIRED_FORM)
+        raise BillingError(MSG_EXPIRED_FORM, ErrorCode.EXPIRED_FORM)
     return text

@@ -15,6 +15,7 @@ from importlib.resources import files
 import idna
 from sqlmodel import Session, select
 
+from billing_app.errors import ErrorCode, UserError
 from billing_app.models import Account, AllowedDomain
 from billing_app.services import audit
 
@@ -26,8 +27,10 @@ _TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
 _SHOWN_INPUT_CHARS = 60
 
 
-class InvalidDomain(ValueError):
+class InvalidDomain(UserError):
     """A domain the admin typed cannot be allowed; the message says why."""
+
+    code = ErrorCode.INVALID_DOMAIN
 
 
 def _shown(text: str) -> str:

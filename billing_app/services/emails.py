@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from billing_app.errors import ErrorCode, UserError
 from billing_app.services.domains import InvalidDomain, email_domain, to_ascii_domain
 
 __all__ = ["InvalidEmail", "email_domain", "normalize_email"]
@@ -14,8 +15,8 @@ _LOCAL_PART = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_
 _MESSAGE = "Enter one email address, such as name@example.com."
 
 
-class InvalidEmail(ValueError):
-    pass
+class InvalidEmail(UserError):
+    code = ErrorCode.INVALID_EMAIL
 
 
 def normalize_email(value: object) -> str:

@@ -25,6 +25,7 @@ from billing_app.services import audit
 from billing_app.services.money import format_money
 from billing_app.services.summary import (
     INVOICE_STATUS_LABELS,
+    InvoiceRow,
     format_date,
     format_period,
     invoice_row,
@@ -50,7 +51,7 @@ class InvoiceNotAvailable(Exception):
 
 @dataclass(frozen=True)
 class HistoryPage:
-    rows: list[dict[str, str]]
+    rows: list[InvoiceRow]
     has_more: bool
     next_cursor: str | None
 
@@ -173,9 +174,15 @@ def seller_party(settings: Settings) -> Party:
     )
 
 
-def buyer_party(account: Account, invoice: InvoiceSummary) -> Party:
+def buyer_party(invoice: InvoiceSummary) -> Party:
+    """The buyer as Stripe froze it when the invoice was finalized, never as the account is
+    today: an invoice issued stays the same document."""
     tax_ids = [f"Tax ID: {tax_id}" for tax_id in invoice.customer_tax_ids]
-    return Party(account.name, (account.admin_email, *invoice.customer_address, *tax_ids))
+    email = (invoice.customer_email,) if invoice.customer_email else ()
+    return Party(
+        invoice.customer_name or invoice.customer_email,
+        (*email, *invoice.customer_address, *tax_ids),
+    )
 
 
 def invoice_document(
@@ -251,9 +258,7 @@ def render_account_invoice(
         raise InvoiceNotAvailable
     with session_scope(engine) as session:
         number = assign_numbers(session, account, [invoice], actor=actor)[invoice.id]
-    document = invoice_document(
-        invoice, number, seller_party(settings), buyer_party(account, invoice)
-    )
+    document = invoice_document(invoice, number, seller_party(settings), buyer_party(invoice))
     content = pdf_cache.invoice_pdf(
         document,
         paper=settings.billing_invoice_paper,

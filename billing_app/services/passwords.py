@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
+from billing_app.errors import ErrorCode, UserError
 from billing_app.models import Account, SignInAttempt, utcnow
 from billing_app.services import audit
 
@@ -34,8 +35,10 @@ _hasher = PasswordHasher()
 Clock = Callable[[], datetime]
 
 
-class PasswordRuleError(ValueError):
+class PasswordRuleError(UserError):
     """The new password is not acceptable; the message says why."""
+
+    code = ErrorCode.INVALID_PASSWORD
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ def verify_counted(
             action=action,
             actor=actor,
             account_id=account.id,
-            outcome=audit.OUTCOME_ERROR,
+            outcome=audit.AuditOutcome.ERROR,
             reason="locked",
         )
         session.commit()
@@ -177,7 +180,7 @@ def verify_counted(
         action=action,
         actor=actor,
         account_id=account.id,
-        outcome=audit.OUTCOME_OK if ok else audit.OUTCOME_ERROR,
+        outcome=audit.AuditOutcome.OK if ok else audit.AuditOutcome.ERROR,
     )
     session.commit()
     if ok:

@@ -21,7 +21,8 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, core_table, utcnow
+from billing_app.models import Account, ActivatedUser, core_table, utcnow
+from billing_app.plans import Plan
 from billing_app.services import audit
 from billing_app.services.accounts import api_key_hash_matches, hash_api_key, licenses_used
 from billing_app.services.domains import domain_allowed, email_domain
@@ -37,6 +38,8 @@ class Outcome(StrEnum):
     PLAN_REQUIRED = "plan_required"
     DOMAIN_NOT_ALLOWED = "domain_not_allowed"
     NO_FREE_LICENSE = "no_free_license"
+    # Fewer licenses than users (e.g. Stripe's quantity was lowered): nobody new until resolved.
+    USERS_EXCEED_LICENSES = "users_exceed_licenses"
 
 
 LICENSED = {Outcome.ACTIVATED, Outcome.ALREADY_ACTIVE}
@@ -48,7 +51,7 @@ class Activation:
     email: str
     licenses_used: int
     licenses_purchased: int
-    plan: str = PLAN_UNLIMITED  # the account's plan the outcome was decided on
+    plan: str = Plan.UNLIMITED  # the account's plan the outcome was decided on
 
     @property
     def licensed(self) -> bool:
@@ -67,16 +70,42 @@ class Activation:
                 return "Licenses need the Unlimited Version: this account is on the free version."
             case Outcome.DOMAIN_NOT_ALLOWED:
                 return f"{domain} is not an email domain allowed to use licenses of this account."
-        over = self.licenses_used - self.licenses_purchased
-        if over > 0:
-            return (
-                f"{self.licenses_used} users hold {self.licenses_purchased} licenses: "
-                f"remove {over} {'user' if over == 1 else 'users'} before adding new ones."
-            )
+            case Outcome.USERS_EXCEED_LICENSES:
+                over = self.licenses_used - self.licenses_purchased
+                return (
+                    f"{exceeding_licenses(self.licenses_used, self.licenses_purchased)}: remove "
+                    f"{plural(over, 'user')} or purchase more licenses before adding new ones."
+                )
         return (
             f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase "
             "more licenses."
         )
+
+
+def plural(count: object, noun: str) -> str:
+    """ "1 license", "3 licenses" (a count read back from the audit log may be any JSON value)."""
+    return f"{count} {noun}" if str(count) == "1" else f"{count} {noun}s"
+
+
+def exceeding_licenses(used: int, purchased: int) -> str:
+    """ "3 users are active but only 2 licenses are purchased"."""
+    return (
+        f"{plural(used, 'user')} {'is' if used == 1 else 'are'} active but only "
+        f"{plural(purchased, 'license')} {'is' if purchased == 1 else 'are'} purchased"
+    )
+
+
+def users_exceed_licenses(plan: str, used: int, purchased: int) -> bool:
+    return plan == Plan.UNLIMITED and used > purchased
+
+
+def over_licensed_notice(plan: str, used: int, purchased: int) -> str:
+    """What the admin is told while more users hold a license than are purchased ("" if not)."""
+    if not users_exceed_licenses(plan, used, purchased):
+        return ""
+    return (
+        f"{exceeding_licenses(used, purchased)}: remove users in User Management or purchase more."
+    )
 
 
 def _lock_account(session: Session, account_id: int) -> Account:
@@ -134,7 +163,7 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
     """
     email = normalize_email(raw_email)
     account = session.get_one(Account, account_id)
-    if account.plan == PLAN_UNLIMITED and _is_active(session, account_id, email):
+    if account.plan == Plan.UNLIMITED and _is_active(session, account_id, email):
         return Activation(
             Outcome.ALREADY_ACTIVE,
             email,
@@ -143,7 +172,7 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
             account.plan,
         )
     account = _lock_account(session, account_id)
-    if account.plan != PLAN_UNLIMITED:
+    if account.plan != Plan.UNLIMITED:
         outcome = Outcome.PLAN_REQUIRED
     elif not domain_allowed(session, account, email_domain(email)):
         outcome = Outcome.DOMAIN_NOT_ALLOWED
@@ -152,6 +181,8 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
     # A concurrent request for the same email won since the first look.
     elif _is_active(session, account_id, email):
         outcome = Outcome.ALREADY_ACTIVE
+    elif licenses_used(session, account_id) > account.licenses_purchased:
+        outcome = Outcome.USERS_EXCEED_LICENSES
     else:
         outcome = Outcome.NO_FREE_LICENSE
     activation = Activation(
@@ -163,7 +194,7 @@ def activate(session: Session, account_id: int, raw_email: object, *, actor: str
             action=audit.AuditAction.LICENSE_ACTIVATE,
             actor=actor,
             account_id=account_id,
-            outcome=audit.OUTCOME_OK if activation.licensed else audit.OUTCOME_ERROR,
+            outcome=audit.AuditOutcome.OK if activation.licensed else audit.AuditOutcome.ERROR,
             email=email,
             result=outcome.value,
         )
@@ -202,7 +233,7 @@ def check_by_api_key(
         return None
     if invalid is not None:
         raise invalid
-    return row.plan, row.plan == PLAN_UNLIMITED and bool(row.holds_seat)
+    return row.plan, row.plan == Plan.UNLIMITED and bool(row.holds_seat)
 
 
 def _release_where(

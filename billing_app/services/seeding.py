@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from billing_app.db import session_scope
 from billing_app.models import Account, ActivatedUser, AllowedDomain
+from billing_app.plans import Interval
 from billing_app.services import audit
 from billing_app.services.accounts import AccountNotFound, create_account, get_account
 from billing_app.services.billing import apply_card, apply_subscription
@@ -94,7 +95,7 @@ def subscribe_with_test_card(
     summary = gateway.attach_default_card(
         customer_id, card, idempotency_key=f"seed:{slug}:{attempt}:card"
     )
-    price_id = catalogue.price_id("year" if yearly else "month")
+    price_id = catalogue.price_id(Interval.YEAR if yearly else Interval.MONTH)
     return summary, paid_subscription(
         gateway, customer_id, price_id, licenses, key=f"seed:{slug}:{attempt}"
     )

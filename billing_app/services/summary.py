@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from billing_app.models import INTERVAL_YEAR, PLAN_UNLIMITED, Account
+from billing_app.models import Account
+from billing_app.plans import Interval, Plan
 from billing_app.services.accounts import licenses_used
+from billing_app.services.billing_details import brief, stored_details
 from billing_app.services.money import format_money
+from billing_app.services.seats import UserRow, over_licensed_notice
 from billing_app.stripe.snapshots import InvoiceSummary
 
 INVOICE_STATUS_LABELS = {
@@ -43,26 +47,28 @@ class PageSummary:
     # The unpaid invoice's payment waits for the bank's confirmation (3-D Secure).
     unpaid_needs_authentication: bool
     has_password: bool
+    # The saved Billing Details in one line ("" before the first save).
+    billing_details: str
+    # More users than licenses (e.g. Stripe's quantity was lowered): the Plan tab's banner.
+    over_licensed_notice: str
     # Changes scheduled for the renewal, each with its undo ("" when none).
-    renews_with: str = ""
-    switches_to_monthly: str = ""
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    renews_with: str
+    switches_to_monthly: str
 
 
 def build_summary(session: Session, account: Account) -> PageSummary:
     assert account.id is not None  # read from the database
-    unlimited = account.plan == PLAN_UNLIMITED
+    unlimited = account.plan == Plan.UNLIMITED
+    used = licenses_used(session, account.id)
     has_card = bool(account.card_last4)
     return PageSummary(
         account_name=account.name,
         plan_label="Unlimited Version" if unlimited else "Free Version",
         is_unlimited=unlimited,
-        interval_label=("Yearly" if account.billing_interval == INTERVAL_YEAR else "Monthly")
+        interval_label=("Yearly" if account.billing_interval == Interval.YEAR else "Monthly")
         if unlimited
         else "",
-        licenses_used=licenses_used(session, account.id),
+        licenses_used=used,
         licenses_purchased=account.licenses_purchased,
         next_invoice_date=format_date(account.current_period_end)
         if account.next_invoice_amount_cents
@@ -79,7 +85,7 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         card_expiry=f"{account.card_exp_month:02d}/{account.card_exp_year}"
         if has_card and account.card_exp_month
         else "",
-        is_monthly=unlimited and account.billing_interval != INTERVAL_YEAR,
+        is_monthly=unlimited and account.billing_interval != Interval.YEAR,
         unpaid_amount=(
             format_money(account.unpaid_amount_cents, account.currency)
             if account.unpaid_invoice_id and account.unpaid_amount_cents is not None
@@ -89,6 +95,8 @@ def build_summary(session: Session, account: Account) -> PageSummary:
             account.unpaid_invoice_id and account.unpaid_requires_action
         ),
         has_password=account.password_hash is not None,
+        billing_details=brief(stored_details(account)),
+        over_licensed_notice=over_licensed_notice(account.plan, used, account.licenses_purchased),
         renews_with=(
             f"Renews on {format_date(account.scheduled_at)} with "
             f"{account.scheduled_licenses} licenses"
@@ -111,12 +119,36 @@ def format_period(start: datetime | None, end: datetime | None) -> str:
     return f"{format_date(start)} – {format_date(end)}" if start and end else ""
 
 
-def invoice_row(invoice: InvoiceSummary, fallback_number: str) -> dict[str, str]:
-    return {
-        "id": invoice.id,
-        "date": format_date(invoice.created),
-        "number": invoice.number or fallback_number,
-        "period": format_period(invoice.period_start, invoice.period_end),
-        "amount": format_money(invoice.total, invoice.currency),
-        "status": INVOICE_STATUS_LABELS.get(invoice.status, invoice.status.title()),
-    }
+@dataclass(frozen=True)
+class InvoiceRow:
+    """One invoice of the Billing History."""
+
+    id: str
+    date: str
+    number: str
+    period: str
+    amount: str
+    status: str
+
+
+def invoice_row(invoice: InvoiceSummary, fallback_number: str) -> InvoiceRow:
+    return InvoiceRow(
+        id=invoice.id,
+        date=format_date(invoice.created),
+        number=invoice.number or fallback_number,
+        period=format_period(invoice.period_start, invoice.period_end),
+        amount=format_money(invoice.total, invoice.currency),
+        status=INVOICE_STATUS_LABELS.get(invoice.status, invoice.status.title()),
+    )
+
+
+@dataclass(frozen=True)
+class UserListRow:
+    """One activated user of the User Management list."""
+
+    email: str
+    activated: str
+
+
+def user_list_rows(users: Iterable[UserRow]) -> list[UserListRow]:
+    return [UserListRow(user.email, format_date(user.activated_at)) for user in users]

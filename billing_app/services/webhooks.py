@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -48,13 +49,18 @@ HANDLED_EVENTS = frozenset(
         "payment_method.automatically_updated",
     }
 )
-OUTCOME_APPLIED, OUTCOME_IGNORED, OUTCOME_ERROR, OUTCOME_PROCESSING = (
-    "applied",
-    "ignored",
-    "error",
-    "processing",
-)
-_DONE = (OUTCOME_APPLIED, OUTCOME_IGNORED)
+
+
+class WebhookOutcome(StrEnum):
+    """What became of an event, as stored (StripeEvent.outcome)."""
+
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    ERROR = "error"
+    PROCESSING = "processing"
+
+
+_DONE = (WebhookOutcome.APPLIED, WebhookOutcome.IGNORED)
 
 
 @dataclass(frozen=True)
@@ -72,20 +78,24 @@ def _claim_event(event_id: str, event_type: str) -> bool:
                 return False
             # An earlier delivery failed, or a crash left it processing: process it again
             # (re-reading Stripe twice is harmless).
-            existing.outcome = OUTCOME_PROCESSING
+            existing.outcome = WebhookOutcome.PROCESSING
             session.add(existing)
             return True
         try:
             with session.begin_nested():
                 session.add(
-                    StripeEvent(id=event_id, type=event_type[:100], outcome=OUTCOME_PROCESSING)
+                    StripeEvent(
+                        id=event_id, type=event_type[:100], outcome=WebhookOutcome.PROCESSING
+                    )
                 )
         except IntegrityError:
             return False  # a concurrent delivery of the same event won
     return True
 
 
-def _record(event_id: str, outcome: str, account_id: int | None, detail: str = "") -> None:
+def _record(
+    event_id: str, outcome: WebhookOutcome, account_id: int | None, detail: str = ""
+) -> None:
     with session_scope() as session:
         event = session.get(StripeEvent, event_id)
         if event is None:
@@ -116,17 +126,17 @@ def _apply(
         )
         account_id = account.id if account is not None else None
     if event_type not in HANDLED_EVENTS or account_id is None:
-        _record(event_id, OUTCOME_IGNORED, account_id)
-        return WebhookResult(200, OUTCOME_IGNORED)
+        _record(event_id, WebhookOutcome.IGNORED, account_id)
+        return WebhookResult(200, WebhookOutcome.IGNORED)
     subscription_id = obj.get("id") if obj.get("object") == "subscription" else None
     try:
         service.resync(account_id, subscription_id=subscription_id, actor=ACTOR)
     except GatewayError as exc:
-        _record(event_id, OUTCOME_ERROR, account_id, exc.code or "gateway error")
-        return WebhookResult(503, OUTCOME_ERROR)
-    _record(event_id, OUTCOME_APPLIED, account_id)
+        _record(event_id, WebhookOutcome.ERROR, account_id, exc.code)
+        return WebhookResult(503, WebhookOutcome.ERROR)
+    _record(event_id, WebhookOutcome.APPLIED, account_id)
     log.info("webhook %s %s applied to account %s", event_type, event_id, account_id)
-    return WebhookResult(200, OUTCOME_APPLIED)
+    return WebhookResult(200, WebhookOutcome.APPLIED)
 
 
 def handle_delivery(service: BillingService, payload: bytes, signature: str) -> WebhookResult:
@@ -143,5 +153,5 @@ def handle_delivery(service: BillingService, payload: bytes, signature: str) -> 
         return _apply(service, event, event_id, event_type)
     except Exception as exc:  # recorded, and Stripe delivers it again
         log.exception("webhook %s %s failed", event_type, event_id)
-        _record(event_id, OUTCOME_ERROR, None, type(exc).__name__)
-        return WebhookResult(500, OUTCOME_ERROR)
+        _record(event_id, WebhookOutcome.ERROR, None, type(exc).__name__)
+        return WebhookResult(500, WebhookOutcome.ERROR)

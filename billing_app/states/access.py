@@ -11,35 +11,37 @@ import asyncio
 import reflex as rx
 
 from billing_app.db import session_scope
+from billing_app.errors import UserError
 from billing_app.models import Account
-from billing_app.services.passwords import PasswordRuleError, change_password
-from billing_app.states.dialog import SESSION_EXPIRED, DialogMixin
-from billing_app.states.page import PageState
+from billing_app.services.passwords import change_password
+from billing_app.states.dialogs import DialogMixin
+from billing_app.states.page import DENIED_MESSAGE, require_account
 
 
 class ChangePasswordState(DialogMixin, rx.State):
     @rx.event
     async def open_form(self):
-        if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+        if await require_account(self) is None:
+            return rx.toast.error(DENIED_MESSAGE)
+        self._open_dialog()
 
     @rx.event
     async def submit(self, form: dict):
-        if (account_id := await self._start_submit(True)) is None:
+        if (access := self._start_submit(await require_account(self), True)) is None:
             return
         yield
-        page = await self.get_state(PageState)
+        page = access.page
         try:
             epoch = await asyncio.to_thread(
                 _change,
-                account_id,
+                access.account_id,
                 str(form.get("current_password", "")),
                 str(form.get("new_password", "")),
                 str(form.get("confirm_password", "")),
                 page.actor,
             )
-        except PasswordRuleError as exc:
-            self.pending, self.error = False, str(exc)
+        except UserError as exc:
+            self.pending, self.error = False, exc.message
             return
         page._note_password_changed(epoch)
         self.pending, self.open = False, False

@@ -8,6 +8,10 @@ its absolute lifetime, when the account's password changed since it signed in
 (another session's change), or when another launch link is opened in the tab;
 then every state showing something of the account is emptied, before the event
 that noticed it goes on (so the browser is sent none of it again).
+
+Every event handler that touches the account's data starts with `require_account`: the one
+access check, which applies the session rules (services/session_rules.py) to the account as the
+database has it now, and ends the sign-in when they say so.
 """
 
 from __future__ import annotations
@@ -15,18 +19,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import NamedTuple
 
 import reflex as rx
 from sqlmodel import Session
 
 from billing_app.db import get_engine, session_scope
+from billing_app.errors import MSG_ACCOUNT_MISSING
 from billing_app.models import Account
 from billing_app.services.accounts import SessionFacts, redeem_launch_token, session_facts
 from billing_app.services.invoice_links import invoice_pdf_url
 from billing_app.services.launch_tokens import InvalidLaunchToken
 from billing_app.services.page_sessions import end_page_session, start_page_session
 from billing_app.services.passwords import sign_in
-from billing_app.services.summary import build_summary
+from billing_app.services.session_rules import (
+    SessionLimits,
+    SessionVerdict,
+    TabSignIn,
+    session_verdict,
+)
+from billing_app.services.summary import PageSummary, build_summary
 from billing_app.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +51,7 @@ _FORGET_LAUNCH_TOKEN = "window.history.replaceState(null, '', window.location.pa
 class PageState(rx.State):
     phase: str = "loading"  # loading | denied | password | ready
     test_mode: bool = False
-    summary: dict[str, str | int | bool] = {}
+    summary: PageSummary | None = None
     password_error: str = ""
     signing_in: bool = False
 
@@ -94,7 +106,7 @@ class PageState(rx.State):
         self._end_page_session()
         if self._account_id is not None:
             self._account_id, self._emptying_due = None, True
-        self.summary = {}
+        self.summary = None
 
     def _end_page_session(self) -> None:
         if self._page_session_id is not None:
@@ -136,7 +148,7 @@ class PageState(rx.State):
         """Run before every event of the tab (states/session_guard.py): end a sign-in that no longer
         holds, empty the account's data when a sign-in ended or another launch link was opened in
         the tab (before even the page's reload is answered); whether the tab is signed in."""
-        account_id = self.account_id
+        account_id = self._check_sign_in()
         if (
             launch_token
             and self._bound_token_id is not None
@@ -190,7 +202,7 @@ class PageState(rx.State):
         with session_scope() as session:
             account = session.get(Account, self._launched_account_id)
             if account is None:
-                return "This account no longer exists."
+                return MSG_ACCOUNT_MISSING
             if account.password_hash is None:
                 self._sign_in_as(account)
                 return ""
@@ -199,39 +211,48 @@ class PageState(rx.State):
                 self._sign_in_as(account)
             return result.message
 
-    def _session_problem(self, facts: SessionFacts | None) -> str | None:
-        """Why the signed-in binding no longer holds ("password" or "denied"), or None."""
-        if facts is None:
-            return "denied"
-        settings, now = get_settings(), time.time()
-        expired = (
-            now - self._last_activity > settings.billing_session_idle_minutes * 60
-            or now - self._signed_in_at > settings.billing_session_max_hours * 3600
+    def _sign_in_holds(self, facts: SessionFacts | None) -> bool:
+        """Apply the session rules to the account's `facts` (None: it is gone): note the activity
+        while the sign-in holds, else end it (the password prompt, or denied)."""
+        now = time.time()
+        verdict = session_verdict(
+            facts,
+            TabSignIn(self._signed_in_at, self._last_activity, self._session_epoch),
+            SessionLimits.of(get_settings()),
+            now,
         )
-        if facts.has_password and (expired or facts.session_epoch != self._session_epoch):
-            return "password"
-        if expired:
-            return "denied"
-        return None
+        if verdict is SessionVerdict.ASK_PASSWORD:
+            self._ask_password()
+        elif verdict is SessionVerdict.DENY:
+            self._deny()
+        else:
+            self._last_activity = now
+        return verdict is SessionVerdict.OK
+
+    def _check_sign_in(self) -> int | None:
+        """The signed-in account if its sign-in still holds (one narrow read of the account), else
+        None, the sign-in ended; what `require_account` and the session guard ask."""
+        if self._account_id is None:
+            return None
+        with get_engine().connect() as connection:
+            facts = session_facts(connection, self._account_id)
+        return self._account_id if self._sign_in_holds(facts) else None
 
     def _refresh(self) -> None:
         if self._account_id is None:
             return self._ask_password() if self._launched_account_id is not None else self._deny()
         with session_scope() as session:
             account = session.get(Account, self._account_id)
-            problem = self._session_problem(SessionFacts.of(account) if account else None)
-            if problem == "password":
-                return self._ask_password()
-            if problem == "denied":
-                return self._deny()
-            self._last_activity = time.time()
-            self._show_summary(session, account)
+            if not self._sign_in_holds(SessionFacts.of(account) if account else None):
+                return
+            self._show_summary(session, account)  # it holds: the account exists
         self.phase = "ready"
 
     def _show_summary(self, session: Session, account: Account) -> None:
-        """The summary of the account as `session` sees it; the caller has checked the binding
-        (`account_id`) in this event, e.g. to refresh the counts within its own transaction."""
-        self.summary = build_summary(session, account).as_dict()
+        """The summary of the account as `session` sees it; the caller has checked the sign-in
+        (`require_account`) in this event, e.g. to refresh the counts within its own
+        transaction."""
+        self.summary = build_summary(session, account)
 
     def _note_password_changed(self, session_epoch: int) -> None:
         """This tab changed the password: it stays signed in, the account's other sessions do
@@ -239,36 +260,36 @@ class PageState(rx.State):
         self._session_epoch = session_epoch
 
     @property
-    def account_id(self) -> int | None:
-        """The signed-in account, checked on every use (idle time, password changed elsewhere)."""
-        if self._account_id is None:
-            return None
-        with get_engine().connect() as connection:
-            problem = self._session_problem(session_facts(connection, self._account_id))
-        if problem == "password":
-            self._ask_password()
-            return None
-        if problem == "denied":
-            self._deny()
-            return None
-        self._last_activity = time.time()
-        return self._account_id
-
-    @property
     def actor(self) -> str:
         return self._actor
 
     def _invoice_pdf_url(self, invoice_id: str, *, download: bool = False) -> str | None:
-        """A new single-use link to the invoice's PDF for this tab, or None if it is no longer
-        signed in."""
-        account_id = self.account_id
-        if account_id is None or self._page_session_id is None:
+        """A new single-use link to the invoice's PDF for this tab's sign-in (checked by the caller
+        with `require_account` in this event), or None without one."""
+        if self._account_id is None or self._page_session_id is None:
             return None
         return invoice_pdf_url(
             get_settings(),
-            account_id=account_id,
+            account_id=self._account_id,
             invoice_id=invoice_id,
             page_session_id=self._page_session_id,
             session_epoch=self._session_epoch,
             download=download,
         )
+
+
+class SignedIn(NamedTuple):
+    """What `require_account` vouches for, for the rest of one event."""
+
+    page: PageState
+    account_id: int
+
+
+async def require_account(state: rx.State) -> SignedIn | None:
+    """The access check at the top of every event handler that touches the account's data: the
+    tab's page state and its signed-in account if the sign-in still holds; else None, the sign-in
+    ended (the password prompt, or denied) and every state of the account emptied."""
+    page = await state.get_state(PageState)
+    account_id = page._check_sign_in()
+    await page._empty_account_states_if_due()
+    return None if account_id is None else SignedIn(page, account_id)

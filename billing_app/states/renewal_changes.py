@@ -4,14 +4,14 @@ wrappers around `BillingService` (the change is scheduled at Stripe, nothing is 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import reflex as rx
 
-from billing_app.services.billing_actions import license_count_error
+from billing_app.services.billing_actions import ActionResult, license_count_error
 from billing_app.services.gateway import get_billing_service
-from billing_app.states.billing import BillingDialogMixin
-from billing_app.states.dialog import SESSION_EXPIRED
-from billing_app.states.page import PageState
+from billing_app.states.dialogs import BillingDialogMixin
+from billing_app.states.page import DENIED_MESSAGE, require_account
 
 # Radix activates a tab on mousedown; the dialog closes first so nothing traps the event.
 _SHOW_USERS_TAB = (
@@ -33,11 +33,12 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
 
     @rx.event
     async def open_form(self):
-        if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
-        summary = (await self.get_state(PageState)).summary
-        purchased = int(summary.get("licenses_purchased", 0))
-        used = int(summary.get("licenses_used", 0))
+        if (access := await require_account(self)) is None:
+            return rx.toast.error(DENIED_MESSAGE)
+        self._open_dialog()
+        summary = access.page.summary
+        purchased = summary.licenses_purchased if summary else 0
+        used = summary.licenses_used if summary else 0
         self.licenses = str(max(purchased - 1, used, 1))
         self._form = uuid.uuid4().hex
         return None
@@ -49,11 +50,12 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
 
     @rx.event
     async def submit(self):
-        if (account_id := await self._start_submit(self.licenses_error == "")) is None:
+        access = self._start_submit(await require_account(self), self.licenses_error == "")
+        if access is None:
             return
         yield
         yield await self._finish(
-            get_billing_service().reduce_licenses, account_id, self.licenses, form=self._form
+            access, get_billing_service().reduce_licenses, self.licenses, form=self._form
         )
 
     @rx.event
@@ -71,19 +73,18 @@ class SwitchMonthlyState(BillingDialogMixin, rx.State):
 
     @rx.event
     async def open_form(self):
-        if not await self._open_dialog():
-            return rx.toast.error(SESSION_EXPIRED)
+        if await require_account(self) is None:
+            return rx.toast.error(DENIED_MESSAGE)
+        self._open_dialog()
         self._form = uuid.uuid4().hex
         return None
 
     @rx.event
     async def submit(self):
-        if (account_id := await self._start_submit(True)) is None:
+        if (access := self._start_submit(await require_account(self), True)) is None:
             return
         yield
-        yield await self._finish(
-            get_billing_service().switch_to_monthly, account_id, form=self._form
-        )
+        yield await self._finish(access, get_billing_service().switch_to_monthly, form=self._form)
 
 
 class KeepCurrentState(BillingDialogMixin, rx.State):
@@ -99,15 +100,14 @@ class KeepCurrentState(BillingDialogMixin, rx.State):
         async for update in self._undo(get_billing_service().keep_yearly_billing):
             yield update
 
-    async def _undo(self, call):
-        account_id = await self._bound_account()
-        if account_id is None:
-            yield rx.toast.error(SESSION_EXPIRED)
+    async def _undo(self, call: Callable[..., ActionResult]):
+        if (access := await require_account(self)) is None:
+            yield rx.toast.error(DENIED_MESSAGE)
             return
         if self.pending:
             return
         self.pending, self.error = True, ""
         yield
-        yield await self._finish(call, account_id, form=uuid.uuid4().hex)
+        yield await self._finish(access, call, form=uuid.uuid4().hex)
         if self.error:  # the buttons sit on the page, not in a dialog
             yield rx.toast.error(self.error)

@@ -2,7 +2,8 @@
 one is dropped when there is none.
 
 Reflex makes every public method of a State an event that any websocket client may send, with any
-arguments. Handlers check the sign-in themselves; this guard also makes sure nothing of the page's
+arguments. Handlers check the sign-in themselves (`require_account` in states/page.py, the check
+this guard makes too); the guard also makes sure nothing of the page's
 state changes before sign-in, and that the account's data is emptied as soon as a sign-in ends,
 before Reflex answers even the page's reload (hydrate) with the state it holds.
 """

@@ -1,9 +1,9 @@
 """The "User Management" tab's states: activated add-on users and allowed email domains.
 
 Thin: the rules live in services/seats.py and services/domains.py. Every
-handler that changes something first checks that the tab is bound to an
-account (PageState), and refreshes the license counts in the same transaction
-as its change, so they update without a reload.
+handler that reads or changes the account's data starts with `require_account`
+(states/page.py), and refreshes the license counts in the same transaction as
+its change, so they update without a reload.
 
 Three states, so that an event re-renders only the part of the tab it changes
 (the browser re-renders every component that reads a changed state): the list,
@@ -17,12 +17,11 @@ import reflex as rx
 from sqlmodel import Session
 
 from billing_app.db import session_scope
+from billing_app.errors import UserError
 from billing_app.models import Account
 from billing_app.services import domains, seats
-from billing_app.services.domains import InvalidDomain
-from billing_app.services.emails import InvalidEmail
-from billing_app.services.summary import format_date
-from billing_app.states.page import DENIED_MESSAGE, PageState
+from billing_app.services.summary import UserListRow, user_list_rows
+from billing_app.states.page import DENIED_MESSAGE, SignedIn, require_account
 
 NEW_USER_INPUT_ID = "new-user-email"
 DOMAIN_FIELD_PREFIX = "domain-"
@@ -42,21 +41,13 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
-async def _bound(state: rx.State) -> tuple[PageState, int] | None:
-    """The page state and the account this tab is bound to, else None: the access check, made once
-    per event (each `PageState.account_id` reads the account again)."""
-    page = await state.get_state(PageState)
-    account_id = page.account_id
-    return None if account_id is None else (page, account_id)
-
-
-def _show_counts(session: Session, page: PageState, account_id: int) -> None:
-    page._show_summary(session, session.get_one(Account, account_id))
+def _show_counts(session: Session, access: SignedIn) -> None:
+    access.page._show_summary(session, session.get_one(Account, access.account_id))
 
 
 class UsersState(rx.State):
     # "Activated Add-on users": one page of the list.
-    users: list[dict[str, str]] = []
+    users: list[UserListRow] = []
     total_users: int = 0
     page_index: int = 0
     page_count: int = 1
@@ -68,10 +59,7 @@ class UsersState(rx.State):
     def _show_users(self, session: Session, account_id: int) -> None:
         """The current page of the list (search and page index kept), as `session` sees it."""
         listing = seats.list_users(session, account_id, search=self.search, page=self.page_index)
-        self.users = [
-            {"email": user.email, "activated": format_date(user.activated_at)}
-            for user in listing.users
-        ]
+        self.users = user_list_rows(listing.users)
         self.total_users, self.page_index, self.page_count = (
             listing.total,
             listing.page,
@@ -87,43 +75,44 @@ class UsersState(rx.State):
     @rx.event
     async def load(self):
         """Opening the tab: the first page of users and the saved domains."""
-        if (bound := await _bound(self)) is None:
+        if (access := await require_account(self)) is None:
             return
-        _page, account_id = bound
         self.loading, self.search, self.page_index, self.add_error = True, "", 0, ""
         domain_form = await self.get_state(DomainsState)
         yield
         with session_scope() as session:
-            self._show_users(session, account_id)
-            domain_form._show_domains(session, account_id)
+            self._show_users(session, access.account_id)
+            domain_form._show_domains(session, access.account_id)
         self.loading = False
 
-    async def _show_page(self, page_index: int):
-        if (bound := await _bound(self)) is not None:
-            self.page_index = page_index
-            with session_scope() as session:
-                self._show_users(session, bound[1])
+    def _show_page(self, account_id: int, page_index: int) -> None:
+        self.page_index = page_index
+        with session_scope() as session:
+            self._show_users(session, account_id)
 
     @rx.event
     async def set_search(self, value: str):
-        self.search = _text(value, seats.MAX_SEARCH_CHARS)
-        await self._show_page(0)
+        if (access := await require_account(self)) is not None:
+            self.search = _text(value, seats.MAX_SEARCH_CHARS)
+            self._show_page(access.account_id, 0)
 
     @rx.event
     async def previous_page(self):
-        await self._show_page(self.page_index - 1)
+        if (access := await require_account(self)) is not None:
+            self._show_page(access.account_id, self.page_index - 1)
 
     @rx.event
     async def next_page(self):
-        await self._show_page(self.page_index + 1)
+        if (access := await require_account(self)) is not None:
+            self._show_page(access.account_id, self.page_index + 1)
 
     @rx.event
     async def add_user(self, form_data: dict):
         """The admin activates a user themselves: the license API's rules and messages."""
-        if (bound := await _bound(self)) is None:
+        if (access := await require_account(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
-        page, account_id = bound
+        page, account_id = access
         self.add_error = ""
         email = form_data.get("email") if isinstance(form_data, dict) else None
         try:
@@ -131,9 +120,9 @@ class UsersState(rx.State):
                 activation = seats.activate(session, account_id, email, actor=page.actor)
                 if activation.licensed:
                     self._show_users(session, account_id)
-                    _show_counts(session, page, account_id)
-        except InvalidEmail as exc:
-            self.add_error = str(exc)
+                    _show_counts(session, access)
+        except UserError as exc:
+            self.add_error = exc.message
             return
         if not activation.licensed:
             self.add_error = activation.message
@@ -159,10 +148,10 @@ class RemoveUserState(rx.State):
     @rx.event
     async def remove_user(self):
         """ "Yes" in the confirmation."""
-        if (bound := await _bound(self)) is None:
+        if (access := await require_account(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
-        page, account_id = bound
+        page, account_id = access
         email, self.confirm_email = self.confirm_email, ""
         if not email:  # a second click on "Yes" as the dialog closes
             return
@@ -171,9 +160,9 @@ class RemoveUserState(rx.State):
             with session_scope() as session:
                 released = seats.release(session, account_id, email, actor=page.actor)
                 user_list._show_users(session, account_id)
-                _show_counts(session, page, account_id)
-        except InvalidEmail as exc:
-            yield rx.toast.error(str(exc))
+                _show_counts(session, access)
+        except UserError as exc:
+            yield rx.toast.error(exc.message)
             return
         if released:
             yield rx.toast.success(f"{email} was removed: their license is free.")
@@ -219,10 +208,10 @@ class DomainsState(rx.State):
     @rx.event
     async def save_domains(self, form_data: dict):
         """ "Update": save the edited list, or say what is wrong and save nothing."""
-        if (bound := await _bound(self)) is None:
+        if (access := await require_account(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
-        page, account_id = bound
+        page, account_id = access
         if not isinstance(form_data, dict):
             return
         # The form's fields, not the drafts: they hold what was typed even before it reached the
@@ -239,8 +228,8 @@ class DomainsState(rx.State):
                 change = domains.replace_domains(session, account, entries, actor=page.actor)
                 orphans = seats.users_of_domains(session, account_id, change.removed)
                 self._show_domains(session, account_id)
-        except InvalidDomain as exc:
-            self.domain_error = str(exc)
+        except UserError as exc:
+            self.domain_error = exc.message
             return
         self.orphaned_domains = sorted(orphans)
         self.orphaned_message = (
@@ -256,10 +245,10 @@ class DomainsState(rx.State):
     @rx.event
     async def release_orphaned_users(self):
         """Release the users of the domains just removed (offered after "Update")."""
-        if (bound := await _bound(self)) is None:
+        if (access := await require_account(self)) is None:
             yield rx.toast.error(DENIED_MESSAGE)
             return
-        page, account_id = bound
+        page, account_id = access
         self.releasing = True
         yield
         user_list = await self.get_state(UsersState)
@@ -269,7 +258,7 @@ class DomainsState(rx.State):
                 session, account, self.orphaned_domains, actor=page.actor
             )
             user_list._show_users(session, account_id)
-            _show_counts(session, page, account_id)
+            _show_counts(session, access)
         self.releasing, self.orphaned_domains, self.orphaned_message = False, [], ""
         yield rx.toast.success(f"{_plural(released, 'user')} released.")
 

@@ -12,6 +12,8 @@ from urllib.parse import quote
 import httpx
 import stripe
 from stripe.params import (
+    CustomerUpdateParams,
+    CustomerUpdateParamsAddress,
     InvoiceCreatePreviewParams,
     InvoiceListParams,
     InvoicePayParams,
@@ -32,6 +34,7 @@ from billing_app.stripe.errors import (
     user_message_for,
 )
 from billing_app.stripe.parsing import (
+    billing_details_from,
     card_from,
     default_payment_method_of,
     intent_id,
@@ -44,6 +47,7 @@ from billing_app.stripe.parsing import (
     unexpected,
 )
 from billing_app.stripe.snapshots import (
+    BillingDetails,
     CardSummary,
     Catalogue,
     Interval,
@@ -61,9 +65,16 @@ log = logging.getLogger(__name__)
 STRIPE_API_VERSION = "2026-10-28.endive"
 PRODUCT_ID = "unlimited-version"
 PRODUCT_NAME = "Unlimited Version"
-LOOKUP_KEYS = {"month": "connector_unlimited_monthly", "year": "connector_unlimited_yearly"}
+LOOKUP_KEYS = {
+    Interval.MONTH: "connector_unlimited_monthly",
+    Interval.YEAR: "connector_unlimited_yearly",
+}
 _TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 _PROBE_TIMEOUT = 3.0
+MSG_TAX_ID_REFUSED = (
+    "The payment service did not accept this tax ID. Check the number and its type. "
+    "Nothing was changed."
+)
 
 
 def _options(idempotency_key: str, step: str | None = None) -> stripe.RequestOptions:
@@ -113,8 +124,10 @@ class StripeClient:
         """
         s = self._settings
         self._ensure_product()
-        monthly = self._ensure_price("month", s.billing_price_monthly_cents, s.billing_currency)
-        yearly = self._ensure_price("year", s.billing_price_yearly_cents, s.billing_currency)
+        monthly = self._ensure_price(
+            Interval.MONTH, s.billing_price_monthly_cents, s.billing_currency
+        )
+        yearly = self._ensure_price(Interval.YEAR, s.billing_price_yearly_cents, s.billing_currency)
         return Catalogue(PRODUCT_ID, monthly, yearly)
 
     def _ensure_product(self) -> None:
@@ -237,6 +250,67 @@ class StripeClient:
         pm = ref if isinstance(ref, dict) else self._call(self._v1.payment_methods.retrieve, ref)
         return card_from(pm)
 
+    def save_billing_details(
+        self, customer_id: str, details: BillingDetails, *, idempotency_key: str
+    ) -> BillingDetails:
+        """Set the customer's name, email and address, and make `details`' tax ID its only one.
+
+        Stripe copies these onto each invoice when it is finalized. Tax IDs cannot be edited, so
+        a different one replaces the old (Customer tax IDs: create, delete). The new tax ID is
+        created first: if Stripe refuses it, nothing has changed yet. A retry finds what an
+        earlier attempt already did.
+        """
+        wanted = (details.tax_id_type, details.tax_id_value)
+        listed = self._call(self._v1.customers.tax_ids.list, customer_id, params={"limit": 100})
+        existing: list[dict[str, Any]] = listed.get("data") or []
+        kept = next((t for t in existing if (t.get("type"), t.get("value")) == wanted), None)
+        if details.tax_id_type and kept is None:
+            kept = self._new_tax_id(customer_id, details, idempotency_key)
+        # Every address field is sent: an empty one unsets what was there.
+        address: CustomerUpdateParamsAddress = {
+            "line1": details.line1,
+            "line2": details.line2,
+            "city": details.city,
+            "postal_code": details.postal_code,
+            "state": details.state,
+            "country": details.country,
+        }
+        params: CustomerUpdateParams = {
+            "name": details.name,
+            "email": details.email,
+            "address": address,
+        }
+        customer = self._call(
+            self._v1.customers.update,
+            customer_id,
+            params=params,
+            options=_options(idempotency_key, "details"),
+        )
+        for tax_id in existing:
+            if tax_id is kept:
+                continue
+            try:  # DELETE is idempotent at Stripe: it takes no idempotency key
+                self._call(self._v1.customers.tax_ids.delete, customer_id, str(tax_id["id"]))
+            except GatewayError as err:
+                if err.code != "resource_missing":
+                    raise
+        return billing_details_from(customer, [kept] if kept is not None else [])
+
+    def _new_tax_id(
+        self, customer_id: str, details: BillingDetails, idempotency_key: str
+    ) -> dict[str, Any]:
+        try:
+            return self._call(
+                self._v1.customers.tax_ids.create,
+                customer_id,
+                params={"type": details.tax_id_type, "value": details.tax_id_value},
+                options=_options(idempotency_key, "tax-id"),
+            )
+        except GatewayError as err:
+            if err.code == "tax_id_invalid":
+                raise GatewayError(MSG_TAX_ID_REFUSED, code=err.code) from err
+            raise
+
     # Subscriptions -------------------------------------------------------------
 
     def create_subscription(
@@ -300,10 +374,15 @@ class StripeClient:
             return subscription
         starts_at, price_id, quantity = phase
         _, interval, amount, _ = price_of({"price": self._call(self._v1.prices.retrieve, price_id)})
-        if interval not in ("month", "year"):
+        if interval not in tuple(Interval):
             raise unexpected(f"price {price_id} interval {interval!r}")
         scheduled = ScheduledChange(
-            subscription.schedule_id, starts_at, price_id, interval, quantity, int(amount or 0)
+            subscription.schedule_id,
+            starts_at,
+            price_id,
+            Interval(interval),
+            quantity,
+            int(amount or 0),
         )
         return dataclasses.replace(subscription, scheduled=scheduled)
 

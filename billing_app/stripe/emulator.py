@@ -2011,6 +2011,14 @@ TAX_ID_TYPES = {
     "nz_gst": ("NZ", r"^[0-9]{8,9}$|^[0-9-]{10,11}$"),
     "au_abn": ("AU", r"^[0-9]{11}$"),
     "es_cif": ("ES", r"^[A-Z0-9][0-9]{7}[A-Z0-9]$"),
+    "ca_bn": ("CA", r"^[0-9]{9}$"),
+    "no_vat": ("NO", r"^[0-9]{9}MVA$"),
+    "in_gst": ("IN", r"^[0-9]{2}[A-Z0-9]{13}$"),
+    "jp_cn": ("JP", r"^[0-9]{13}$"),
+    "sg_uen": ("SG", r"^[0-9A-Z]{9,10}$"),
+    "br_cnpj": ("BR", r"^[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}$"),
+    "za_vat": ("ZA", r"^4[0-9]{9}$"),
+    "ae_trn": ("AE", r"^[0-9]{15}$"),
 }
 
 
@@ -2022,14 +2030,12 @@ def _tax_id_init(
     value: Any = None,
     **kwargs: Any,
 ) -> None:
-    """Customer tax IDs › type: eu_vat, gb_vat, ch_vat, us_ein (and localstripe's own)."""
+    """Customer tax IDs › type: the types the Billing Details offer (and localstripe's own)."""
     _unexpected(kwargs)
     _check(type in TAX_ID_TYPES, f"Invalid value for type: {type}", "type")
-    _check(
-        isinstance(value, str) and re.match(TAX_ID_TYPES[type][1], value.strip()) is not None,
-        f"Invalid value for {type}.",
-        "value",
-    )
+    if not (isinstance(value, str) and re.match(TAX_ID_TYPES[type][1], value.strip())):
+        # Stripe's error code for a malformed number (Error codes › tax_id_invalid).
+        raise _bad_request(f"Invalid value for {type}.", code="tax_id_invalid", param="value")
     _check(isinstance(customer, str), "Missing customer", "customer")
     Customer._api_retrieve(customer)  # 404 if missing
     StripeObject.__init__(self)
@@ -2052,6 +2058,15 @@ def _api_add_tax_id(id: str, type: Any = None, value: Any = None, **kwargs: Any)
     return tax_id
 
 
+def _api_list_tax_ids(id: str, limit: Any = None, starting_after: Any = None, **kwargs: Any) -> Any:
+    """Customer tax IDs › List all: `limit` and `starting_after` as on Stripe (localstripe
+    refused them)."""
+    _unexpected(kwargs)
+    tax_ids = resources.List(f"/v1/customers/{id}/tax_ids", limit, starting_after)
+    tax_ids._list = list(Customer._api_retrieve(id).tax_ids._list)
+    return tax_ids
+
+
 def _set_balance(self: Any, value: Any) -> None:
     value = try_convert_to_int(value)
     _check(isinstance(value, int), "Invalid balance", "balance")
@@ -2061,6 +2076,7 @@ def _set_balance(self: Any, value: Any) -> None:
 def _install_customers() -> None:
     TaxId.__init__ = _tax_id_init
     _override("POST", "/v1/customers/{id}/tax_ids", _api_add_tax_id)
+    _override("GET", "/v1/customers/{id}/tax_ids", _api_list_tax_ids)
     # Customers › balance (negative is a credit); localstripe calls it account_balance.
     Customer.balance = property(lambda self: -self.account_balance, _set_balance)
 

@@ -7,12 +7,13 @@ import logging
 import requests
 import stripe
 
+from billing_app.errors import MSG_BUSY, UserError
+
 log = logging.getLogger(__name__)
 
 MSG_DECLINED = "Your card was declined."
 MSG_UNREACHABLE = "Payment service unreachable, nothing was changed. Please try again."
 MSG_TIMEOUT = "The payment service took too long to answer. Please try again in a moment."
-MSG_BUSY = "The payment service is busy, nothing was changed. Please try again in a moment."
 MSG_SERVICE_ERROR = "The payment service had a problem. Please try again."
 MSG_REFUSED = "The payment service refused this request. Nothing was changed."
 MSG_NOT_FOUND = "This billing record was not found at the payment service."
@@ -46,7 +47,7 @@ ACTION_REQUIRED_CODES = frozenset(
 )
 
 
-class GatewayError(Exception):
+class GatewayError(UserError):
     """A Stripe failure, reduced to what a user may be shown.
 
     `code` is Stripe's error/decline code when there is one, else one of ours
@@ -58,15 +59,13 @@ class GatewayError(Exception):
 
     def __init__(
         self,
-        user_message: str,
+        message: str,
         *,
-        code: str | None = None,
+        code: str,
         retryable: bool = False,
         outcome_unknown: bool = False,
     ) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
-        self.code = code
+        super().__init__(message, code)
         self.retryable = retryable
         self.outcome_unknown = outcome_unknown
 
@@ -120,7 +119,7 @@ def user_message_for(exc: stripe.StripeError) -> GatewayError:
     if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         return GatewayError(MSG_MISCONFIGURED, code="authentication_error")
     if status == 409:
-        return GatewayError(MSG_BUSY, code=code, retryable=True)
+        return GatewayError(MSG_BUSY, code=code or "conflict", retryable=True)
     if status is not None and status < 500:  # e.g. a non-JSON 404 from localstripe
         return GatewayError(MSG_REFUSED, code=code or f"http_{status}")
     return GatewayError(

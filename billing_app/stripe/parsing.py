@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from billing_app.plans import Interval
 from billing_app.stripe.errors import MSG_SERVICE_ERROR, GatewayError
 from billing_app.stripe.snapshots import (
+    BillingDetails,
     CardSummary,
     InvoiceLine,
     InvoicePayment,
@@ -87,7 +89,7 @@ def subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
         raise unexpected(f"subscription {sub.get('id')} has no items")
     item = items[0]
     price_id, interval, amount, currency = price_of(item)
-    if interval not in ("month", "year") or not price_id:
+    if interval not in tuple(Interval) or not price_id:
         raise unexpected(f"subscription {sub.get('id')} interval {interval!r}")
     return SubscriptionSnapshot(
         id=sub["id"],
@@ -95,7 +97,7 @@ def subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
         status=sub["status"],
         item_id=item["id"],
         price_id=price_id,
-        interval=interval,
+        interval=Interval(interval),
         quantity=int(first(item.get("quantity"), sub.get("quantity"), 1)),
         unit_amount=int(amount or 0),
         currency=str(currency or sub.get("currency")),
@@ -191,6 +193,8 @@ def invoice_from(
         amount_paid=int(inv.get("amount_paid") or 0),
         amount_due=int(inv.get("amount_due") or 0),
         lines=lines,
+        customer_name=str(inv.get("customer_name") or ""),
+        customer_email=str(inv.get("customer_email") or ""),
         customer_address=address_lines(inv.get("customer_address")),
         customer_tax_ids=tuple(
             str(t["value"]) for t in inv.get("customer_tax_ids") or [] if t.get("value")
@@ -224,3 +228,21 @@ def default_payment_method_of(customer: dict[str, Any]) -> str | dict[str, Any] 
         return None
     ref = (customer.get("invoice_settings") or {}).get("default_payment_method")
     return ref or None
+
+
+def billing_details_from(customer: dict[str, Any], tax_ids: list[dict[str, Any]]) -> BillingDetails:
+    """The customer's billing details; of several tax IDs the first (the page keeps one)."""
+    address = customer.get("address") or {}
+    tax_id = tax_ids[0] if tax_ids else {}
+    return BillingDetails(
+        name=str(customer.get("name") or ""),
+        email=str(customer.get("email") or ""),
+        line1=str(address.get("line1") or ""),
+        line2=str(address.get("line2") or ""),
+        city=str(address.get("city") or ""),
+        postal_code=str(address.get("postal_code") or ""),
+        state=str(address.get("state") or ""),
+        country=str(address.get("country") or ""),
+        tax_id_type=str(tax_id.get("type") or ""),
+        tax_id_value=str(tax_id.get("value") or ""),
+    )

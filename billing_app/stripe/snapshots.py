@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
+from billing_app.plans import Interval
 from billing_app.stripe.errors import card_message
-
-Interval = Literal["month", "year"]
 
 
 @dataclass(frozen=True)
@@ -18,8 +16,8 @@ class Catalogue:
     monthly_price_id: str
     yearly_price_id: str
 
-    def price_id(self, interval: str) -> str:
-        return self.yearly_price_id if interval == "year" else self.monthly_price_id
+    def price_id(self, interval: Interval) -> str:
+        return self.yearly_price_id if interval == Interval.YEAR else self.monthly_price_id
 
 
 @dataclass(frozen=True)
@@ -29,6 +27,25 @@ class CardSummary:
     last4: str
     exp_month: int
     exp_year: int
+
+
+@dataclass(frozen=True)
+class BillingDetails:
+    """Who the invoices are for: the customer's name, email, address and (one) tax ID at Stripe.
+
+    Empty strings for what is not set; `country` is an ISO 3166-1 alpha-2 code.
+    """
+
+    name: str
+    email: str
+    line1: str = ""
+    line2: str = ""
+    city: str = ""
+    postal_code: str = ""
+    state: str = ""
+    country: str = ""
+    tax_id_type: str = ""
+    tax_id_value: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +120,9 @@ class InvoiceSummary:
     amount_paid: int
     amount_due: int
     lines: tuple[InvoiceLine, ...]
-    # The buyer's billing address and tax ids as Stripe froze them on the invoice.
+    # The buyer as Stripe froze it on the invoice at finalization (later changes never show).
+    customer_name: str = ""
+    customer_email: str = ""
     customer_address: tuple[str, ...] = ()
     customer_tax_ids: tuple[str, ...] = ()
 

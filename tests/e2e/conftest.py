@@ -12,14 +12,13 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from billing_app.db import get_engine, session_scope
-from billing_app.models import PLAN_UNLIMITED, ActivatedUser
-from billing_app.runner import PROJECT_ROOT
+from billing_app.models import ActivatedUser
+from billing_app.plans import Plan
 from billing_app.services.accounts import create_account, issue_api_key
 from billing_app.services.gateway import get_gateway
 from billing_app.settings import Settings
 from tests.e2e.helpers import ISSUED_SECRETS
-
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+from tests.running_app import ARTIFACTS
 
 # The test cards typed into Stripe.js.
 CARD_NUMBERS = ["4242424242424242", "4000000000000002", "5555555555554444", "4000002500003155"]
@@ -83,7 +82,7 @@ def seat_account(app_settings: Settings):
                 admin_email=f"admin@{domain}",
                 actor="test",
             )
-            account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
+            account.plan, account.licenses_purchased = Plan.UNLIMITED, licenses
             session.add_all(
                 ActivatedUser(account_id=account.id, email=f"user{i}@{domain}")
                 for i in range(1, users + 1)

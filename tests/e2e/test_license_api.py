@@ -91,6 +91,23 @@ def test_no_free_license_is_409(api, seat_account):
     )
 
 
+def test_more_users_than_licenses_is_409_and_active_users_keep_working(api, seat_account):
+    _slug, domain, key = seat_account(licenses=1, users=3)  # e.g. Stripe's quantity lowered
+    response = api.post("/activate", json={"email": f"fourth@{domain}"}, headers=_auth(key))
+    assert response.status_code == 409
+    assert response.json()["error"] == "users_exceed_licenses"
+    assert response.json()["message"] == (
+        "3 users are active but only 1 license is purchased: remove 2 users or purchase more "
+        "licenses before adding new ones."
+    )
+    again = api.post("/activate", json={"email": f"user1@{domain}"}, headers=_auth(key))
+    assert (again.status_code, again.json()["already_active"]) == (200, True)
+    assert api.get("/check", params={"email": f"user2@{domain}"}, headers=_auth(key)).json() == {
+        "licensed": True,
+        "plan": "unlimited",
+    }
+
+
 def test_free_version_is_402(api, app_settings):
     with session_scope() as session:
         key = issue_api_key(session, get_account(session, "free-demo"), actor="test")

@@ -149,12 +149,18 @@ def test_admin_adds_a_user_with_the_api_rules(page: Page, launch, seat_account):
 
 def test_more_users_than_licenses_warns_and_refuses_new_ones(page: Page, launch, seat_account):
     slug, domain, _key = seat_account(licenses=2, users=5)
-    open_users_tab(page, launch(slug))
+    page.goto(launch(slug))
+    expect(page.locator("#over-licensed-banner")).to_have_text(
+        "5 users are active but only 2 licenses are purchased: remove users in User Management or "
+        "purchase more."
+    )
+    page.get_by_role("tab", name="User Management").click()
     expect(page.locator("#over-licensed-warning")).to_contain_text("remove 3 users")
     page.get_by_label("Add a user").fill(f"late@{domain}")
     page.get_by_role("button", name="Add user").click()
     expect(page.locator("#add-user-error")).to_have_text(
-        "5 users hold 2 licenses: remove 3 users before adding new ones."
+        "5 users are active but only 2 licenses are purchased: remove 3 users or purchase more "
+        "licenses before adding new ones."
     )
     expect(page.locator(".user-row")).to_have_count(5)
 

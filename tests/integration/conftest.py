@@ -141,7 +141,18 @@ def settings(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Se
     return settings_for(emulator.port, tmp_path_factory.mktemp("billing-data"))
 
 
-@pytest.fixture(scope="module")
-def service(settings: Settings) -> BillingService:
-    """The money flows against the emulator (their tests migrate the test database first)."""
+@pytest.fixture(scope="session")
+def app_database() -> str:
+    """The run's database (what `session_scope` and the CLI use), migrated."""
+    from billing_app.runner import migrate
+    from billing_app.settings import get_settings
+
+    url = get_settings().database_url
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def service(settings: Settings, app_database: str) -> BillingService:
+    """The money flows and the reconcile pass against the emulator, on the run's database."""
     return BillingService(StripeClient(settings), settings)

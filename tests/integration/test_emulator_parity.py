@@ -684,6 +684,9 @@ def test_idempotency_key_replays_and_refuses_other_parameters(client, emulator):
         ("gb_vat", "GB123456789", "GB"),
         ("us_ein", "12-3456789", "US"),
         ("ch_vat", "CHE-123.456.789 MWST", "CH"),
+        ("ca_bn", "123456789", "CA"),
+        ("no_vat", "123456789MVA", "NO"),
+        ("br_cnpj", "01.234.456/5432-10", "BR"),
     ],
 )
 def test_customer_tax_ids(client, kind, value, country):
@@ -691,14 +694,17 @@ def test_customer_tax_ids(client, kind, value, country):
     tax_id = client.v1.customers.tax_ids.create(customer, params={"type": kind, "value": value})
     assert (tax_id.type, tax_id.value, tax_id.country) == (kind, value, country)
     assert [t.id for t in client.v1.customers.tax_ids.list(customer).data] == [tax_id.id]
+    listed = client.v1.customers.tax_ids.list(customer, params={"limit": 100})
+    assert [t.id for t in listed.data] == [tax_id.id] and not listed.has_more
     client.v1.customers.tax_ids.delete(customer, tax_id.id)
     assert client.v1.customers.tax_ids.list(customer).data == []
 
 
 def test_bad_tax_id_is_refused(client):
     customer = make_customer(client, card=None)
-    with pytest.raises(stripe.InvalidRequestError):
+    with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.customers.tax_ids.create(customer, params={"type": "gb_vat", "value": "nope"})
+    assert refused.value.code == "tax_id_invalid"
 
 
 # 10. Events ------------------------------------------------------------------------------------

@@ -86,30 +86,28 @@ def test_history_after_a_license_purchase_and_a_yearly_switch(
         for inv in emulator.get(f"/v1/invoices?customer={customer_id}&limit=100").json()["data"]
     }
     assert len(page.rows) == len(stripe_invoices) == 3 and not page.has_more
-    assert {row["id"] for row in page.rows} == set(stripe_invoices)
+    assert {row.id for row in page.rows} == set(stripe_invoices)
     for row in page.rows:
-        raw = stripe_invoices[row["id"]]
-        assert row["amount"] == format_money(raw["total"], "usd")
-        assert row["status"] == "Paid"
+        raw = stripe_invoices[row.id]
+        assert row.amount == format_money(raw["total"], "usd")
+        assert row.status == "Paid"
     # The first subscription (10 × $8), the 2 extra licenses for (almost) the whole month, the
     # switch to 12 × $80 a year less the unused month of 12 licenses (time-based prorations).
     assert sorted(raw["total"] for raw in stripe_invoices.values()) == [1600, 8000, 86400]
     # Stripe numbers its invoices (the emulator too): its number is the one shown.
-    assert {row["number"] for row in page.rows} == {
-        raw["number"] for raw in stripe_invoices.values()
-    }
+    assert {row.number for row in page.rows} == {raw["number"] for raw in stripe_invoices.values()}
 
     for row in page.rows:
-        raw = stripe_invoices[row["id"]]
+        raw = stripe_invoices[row.id]
         rendered = render_account_invoice(
-            client, settings, account.id, row["id"], actor="test", engine=engine
+            client, settings, account.id, row.id, actor="test", engine=engine
         )
-        assert rendered.filename == f"invoice-{row['number']}.pdf"
+        assert rendered.filename == f"invoice-{row.number}.pdf"
         text = " ".join(
             " ".join(p.extract_text().split())
             for p in PdfReader(io.BytesIO(rendered.content)).pages
         )
-        assert row["number"] in text and "Café Zürich AG" in text
+        assert row.number in text and "Café Zürich AG" in text
         for label, field in (
             ("Subtotal", "subtotal"),
             ("Total", "total"),

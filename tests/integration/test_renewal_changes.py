@@ -12,20 +12,14 @@ from sqlmodel import col, select
 
 from billing_app.db import session_scope
 from billing_app.models import AuditLog
-from billing_app.runner import migrate
 from billing_app.services import seats, webhooks
 from billing_app.services.billing_actions import BillingError, BillingService
-from billing_app.services.summary import build_summary
-from billing_app.settings import TEST_MODE_SECRET_KEY, get_settings
+from billing_app.services.summary import PageSummary, build_summary
+from billing_app.settings import TEST_MODE_SECRET_KEY
 from billing_app.stripe.client import StripeClient
 from tests.integration.flows import ACTOR, account, subscribed_account
 
 HEADERS = {"Authorization": f"Bearer {TEST_MODE_SECRET_KEY}"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def database():
-    migrate(get_settings().database_url)
 
 
 def form() -> str:
@@ -53,9 +47,9 @@ def renew(emulator: Any, service: BillingService, account_id: int) -> dict[str, 
     return dict(invoice.json())
 
 
-def summary(account_id: int) -> dict[str, Any]:
+def summary(account_id: int) -> PageSummary:
     with session_scope() as session:
-        return build_summary(session, account(account_id)).as_dict()
+        return build_summary(session, account(account_id))
 
 
 def audit_actions(account_id: int) -> list[tuple[str, str, str]]:
@@ -111,7 +105,7 @@ def test_reduce_is_scheduled_and_the_renewal_charges_the_new_count(service, emul
     stored = account(account_id)
     assert (stored.licenses_purchased, stored.scheduled_licenses) == (10, 8)
     assert stored.next_invoice_amount_cents == 8 * 800
-    renews = summary(account_id)["renews_with"]
+    renews = summary(account_id).renews_with
     assert renews.startswith("Renews on ") and renews.endswith(" with 8 licenses")
     subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
     assert subscription.quantity == 10  # nothing changes before the renewal
@@ -126,7 +120,7 @@ def test_reduce_is_scheduled_and_the_renewal_charges_the_new_count(service, emul
     assert not any(line.get("proration") for line in lines)  # no credit for the dropped two
     stored = account(account_id)
     assert (stored.licenses_purchased, stored.scheduled_licenses) == (8, None)
-    assert stored.stripe_schedule_id is None and summary(account_id)["renews_with"] == ""
+    assert stored.stripe_schedule_id is None and summary(account_id).renews_with == ""
     # Every step with its actor: the admin scheduled it, Stripe applied it at the renewal.
     steps = audit_actions(account_id)
     assert ("billing.reduce_licenses", ACTOR, "ok") in steps
@@ -176,7 +170,7 @@ def test_licenses_bought_while_a_reduction_is_scheduled_are_kept_at_the_renewal(
     )
     stored = account(account_id)
     assert (stored.licenses_purchased, stored.scheduled_licenses) == (12, 10)
-    assert summary(account_id)["renews_with"].endswith(" with 10 licenses")
+    assert summary(account_id).renews_with.endswith(" with 10 licenses")
 
     invoice = renew(emulator, service, account_id)
     assert invoice["amount_paid"] == 10 * 800
@@ -194,7 +188,7 @@ def test_switch_to_monthly_is_scheduled_and_applied_at_the_renewal(service, emul
     stored = account(account_id)
     assert (stored.billing_interval, stored.scheduled_interval) == ("year", "month")
     assert stored.next_invoice_amount_cents == 4 * 800
-    assert summary(account_id)["switches_to_monthly"].startswith("Switches to monthly on ")
+    assert summary(account_id).switches_to_monthly.startswith("Switches to monthly on ")
     # A reduction on top keeps the switch.
     service.reduce_licenses(account_id, "3", form=form(), actor=ACTOR)
     assert (account(account_id).scheduled_interval, account(account_id).scheduled_licenses) == (
@@ -208,7 +202,7 @@ def test_switch_to_monthly_is_scheduled_and_applied_at_the_renewal(service, emul
     assert line["period"]["end"] - line["period"]["start"] < 32 * 86400  # a month
     stored = account(account_id)
     assert (stored.billing_interval, stored.licenses_purchased) == ("month", 3)
-    assert summary(account_id)["switches_to_monthly"] == ""
+    assert summary(account_id).switches_to_monthly == ""
     assert ("billing.switch_monthly", ACTOR, "ok") in audit_actions(account_id)
 
 
@@ -219,7 +213,7 @@ def test_keep_yearly_billing_undoes_the_switch_and_keeps_a_reduction(service, em
     service.keep_yearly_billing(account_id, form=form(), actor=ACTOR)
     stored = account(account_id)
     assert (stored.scheduled_interval, stored.scheduled_licenses) == ("year", 4)
-    assert summary(account_id)["switches_to_monthly"] == ""
+    assert summary(account_id).switches_to_monthly == ""
     assert ("billing.keep_yearly", ACTOR, "ok") in audit_actions(account_id)
 
 
@@ -277,7 +271,7 @@ def test_the_emulator_schedule_follows_stripe(service, emulator):
 
 
 def test_a_scheduled_change_survives_a_restart_of_the_emulator(
-    tmp_path, settings_for, run_emulator
+    tmp_path, settings_for, run_emulator, app_database
 ):
     store = tmp_path / "localstripe.pickle"
     with run_emulator("--store", str(store)) as running:

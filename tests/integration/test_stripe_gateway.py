@@ -16,6 +16,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 import stripe as sdk  # its exceptions, to check how the gateway maps them
 
+from billing_app.errors import MSG_BUSY
 from billing_app.services.seeding import paid_subscription
 from billing_app.settings import Settings
 from billing_app.stripe import client as stripe_client
@@ -166,7 +167,7 @@ def test_declined_card_is_refused_at_attach_and_old_card_kept(client: StripeClie
             customer_id, "pm_card_visa_chargeDeclined", idempotency_key=key()
         )
 
-    assert caught.value.user_message == "Your card was declined."
+    assert caught.value.message == "Your card was declined."
     assert caught.value.code == "card_declined"
     assert not caught.value.retryable
     assert client.default_card(customer_id) == before
@@ -295,7 +296,7 @@ def test_quantity_must_be_positive(client: StripeClient) -> None:
 
 
 def assert_unreachable(caught: pytest.ExceptionInfo[GatewayError]) -> None:
-    assert caught.value.user_message == (
+    assert caught.value.message == (
         "Payment service unreachable, nothing was changed. Please try again."
     )
     assert caught.value.code == "unreachable"
@@ -332,7 +333,7 @@ def test_no_answer_is_a_timeout_not_unreachable(
             )
     # The write may have happened: the message must not say that nothing changed.
     assert (caught.value.code, caught.value.retryable) == ("timeout", True)
-    assert "nothing was changed" not in caught.value.user_message
+    assert "nothing was changed" not in caught.value.message
 
 
 def test_emulator_stopped_mid_session(
@@ -395,7 +396,7 @@ def test_emulator_stopped_mid_session(
         ),
         (
             lambda s: s.RateLimitError("x", http_status=429),
-            "The payment service is busy, nothing was changed. Please try again in a moment.",
+            MSG_BUSY,
             "rate_limited",
             True,
         ),
@@ -431,7 +432,7 @@ def test_emulator_stopped_mid_session(
 )
 def test_error_mapping(make: Any, message: str, code: str, retryable: bool) -> None:
     error = errors.user_message_for(make(sdk))
-    assert (error.user_message, error.code, error.retryable) == (message, code, retryable)
+    assert (error.message, error.code, error.retryable) == (message, code, retryable)
 
 
 # The launcher ---------------------------------------------------------------------------

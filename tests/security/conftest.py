@@ -6,7 +6,8 @@ import uuid
 import pytest
 
 from billing_app.db import session_scope
-from billing_app.models import PLAN_UNLIMITED, ActivatedUser
+from billing_app.models import ActivatedUser
+from billing_app.plans import Plan
 from billing_app.runner import migrate
 from billing_app.services.accounts import create_account, issue_api_key
 from billing_app.settings import get_settings
@@ -31,7 +32,7 @@ def seat_account(app_database):
             account = create_account(
                 session, slug=slug, name=slug, admin_email=f"admin@{domain}", actor="test"
             )
-            account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
+            account.plan, account.licenses_purchased = Plan.UNLIMITED, licenses
             session.add_all(
                 ActivatedUser(account_id=account.id, email=f"user{i}@{domain}")
                 for i in range(users)

@@ -18,7 +18,8 @@ from reflex_base.event import Event
 
 from billing_app.billing_app import app
 from billing_app.db import session_scope
-from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser, AllowedDomain
+from billing_app.models import Account, ActivatedUser, AllowedDomain
+from billing_app.plans import Plan
 from billing_app.runner import migrate
 from billing_app.services.accounts import create_account, launch_url
 from billing_app.services.passwords import set_password
@@ -77,7 +78,7 @@ def new_account(*, password: bool = False, users: int = 2) -> Account:
         account = create_account(
             session, slug=slug, name=slug, admin_email=f"admin@{slug}.test", actor="test"
         )
-        account.plan, account.licenses_purchased = PLAN_UNLIMITED, 10
+        account.plan, account.licenses_purchased = Plan.UNLIMITED, 10
         session.add_all(
             ActivatedUser(account_id=account.id, email=f"user{i}@{slug}.test") for i in range(users)
         )

@@ -65,13 +65,13 @@ REVIEWED = {
         "keep_orphaned_users",
         "setvar",
     },
-    "billing_app___states___billing____license_purchase_state": MONEY_DIALOG
+    "billing_app___states___purchase____license_purchase_state": MONEY_DIALOG
     | {"set_count", "set_agreed", "preview"},
-    "billing_app___states___billing____upgrade_state": CARD_FORM
+    "billing_app___states___purchase____upgrade_state": CARD_FORM
     | {"set_licenses", "set_interval", "set_agreed"},
-    "billing_app___states___billing____card_state": CARD_FORM | {"change_card"},
-    "billing_app___states___billing____yearly_state": MONEY_DIALOG,
-    "billing_app___states___billing____cancel_state": MONEY_DIALOG
+    "billing_app___states___card____card_state": CARD_FORM | {"change_card"},
+    "billing_app___states___plan_changes____yearly_state": MONEY_DIALOG,
+    "billing_app___states___plan_changes____cancel_state": MONEY_DIALOG
     | {"set_reason", "set_features", "resume"},
     "billing_app___states___renewal_changes____reduce_licenses_state": MONEY_DIALOG
     | {"set_licenses", "show_users"},
@@ -84,7 +84,22 @@ REVIEWED = {
         "keep_yearly",
         "setvar",
     },
-    "billing_app___states___billing____payment_authentication_state": {
+    # The setters only edit the form (country: its tax ID types); open_form and submit check the
+    # session first (DialogMixin).
+    "billing_app___states___billing_details____billing_details_state": DIALOG
+    | {
+        "set_name",
+        "set_email",
+        "set_line1",
+        "set_line2",
+        "set_city",
+        "set_postal_code",
+        "set_region",
+        "set_country",
+        "set_tax_id_type",
+        "set_tax_id_value",
+    },
+    "billing_app___states___card____payment_authentication_state": {
         "authenticate",
         "authenticated",
         "setvar",

@@ -9,6 +9,7 @@ The browser side (a copied link in another browser context) is tests/e2e/test_bi
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -101,7 +102,7 @@ def test_a_link_dies_when_the_binding_ends_otherwise(pdf_route, account_id):
     idle = _signed_in_tab(account_id)
     url = idle._invoice_pdf_url(INVOICE)
     idle._last_activity -= 31 * 60
-    assert idle.account_id is None  # the idle check, made by the tab's next event
+    assert idle._check_sign_in() is None  # the idle check, made by the tab's next event
     assert _fetch(pdf_route, url) == 403
 
 
@@ -116,7 +117,8 @@ def test_a_link_dies_with_a_password_change(pdf_route, account_id):
         epoch = account.session_epoch
     changer._note_password_changed(epoch)  # as ChangePasswordState does for the tab that changed it
     assert [_fetch(pdf_route, url) for url in before] == [403, 403]
-    assert other._invoice_pdf_url(INVOICE) is None  # signed out by the change
+    # The other tab's next event (require_account) signs it out: it mints no new links.
+    assert other._check_sign_in() is None and other._invoice_pdf_url(INVOICE) is None
     assert (
         _fetch(pdf_route, changer._invoice_pdf_url(INVOICE)) == 200
     )  # the changer's new links work
@@ -162,7 +164,8 @@ def test_the_history_list_carries_no_links(account_id):
 
     rows = history_page(Gateway(), account_id, actor="t").rows
     assert rows and all(
-        set(row) == {"id", "date", "number", "period", "amount", "status"} for row in rows
+        set(dataclasses.asdict(row)) == {"id", "date", "number", "period", "amount", "status"}
+        for row in rows
     )
 
 

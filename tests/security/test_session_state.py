@@ -5,8 +5,9 @@ middleware and handlers (tests/security/tabs.py); the last test re-binds a real 
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
-from typing import Any, get_args, get_origin
+from typing import Any, get_args
 
 import pytest
 from playwright.sync_api import expect
@@ -20,8 +21,10 @@ from billing_app.services.billing import apply_card, apply_subscription
 from billing_app.services.gateway import get_gateway
 from billing_app.services.seeding import subscribe_with_test_card
 from billing_app.settings import Settings
-from billing_app.states.billing import CancelState, CardState, LicensePurchaseState, UpgradeState
-from billing_app.states.page import PageState
+from billing_app.states.card import CardState
+from billing_app.states.page import PageState, SignedIn, require_account
+from billing_app.states.plan_changes import CancelState
+from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 from billing_app.states.renewal_changes import ReduceLicensesState
 from billing_app.states.users import DomainsState, RemoveUserState, UsersState
 from tests.security.tabs import (
@@ -66,7 +69,9 @@ def _something_else_than(field: Any) -> Any:
         return default + 3
     if isinstance(default, list):
         (item,) = get_args(field.annotated_type)
-        return [{"email": "secret@acme.test"}] if get_origin(item) is dict else ["secret@acme.test"]
+        if dataclasses.is_dataclass(item):  # a row of a list: every field of it says something
+            return [item(**{row.name: "secret@acme.test" for row in dataclasses.fields(item)})]
+        return ["secret@acme.test"]
     if isinstance(default, dict):
         return {"secret": "acme"}
     return "secret-acme"
@@ -86,7 +91,7 @@ def assert_emptied(tab: Tab) -> None:
         for name, field in state.__fields__.items():
             if field._owner is state:
                 assert getattr(instance, name) == field.default_value(), f"{state.__name__}.{name}"
-    assert tab.page.summary == {}
+    assert tab.page.summary is None
     assert tab.page.phase in ("password", "denied")
 
 
@@ -149,7 +154,7 @@ def test_a_sign_in_that_ends_empties_every_account_state(ending, password, monke
     if ending is end_by_another_accounts_link:
         # Bound to the other account now: none of the first one's data is left.
         tab.page.phase = "password"
-        tab.page.summary = {}
+        tab.page.summary = None
     assert_emptied(tab)
 
 
@@ -170,6 +175,29 @@ def test_a_session_ends_after_its_absolute_lifetime_however_active(monkeypatch):
         return tab
 
     assert_emptied(run(scenario()))
+
+
+@pytest.mark.parametrize("password", [False, True], ids=["no password", "password"])
+def test_the_access_check_of_a_handler_ends_and_empties_a_sign_in_that_no_longer_holds(
+    password, monkeypatch
+):
+    # The guard checks before the handler runs, but a sign-in may end between the two (a password
+    # changed elsewhere, or here the idle limit passed): the handler's own check then empties every
+    # state of the account at once, not at the next event.
+    clock = Clock(monkeypatch)
+    account = new_account(password=password)
+
+    async def scenario():
+        tab = Tab()
+        await tab.sign_in(account)
+        held = await require_account(tab.state(UsersState))
+        fill_every_account_state(tab)
+        clock.now += 31 * 60
+        return tab, held, await require_account(tab.state(UsersState))
+
+    tab, held, after = run(scenario())
+    assert held == SignedIn(tab.page, account.id) and after is None
+    assert_emptied(tab)
 
 
 def test_session_lifetime_setting():

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 
 import pytest
 
+from billing_app.plans import Interval
 from billing_app.services.seeding import paid_subscription
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import GatewayError
-from billing_app.stripe.snapshots import SubscriptionSnapshot
+from billing_app.stripe.snapshots import BillingDetails, SubscriptionSnapshot
 
 
 def customer_with(client: StripeClient, key: str, card: str, clock: str | None = None) -> str:
@@ -172,7 +173,7 @@ def test_a_scheduled_reduction_kept_across_a_purchase_applies_at_renewal(
         scheduled = client.schedule_renewal_change(
             subscription,
             price_id=subscription.price_id,
-            interval="month",
+            interval=Interval.MONTH,
             quantity=8,
             idempotency_key=f"{key}:reduce",
         )
@@ -189,7 +190,7 @@ def test_a_scheduled_reduction_kept_across_a_purchase_applies_at_renewal(
         kept = client.schedule_renewal_change(
             changed,
             price_id=changed.price_id,
-            interval="month",
+            interval=Interval.MONTH,
             quantity=10,
             idempotency_key=f"{key}:keep",
         )
@@ -198,3 +199,50 @@ def test_a_scheduled_reduction_kept_across_a_purchase_applies_at_renewal(
         renewed = client.retrieve_subscription(subscription.id)
         # The schedule stays attached through its last phase (released at its end).
         assert renewed.quantity == 10 and renewed.scheduled is None
+
+
+def test_billing_details_replace_the_tax_id_and_show_on_the_next_invoice(
+    client: StripeClient, key: str
+) -> None:
+    catalogue = client.ensure_catalogue()
+    customer = customer_with(client, key, "pm_card_visa")
+    berlin = BillingDetails(
+        name="Acme GmbH",
+        email="billing-tests@example.com",
+        line1="Friedrichstraße 1",
+        city="Berlin",
+        postal_code="10117",
+        country="DE",
+        tax_id_type="eu_vat",
+        tax_id_value="DE123456789",
+    )
+    assert client.save_billing_details(customer, berlin, idempotency_key=f"{key}:de") == berlin
+    london = BillingDetails(
+        name="Acme Ltd",
+        email="billing-tests@example.com",
+        line1="1 Poultry",
+        city="London",
+        postal_code="EC2R 8EJ",
+        country="GB",
+        tax_id_type="gb_vat",
+        tax_id_value="GB123456789",
+    )
+    assert client.save_billing_details(customer, london, idempotency_key=f"{key}:gb") == london
+    listed = client._call(client._v1.customers.tax_ids.list, customer)
+    assert [(t["type"], t["value"]) for t in listed["data"]] == [("gb_vat", "GB123456789")]
+    subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 1, key=key)
+    invoice = client.retrieve_invoice(str(subscription.latest_invoice_id))
+    assert (invoice.customer_name, invoice.customer_tax_ids) == ("Acme Ltd", ("GB123456789",))
+    with pytest.raises(GatewayError) as refused:
+        client.save_billing_details(
+            customer,
+            BillingDetails(
+                name="X",
+                email="x@example.com",
+                country="GB",
+                tax_id_type="gb_vat",
+                tax_id_value="GB1",
+            ),
+            idempotency_key=f"{key}:bad",
+        )
+    assert refused.value.code == "tax_id_invalid"

@@ -4,7 +4,8 @@ import pytest
 from sqlmodel import Session
 
 from billing_app.db import make_engine
-from billing_app.models import PLAN_UNLIMITED, Account, ActivatedUser
+from billing_app.models import Account, ActivatedUser
+from billing_app.plans import Plan
 from billing_app.runner import migrate
 from billing_app.services.accounts import create_account
 from billing_app.settings import Settings
@@ -25,7 +26,7 @@ def _add_unlimited_account(
     account = create_account(
         session, slug=slug, name=slug.title(), admin_email=f"admin@{slug}.test", actor="test"
     )
-    account.plan, account.licenses_purchased = PLAN_UNLIMITED, licenses
+    account.plan, account.licenses_purchased = Plan.UNLIMITED, licenses
     session.add_all(ActivatedUser(account_id=account.id, email=email) for email in users)
     session.commit()
     return account

@@ -1,5 +1,6 @@
 """The Activity tab's rows: labels, actors, paging, and nothing secret shown."""
 
+import dataclasses
 import json
 from datetime import datetime
 
@@ -14,7 +15,9 @@ from billing_app.services.audit import AuditAction
 AT = datetime(2026, 3, 4, 9, 5)
 
 
-def _entry(action: str, outcome: str = audit.OUTCOME_OK, actor: str = "ann@acme.test", **detail):
+def _entry(
+    action: str, outcome: str = audit.AuditOutcome.OK, actor: str = "ann@acme.test", **detail
+):
     return AuditLog(
         id=7,
         at=AT,
@@ -63,9 +66,13 @@ def test_actors(actor, shown):
             "Done",
         ),
         (_entry("domains.update", added=["a.test"], removed=[]), "Domains updated", "Done"),
-        (_entry("page.sign_in", audit.OUTCOME_ERROR), "Sign-in failed", "Failed: wrong password"),
         (
-            _entry("page.sign_in", audit.OUTCOME_ERROR, reason="locked"),
+            _entry("page.sign_in", audit.AuditOutcome.ERROR),
+            "Sign-in failed",
+            "Failed: wrong password",
+        ),
+        (
+            _entry("page.sign_in", audit.AuditOutcome.ERROR, reason="locked"),
             "Sign-in failed",
             "Failed: too many wrong passwords; try again later",
         ),
@@ -75,7 +82,9 @@ def test_actors(actor, shown):
             "Done",
         ),
         (
-            _entry("billing.add_licenses", audit.OUTCOME_ERROR, licenses=1, message="Declined."),
+            _entry(
+                "billing.add_licenses", audit.AuditOutcome.ERROR, licenses=1, message="Declined."
+            ),
             "Added 1 license",
             "Failed: Declined.",
         ),
@@ -85,7 +94,9 @@ def test_actors(actor, shown):
             "Done",
         ),
         (
-            _entry("stripe.payment_failed", audit.OUTCOME_ERROR, amount_cents=800, currency="usd"),
+            _entry(
+                "stripe.payment_failed", audit.AuditOutcome.ERROR, amount_cents=800, currency="usd"
+            ),
             "Payment of $8.00",
             "Failed",
         ),
@@ -95,14 +106,39 @@ def test_actors(actor, shown):
             "Done",
         ),
         (_entry("stripe.payment_succeeded"), "Open invoice paid", "Done"),
+        (
+            _entry(
+                "stripe.subscription_changed", licenses=3, interval="month", previous_licenses=7
+            ),
+            "Subscription changed at Stripe: 3 licenses, billed monthly (was 7)",
+            "Done",
+        ),
+        (
+            _entry("seats.users_exceed_licenses", users=3, licenses=1),
+            (
+                "3 users are active but only 1 license is purchased: new users are refused until "
+                "resolved"
+            ),
+            "Done",
+        ),
+        (
+            _entry(
+                "license.activate",
+                audit.AuditOutcome.ERROR,
+                email="d@acme.test",
+                result="users_exceed_licenses",
+            ),
+            "Activated d@acme.test",
+            "Failed: more users than licenses",
+        ),
         (_entry("something.new"), "Other change", "Done"),
     ],
 )
 def test_rows_in_plain_words(entry, what, outcome):
     row = display_row(entry)
-    assert (row["what"], row["outcome"]) == (what, outcome)
-    assert row["when"] == "4 Mar 2026, 09:05 UTC"
-    assert row["who"] == "ann@acme.test"
+    assert (row.what, row.outcome) == (what, outcome)
+    assert row.when == "4 Mar 2026, 09:05 UTC"
+    assert row.who == "ann@acme.test"
 
 
 def test_secrets_never_shown():
@@ -119,11 +155,11 @@ def test_secrets_never_shown():
     rows = [
         display_row(_entry(action.value, outcome, **secrets))
         for action in AuditAction
-        for outcome in (audit.OUTCOME_OK, audit.OUTCOME_ERROR)
+        for outcome in (audit.AuditOutcome.OK, audit.AuditOutcome.ERROR)
     ]
     # A card's last 4 digits are shown only when they are exactly 4 digits.
     rows.append(display_row(_entry("billing.change_card", card_last4="4242424242424242")))
-    shown = json.dumps(rows)
+    shown = json.dumps([dataclasses.asdict(row) for row in rows])
     assert "SECRET" not in shown
     assert "4242424242424242" not in shown
 
@@ -151,10 +187,10 @@ def test_pages_of_25_newest_first(engine, add_unlimited_account):
 
         first = activity_page(session, account.id)
         assert len(first.rows) == PAGE_SIZE and first.has_more
-        assert first.rows[0]["what"] == f"Removed user{PAGE_SIZE + 4}@acme.test"
+        assert first.rows[0].what == f"Removed user{PAGE_SIZE + 4}@acme.test"
         second = activity_page(session, account.id, before=first.next_cursor)
         # The last 5 and the account's creation; never the other account's entries.
-        assert [row["what"] for row in second.rows] == [
+        assert [row.what for row in second.rows] == [
             *(f"Removed user{n}@acme.test" for n in (4, 3, 2, 1, 0)),
             "Account created",
         ]

@@ -48,6 +48,7 @@ def invoice(
     status: str = "paid",
     number: str | None = None,
     amount: int = 8000,
+    customer_name: str = "Acme GmbH",
 ) -> InvoiceSummary:
     created = T0 + timedelta(days=days)
     lines = (
@@ -75,6 +76,8 @@ def invoice(
         amount_paid=amount if status == "paid" else 0,
         amount_due=amount,
         lines=lines,
+        customer_name=customer_name,
+        customer_email="admin@acme.test",
     )
 
 
@@ -148,18 +151,17 @@ def test_rows_are_newest_first_with_our_numbers_oldest_first(engine, settings):
 
     page = history_page(gateway, account_id, actor="test", engine=engine)
 
-    assert [(r["id"], r["number"], r["status"], r["amount"]) for r in page.rows] == [
+    assert [(r.id, r.number, r.status, r.amount) for r in page.rows] == [
         ("in_new", "ACME-0002", "Void", "$80.00"),
         ("in_mid", "STRIPE-7", "Open", "$24.00"),  # Stripe's own number wins
         ("in_old", "ACME-0001", "Paid", "$80.00"),
     ]
     assert (
-        page.rows[2]["date"] == "Jan 1, 2026"
-        and page.rows[2]["period"] == "Jan 1, 2026 – Jan 31, 2026"
+        page.rows[2].date == "Jan 1, 2026" and page.rows[2].period == "Jan 1, 2026 – Jan 31, 2026"
     )
     # Numbers are stable: listing again assigns nothing new.
     again = history_page(gateway, account_id, actor="test", engine=engine)
-    assert [r["number"] for r in again.rows] == ["ACME-0002", "STRIPE-7", "ACME-0001"]
+    assert [r.number for r in again.rows] == ["ACME-0002", "STRIPE-7", "ACME-0001"]
     with Session(engine) as session:
         audits = session.exec(select(AuditLog).where(AuditLog.action == "invoice.number")).all()
     assert len(audits) == 1 and audits[0].actor == "test"
@@ -177,10 +179,10 @@ def test_pages_of_25_with_a_cursor(engine, settings):
     rest = history_page(
         gateway, account_id, actor="test", starting_after=first.next_cursor, engine=engine
     )
-    assert [r["id"] for r in rest.rows] == ["in_004", "in_003", "in_002", "in_001", "in_000"]
+    assert [r.id for r in rest.rows] == ["in_004", "in_003", "in_002", "in_001", "in_000"]
     assert not rest.has_more
     # Numbered page by page as first seen, oldest first within a page; each stays unique.
-    numbers = [r["number"] for r in first.rows + rest.rows]
+    numbers = [r.number for r in first.rows + rest.rows]
     assert len(set(numbers)) == 30
     assert (numbers[0], numbers[24], numbers[25], numbers[29]) == (
         "BIG-0025",
@@ -261,6 +263,22 @@ def test_an_own_invoice_renders_with_its_number(engine, settings):
         and "Acme GmbH" in text
         and "admin@acme.test" in text
     )
+
+
+def test_the_buyer_is_who_stripe_froze_on_the_invoice_not_the_account_today(engine, settings):
+    account_id = make_account(engine, "acme", "cus_acme")  # the account is "Acme GmbH" today
+    issued = replace(
+        invoice("in_1", 0, customer_name="Acme Ltd"),
+        customer_address=("1 Old Road", "10115 Berlin", "DE"),
+        customer_tax_ids=("DE123456789",),
+    )
+    gateway = FakeGateway({"cus_acme": [issued]})
+    rendered = render_account_invoice(
+        gateway, settings, account_id, "in_1", actor="test", engine=engine
+    )
+    text = " ".join(PdfReader(io.BytesIO(rendered.content)).pages[0].extract_text().split())
+    assert "Acme Ltd admin@acme.test 1 Old Road 10115 Berlin DE Tax ID: DE123456789" in text
+    assert "Acme GmbH" not in text
 
 
 def test_only_final_invoices_pdfs_are_kept_on_disk(engine, settings):

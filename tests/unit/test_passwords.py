@@ -145,7 +145,7 @@ def test_change_password_bumps_the_session_epoch_and_is_audited(session, account
 
 
 def test_session_facts_are_what_is_stored(session, account):
-    # What every page event checks its binding against (PageState.account_id).
+    # What every page event checks its sign-in against (require_account, services/session_rules.py).
     assert session_facts(session.connection(), account.id) == SessionFacts(
         True, account.session_epoch
     )

@@ -1,15 +1,18 @@
 """The seat ledger: activate / check / release, the user list, and users of removed domains."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import Session, select
 
-from billing_app.models import PLAN_FREE, ActivatedUser, AuditLog
+from billing_app.models import ActivatedUser, AuditLog
+from billing_app.plans import Plan
 from billing_app.services import domains, seats
 from billing_app.services.accounts import account_for_api_key, issue_api_key, licenses_used
 from billing_app.services.emails import InvalidEmail
 from billing_app.services.seats import Outcome
+from billing_app.services.summary import UserListRow, build_summary, user_list_rows
 
 ADMIN = "admin@acme.test"
 
@@ -100,14 +103,35 @@ def test_fewer_licenses_than_users_refuses_new_users_and_keeps_everyone(session,
     acme.licenses_purchased = 1  # e.g. a webhook reported a lower quantity
     session.add(acme)
     refused = seats.activate(session, acme.id, "dave@acme.test", actor="connector")
-    assert refused.outcome == Outcome.NO_FREE_LICENSE
-    assert refused.message == "3 users hold 1 licenses: remove 2 users before adding new ones."
+    assert refused.outcome == Outcome.USERS_EXCEED_LICENSES
+    assert refused.message == (
+        "3 users are active but only 1 license is purchased: remove 2 users or purchase more "
+        "licenses before adding new ones."
+    )
+    assert _audit(session, "license.activate")[-1] == (
+        "error",
+        {"email": "dave@acme.test", "result": "users_exceed_licenses"},
+    )
     assert licenses_used(session, acme.id) == 3
+    # Users already holding a license keep it: their checks and activations still answer licensed.
     assert _check(session, acme, "carol@acme.test") == ("unlimited", True)
+    assert seats.activate(session, acme.id, "carol@acme.test", actor="connector").licensed
+
+
+def test_the_page_says_when_users_exceed_licenses(session, acme):
+    assert build_summary(session, acme).over_licensed_notice == ""
+    seats.activate(session, acme.id, "bob@acme.test", actor="connector")
+    acme.licenses_purchased = 1
+    assert build_summary(session, acme).over_licensed_notice == (
+        "2 users are active but only 1 license is purchased: remove users in User Management "
+        "or purchase more."
+    )
+    acme.plan = Plan.FREE  # the free version has no licenses to exceed
+    assert build_summary(session, acme).over_licensed_notice == ""
 
 
 def test_free_version_needs_the_unlimited_plan(session, acme):
-    acme.plan = PLAN_FREE
+    acme.plan = Plan.FREE
     session.add(acme)
     refused = seats.activate(session, acme.id, "bob@acme.test", actor="connector")
     assert refused.outcome == Outcome.PLAN_REQUIRED and not refused.licensed
@@ -151,6 +175,16 @@ def test_user_list_pages_and_searches(session, add_unlimited_account):
     assert (empty.total, empty.page, empty.page_count, empty.users) == (0, 0, 1, [])
 
 
+def test_the_user_list_shows_each_users_email_and_activation_day(session, add_unlimited_account):
+    account = add_unlimited_account(session, "acme", licenses=5, users=("ann@acme.test",))
+    stored = session.exec(select(ActivatedUser)).one()
+    stored.activated_at = datetime(2026, 3, 4, 23, 59, tzinfo=UTC)
+    session.commit()
+    assert user_list_rows(seats.list_users(session, account.id).users) == [
+        UserListRow(email="ann@acme.test", activated="Mar 4, 2026")
+    ]
+
+
 def test_users_of_a_removed_domain_stay_until_released(session, add_unlimited_account):
     account = add_unlimited_account(
         session,
@@ -182,11 +216,11 @@ def test_an_api_key_finds_its_account_only(session, acme):
     assert seats.activate(
         session, acme.id, "alice@acme.test", actor="connector"
     ) == seats.Activation(Outcome.ALREADY_ACTIVE, "alice@acme.test", 1, 3, "unlimited")
-    acme.plan = PLAN_FREE
+    acme.plan = Plan.FREE
     session.add(acme)
     session.commit()
     refused = seats.activate(session, acme.id, "carol@acme.test", actor="connector")
-    assert (refused.outcome, refused.plan) == (Outcome.PLAN_REQUIRED, PLAN_FREE)
+    assert (refused.outcome, refused.plan) == (Outcome.PLAN_REQUIRED, Plan.FREE)
 
 
 def test_the_check_tells_an_unknown_key_before_a_bad_email(session, acme):

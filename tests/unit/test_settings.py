@@ -116,7 +116,14 @@ def test_bad_values_are_refused_with_the_field_named(tmp_path, field, value):
 def test_invoice_seller_block_and_pdf_settings(tmp_path):
     defaults = make(billing_data_dir=tmp_path)
     assert defaults.billing_seller_name == "iEnterprise Inc."
-    assert defaults.seller_address_lines == [] and defaults.billing_seller_tax_id == ""
+    # Demo values, so that the demo's invoices show a whole seller block.
+    assert defaults.seller_address_lines == [
+        "100 Market Street",
+        "San Francisco, CA 94105",
+        "United States",
+    ]
+    assert defaults.billing_seller_tax_id == "US EIN 12-3456789"
+    assert make(billing_data_dir=tmp_path, billing_seller_address="").seller_address_lines == []
     assert (defaults.billing_invoice_paper, defaults.billing_pdf_link_ttl_seconds) == ("a4", 60)
     settings = make(
         billing_data_dir=tmp_path,

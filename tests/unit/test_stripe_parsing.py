@@ -113,8 +113,13 @@ def test_invoice_taxes_and_frozen_buyer_details() -> None:
         "country": "CH",
     }
     raw["customer_tax_ids"] = [{"type": "ch_vat", "value": "CHE-123.456.789 MWST"}]
+    raw["customer_name"], raw["customer_email"] = "Café Zürich AG", "billing@zurich.test"
     invoice = parsing.invoice_from(raw)
     assert invoice.tax == 190
+    assert (invoice.customer_name, invoice.customer_email) == (
+        "Café Zürich AG",
+        "billing@zurich.test",
+    )
     assert invoice.customer_address == ("Bahnhofstrasse 1", "8001 Zürich", "CH")
     assert invoice.customer_tax_ids == ("CHE-123.456.789 MWST",)
 
@@ -228,3 +233,22 @@ def test_a_subscription_names_its_schedule() -> None:
     assert (managed.schedule_id, managed.scheduled) == ("sub_sched_1", None)
     expanded = parsing.subscription_from({**raw, "schedule": {"id": "sub_sched_2"}})
     assert expanded.schedule_id == "sub_sched_2"
+
+
+def test_billing_details_from_the_customer_and_its_tax_id() -> None:
+    raw, tax_id = fixture("customer"), fixture("tax_id")
+    assert parsing.billing_details_from(raw, []) == snapshots.BillingDetails(name="", email="")
+    raw["name"], raw["email"] = "Acme GmbH", "billing@acme.test"
+    raw["address"].update(line1="Friedrichstraße 1", postal_code="10117", city="Berlin")
+    raw["address"]["country"] = "DE"
+    details = parsing.billing_details_from(raw, [tax_id])
+    assert details == snapshots.BillingDetails(
+        name="Acme GmbH",
+        email="billing@acme.test",
+        line1="Friedrichstraße 1",
+        city="Berlin",
+        postal_code="10117",
+        country="DE",
+        tax_id_type="eu_vat",
+        tax_id_value="DE123456789",
+    )
