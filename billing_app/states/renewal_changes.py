@@ -3,12 +3,9 @@ wrappers around `BillingService` (the change is scheduled at Stripe, nothing is 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
-
 import reflex as rx
 
-from billing_app.services.billing_actions import ActionResult, license_count_error
+from billing_app.services.billing_actions import license_count_error
 from billing_app.services.gateway import get_billing_service
 from billing_app.states.dialogs import BillingDialogMixin
 from billing_app.states.page import DENIED_MESSAGE, require_account
@@ -21,11 +18,10 @@ _SHOW_USERS_TAB = (
 
 
 class ReduceLicensesState(BillingDialogMixin, rx.State):
-    """Reduce Licenses → "Licenses from the next renewal" (not below the licenses in use)."""
+    """Reduce Licenses → "Licenses from the next renewal" (not below the licenses in use); each
+    opened form is one scheduled change (its idempotency key is the form's id at Stripe)."""
 
     licenses: str = ""
-    # Each opened form is one scheduled change: its key at Stripe.
-    _form: str = ""
 
     @rx.var
     def licenses_error(self) -> str:
@@ -40,7 +36,6 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
         purchased = summary.licenses_purchased if summary else 0
         used = summary.licenses_used if summary else 0
         self.licenses = str(max(purchased - 1, used, 1))
-        self._form = uuid.uuid4().hex
         return None
 
     @rx.event
@@ -55,7 +50,7 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
             return
         yield
         yield await self._finish(
-            access, get_billing_service().reduce_licenses, self.licenses, form=self._form
+            access, get_billing_service().reduce_licenses, self.licenses, form=self._key
         )
 
     @rx.event
@@ -69,14 +64,11 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
 class SwitchMonthlyState(BillingDialogMixin, rx.State):
     """Switch to Monthly at renewal (yearly subscriptions)."""
 
-    _form: str = ""
-
     @rx.event
     async def open_form(self):
         if await require_account(self) is None:
             return rx.toast.error(DENIED_MESSAGE)
         self._open_dialog()
-        self._form = uuid.uuid4().hex
         return None
 
     @rx.event
@@ -84,7 +76,7 @@ class SwitchMonthlyState(BillingDialogMixin, rx.State):
         if (access := self._start_submit(await require_account(self), True)) is None:
             return
         yield
-        yield await self._finish(access, get_billing_service().switch_to_monthly, form=self._form)
+        yield await self._finish(access, get_billing_service().switch_to_monthly, form=self._key)
 
 
 class KeepCurrentState(BillingDialogMixin, rx.State):
@@ -92,22 +84,10 @@ class KeepCurrentState(BillingDialogMixin, rx.State):
 
     @rx.event
     async def keep_licenses(self):
-        async for update in self._undo(get_billing_service().keep_current_licenses):
+        async for update in self._finish_from_page(get_billing_service().keep_current_licenses):
             yield update
 
     @rx.event
     async def keep_yearly(self):
-        async for update in self._undo(get_billing_service().keep_yearly_billing):
+        async for update in self._finish_from_page(get_billing_service().keep_yearly_billing):
             yield update
-
-    async def _undo(self, call: Callable[..., ActionResult]):
-        if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
-            return
-        if self.pending:
-            return
-        self.pending, self.error = True, ""
-        yield
-        yield await self._finish(access, call, form=uuid.uuid4().hex)
-        if self.error:  # the buttons sit on the page, not in a dialog
-            yield rx.toast.error(self.error)
