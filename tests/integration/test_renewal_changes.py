@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import col, select
 
 from billing_app.db import session_scope
+from billing_app.errors import ErrorCode
 from billing_app.models import AuditLog
 from billing_app.services import seats, webhooks
 from billing_app.services.billing_actions import BillingError, BillingService
@@ -63,8 +64,9 @@ def audit_actions(account_id: int) -> list[tuple[str, str, str]]:
 def test_reduce_below_the_users_holding_licenses_is_refused(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
     activate_users(account_id, 6)  # and the admin's own seat is not counted unless activated
-    with pytest.raises(BillingError, match="Remove 1 user in User Management first"):
+    with pytest.raises(BillingError, match="Remove 1 user in User Management first") as refused:
         service.reduce_licenses(account_id, "5", form=form(), actor=ACTOR)
+    assert refused.value.code == ErrorCode.LICENSES_IN_USE
     stored = account(account_id)
     assert stored.scheduled_licenses is None and stored.stripe_schedule_id is None
     subscription = service.gateway.retrieve_subscription(str(stored.stripe_subscription_id))
@@ -72,21 +74,22 @@ def test_reduce_below_the_users_holding_licenses_is_refused(service, emulator):
 
 
 @pytest.mark.parametrize(
-    ("typed", "message"),
+    ("typed", "message", "code"),
     [
-        ("abc", "whole number"),
-        ("0", "whole number"),
-        ("-3", "whole number"),
-        ("8.5", "whole number"),
-        ("10", "fewer licenses than the 10"),
-        ("12", "fewer licenses than the 10"),
+        ("abc", "whole number", ErrorCode.INVALID_LICENSE_COUNT),
+        ("0", "whole number", ErrorCode.INVALID_LICENSE_COUNT),
+        ("-3", "whole number", ErrorCode.INVALID_LICENSE_COUNT),
+        ("8.5", "whole number", ErrorCode.INVALID_LICENSE_COUNT),
+        ("10", "fewer licenses than the 10", ErrorCode.NOT_FEWER_LICENSES),
+        ("12", "fewer licenses than the 10", ErrorCode.NOT_FEWER_LICENSES),
     ],
 )
-def test_bad_input_is_refused_and_changes_nothing(service, emulator, typed, message):
+def test_bad_input_is_refused_and_changes_nothing(service, emulator, typed, message, code):
     account_id = subscribed_account(service, emulator, licenses=10)
     before = audit_actions(account_id)
-    with pytest.raises(BillingError, match=message):
+    with pytest.raises(BillingError, match=message) as refused:
         service.reduce_licenses(account_id, typed, form=form(), actor=ACTOR)
+    assert refused.value.code == code
     stored = account(account_id)
     assert stored.scheduled_licenses is None and stored.licenses_purchased == 10
     assert (
@@ -148,8 +151,9 @@ def test_keep_current_licenses_undoes_the_reduction(service, emulator):
         f"{emulator.base}/v1/subscription_schedules/{schedule_id}", headers=HEADERS, timeout=10
     ).json()
     assert schedule["status"] == "released"
-    with pytest.raises(BillingError, match="No change of licenses is scheduled"):
+    with pytest.raises(BillingError, match="No change of licenses is scheduled") as refused:
         service.keep_current_licenses(account_id, form=form(), actor=ACTOR)
+    assert refused.value.code == ErrorCode.NOTHING_SCHEDULED
 
     invoice = renew(emulator, service, account_id)
     assert invoice["amount_paid"] == 10 * 800
@@ -179,10 +183,11 @@ def test_licenses_bought_while_a_reduction_is_scheduled_are_kept_at_the_renewal(
 
 def test_switch_to_monthly_is_scheduled_and_applied_at_the_renewal(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=4, interval="year")
-    with pytest.raises(BillingError, match="already billed monthly"):
+    with pytest.raises(BillingError, match="already billed monthly") as refused:
         service.switch_to_monthly(
             subscribed_account(service, emulator, licenses=2), form=form(), actor=ACTOR
         )
+    assert refused.value.code == ErrorCode.ALREADY_MONTHLY
     result = service.switch_to_monthly(account_id, form=form(), actor=ACTOR)
     assert "switches to monthly billing on" in result.message
     stored = account(account_id)
@@ -220,15 +225,17 @@ def test_keep_yearly_billing_undoes_the_switch_and_keeps_a_reduction(service, em
 def test_cancelling_drops_the_scheduled_change_and_convert_to_yearly_waits(service, emulator):
     account_id = subscribed_account(service, emulator, licenses=10)
     service.reduce_licenses(account_id, "9", form=form(), actor=ACTOR)
-    with pytest.raises(BillingError, match="Undo it first"):
+    with pytest.raises(BillingError, match="Undo it first") as refused:
         service.preview_yearly(account_id)
+    assert refused.value.code == ErrorCode.CHANGE_SCHEDULED
     service.cancel(
         account_id, reason="Too expensive", additional_features="", form=form(), actor=ACTOR
     )
     stored = account(account_id)
     assert stored.cancel_at is not None and stored.scheduled_licenses is None
-    with pytest.raises(BillingError, match="set to cancel"):
+    with pytest.raises(BillingError, match="set to cancel") as refused:
         service.reduce_licenses(account_id, "8", form=form(), actor=ACTOR)
+    assert refused.value.code == ErrorCode.ALREADY_CANCELLING
 
 
 def test_the_emulator_schedule_follows_stripe(service, emulator):
