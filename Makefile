@@ -22,7 +22,7 @@ endif
 export REFLEX_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup setup-production setup-test lint run test test-unit test-integration test-e2e test-stripe bench clean
+.PHONY: help setup setup-production setup-test lint run test test-unit test-integration test-e2e test-stripe bench clean messages translations
 
 help:
 	@echo "make run   - install what is missing, migrate, seed the demo, start the app, print launch links"
@@ -42,12 +42,29 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml | $(BIN
 $(BUN):
 	npm install --prefix tools --ignore-scripts --no-save --no-audit --no-fund @oven/$(BUN_PACKAGE)@$(BUN_VERSION)
 
+# The compiled translation catalogues (built, not committed; README: "Translations").
+LOCALE_DIR := billing_app/locale
+TRANSLATIONS := $(LOCALE_DIR)/de/LC_MESSAGES/messages.mo
+translations: $(TRANSLATIONS)
+$(LOCALE_DIR)/%/LC_MESSAGES/messages.mo: $(LOCALE_DIR)/%/LC_MESSAGES/messages.po
+	$(BIN)/pybabel compile --statistics -l $* -i $< -o $@
+
+# After adding or changing a text: refresh messages.pot and each messages.po from the code, then
+# translate the new (empty or fuzzy) entries; tests/unit/test_translations.py says what is missing.
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k t --no-location --sort-output --omit-header \
+		-o $(LOCALE_DIR)/messages.pot .
+	$(BIN)/pybabel update -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) --ignore-obsolete
+
+# Babel (for the catalogues) comes with the requirements: compiled once they are installed.
 setup: $(VENV)/.installed $(BUN)
+	@$(MAKE) --no-print-directory translations
 
 # Production: the runtime requirements only (no emulator, no test tools), and bun for the frontend build.
 setup-production: $(BUN) | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	@$(MAKE) --no-print-directory translations
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
 # a CJK font lets the invoice PDF tests cover the fallback font, poppler-utils renders PDFs to PNG.

@@ -39,6 +39,9 @@ window.billingCard = (() => {
     throw new Error("no element " + selector);
   }
 
+  // Marks a message for the catalogue (`make messages`); the page shows it translated.
+  const N_ = (text) => text;
+
   function failure(message, error) {
     if (error) console.warn("billingCard:", error);
     return { error: message };
@@ -57,26 +60,29 @@ window.billingCard = (() => {
       if (card && mountedIn === element && element.isConnected && element.firstChild) return { ok: true };
       if (card) card.destroy();
       element.replaceChildren();
-      card = instance.elements().create("card", { hidePostalCode: false });
+      // Stripe's own texts (placeholders, its card errors) in the tab's language.
+      card = instance
+        .elements({ locale: document.documentElement.lang || "auto" })
+        .create("card", { hidePostalCode: false });
       card.mount(element);
       mountedIn = element;
       return { ok: true };
     } catch (error) {
-      return failure("The card form could not be loaded. Please try again.", error);
+      return failure(N_("The card form could not be loaded. Please try again."), error);
     }
   }
 
   async function confirm(clientSecret, name) {
-    if (!stripe || !card) return failure("The card form is not ready yet. Please wait a moment.");
+    if (!stripe || !card) return failure(N_("The card form is not ready yet. Please wait a moment."));
     try {
       const result = await stripe.confirmCardSetup(clientSecret, {
         payment_method: { card: card, billing_details: { name: name } },
       });
-      if (result.error) return failure(stripeMessage(result, "The card could not be saved."), result.error);
+      if (result.error) return failure(stripeMessage(result, N_("The card could not be saved.")), result.error);
       return { ok: true };
     } catch (error) {
       // e.g. the emulator's card element before anything was typed into it
-      return failure("Please enter the card number, expiry date and CVC.", error);
+      return failure(N_("Please enter the card number, expiry date and CVC."), error);
     }
   }
 
@@ -88,11 +94,11 @@ window.billingCard = (() => {
       const data = paymentMethod ? { payment_method: paymentMethod } : undefined;
       const result = await instance.confirmCardPayment(clientSecret, data);
       if (result.error) {
-        return failure(stripeMessage(result, "The payment was not confirmed."), result.error);
+        return failure(stripeMessage(result, N_("The payment was not confirmed.")), result.error);
       }
       return { ok: true, status: result.paymentIntent && result.paymentIntent.status };
     } catch (error) {
-      return failure("The payment could not be confirmed. Please try again.", error);
+      return failure(N_("The payment could not be confirmed. Please try again."), error);
     }
   }
 

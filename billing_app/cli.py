@@ -12,6 +12,7 @@ import sys
 from sqlalchemy.exc import OperationalError
 
 from billing_app.errors import ErrorCode, UserError
+from billing_app.i18n import SUPPORTED_LOCALES
 from billing_app.settings import get_settings, get_settings_or_exit
 
 
@@ -61,7 +62,7 @@ def cmd_launch_url(args) -> None:
 
     settings = get_settings()
     with session_scope() as session:
-        print(launch_url(settings, get_account(session, args.account), args.email))
+        print(launch_url(settings, get_account(session, args.account), args.email, args.locale))
 
 
 def cmd_api_key(args) -> None:
@@ -227,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("account", metavar="ACCOUNT")
     p.add_argument("--email", help="who opens it (default: the account's admin email)")
+    p.add_argument(
+        "--locale",
+        choices=SUPPORTED_LOCALES,
+        help="the page's language (default: the browser's, else English)",
+    )
     p.set_defaults(func=cmd_launch_url)
 
     p = sub.add_parser("api-key", help="issue a new connector API key (replaces the old one)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from billing_app.i18n import N_
+
 
 class ErrorCode(StrEnum):
     """Our own codes (a Stripe failure carries Stripe's code, see stripe/errors.py)."""
@@ -46,9 +48,11 @@ class ErrorCode(StrEnum):
     PORT_IN_USE = "port_in_use"
 
 
-# One text per meaning, wherever it is said.
-MSG_ACCOUNT_MISSING = "This account no longer exists."
-MSG_BUSY = "Another request is being processed, nothing was changed. Please try again in a moment."
+# One text per meaning, wherever it is said (in English; `_()` where a page shows it).
+MSG_ACCOUNT_MISSING = N_("This account no longer exists.")
+MSG_BUSY = N_(
+    "Another request is being processed, nothing was changed. Please try again in a moment."
+)
 
 
 class UserError(Exception):

@@ -11,6 +11,7 @@ from billing_app.components.free_plan import free_plan_card
 from billing_app.components.history import history_tab
 from billing_app.components.shell import denied, frame, header, loading
 from billing_app.components.summary import over_licensed_banner, summary_card
+from billing_app.components.text import t
 from billing_app.components.users import users_tab
 from billing_app.states.page import PageState
 
@@ -20,10 +21,10 @@ def _account_page() -> rx.Component:
         header(),
         rx.tabs.root(
             rx.tabs.list(
-                rx.tabs.trigger("Plan", value="overview"),
-                rx.tabs.trigger("Billing History", value="history"),
-                rx.tabs.trigger("User Management", value="users"),
-                rx.tabs.trigger("Activity", value="activity"),
+                rx.tabs.trigger(t("Plan"), value="overview"),
+                rx.tabs.trigger(t("Billing History"), value="history"),
+                rx.tabs.trigger(t("User Management"), value="users"),
+                rx.tabs.trigger(t("Activity"), value="activity"),
                 size="2",
                 # Four labels do not fit one row of the 320 px sidebar: they wrap, none hidden.
                 flex_wrap="wrap",

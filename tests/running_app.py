@@ -77,11 +77,11 @@ def base_url(app_settings: Settings) -> str:
 
 @pytest.fixture
 def launch(app_settings: Settings):
-    """launch("demo") → a fresh, signed launch link for that account."""
+    """launch("demo") → a fresh, signed launch link for that account (`locale="de"`: in German)."""
 
-    def make(slug: str = "demo") -> str:
+    def make(slug: str = "demo", locale: str | None = None) -> str:
         with session_scope() as session:
-            url = launch_url(app_settings, get_account(session, slug))
+            url = launch_url(app_settings, get_account(session, slug), locale=locale)
         ISSUED_SECRETS.append(url.split("launch=", 1)[1])
         return url
 

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from billing_app.db import session_scope
+from billing_app.i18n import DEFAULT_LOCALE, N_, _, use_locale
 from billing_app.services.gateway import get_gateway
 from billing_app.services.invoice_links import PDF_PATH, InvalidInvoiceLink, verify_invoice_link
 from billing_app.services.invoices import InvoiceNotAvailable, render_account_invoice
@@ -27,7 +28,7 @@ from billing_app.stripe.errors import GatewayError
 log = logging.getLogger(__name__)
 
 ACTOR = "invoice-pdf-link"
-REFUSED = (
+REFUSED = N_(
     "This invoice link is not valid (it may have expired). Open the invoice again from the Billing "
     "Page."
 )
@@ -36,10 +37,17 @@ NO_STORE = {"Cache-Control": "private, no-store"}
 
 
 def _refused(status: int) -> Response:
-    return PlainTextResponse(REFUSED, status_code=status, headers=NO_STORE)
+    return PlainTextResponse(_(REFUSED), status_code=status, headers=NO_STORE)
 
 
 def invoice_pdf(request: Request) -> Response:
+    # In the language of the tab that minted the link (signed with it; on a refused link it only
+    # chooses the refusal's language).
+    with use_locale(request.query_params.get("locale", DEFAULT_LOCALE)):
+        return _invoice_pdf(request)
+
+
+def _invoice_pdf(request: Request) -> Response:
     # A plain function: Starlette runs it in a worker thread, so the Stripe
     # call and the rendering never block the event loop of the websocket.
     settings = get_settings()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.components.dialogs import dialog, field, inline_error
+from billing_app.components.text import t
 from billing_app.services.passwords import MIN_LENGTH
 from billing_app.states.access import ChangePasswordState
 from billing_app.states.page import PageState
@@ -15,12 +16,14 @@ def password_prompt() -> rx.Component:
         rx.form(
             rx.vstack(
                 rx.icon("lock-keyhole", size=28, color=rx.color("gray", 10)),
-                rx.heading("Sign in to the Billing Page", size="4", as_="h1"),
+                rx.heading(t("Sign in to the Billing Page"), size="4", as_="h1"),
                 rx.text(
-                    "This Billing Page is protected by a password.", size="2", color_scheme="gray"
+                    t("This Billing Page is protected by a password."),
+                    size="2",
+                    color_scheme="gray",
                 ),
                 field(
-                    "Password",
+                    t("Password"),
                     rx.input(
                         name="password",
                         id="page-password",
@@ -33,7 +36,7 @@ def password_prompt() -> rx.Component:
                     "page-password",
                 ),
                 inline_error(PageState.password_error),
-                rx.button("Sign In", type="submit", loading=PageState.signing_in, width="100%"),
+                rx.button(t("Sign In"), type="submit", loading=PageState.signing_in, width="100%"),
                 spacing="3",
                 width="100%",
             ),
@@ -65,25 +68,28 @@ def change_password_dialog() -> rx.Component:
     s = ChangePasswordState
     return dialog(
         s,
-        "Change Password",
-        f"At least {MIN_LENGTH} characters, not the account name or admin email. "
-        "Other signed-in sessions of this page are signed out.",
+        t("Change Password"),
+        t(
+            "At least %(count)s characters, not the account name or admin email. "
+            "Other signed-in sessions of this page are signed out.",
+            count=str(MIN_LENGTH),
+        ),
         rx.form(
             rx.vstack(
-                _password_input("Current password", "current_password", "current-password"),
-                _password_input("New password", "new_password", "new-password"),
-                _password_input("Confirm new password", "confirm_password", "new-password"),
+                _password_input(t("Current password"), "current_password", "current-password"),
+                _password_input(t("New password"), "new_password", "new-password"),
+                _password_input(t("Confirm new password"), "confirm_password", "new-password"),
                 inline_error(s.error),
                 rx.hstack(
                     rx.button(
-                        "Close",
+                        t("Close"),
                         variant="soft",
                         color_scheme="gray",
                         on_click=s.close,
                         type="button",
                         disabled=s.pending,
                     ),
-                    rx.button("Change Password", type="submit", loading=s.pending),
+                    rx.button(t("Change Password"), type="submit", loading=s.pending),
                     justify="end",
                     spacing="2",
                     width="100%",
@@ -102,19 +108,24 @@ def security_card() -> rx.Component:
         rx.card(
             rx.hstack(
                 rx.vstack(
-                    rx.heading("Page password", size="3", as_="h2"),
+                    rx.heading(t("Page password"), size="3", as_="h2"),
                     rx.text(
-                        "This page asks for a password when opened.", size="1", color_scheme="gray"
+                        t("This page asks for a password when opened."),
+                        size="1",
+                        color_scheme="gray",
                     ),
                     spacing="1",
                 ),
                 rx.spacer(),
                 rx.hstack(
                     rx.button(
-                        "Change Password", variant="soft", on_click=ChangePasswordState.open_form
+                        t("Change Password"), variant="soft", on_click=ChangePasswordState.open_form
                     ),
                     rx.button(
-                        "Sign Out", variant="soft", color_scheme="gray", on_click=PageState.sign_out
+                        t("Sign Out"),
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=PageState.sign_out,
                     ),
                     spacing="2",
                 ),

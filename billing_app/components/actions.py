@@ -9,6 +9,7 @@ from billing_app.components.card import card_dialog
 from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
 from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
 from billing_app.components.renewal_changes import reduce_licenses_dialog, switch_monthly_dialog
+from billing_app.components.text import t
 from billing_app.states.billing_details import BillingDetailsState
 from billing_app.states.card import CardState, PaymentAuthenticationState
 from billing_app.states.page import PageState
@@ -28,12 +29,12 @@ def payment_failed_banner() -> rx.Component:
             rx.callout(
                 rx.vstack(
                     rx.text(
-                        "Your bank asks you to confirm the payment of ",
+                        t("Your bank asks you to confirm the payment of "),
                         rx.text.strong(S.unpaid_amount),
                         ".",
                     ),
                     rx.button(
-                        "Authenticate Payment",
+                        t("Authenticate Payment"),
                         on_click=PaymentAuthenticationState.authenticate,
                         loading=PaymentAuthenticationState.pending,
                         size="2",
@@ -49,9 +50,9 @@ def payment_failed_banner() -> rx.Component:
             ),
             rx.callout(
                 rx.text(
-                    "Your last payment of ",
+                    t("Your last payment of "),
                     rx.text.strong(S.unpaid_amount),
-                    " failed. Update your credit card to pay the open invoice.",
+                    t(" failed. Update your credit card to pay the open invoice."),
                 ),
                 icon="circle-alert",
                 color_scheme="red",
@@ -74,20 +75,22 @@ def manage_card() -> rx.Component:
     cancelling = S.cancels_on != ""
     return rx.card(
         rx.vstack(
-            rx.heading("Manage", size="3", as_="h2"),
+            rx.heading(t("Manage"), size="3", as_="h2"),
             rx.cond(
                 unlimited,
                 rx.grid(
                     _action(
-                        "Purchase Additional License", LicensePurchaseState.open_form, "user-plus"
+                        t("Purchase Additional License"),
+                        LicensePurchaseState.open_form,
+                        "user-plus",
                     ),
                     _action(
-                        "Update Credit Card", CardState.open_form, "credit-card", variant="soft"
+                        t("Update Credit Card"), CardState.open_form, "credit-card", variant="soft"
                     ),
                     rx.cond(
                         S.is_monthly & ~cancelling,
                         _action(
-                            "Convert to Yearly Billing",
+                            t("Convert to Yearly Billing"),
                             YearlyState.open_form,
                             "calendar",
                             variant="soft",
@@ -96,7 +99,7 @@ def manage_card() -> rx.Component:
                     rx.cond(
                         ~cancelling,
                         _action(
-                            "Reduce Licenses",
+                            t("Reduce Licenses"),
                             ReduceLicensesState.open_form,
                             "user-minus",
                             variant="soft",
@@ -105,7 +108,7 @@ def manage_card() -> rx.Component:
                     rx.cond(
                         ~S.is_monthly & ~cancelling & (S.switches_to_monthly == ""),
                         _action(
-                            "Switch to Monthly at Renewal",
+                            t("Switch to Monthly at Renewal"),
                             SwitchMonthlyState.open_form,
                             "calendar-clock",
                             variant="soft",
@@ -114,7 +117,7 @@ def manage_card() -> rx.Component:
                     rx.cond(
                         cancelling,
                         _action(
-                            "Resume Subscription",
+                            t("Resume Subscription"),
                             CancelState.resume,
                             "rotate-ccw",
                             variant="soft",
@@ -122,7 +125,7 @@ def manage_card() -> rx.Component:
                             loading=CancelState.pending,
                         ),
                         _action(
-                            "Cancel Subscription",
+                            t("Cancel Subscription"),
                             CancelState.open_form,
                             "circle-x",
                             variant="soft",
@@ -133,10 +136,12 @@ def manage_card() -> rx.Component:
                     spacing="2",
                     width="100%",
                 ),
-                _action("Purchase Unlimited Version", UpgradeState.open_form, "sparkles", size="3"),
+                _action(
+                    t("Purchase Unlimited Version"), UpgradeState.open_form, "sparkles", size="3"
+                ),
             ),
             _action(
-                "Billing Details",
+                t("Billing Details"),
                 BillingDetailsState.open_form,
                 "building-2",
                 variant="soft",

@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex_base.vars.base import VarData
 
+from billing_app.components.text import t
 from billing_app.states.activity import ActivityState
+from billing_app.states.page import PageState
+
+# Intl.DateTimeFormat options (dateStyle/timeStyle cannot be combined with timeZoneName).
+_TIME_FORMAT = (
+    "{year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', "
+    "timeZoneName: 'short'}"
+)
+
+
+def _local_time(instant: rx.Var) -> rx.Var:
+    """An ISO 8601 instant as the viewer's browser writes it: the tab's language, the browser's
+    time zone and its offset ("Mar 4, 2026, 10:05 AM GMT+1", "04.03.2026, 10:05 MEZ")."""
+    return rx.Var(
+        f"new Intl.DateTimeFormat({PageState.locale!s}, {_TIME_FORMAT})"
+        f".format(new Date({instant!s}))",
+        _var_type=str,
+        _var_data=VarData.merge(instant._get_all_var_data(), PageState.locale._get_all_var_data()),
+    )
 
 
 def _entry(entry: rx.Var) -> rx.Component:
@@ -22,7 +42,7 @@ def _entry(entry: rx.Var) -> rx.Component:
             align="start",
         ),
         rx.text(
-            entry.when,
+            rx.el.time(_local_time(entry.at), date_time=entry.at),
             " · ",
             entry.who,
             size="1",
@@ -39,7 +59,7 @@ def _entry(entry: rx.Var) -> rx.Component:
 
 
 def _empty() -> rx.Component:
-    return rx.text("No activity yet.", size="2", color_scheme="gray", padding_y="24px")
+    return rx.text(t("No activity yet."), size="2", color_scheme="gray", padding_y="24px")
 
 
 def _list() -> rx.Component:
@@ -49,7 +69,7 @@ def _list() -> rx.Component:
             rx.box(
                 rx.foreach(ActivityState.entries, _entry),
                 role="list",
-                aria_label="Activity",
+                aria_label=t("Activity"),
                 width="100%",
             ),
             _empty(),
@@ -57,7 +77,7 @@ def _list() -> rx.Component:
         rx.cond(
             ActivityState.has_more,
             rx.button(
-                "Load more",
+                t("Load more"),
                 on_click=ActivityState.load_more,
                 loading=ActivityState.loading_more,
                 variant="soft",
@@ -71,15 +91,15 @@ def _list() -> rx.Component:
 def activity_tab() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Activity", size="3", as_="h2"),
-            rx.text("Times are in UTC.", size="1", color_scheme="gray"),
+            rx.heading(t("Activity"), size="3", as_="h2"),
+            rx.text(t("Times are in your time zone."), size="1", color_scheme="gray"),
             rx.cond(
                 ActivityState.loading,
                 rx.center(
                     rx.spinner(),
                     padding_y="24px",
                     width="100%",
-                    aria_label="Loading activity",
+                    aria_label=t("Loading activity"),
                     role="status",
                 ),
                 _list(),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.components.dialogs import dialog, field, footer, inline_error
-from billing_app.services.countries import COUNTRIES
+from billing_app.components.text import localized_component, t
+from billing_app.services.countries import countries
 from billing_app.states.billing_details import BillingDetailsState
 
 # Native selects: a list of 249 countries is typed through and scrolled best by the browser's own.
@@ -21,7 +22,7 @@ _SELECT_STYLE = {
 }
 
 
-def _input(label: str, control_id: str, value: rx.Var, on_change, **props) -> rx.Component:
+def _input(label: str | rx.Var, control_id: str, value: rx.Var, on_change, **props) -> rx.Component:
     return field(
         label,
         rx.input(value=value, on_change=on_change, id=control_id, width="100%", **props),
@@ -32,10 +33,14 @@ def _input(label: str, control_id: str, value: rx.Var, on_change, **props) -> rx
 def _country() -> rx.Component:
     s = BillingDetailsState
     return field(
-        "Country",
+        t("Country"),
         rx.el.select(
-            rx.el.option("Choose a country", value=""),
-            *[rx.el.option(name, value=code) for code, name in COUNTRIES],
+            rx.el.option(t("Choose a country"), value=""),
+            localized_component(
+                lambda locale: rx.fragment(
+                    *[rx.el.option(name, value=code) for code, name in countries(locale)]
+                )
+            ),
             value=s.country,
             on_change=s.set_country,
             id="billing-country",
@@ -51,9 +56,9 @@ def _tax_id() -> rx.Component:
     s = BillingDetailsState
     return rx.vstack(
         field(
-            "Tax ID type",
+            t("Tax ID type"),
             rx.el.select(
-                rx.el.option("No tax ID", value=""),
+                rx.el.option(t("No tax ID"), value=""),
                 rx.foreach(
                     s.tax_id_options, lambda option: rx.el.option(option[1], value=option[0])
                 ),
@@ -67,7 +72,7 @@ def _tax_id() -> rx.Component:
         rx.cond(
             s.tax_id_type != "",
             field(
-                "Tax ID",
+                t("Tax ID"),
                 rx.input(
                     value=s.tax_id_value,
                     on_change=s.set_tax_id_value,
@@ -76,12 +81,16 @@ def _tax_id() -> rx.Component:
                     width="100%",
                 ),
                 "billing-tax-id",
-                rx.text("For example ", s.tax_id_example, size="1", color_scheme="gray"),
+                rx.text(
+                    t("For example %(example)s", example=s.tax_id_example),
+                    size="1",
+                    color_scheme="gray",
+                ),
             ),
             rx.cond(
                 (s.country != "") & (s.tax_id_options.length() == 0),
                 rx.text(
-                    "Stripe has no tax ID type for this country.", size="1", color_scheme="gray"
+                    t("Stripe has no tax ID type for this country."), size="1", color_scheme="gray"
                 ),
             ),
         ),
@@ -94,12 +103,12 @@ def billing_details_dialog() -> rx.Component:
     s = BillingDetailsState
     return dialog(
         s,
-        "Billing Details",
-        "Printed on your invoices from now on; invoices already issued stay as they are.",
-        _input("Company name", "billing-name", s.name, s.set_name, auto_complete="organization"),
-        _input("Address", "billing-line1", s.line1, s.set_line1, auto_complete="address-line1"),
+        t("Billing Details"),
+        t("Printed on your invoices from now on; invoices already issued stay as they are."),
+        _input(t("Company name"), "billing-name", s.name, s.set_name, auto_complete="organization"),
+        _input(t("Address"), "billing-line1", s.line1, s.set_line1, auto_complete="address-line1"),
         _input(
-            "Address line 2 (optional)",
+            t("Address line 2 (optional)"),
             "billing-line2",
             s.line2,
             s.set_line2,
@@ -107,19 +116,19 @@ def billing_details_dialog() -> rx.Component:
         ),
         rx.grid(
             _input(
-                "Postal code",
+                t("Postal code"),
                 "billing-postal-code",
                 s.postal_code,
                 s.set_postal_code,
                 auto_complete="postal-code",
             ),
-            _input("City", "billing-city", s.city, s.set_city, auto_complete="address-level2"),
+            _input(t("City"), "billing-city", s.city, s.set_city, auto_complete="address-level2"),
             columns=rx.breakpoints(initial="1", xs="2"),
             spacing="3",
             width="100%",
         ),
         _input(
-            "State or region (optional)",
+            t("State or region (optional)"),
             "billing-region",
             s.region,
             s.set_region,
@@ -127,7 +136,7 @@ def billing_details_dialog() -> rx.Component:
         ),
         _country(),
         _input(
-            "Invoice email",
+            t("Invoice email"),
             "billing-email",
             s.email,
             s.set_email,
@@ -136,5 +145,5 @@ def billing_details_dialog() -> rx.Component:
         ),
         _tax_id(),
         inline_error(s.error),
-        footer(s, "Save", s.submit),
+        footer(s, t("Save"), s.submit),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.components.dialogs import card_form, dialog, footer, inline_error
+from billing_app.components.text import t
 from billing_app.states.card import CardState
 from billing_app.states.page import PageState
 
@@ -17,19 +18,23 @@ def _current_card() -> rx.Component:
             rx.icon("credit-card", size=20),
             rx.vstack(
                 rx.text(
-                    rx.cond(S.card_label != "", S.card_label, "No card on file"),
+                    rx.cond(S.card_label != "", S.card_label, t("No card on file")),
                     size="2",
                     weight="medium",
                 ),
                 rx.cond(
                     S.card_expiry != "",
-                    rx.text("Expires ", S.card_expiry, size="1", color_scheme="gray"),
+                    rx.text(t("Expires "), S.card_expiry, size="1", color_scheme="gray"),
                 ),
                 spacing="0",
             ),
             rx.spacer(),
             rx.link(
-                "Change Card", on_click=CardState.change_card, href="#", size="2", id="change-card"
+                t("Change Card"),
+                on_click=CardState.change_card,
+                href="#",
+                size="2",
+                id="change-card",
             ),
             align="center",
             width="100%",
@@ -43,13 +48,13 @@ def card_dialog() -> rx.Component:
     s = CardState
     return dialog(
         s,
-        "Update Credit Card",
-        "The card used for your invoices.",
+        t("Update Credit Card"),
+        t("The card used for your invoices."),
         _current_card(),
         rx.cond(
             S.unpaid_amount != "",
             rx.text(
-                "Saving a new card also pays the open invoice of ",
+                t("Saving a new card also pays the open invoice of "),
                 S.unpaid_amount,
                 ".",
                 size="2",
@@ -60,7 +65,7 @@ def card_dialog() -> rx.Component:
             rx.vstack(
                 card_form(s),
                 inline_error(s.error),
-                footer(s, "Save Card", s.submit, disabled=~s.card_ready),
+                footer(s, t("Save Card"), s.submit, disabled=~s.card_ready),
                 spacing="3",
                 width="100%",
             ),
@@ -68,7 +73,7 @@ def card_dialog() -> rx.Component:
                 inline_error(s.error),
                 rx.hstack(
                     rx.button(
-                        "Close",
+                        t("Close"),
                         variant="soft",
                         color_scheme="gray",
                         on_click=s.close,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.text import t
 from billing_app.states.dialogs import CARD_ELEMENT_ID
 
 
@@ -50,7 +51,7 @@ def footer(state, label: str, on_click, disabled: rx.Var | bool = False) -> rx.C
     """ "Close" and the confirming button, which spins and is disabled while pending."""
     return rx.hstack(
         rx.button(
-            "Close",
+            t("Close"),
             variant="soft",
             color_scheme="gray",
             on_click=state.close,
@@ -100,19 +101,19 @@ def card_form(state) -> rx.Component:
     """Stripe.js mounts the card inputs into #card-element; only Stripe sees the card data."""
     return rx.vstack(
         field(
-            "Name on card",
+            t("Name on card"),
             rx.input(
                 value=state.card_name,
                 on_change=state.set_card_name,
                 id="card-name",
-                placeholder="Jane Doe",
+                placeholder=t("Jane Doe"),
                 auto_complete="cc-name",
                 width="100%",
             ),
             "card-name",
         ),
         rx.vstack(
-            rx.text("Card details", size="2", weight="medium"),
+            rx.text(t("Card details"), size="2", weight="medium"),
             rx.box(
                 id=CARD_ELEMENT_ID,
                 padding="10px",
@@ -123,8 +124,10 @@ def card_form(state) -> rx.Component:
                 class_name="card-element",
             ),
             rx.text(
-                "Card number, expiry date (MM/YYYY) and CVC. Card details go straight to Stripe, "
-                "never to us.",
+                t(
+                    "Card number, expiry date (MM/YYYY) and CVC. Card details go straight to "
+                    "Stripe, never to us."
+                ),
                 size="1",
                 color_scheme="gray",
             ),
@@ -132,7 +135,7 @@ def card_form(state) -> rx.Component:
                 ~state.card_ready & (state.error == ""),
                 rx.hstack(
                     rx.spinner(size="1"),
-                    rx.text("Loading the secure card form…", size="1", color_scheme="gray"),
+                    rx.text(t("Loading the secure card form…"), size="1", color_scheme="gray"),
                     align="center",
                 ),
             ),
@@ -153,7 +156,7 @@ def agreement(state, conditions: rx.Component) -> rx.Component:
             border_radius="6px",
             width="100%",
         ),
-        rx.checkbox("I Agree", checked=state.agreed, on_change=state.set_agreed, id="i-agree"),
+        rx.checkbox(t("I Agree"), checked=state.agreed, on_change=state.set_agreed, id="i-agree"),
         spacing="2",
         width="100%",
     )

@@ -7,20 +7,24 @@ Every sentence is one literal, so that it can go into the translation catalogue 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reflex as rx
 
-from billing_app.components.purchase import unit_prices
+from billing_app.components.purchase import monthly_price, yearly_price
+from billing_app.components.text import localized, t
+from billing_app.i18n import N_
 
-HELP_TITLE = "How to Purchase the Unlimited Version"
+HELP_TITLE = N_("How to Purchase the Unlimited Version")
 # The steps as the real form asks them (components/purchase.py: upgrade_dialog).
 PURCHASE_STEPS = (
-    'Click "Purchase Unlimited Version" on the Plan tab.',
-    "Enter the number of licenses: one for each user.",
-    "Choose Monthly or Yearly billing. The form shows the total.",
-    "Enter the name on the card and the card details: number, expiry date (MM/YYYY) and CVC.",
-    'Read the conditions and check the "I Agree" box.',
-    'Click "Subscribe". If your bank asks, confirm the payment.',
-    (
+    N_('Click "Purchase Unlimited Version" on the Plan tab.'),
+    N_("Enter the number of licenses: one for each user."),
+    N_("Choose Monthly or Yearly billing. The form shows the total."),
+    N_("Enter the name on the card and the card details: number, expiry date (MM/YYYY) and CVC."),
+    N_('Read the conditions and check the "I Agree" box.'),
+    N_('Click "Subscribe". If your bank asks, confirm the payment.'),
+    N_(
         "The page now shows the Unlimited Version. Users of your allowed email domains activate "
         "their licenses in the connector; add other domains on the User Management tab."
     ),
@@ -29,13 +33,13 @@ PURCHASE_STEPS = (
 
 def _features(title: str, items: tuple[str, ...], icon: str, color: str) -> rx.Component:
     return rx.vstack(
-        rx.heading(title, size="2", as_="h3"),
+        rx.heading(t(title), size="2", as_="h3"),
         rx.el.ul(
             *(
                 rx.el.li(
                     rx.hstack(
                         rx.icon(icon, size=16, color=rx.color(color, 11), flex_shrink="0"),
-                        rx.text(item, size="2"),
+                        rx.text(t(item), size="2"),
                         spacing="2",
                         align="start",
                     ),
@@ -52,10 +56,10 @@ def _features(title: str, items: tuple[str, ...], icon: str, color: str) -> rx.C
     )
 
 
-def _price(label: str, amount: str) -> rx.Component:
+def _price(label: str, amount: Callable[[str], str]) -> rx.Component:
     return rx.hstack(
-        rx.text(label, size="2", color_scheme="gray"),
-        rx.text(amount, size="3", weight="bold"),
+        rx.text(t(label), size="2", color_scheme="gray"),
+        rx.text(localized(amount), size="3", weight="bold"),
         justify="between",
         align="center",
         width="100%",
@@ -68,7 +72,7 @@ def _help_dialog() -> rx.Component:
         rx.dialog.trigger(
             rx.button(
                 rx.icon("circle-help", size=16),
-                HELP_TITLE,
+                t(HELP_TITLE),
                 variant="ghost",
                 size="2",
                 id="how-to-purchase",
@@ -78,15 +82,15 @@ def _help_dialog() -> rx.Component:
             )
         ),
         rx.dialog.content(
-            rx.dialog.title(HELP_TITLE, size="4"),
+            rx.dialog.title(t(HELP_TITLE), size="4"),
             rx.dialog.description(
-                "Everything is done on this page.",
+                t("Everything is done on this page."),
                 size="2",
                 color_scheme="gray",
                 margin_bottom="12px",
             ),
             rx.el.ol(
-                *(rx.el.li(rx.text(step, size="2")) for step in PURCHASE_STEPS),
+                *(rx.el.li(rx.text(t(step), size="2")) for step in PURCHASE_STEPS),
                 # Radix resets list styles: the numbers are the point of these steps.
                 style={
                     "listStyleType": "decimal",
@@ -98,7 +102,7 @@ def _help_dialog() -> rx.Component:
                 margin="0",
             ),
             rx.hstack(
-                rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
+                rx.dialog.close(rx.button(t("Close"), variant="soft", color_scheme="gray")),
                 justify="end",
                 width="100%",
                 padding_top="16px",
@@ -112,27 +116,26 @@ def _help_dialog() -> rx.Component:
 
 
 def free_plan_card() -> rx.Component:
-    monthly, yearly = unit_prices()
     return rx.card(
         rx.vstack(
-            rx.heading("Free version and Unlimited Version", size="3", as_="h2"),
+            rx.heading(t("Free version and Unlimited Version"), size="3", as_="h2"),
             rx.grid(
                 _features(
-                    "Free version",
+                    N_("Free version"),
                     (
-                        "The connector's free features, at no cost.",
-                        "No licenses: your users cannot activate the Unlimited Version.",
+                        N_("The connector's free features, at no cost."),
+                        N_("No licenses: your users cannot activate the Unlimited Version."),
                     ),
                     "minus",
                     "gray",
                 ),
                 _features(
-                    "Unlimited Version",
+                    N_("Unlimited Version"),
                     (
-                        "One license for each user of your allowed email domains.",
-                        "Add licenses or remove users at any time.",
-                        "Monthly or yearly billing, invoices as PDF.",
-                        "Cancel at any time: it ends with the paid period.",
+                        N_("One license for each user of your allowed email domains."),
+                        N_("Add licenses or remove users at any time."),
+                        N_("Monthly or yearly billing, invoices as PDF."),
+                        N_("Cancel at any time: it ends with the paid period."),
                     ),
                     "check",
                     "grass",
@@ -142,8 +145,8 @@ def free_plan_card() -> rx.Component:
                 width="100%",
             ),
             rx.box(
-                _price("Per license per month", monthly),
-                _price("Per license per year", yearly),
+                _price(N_("Per license per month"), monthly_price),
+                _price(N_("Per license per year"), yearly_price),
                 padding="10px",
                 background=rx.color("gray", 2),
                 border_radius="6px",

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.text import t
 from billing_app.states.history import HistoryState
 
-_STATUS_COLORS = {"Paid": "grass", "Open": "amber", "Void": "gray"}
+_STATUS_COLORS = {"paid": "grass", "open": "amber", "void": "gray"}
 
 
-def _status(status: rx.Var) -> rx.Component:
+def _status(invoice: rx.Var) -> rx.Component:
+    # Coloured by Stripe's status, labelled in the tab's language.
     return rx.badge(
-        status, color_scheme=rx.match(status, *_STATUS_COLORS.items(), "gray"), variant="soft"
+        invoice.status,
+        color_scheme=rx.match(invoice.state, *_STATUS_COLORS.items(), "gray"),
+        variant="soft",
     )
 
 
@@ -28,9 +32,9 @@ def _pdf_button(label: str, icon: str, on_click: rx.EventSpec, variant: str) -> 
 
 def _actions(invoice: rx.Var) -> rx.Component:
     return rx.hstack(
-        _pdf_button("Open", "external-link", HistoryState.open_invoice(invoice.id), "soft"),
+        _pdf_button(t("Open"), "external-link", HistoryState.open_invoice(invoice.id), "soft"),
         _pdf_button(
-            "Download",
+            t("Download"),
             "download",
             HistoryState.download_invoice(invoice.id, invoice.number),
             "ghost",
@@ -53,7 +57,7 @@ def _invoice(invoice: rx.Var) -> rx.Component:
             rx.spacer(),
             rx.vstack(
                 rx.text(invoice.amount, size="2", weight="medium", white_space="nowrap"),
-                _status(invoice.status),
+                _status(invoice),
                 align="end",
                 spacing="1",
             ),
@@ -81,9 +85,9 @@ def _invoice(invoice: rx.Var) -> rx.Component:
 def _empty() -> rx.Component:
     return rx.vstack(
         rx.icon("receipt", size=28, color=rx.color("gray", 9)),
-        rx.text("No invoices yet", size="2", weight="medium"),
+        rx.text(t("No invoices yet"), size="2", weight="medium"),
         rx.text(
-            "Your invoices appear here after the first payment.",
+            t("Your invoices appear here after the first payment."),
             size="1",
             color_scheme="gray",
             align="center",
@@ -102,7 +106,7 @@ def _error() -> rx.Component:
         rx.cond(
             HistoryState.invoices.length() == 0,
             rx.button(
-                "Try again",
+                t("Try again"),
                 size="1",
                 variant="soft",
                 color_scheme="red",
@@ -123,7 +127,7 @@ def _list() -> rx.Component:
             rx.box(
                 rx.foreach(HistoryState.invoices, _invoice),
                 role="list",
-                aria_label="Invoices",
+                aria_label=t("Invoices"),
                 width="100%",
             ),
             rx.cond(HistoryState.error == "", _empty()),
@@ -132,7 +136,7 @@ def _list() -> rx.Component:
         rx.cond(
             HistoryState.has_more,
             rx.button(
-                "Load more",
+                t("Load more"),
                 on_click=HistoryState.load_more,
                 loading=HistoryState.loading_more,
                 variant="soft",
@@ -146,14 +150,14 @@ def _list() -> rx.Component:
 def history_tab() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Invoices", size="3", as_="h2"),
+            rx.heading(t("Invoices"), size="3", as_="h2"),
             rx.cond(
                 HistoryState.loading,
                 rx.center(
                     rx.spinner(),
                     padding_y="24px",
                     width="100%",
-                    aria_label="Loading invoices",
+                    aria_label=t("Loading invoices"),
                     role="status",
                 ),
                 _list(),

@@ -14,19 +14,23 @@ from billing_app.components.dialogs import (
     inline_error,
     license_count_input,
 )
+from billing_app.components.text import t
 from billing_app.plans import Interval
 from billing_app.services.money import format_money
 from billing_app.settings import get_settings
 from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 
 
-def unit_prices() -> tuple[str, str]:
-    """The Unlimited Version's price of one license per month and per year, from the settings."""
+def monthly_price(locale: str) -> str:
+    """One license of the Unlimited Version per month (settings), formatted for `locale`."""
     s = get_settings()
-    return (
-        format_money(s.billing_price_monthly_cents, s.billing_currency),
-        format_money(s.billing_price_yearly_cents, s.billing_currency),
-    )
+    return format_money(s.billing_price_monthly_cents, s.billing_currency, locale)
+
+
+def yearly_price(locale: str) -> str:
+    """One license of the Unlimited Version per year (settings), formatted for `locale`."""
+    s = get_settings()
+    return format_money(s.billing_price_yearly_cents, s.billing_currency, locale)
 
 
 def _amount_line(label: str, value: rx.Var, strong: bool = True) -> rx.Component:
@@ -41,24 +45,26 @@ def _amount_line(label: str, value: rx.Var, strong: bool = True) -> rx.Component
 def additional_license_dialog() -> rx.Component:
     s = LicensePurchaseState
     conditions = rx.text(
-        "Each license lets one more user of your allowed domains use the Unlimited Version. The "
-        "amount below is charged to your card on file today, prorated for the rest of the current "
-        "billing period; from the next invoice on, the new recurring amount applies until you "
-        "cancel. Charges are not refunded when users are removed.",
+        t(
+            "Each license lets one more user of your allowed domains use the Unlimited Version. "
+            "The amount below is charged to your card on file today, prorated for the rest of the "
+            "current billing period; from the next invoice on, the new recurring amount applies "
+            "until you cancel. Charges are not refunded when users are removed."
+        ),
         size="1",
     )
     return dialog(
         s,
-        "Purchase Form",
-        "Add licenses to your Unlimited Version subscription.",
+        t("Purchase Form"),
+        t("Add licenses to your Unlimited Version subscription."),
         field(
-            "How many extra licenses?",
+            t("How many extra licenses?"),
             license_count_input(s.count, s.set_count, "extra-licenses"),
             "extra-licenses",
             rx.cond(
                 s.count_error != "",
                 rx.text(s.count_error, size="1", color_scheme="red"),
-                rx.text("A whole number from 1 to 1000.", size="1", color_scheme="gray"),
+                rx.text(t("A whole number from 1 to 1000."), size="1", color_scheme="gray"),
             ),
         ),
         rx.card(
@@ -66,16 +72,16 @@ def additional_license_dialog() -> rx.Component:
                 s.previewing,
                 rx.hstack(
                     rx.spinner(size="1"),
-                    rx.text("Asking Stripe for the price…", size="2"),
+                    rx.text(t("Asking Stripe for the price…"), size="2"),
                     align="center",
                 ),
                 rx.vstack(
                     _amount_line(
-                        rx.cond(s.is_credit, "Credited today", "Charged today (prorated)"),
+                        rx.cond(s.is_credit, t("Credited today"), t("Charged today (prorated)")),
                         rx.cond(s.charged_now != "", s.charged_now, "—"),
                     ),
                     _amount_line(
-                        "New recurring amount",
+                        t("New recurring amount"),
                         rx.cond(s.recurring != "", s.recurring, "—"),
                         strong=False,
                     ),
@@ -89,7 +95,7 @@ def additional_license_dialog() -> rx.Component:
         ),
         agreement(s, conditions),
         inline_error(s.error),
-        footer(s, "Add License", s.submit, disabled=~s.can_submit),
+        footer(s, t("Add License"), s.submit, disabled=~s.can_submit),
     )
 
 
@@ -103,19 +109,20 @@ def _interval_option(value: str, label: str) -> rx.Component:
 
 def upgrade_dialog() -> rx.Component:
     s = UpgradeState
-    monthly, yearly = unit_prices()
     conditions = rx.text(
-        "Your card is charged the total below today and again at the start of each billing period "
-        "until you cancel. You can add licenses, switch to yearly billing or cancel at any time "
-        "from this page.",
+        t(
+            "Your card is charged the total below today and again at the start of each billing "
+            "period until you cancel. You can add licenses, switch to yearly billing or cancel at "
+            "any time from this page."
+        ),
         size="1",
     )
     return dialog(
         s,
-        "Purchase Unlimited Version",
-        "Licenses for every user of your allowed email domains.",
+        t("Purchase Unlimited Version"),
+        t("Licenses for every user of your allowed email domains."),
         field(
-            "Number of licenses",
+            t("Number of licenses"),
             rx.input(
                 value=s.licenses,
                 on_change=s.set_licenses,
@@ -133,24 +140,30 @@ def upgrade_dialog() -> rx.Component:
             ),
         ),
         rx.vstack(
-            rx.text("Billing", size="2", weight="medium"),
+            rx.text(t("Billing"), size="2", weight="medium"),
             rx.radio_group.root(
                 rx.vstack(
-                    _interval_option(Interval.MONTH, f"Monthly — {monthly} per license per month"),
-                    _interval_option(Interval.YEAR, f"Yearly — {yearly} per license per year"),
+                    _interval_option(
+                        Interval.MONTH,
+                        t("Monthly — %(price)s per license per month", price=monthly_price),
+                    ),
+                    _interval_option(
+                        Interval.YEAR,
+                        t("Yearly — %(price)s per license per year", price=yearly_price),
+                    ),
                     spacing="2",
                 ),
                 value=s.interval,
                 on_change=s.set_interval,
-                aria_label="Billing",
+                aria_label=t("Billing"),
             ),
             spacing="1",
             width="100%",
         ),
-        _amount_line("Total", rx.cond(s.total != "", s.total, "—")),
+        _amount_line(t("Total"), rx.cond(s.total != "", s.total, "—")),
         card_form(s),
         agreement(s, conditions),
         inline_error(s.error),
-        footer(s, "Subscribe", s.submit, disabled=~s.can_submit),
+        footer(s, t("Subscribe"), s.submit, disabled=~s.can_submit),
         modal=False,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.text import t
 from billing_app.states.page import DENIED_MESSAGE, PageState
 
 MAX_WIDTH = "760px"
@@ -25,11 +26,11 @@ def test_mode_badge() -> rx.Component:
     return rx.cond(
         PageState.test_mode,
         rx.badge(
-            "Test mode",
+            t("Test mode"),
             color_scheme="orange",
             variant="soft",
             high_contrast=True,
-            title="Payments go to a local Stripe emulator",
+            title=t("Payments go to a local Stripe emulator"),
         ),
     )
 
@@ -37,7 +38,7 @@ def test_mode_badge() -> rx.Component:
 def header() -> rx.Component:
     return rx.vstack(
         rx.hstack(
-            rx.text("Billing", size="1", color_scheme="gray", weight="medium"),
+            rx.text(t("Billing"), size="1", color_scheme="gray", weight="medium"),
             rx.spacer(),
             test_mode_badge(),
             rx.badge(
@@ -59,8 +60,8 @@ def denied() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.icon("lock", size=28, color=rx.color("gray", 10)),
-            rx.heading("Billing Page unavailable", size="4", as_="h1"),
-            rx.text(DENIED_MESSAGE, color_scheme="gray", align="center"),
+            rx.heading(t("Billing Page unavailable"), size="4", as_="h1"),
+            rx.text(t(DENIED_MESSAGE), color_scheme="gray", align="center"),
             align="center",
             spacing="3",
             padding_y="24px",
@@ -72,5 +73,9 @@ def denied() -> rx.Component:
 
 def loading() -> rx.Component:
     return rx.center(
-        rx.spinner(size="3"), padding_y="64px", width="100%", aria_label="Loading", role="status"
+        rx.spinner(size="3"),
+        padding_y="64px",
+        width="100%",
+        aria_label=t("Loading"),
+        role="status",
     )

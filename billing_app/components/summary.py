@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.text import t
 from billing_app.states.page import PageState
 from billing_app.states.renewal_changes import KeepCurrentState
 
@@ -28,9 +29,9 @@ def _licenses() -> rx.Component:
     return rx.vstack(
         rx.text(
             rx.text.strong(used),
-            " of ",
+            t(" of "),
             rx.text.strong(purchased),
-            " licenses used",
+            t(" licenses used"),
             size="2",
             id="licenses-summary",
         ),
@@ -39,7 +40,7 @@ def _licenses() -> rx.Component:
             max=100,
             size="1",
             width="140px",
-            aria_label="Licenses used",
+            aria_label=t("Licenses used"),
         ),
         align="end",
         spacing="1",
@@ -49,12 +50,12 @@ def _licenses() -> rx.Component:
 def _next_invoice() -> rx.Component:
     return rx.cond(
         S.cancels_on != "",
-        rx.badge("Cancels on ", S.cancels_on, color_scheme="amber"),
+        rx.badge(t("Cancels on "), S.cancels_on, color_scheme="amber"),
         rx.cond(
             S.next_invoice_amount != "",
             rx.text(
                 rx.text.strong(S.next_invoice_amount),
-                " on ",
+                t(" on "),
                 S.next_invoice_date,
                 size="2",
             ),
@@ -97,11 +98,11 @@ def _card() -> rx.Component:
                 spacing="2",
                 align="center",
             ),
-            rx.text("Expires ", S.card_expiry, size="1", color_scheme="gray"),
+            rx.text(t("Expires "), S.card_expiry, size="1", color_scheme="gray"),
             align="end",
             spacing="0",
         ),
-        rx.text("No card on file", size="2", color_scheme="gray"),
+        rx.text(t("No card on file"), size="2", color_scheme="gray"),
     )
 
 
@@ -125,36 +126,38 @@ def summary_card() -> rx.Component:
     unlimited = S.is_unlimited
     return rx.card(
         rx.vstack(
-            rx.heading("Subscription", size="3", as_="h2"),
-            _row("Plan", rx.text(S.plan_label, size="2", weight="medium")),
-            rx.cond(unlimited, _row("Billing", rx.text(S.interval_label, size="2"))),
-            _row("Licenses", _licenses()),
-            rx.cond(unlimited, _row("Next invoice", _next_invoice())),
+            rx.heading(t("Subscription"), size="3", as_="h2"),
+            _row(t("Plan"), rx.text(S.plan_label, size="2", weight="medium")),
+            rx.cond(unlimited, _row(t("Billing"), rx.text(S.interval_label, size="2"))),
+            _row(t("Licenses"), _licenses()),
+            rx.cond(unlimited, _row(t("Next invoice"), _next_invoice())),
             _scheduled(
                 S.renews_with,
-                "Keep current licenses",
+                t("Keep current licenses"),
                 KeepCurrentState.keep_licenses,
                 "scheduled-licenses",
             ),
             _scheduled(
                 S.switches_to_monthly,
-                "Keep yearly billing",
+                t("Keep yearly billing"),
                 KeepCurrentState.keep_yearly,
                 "scheduled-monthly",
             ),
-            _row("Card", _card()),
+            _row(t("Card"), _card()),
             _row(
-                "Billing details",
+                t("Billing details"),
                 rx.cond(
                     S.billing_details != "",
                     rx.text(S.billing_details, size="2", id="billing-details-summary"),
-                    rx.text("Not set", size="2", color_scheme="gray", id="billing-details-summary"),
+                    rx.text(
+                        t("Not set"), size="2", color_scheme="gray", id="billing-details-summary"
+                    ),
                 ),
             ),
             rx.cond(
                 ~unlimited,
                 rx.callout(
-                    "You are on the free version of the connector.",
+                    t("You are on the free version of the connector."),
                     icon="info",
                     size="1",
                     color_scheme="gray",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.components.dialogs import inline_error
+from billing_app.components.text import t
 from billing_app.states.page import PageState
 from billing_app.states.users import (
     DOMAIN_FIELD_PREFIX,
@@ -24,9 +25,9 @@ def _licenses_line() -> rx.Component:
     return rx.vstack(
         rx.text(
             rx.text.strong(used),
-            " of ",
+            t(" of "),
             rx.text.strong(purchased),
-            " licenses used",
+            t(" licenses used"),
             size="2",
             id="users-licenses",
         ),
@@ -35,10 +36,10 @@ def _licenses_line() -> rx.Component:
             PageState.summary.is_unlimited & (over > 0),
             rx.callout(
                 rx.text(
-                    "More users than licenses: remove ",
+                    t("More users than licenses: remove "),
                     rx.text.strong(over),
-                    rx.cond(over == 1, " user", " users"),
-                    " or purchase more licenses. New users cannot be added until then.",
+                    rx.cond(over == 1, t(" user"), t(" users")),
+                    t(" or purchase more licenses. New users cannot be added until then."),
                 ),
                 icon="triangle-alert",
                 color_scheme="amber",
@@ -70,10 +71,13 @@ def _user(user: rx.Var) -> rx.Component:
     return rx.el.div(
         rx.el.div(
             rx.el.span(user.email, class_name="user-email"),
-            rx.el.span("Activated ", user.activated, class_name="user-activated"),
+            rx.el.span(t("Activated "), user.activated, class_name="user-activated"),
             class_name="user-text",
         ),
-        _remove_button("Remove " + user.email, RemoveUserState.ask_remove(user.email)),
+        _remove_button(
+            t("Remove %(email)s", email=user.email),
+            RemoveUserState.ask_remove(user.email),
+        ),
         class_name="user-row",
     )
 
@@ -86,7 +90,7 @@ def _pager() -> rx.Component:
             rx.icon("chevron-left", size=16),
             variant="soft",
             size="1",
-            aria_label="Previous page",
+            aria_label=t("Previous page"),
             disabled=UsersState.page_index == 0,
             on_click=UsersState.previous_page,
         ),
@@ -94,7 +98,7 @@ def _pager() -> rx.Component:
             rx.icon("chevron-right", size=16),
             variant="soft",
             size="1",
-            aria_label="Next page",
+            aria_label=t("Next page"),
             disabled=UsersState.page_index >= UsersState.page_count - 1,
             on_click=UsersState.next_page,
         ),
@@ -108,7 +112,11 @@ def _user_list() -> rx.Component:
     return rx.cond(
         UsersState.loading,
         rx.center(
-            rx.spinner(), padding_y="24px", width="100%", aria_label="Loading users", role="status"
+            rx.spinner(),
+            padding_y="24px",
+            width="100%",
+            aria_label=t("Loading users"),
+            role="status",
         ),
         rx.cond(
             UsersState.total_users > 0,
@@ -116,8 +124,8 @@ def _user_list() -> rx.Component:
             rx.text(
                 rx.cond(
                     UsersState.search != "",
-                    "No user matches your search.",
-                    "No user has activated a license yet.",
+                    t("No user matches your search."),
+                    t("No user has activated a license yet."),
                 ),
                 size="2",
                 color_scheme="gray",
@@ -131,7 +139,7 @@ def _add_user_form() -> rx.Component:
     return rx.form(
         rx.vstack(
             rx.text(
-                "Add a user",
+                t("Add a user"),
                 as_="label",
                 custom_attrs={"htmlFor": NEW_USER_INPUT_ID},
                 size="2",
@@ -147,7 +155,7 @@ def _add_user_form() -> rx.Component:
                     flex="1",
                     min_width="0",
                 ),
-                rx.button("Add user", type="submit"),
+                rx.button(t("Add user"), type="submit"),
                 width="100%",
             ),
             inline_error(UsersState.add_error, id="add-user-error"),
@@ -163,11 +171,13 @@ def _add_user_form() -> rx.Component:
 def _confirm_removal() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
-            rx.alert_dialog.title("Remove this user?"),
+            rx.alert_dialog.title(t("Remove this user?")),
             rx.alert_dialog.description(
                 rx.text.strong(RemoveUserState.confirm_email),
-                " loses the license at once: the connector stops working for them at its next "
-                "check.",
+                t(
+                    " loses the license at once: the connector stops working for them at its next "
+                    "check."
+                ),
                 size="2",
                 overflow_wrap="anywhere",
             ),
@@ -175,14 +185,14 @@ def _confirm_removal() -> rx.Component:
                 # Keyboard users start on "No" (the safe answer); Tab reaches "Yes".
                 rx.alert_dialog.cancel(
                     rx.button(
-                        "No",
+                        t("No"),
                         variant="soft",
                         color_scheme="gray",
                         on_click=RemoveUserState.cancel_remove,
                         auto_focus=True,
                     ),
                 ),
-                rx.button("Yes", color_scheme="red", on_click=RemoveUserState.remove_user),
+                rx.button(t("Yes"), color_scheme="red", on_click=RemoveUserState.remove_user),
                 justify="end",
                 spacing="3",
                 margin_top="16px",
@@ -197,7 +207,7 @@ def _confirm_removal() -> rx.Component:
 def users_section() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Activated Add-on users", size="3", as_="h2"),
+            rx.heading(t("Activated Add-on users"), size="3", as_="h2"),
             _licenses_line(),
             rx.input(
                 rx.input.slot(rx.icon("search", size=16)),
@@ -205,8 +215,8 @@ def users_section() -> rx.Component:
                 on_change=UsersState.set_search,
                 debounce_timeout=300,
                 type="search",
-                placeholder="Search users",
-                aria_label="Search users",
+                placeholder=t("Search users"),
+                aria_label=t("Search users"),
                 width="100%",
             ),
             _user_list(),
@@ -238,12 +248,15 @@ def _domain_row(domain: rx.Var, index: rx.Var) -> rx.Component:
             name=f"{DOMAIN_FIELD_PREFIX}{index}",
             on_change=lambda value: DomainsState.edit_domain(index, value),
             placeholder="example.com",
-            aria_label="Allowed domain " + (index + 1).to_string(),
+            aria_label=t("Allowed domain %(number)s", number=(index + 1).to_string()),
             auto_complete=False,
             flex="1",
             min_width="0",
         ),
-        _remove_button("Remove domain " + domain, DomainsState.remove_domain_row(index)),
+        _remove_button(
+            t("Remove domain %(domain)s", domain=domain.to(str)),
+            DomainsState.remove_domain_row(index),
+        ),
         width="100%",
         align="center",
         class_name="domain-row",
@@ -255,17 +268,17 @@ def _orphaned_users_offer() -> rx.Component:
         DomainsState.orphaned_message != "",
         rx.callout(
             rx.vstack(
-                rx.text(DomainsState.orphaned_message, " Release their licenses?"),
+                rx.text(DomainsState.orphaned_message, t(" Release their licenses?")),
                 rx.hstack(
                     rx.button(
-                        "Release them",
+                        t("Release them"),
                         size="1",
                         color_scheme="amber",
                         loading=DomainsState.releasing,
                         on_click=DomainsState.release_orphaned_users,
                     ),
                     rx.button(
-                        "Keep them",
+                        t("Keep them"),
                         size="1",
                         variant="soft",
                         color_scheme="gray",
@@ -289,9 +302,9 @@ def domains_section() -> rx.Component:
     return rx.card(
         rx.form(
             rx.vstack(
-                rx.heading("Email Domain allowed to use licenses", size="3", as_="h2"),
+                rx.heading(t("Email Domain allowed to use licenses"), size="3", as_="h2"),
                 rx.text(
-                    "Only users with an email address at these domains can activate a license.",
+                    t("Only users with an email address at these domains can activate a license."),
                     size="1",
                     color_scheme="gray",
                 ),
@@ -301,13 +314,13 @@ def domains_section() -> rx.Component:
                 rx.hstack(
                     rx.button(
                         rx.icon("plus", size=16),
-                        "Add domain",
+                        t("Add domain"),
                         type="button",
                         variant="soft",
                         on_click=DomainsState.add_domain_row,
                     ),
                     rx.spacer(),
-                    rx.button("Update", type="submit"),
+                    rx.button(t("Update"), type="submit"),
                     width="100%",
                 ),
                 _orphaned_users_offer(),

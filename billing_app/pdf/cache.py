@@ -31,7 +31,6 @@ from billing_app.pdf.invoice import InvoiceDocument, Paper
 
 log = logging.getLogger(__name__)
 
-LOCALE = "en"  # the only language invoices are written in, so far
 MEMORY_ENTRIES = 128  # a PDF is ~20–60 KB
 _memory: OrderedDict[str, bytes] = OrderedDict()
 _lock = threading.Lock()
@@ -41,7 +40,7 @@ def digest(document: InvoiceDocument, paper: Paper) -> str:
     shown = {
         "template": invoice.TEMPLATE_VERSION,
         "fpdf2": fpdf.FPDF_VERSION,
-        "locale": LOCALE,
+        "locale": document.locale,
         "paper": paper,
         "fallback_fonts": [path.name for path in fonts.installed_fallback_fonts()],
         "document": dataclasses.asdict(document),

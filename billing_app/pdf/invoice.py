@@ -26,6 +26,7 @@ from fpdf.enums import (
     YPos,
 )
 
+from billing_app.i18n import N_, _, use_locale
 from billing_app.pdf import fonts
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ INK = (33, 37, 41)
 MUTED = (104, 112, 122)
 RULE = (218, 222, 227)
 HEADING_FILL = (244, 245, 248)
-STAMP_COLORS = {"PAID": (34, 139, 84), "VOID": (130, 136, 145)}
+# The stamps, as InvoiceDocument.stamp names them; their words are translated when drawn.
+STAMP_COLORS = {N_("PAID"): (34, 139, 84), N_("VOID"): (130, 136, 145)}
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,11 @@ class InvoiceDocument:
     lines: tuple[DocumentLine, ...]
     totals: tuple[TotalRow, ...]
     note: str  # e.g. "All amounts in US dollars (USD)."
+    # The language of the labels ("en", "de"); the texts above are already written in it.
+    locale: str = "en"
 
     def texts(self) -> list[str]:
-        """Every piece of text that comes from data (labels are ours, in ASCII)."""
+        """Every piece of text that comes from data (labels are ours, drawable with DejaVu)."""
         parties = [self.seller.name, *self.seller.lines, self.buyer.name, *self.buyer.lines]
         lines = [text for line in self.lines for text in (line.description, line.detail)]
         return [self.number, self.period, *parties, *lines]
@@ -154,28 +158,40 @@ class _InvoicePDF(FPDF):
         self.set_y(-14)
         self.set_font(FAMILY, "", 8)
         self.set_text_color(*MUTED)
-        self.cell(self.epw - PAGE_NUMBER_WIDTH, 5, f"Invoice {self.document.number}")
+        self.cell(
+            self.epw - PAGE_NUMBER_WIDTH,
+            5,
+            _("Invoice %(number)s") % {"number": self.document.number},
+        )
         # Left-aligned: fpdf2 measures "{nb}" before the page count replaces it,
         # so right-aligned text would end short of the margin.
-        self.cell(PAGE_NUMBER_WIDTH, 5, f"Page {self.page_no()} of {{nb}}")
+        self.cell(
+            PAGE_NUMBER_WIDTH,
+            5,
+            _("Page %(page)s of %(pages)s") % {"page": self.page_no(), "pages": "{nb}"},
+        )
 
 
 def render_invoice(
     document: InvoiceDocument, *, paper: Paper = "a4", fallback_fonts: Sequence[Path] | None = None
 ) -> bytes:
-    """The invoice as PDF bytes. `fallback_fonts`: by default the CJK fonts installed here."""
-    pdf = _InvoicePDF(document, paper)
-    pdf.use_fonts(fonts.installed_fallback_fonts() if fallback_fonts is None else fallback_fonts)
-    pdf.set_title(f"Invoice {document.number}")
-    pdf.set_author(document.seller.name)
-    pdf.set_margins(MARGIN, MARGIN, MARGIN)
-    pdf.set_auto_page_break(True, margin=BOTTOM_MARGIN)
-    pdf.add_page()
-    _header(pdf, document)
-    _parties_and_facts(pdf, document)
-    _lines_table(pdf, document)
-    _totals(pdf, document)
-    return bytes(pdf.output())
+    """The invoice as PDF bytes, labelled in the document's locale. `fallback_fonts`: by default
+    the CJK fonts installed here."""
+    with use_locale(document.locale):
+        pdf = _InvoicePDF(document, paper)
+        pdf.use_fonts(
+            fonts.installed_fallback_fonts() if fallback_fonts is None else fallback_fonts
+        )
+        pdf.set_title(_("Invoice %(number)s") % {"number": document.number})
+        pdf.set_author(document.seller.name)
+        pdf.set_margins(MARGIN, MARGIN, MARGIN)
+        pdf.set_auto_page_break(True, margin=BOTTOM_MARGIN)
+        pdf.add_page()
+        _header(pdf, document)
+        _parties_and_facts(pdf, document)
+        _lines_table(pdf, document)
+        _totals(pdf, document)
+        return bytes(pdf.output())
 
 
 def _strings(values: tuple) -> Iterator[str]:
@@ -210,7 +226,7 @@ def _header(pdf: FPDF, document: InvoiceDocument) -> None:
     pdf.set_xy(right, top)
     pdf.set_text_color(*INK)
     pdf.set_font(FAMILY, "B", 22)
-    pdf.cell(_half_width(pdf), 10, "INVOICE", align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.cell(_half_width(pdf), 10, _("INVOICE"), align="R", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_font(FAMILY, "", 10)
     pdf.set_text_color(*MUTED)
     pdf.cell(_half_width(pdf), 5, document.number, align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -225,7 +241,7 @@ def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
     width = _half_width(pdf)
     pdf.set_font(FAMILY, "B", 8)
     pdf.set_text_color(*MUTED)
-    pdf.cell(width, 5, "BILL TO", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(width, 5, _("BILL TO"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*INK)
     pdf.set_font(FAMILY, "B", 11)
     _text_lines(pdf, width, 5.5, document.buyer.name)
@@ -237,18 +253,18 @@ def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
     right = pdf.l_margin + width + 10
     pdf.set_y(top)
     facts = (
-        ("Invoice number", document.number),
-        ("Issue date", document.issue_date),
-        ("Billing period", document.period or "—"),
-        ("Status", document.status),
+        (_("Invoice number"), document.number, False),
+        (_("Issue date"), document.issue_date, False),
+        (_("Billing period"), document.period or "—", False),
+        (_("Status"), document.status, True),
     )
-    for label, value in facts:
+    for label, value, strong in facts:
         pdf.set_x(right)
         pdf.set_font(FAMILY, "", 9)
         pdf.set_text_color(*MUTED)
         pdf.cell(30, 5.5, label)
         pdf.set_text_color(*INK)
-        pdf.set_font(FAMILY, "B" if label == "Status" else "", 9)
+        pdf.set_font(FAMILY, "B" if strong else "", 9)
         _text_lines(pdf, width - 30, 5.5, value, align="R")
     pdf.set_y(max(left_bottom, pdf.get_y()) + 8)
 
@@ -258,10 +274,10 @@ def _parties_and_facts(pdf: FPDF, document: InvoiceDocument) -> None:
 # custom invoice item) is cut into rows of ROW_PART_LINES lines. A cell has one style: a
 # line's detail (its period, "Prorated") is a line of its own below the description.
 COLUMNS = (
-    ("Description", 96, "LEFT"),
-    ("Qty", 14, "RIGHT"),
-    ("Unit price", 32, "RIGHT"),
-    ("Amount", 32, "RIGHT"),
+    (N_("Description"), 96, "LEFT"),
+    (N_("Qty"), 14, "RIGHT"),
+    (N_("Unit price"), 32, "RIGHT"),
+    (N_("Amount"), 32, "RIGHT"),
 )
 LINE_HEIGHT = 4.6
 PADDING = (2.2, 2.0)  # inside each cell: top and bottom, left and right
@@ -271,13 +287,13 @@ MUTED_TEXT = FontFace(family=FAMILY, emphasis="", size_pt=8, color=MUTED)
 
 
 def _lines_table(pdf: FPDF, document: InvoiceDocument) -> None:
-    description_width = pdf.epw * COLUMNS[0][1] / sum(width for _, width, _ in COLUMNS)
+    description_width = pdf.epw * COLUMNS[0][1] / sum(width for _title, width, _a in COLUMNS)
     pdf.set_font(FAMILY, "", 9)  # the cells' style
     pdf.set_text_color(*INK)
     pdf.set_draw_color(*RULE)
     with pdf.table(
-        col_widths=[width for _, width, _ in COLUMNS],
-        text_align=[align for _, _, align in COLUMNS],
+        col_widths=[width for _title, width, _a in COLUMNS],
+        text_align=[align for _title, _w, align in COLUMNS],
         v_align=VAlign.T,
         line_height=LINE_HEIGHT,
         padding=PADDING,
@@ -285,9 +301,9 @@ def _lines_table(pdf: FPDF, document: InvoiceDocument) -> None:
         headings_style=HEADINGS,
         repeat_headings=TableHeadingsDisplay.ON_TOP_OF_EVERY_PAGE,
     ) as table:
-        table.row([title for title, _, _ in COLUMNS])
+        table.row([_(title) for title, _w, _a in COLUMNS])
         if not document.lines:
-            table.row().cell("No lines", colspan=len(COLUMNS), style=MUTED_TEXT)
+            table.row().cell(_("No lines"), colspan=len(COLUMNS), style=MUTED_TEXT)
         for line in document.lines:
             description = "\n".join(text for text in (line.description, line.detail) if text)
             wrapped = pdf.multi_cell(
@@ -345,8 +361,8 @@ def _totals(pdf: FPDF, document: InvoiceDocument) -> None:
     _text_lines(pdf, 0, 4.5, document.note)
 
 
-def _stamp(pdf: FPDF, text: str, *, x: float, y: float) -> None:
-    color = STAMP_COLORS.get(text, MUTED)
+def _stamp(pdf: FPDF, stamp: str, *, x: float, y: float) -> None:
+    color, text = STAMP_COLORS.get(stamp, MUTED), _(stamp)
     pdf.set_font(FAMILY, "B", 22)
     width, height = pdf.get_string_width(text) + 10, 13.0
     with pdf.rotation(12, x + width / 2, y + height / 2):

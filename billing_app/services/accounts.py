@@ -155,12 +155,16 @@ def session_facts(connection: sa.Connection, account_id: int) -> SessionFacts | 
     return None if row is None else SessionFacts(bool(row[0]), row[1])
 
 
-def launch_url(settings: Settings, account: Account, email: str | None = None) -> str:
+def launch_url(
+    settings: Settings, account: Account, email: str | None = None, locale: str | None = None
+) -> str:
+    """A launch link; `locale` ("en", "de") fixes the page's language, else the browser's."""
     token = sign_launch_token(
         settings.launch_secret,
         account=account.slug,
         email=normalize_email(email) if email else account.admin_email,
         ttl_seconds=settings.billing_launch_ttl_seconds,
+        locale=locale,
     )
     return f"{settings.public_url}/?launch={token}"
 

@@ -10,16 +10,18 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from billing_app.i18n import N_, _, ngettext
 from billing_app.models import AuditLog
 from billing_app.plans import Interval
 from billing_app.services.audit import AuditAction, AuditOutcome
 from billing_app.services.money import format_money
-from billing_app.services.seats import exceeding_licenses, plural
+from billing_app.services.seats import exceeding_licenses
+from billing_app.services.summary import card_label
 
 PAGE_SIZE = 25
 MAX_MESSAGE_CHARS = 200
@@ -44,11 +46,11 @@ _SHOWN = frozenset(
 )
 _LAST4 = re.compile(r"\d{4}")
 _FAILURE_REASONS = {
-    "locked": "too many wrong passwords; try again later",
-    "plan_required": "the account has the free version",
-    "domain_not_allowed": "the email's domain is not allowed",
-    "no_free_license": "no free license",
-    "users_exceed_licenses": "more users than licenses",
+    "locked": N_("too many wrong passwords; try again later"),
+    "plan_required": N_("the account has the free version"),
+    "domain_not_allowed": N_("the email's domain is not allowed"),
+    "no_free_license": N_("no free license"),
+    "users_exceed_licenses": N_("more users than licenses"),
 }
 
 
@@ -57,7 +59,7 @@ class ActivityRow:
     """One audit entry as the Activity tab shows it."""
 
     id: str
-    when: str
+    at: str  # ISO 8601 UTC: the browser writes it in the viewer's time zone
     who: str
     what: str
     outcome: str
@@ -75,14 +77,14 @@ class ActivityPage:
 def actor_label(actor: str) -> str:
     """Who did it: the launch link's email for page actions, else the kind of actor."""
     if actor.startswith("billing-admin"):
-        return "Operator"
+        return _("Operator")
     if actor.lower().startswith(("stripe", "webhook")):
         return "Stripe"
     if actor.startswith("connector"):
-        return "Connector"
+        return _("Connector")
     if "@" in actor:
         return actor
-    return "System"
+    return _("System")
 
 
 def _shown_detail(raw: str) -> dict[str, Any]:
@@ -99,10 +101,15 @@ def _whitelisted(detail: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in detail.items() if key in _SHOWN}
 
 
+def _licenses(count: Any) -> str:
+    number = count if isinstance(count, int) else 0
+    return ngettext("%(count)s license", "%(count)s licenses", number) % {"count": count}
+
+
 def _charged(detail: dict[str, Any]) -> str:
     cents, currency = detail.get("charged_cents"), detail.get("currency")
     if isinstance(cents, int) and cents > 0 and isinstance(currency, str):
-        return f" — {format_money(cents, currency)} charged"
+        return " — " + _("%(amount)s charged") % {"amount": format_money(cents, currency)}
     return ""
 
 
@@ -114,64 +121,76 @@ def _amount(detail: dict[str, Any]) -> str:
 
 
 def _plan(detail: dict[str, Any]) -> str:
-    billed = "yearly" if detail.get("interval") == Interval.YEAR else "monthly"
-    return f"{plural(detail['licenses'], 'license')}, billed {billed}"
+    plan = (
+        _("%(licenses)s, billed yearly")
+        if detail.get("interval") == Interval.YEAR
+        else _("%(licenses)s, billed monthly")
+    )
+    return plan % {"licenses": _licenses(detail["licenses"])}
 
 
 def _was(detail: dict[str, Any]) -> str:
     previous = detail.get("previous_licenses")
-    return f" (was {previous})" if isinstance(previous, int) else ""
+    return _(" (was %(count)s)") % {"count": previous} if isinstance(previous, int) else ""
 
 
 def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
     email = str(detail.get("email", ""))
     match action:
         case None:
-            return "Other change"
+            return _("Other change")
         case AuditAction.LICENSE_RELEASE if email:
-            return f"Removed {email}"
+            return _("Removed %(email)s") % {"email": email}
         case AuditAction.LICENSE_ACTIVATE if email:
-            return f"Activated {email}"
+            return _("Activated %(email)s") % {"email": email}
         case AuditAction.ADD_LICENSES if "licenses" in detail:
-            return f"Added {plural(detail['licenses'], 'license')}{_charged(detail)}"
+            return _("Added %(licenses)s") % {"licenses": _licenses(detail["licenses"])} + (
+                _charged(detail)
+            )
         case AuditAction.REDUCE_LICENSES if "licenses" in detail:
-            return f"Licenses from the next renewal: {detail['licenses']}"
+            return _("Licenses from the next renewal: %(count)s") % {"count": detail["licenses"]}
         case AuditAction.PURCHASE_UNLIMITED if "licenses" in detail:
-            return f"Unlimited Version purchased: {_plan(detail)}{_charged(detail)}"
+            return _("Unlimited Version purchased: %(plan)s") % {"plan": _plan(detail)} + (
+                _charged(detail)
+            )
         case AuditAction.SUBSCRIPTION_CHANGED if "licenses" in detail:
-            return f"Subscription changed at Stripe: {_plan(detail)}{_was(detail)}"
+            return _("Subscription changed at Stripe: %(plan)s") % {"plan": _plan(detail)} + _was(
+                detail
+            )
         case AuditAction.USERS_EXCEED_LICENSES if isinstance(detail.get("users"), int) and (
             isinstance(detail.get("licenses"), int)
         ):
-            users, licenses = detail["users"], detail["licenses"]
-            return f"{exceeding_licenses(users, licenses)}: new users are refused until resolved"
+            return _("%(exceeding)s: new users are refused until resolved") % {
+                "exceeding": exceeding_licenses(detail["users"], detail["licenses"])
+            }
         case AuditAction.PAYMENT_FAILED | AuditAction.PAYMENT_SUCCEEDED if _amount(detail):
-            return f"Payment of {_amount(detail)}"
+            return _("Payment of %(amount)s") % {"amount": _amount(detail)}
         case AuditAction.PAYMENT_ACTION_REQUIRED if _amount(detail):
-            return f"Bank asks to confirm a payment of {_amount(detail)}"
+            return _("Bank asks to confirm a payment of %(amount)s") % {"amount": _amount(detail)}
         case AuditAction.CONVERT_YEARLY:
-            return f"{action.label}{_charged(detail)}"
+            return _(action.label) + _charged(detail)
         case AuditAction.CHANGE_CARD:
             brand, last4 = str(detail.get("card_brand", "")), str(detail.get("card_last4", ""))
             if ok and brand and _LAST4.fullmatch(last4):
-                return f"Card changed to {brand.title()} ending {last4}"
-            return action.label
+                return _("Card changed to %(card)s") % {"card": card_label(brand, last4)}
+            return _(action.label)
         case AuditAction.PAGE_SIGN_IN if not ok:
-            return "Sign-in failed"
+            return _("Sign-in failed")
         case AuditAction.PAGE_CHANGE_PASSWORD if not ok:
-            return "Password change failed"
+            return _("Password change failed")
         case _:
-            return action.label
+            return _(action.label)
 
 
 def _outcome(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
     if ok:
-        return "Done"
+        return _("Done")
     reason = str(detail.get("reason") or detail.get("result") or "")
-    why = _FAILURE_REASONS.get(reason) or str(detail.get("message", ""))[:MAX_MESSAGE_CHARS]
+    known = _FAILURE_REASONS.get(reason)
+    why = _(known) if known else str(detail.get("message", ""))[:MAX_MESSAGE_CHARS]
     if not why and action in (AuditAction.PAGE_SIGN_IN, AuditAction.PAGE_CHANGE_PASSWORD):
-        why = "wrong password"
-    return f"Failed: {why}" if why else "Failed"
+        why = _("wrong password")
+    return _("Failed: %(why)s") % {"why": why} if why else _("Failed")
 
 
 def describe(action: AuditAction, ok: bool, detail: dict[str, Any]) -> str:
@@ -179,12 +198,16 @@ def describe(action: AuditAction, ok: bool, detail: dict[str, Any]) -> str:
     return _what(action, ok, _whitelisted(detail))
 
 
-def format_when(at: datetime) -> str:
-    return f"{at.day} {at:%b %Y, %H:%M} UTC"
+def iso_instant(at: datetime) -> str:
+    """The entry's time for the browser, which shows it in the viewer's time zone: ISO 8601 UTC
+    (SQLite gives the stored UTC back without a zone)."""
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def display_row(entry: AuditLog) -> ActivityRow:
-    """One audit entry as the Activity tab shows it: when, who, what, outcome."""
+    """One audit entry as the Activity tab shows it: when (UTC, see `iso_instant`), who, what,
+    outcome, in the current locale."""
     try:
         action: AuditAction | None = AuditAction(entry.action)
     except ValueError:
@@ -193,7 +216,7 @@ def display_row(entry: AuditLog) -> ActivityRow:
     detail = _shown_detail(entry.detail)
     return ActivityRow(
         id=str(entry.id),
-        when=format_when(entry.at),
+        at=iso_instant(entry.at),
         who=actor_label(entry.actor),
         what=_what(action, ok, detail),
         outcome=_outcome(action, ok, detail),

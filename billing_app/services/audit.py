@@ -9,11 +9,13 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from billing_app.i18n import N_
 from billing_app.models import AuditLog, core_table, utcnow
 
 
 class AuditAction(StrEnum):
-    """Every action the log records; the value is what is stored, `label` what the page shows."""
+    """Every action the log records; the value is what is stored, `label` what the page shows
+    (English, the catalogue's msgid: translated where shown)."""
 
     label: str
 
@@ -23,59 +25,65 @@ class AuditAction(StrEnum):
         member.label = label
         return member
 
-    ACCOUNT_CREATE = "account.create", "Account created"
-    ACCOUNT_API_KEY = "account.api_key", "New connector API key issued"
-    ACCOUNT_SET_PASSWORD = "account.set_password", "Page password set"
-    ACCOUNT_CLEAR_PASSWORD = "account.clear_password", "Page password removed"
-    PAGE_LAUNCH = "page.launch", "Billing Page opened"
-    PAGE_SIGN_IN = "page.sign_in", "Signed in"
-    PAGE_CHANGE_PASSWORD = "page.change_password", "Password changed"
-    PURCHASE_UNLIMITED = "billing.purchase_unlimited", "Unlimited Version purchased"
+    ACCOUNT_CREATE = "account.create", N_("Account created")
+    ACCOUNT_API_KEY = "account.api_key", N_("New connector API key issued")
+    ACCOUNT_SET_PASSWORD = "account.set_password", N_("Page password set")
+    ACCOUNT_CLEAR_PASSWORD = "account.clear_password", N_("Page password removed")
+    PAGE_LAUNCH = "page.launch", N_("Billing Page opened")
+    PAGE_SIGN_IN = "page.sign_in", N_("Signed in")
+    PAGE_CHANGE_PASSWORD = "page.change_password", N_("Password changed")
+    PURCHASE_UNLIMITED = "billing.purchase_unlimited", N_("Unlimited Version purchased")
     PURCHASE_UNLIMITED_AUTHENTICATION = (
         "billing.purchase_unlimited.authentication_requested",
-        "Bank asked to confirm the Unlimited Version purchase",
+        N_("Bank asked to confirm the Unlimited Version purchase"),
     )
-    ADD_LICENSES = "billing.add_licenses", "Licenses added"
+    ADD_LICENSES = "billing.add_licenses", N_("Licenses added")
     ADD_LICENSES_AUTHENTICATION = (
         "billing.add_licenses.authentication_requested",
-        "Bank asked to confirm added licenses",
+        N_("Bank asked to confirm added licenses"),
     )
-    CHANGE_CARD = "billing.change_card", "Card changed"
+    CHANGE_CARD = "billing.change_card", N_("Card changed")
     CHANGE_CARD_AUTHENTICATION = (
         "billing.change_card.authentication_requested",
-        "Bank asked to confirm the open invoice's payment",
+        N_("Bank asked to confirm the open invoice's payment"),
     )
-    CONVERT_YEARLY = "billing.convert_yearly", "Switched to yearly billing"
+    CONVERT_YEARLY = "billing.convert_yearly", N_("Switched to yearly billing")
     CONVERT_YEARLY_AUTHENTICATION = (
         "billing.convert_yearly.authentication_requested",
-        "Bank asked to confirm the switch to yearly billing",
+        N_("Bank asked to confirm the switch to yearly billing"),
     )
-    CANCEL = "billing.cancel", "Subscription cancelled at period end — reason saved"
-    CANCEL_FEEDBACK = "billing.cancel_feedback", "Cancellation reason saved"
-    RESUME = "billing.resume", "Subscription resumed"
-    REDUCE_LICENSES = "billing.reduce_licenses", "Fewer licenses scheduled for the renewal"
-    SWITCH_MONTHLY = "billing.switch_monthly", "Monthly billing scheduled for the renewal"
-    KEEP_LICENSES = "billing.keep_licenses", "Scheduled license reduction undone"
-    KEEP_YEARLY = "billing.keep_yearly", "Scheduled switch to monthly billing undone"
-    CREATE_CUSTOMER = "billing.create_customer", "Stripe customer created"
-    BILLING_DETAILS = "billing.details", "Billing details updated"
-    AUTHENTICATE_PAYMENT = "billing.authenticate_payment", "Payment confirmed with the bank"
+    CANCEL = "billing.cancel", N_("Subscription cancelled at period end — reason saved")
+    CANCEL_FEEDBACK = "billing.cancel_feedback", N_("Cancellation reason saved")
+    RESUME = "billing.resume", N_("Subscription resumed")
+    REDUCE_LICENSES = "billing.reduce_licenses", N_("Fewer licenses scheduled for the renewal")
+    SWITCH_MONTHLY = "billing.switch_monthly", N_("Monthly billing scheduled for the renewal")
+    KEEP_LICENSES = "billing.keep_licenses", N_("Scheduled license reduction undone")
+    KEEP_YEARLY = "billing.keep_yearly", N_("Scheduled switch to monthly billing undone")
+    CREATE_CUSTOMER = "billing.create_customer", N_("Stripe customer created")
+    BILLING_DETAILS = "billing.details", N_("Billing details updated")
+    AUTHENTICATE_PAYMENT = "billing.authenticate_payment", N_("Payment confirmed with the bank")
     # Changes Stripe reports by webhook (a renewal, the Dashboard, the card network).
-    SUBSCRIPTION_CHANGED = "stripe.subscription_changed", "Subscription changed at Stripe"
-    SUBSCRIPTION_ENDED = "stripe.subscription_ended", "Subscription ended: back to the free version"
-    CANCEL_SCHEDULED = "stripe.cancel_scheduled", "Subscription set to cancel at period end"
-    PAYMENT_FAILED = "stripe.payment_failed", "Payment failed"
-    PAYMENT_ACTION_REQUIRED = "stripe.payment_action_required", "Bank asks to confirm a payment"
-    PAYMENT_SUCCEEDED = "stripe.payment_succeeded", "Open invoice paid"
+    SUBSCRIPTION_CHANGED = "stripe.subscription_changed", N_("Subscription changed at Stripe")
+    SUBSCRIPTION_ENDED = (
+        "stripe.subscription_ended",
+        N_("Subscription ended: back to the free version"),
+    )
+    CANCEL_SCHEDULED = "stripe.cancel_scheduled", N_("Subscription set to cancel at period end")
+    PAYMENT_FAILED = "stripe.payment_failed", N_("Payment failed")
+    PAYMENT_ACTION_REQUIRED = (
+        "stripe.payment_action_required",
+        N_("Bank asks to confirm a payment"),
+    )
+    PAYMENT_SUCCEEDED = "stripe.payment_succeeded", N_("Open invoice paid")
     USERS_EXCEED_LICENSES = (
         "seats.users_exceed_licenses",
-        "More users than licenses: new users are refused until resolved",
+        N_("More users than licenses: new users are refused until resolved"),
     )
-    SEED_SUBSCRIPTION = "seed.subscription", "Demo subscription created"
-    INVOICE_NUMBER = "invoice.number", "Invoices numbered"
-    DOMAINS_UPDATE = "domains.update", "Domains updated"
-    LICENSE_ACTIVATE = "license.activate", "User activated"
-    LICENSE_RELEASE = "license.release", "User removed"
+    SEED_SUBSCRIPTION = "seed.subscription", N_("Demo subscription created")
+    INVOICE_NUMBER = "invoice.number", N_("Invoices numbered")
+    DOMAINS_UPDATE = "domains.update", N_("Domains updated")
+    LICENSE_ACTIVATE = "license.activate", N_("User activated")
+    LICENSE_RELEASE = "license.release", N_("User removed")
 
 
 class AuditOutcome(StrEnum):

@@ -36,6 +36,7 @@ from sqlmodel import Session, SQLModel
 
 from billing_app.db import session_scope
 from billing_app.errors import MSG_ACCOUNT_MISSING, MSG_BUSY, ErrorCode, UserError
+from billing_app.i18n import N_, _, format_date, ngettext
 from billing_app.models import (
     Account,
     ActionStatus,
@@ -61,7 +62,7 @@ from billing_app.services.billing_details import (
     store_details,
 )
 from billing_app.services.money import format_money
-from billing_app.services.summary import format_date
+from billing_app.services.summary import card_label
 from billing_app.settings import Settings
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import MSG_AUTHENTICATION_FAILED, GatewayError
@@ -121,20 +122,23 @@ STALE_PENDING_AFTER = timedelta(minutes=15)
 # How old the proration instant of a preview may be when the customer confirms it.
 PREVIEW_VALID_FOR = timedelta(minutes=30)
 
-MSG_STALE_PAGE = (
+MSG_STALE_PAGE = N_(
     "Your subscription changed in another window. Review the new figures and confirm again."
 )
-MSG_ALREADY_YEARLY = "This subscription is already billed yearly."
-MSG_EXPIRED_FORM = "This form has expired. Please reload the page."
-MSG_PREVIEW_EXPIRED = "The price shown has expired. Please review the new price and confirm again."
-MSG_CANCELLING = "This subscription is set to cancel. Resume it first."
-MSG_SCHEDULED = (
+MSG_ALREADY_YEARLY = N_("This subscription is already billed yearly.")
+MSG_EXPIRED_FORM = N_("This form has expired. Please reload the page.")
+MSG_PREVIEW_EXPIRED = N_(
+    "The price shown has expired. Please review the new price and confirm again."
+)
+MSG_CANCELLING = N_("This subscription is set to cancel. Resume it first.")
+MSG_SCHEDULED = N_(
     "A change is scheduled for your next renewal. Undo it first, then switch to yearly billing."
 )
 
 
 class BillingError(UserError):
-    """A money action that cannot be done; the code says which rule or answer refused it."""
+    """A money action that cannot be done; the code says which rule or answer refused it. The
+    message is already in the current locale (`_()` at the raise)."""
 
     def __init__(self, message: str, code: ErrorCode) -> None:
         super().__init__(message, code)
@@ -182,11 +186,19 @@ class ChangePreview:
 
     @property
     def recurring(self) -> str:
-        return f"{format_money(self.recurring_cents, self.currency)} per {self.interval}"
+        return recurring_amount(self.recurring_cents, self.currency, self.interval)
 
     @property
     def is_credit(self) -> bool:
         return self.charged_now_cents < 0
+
+
+def recurring_amount(cents: int, currency: str, interval: str) -> str:
+    """ "$80.00 per month", "960,00 $ pro Jahr"."""
+    amount = format_money(cents, currency)
+    if interval == Interval.YEAR:
+        return _("%(amount)s per year") % {"amount": amount}
+    return _("%(amount)s per month") % {"amount": amount}
 
 
 def parse_license_count(value: Any, *, minimum: int = 1) -> int:
@@ -194,7 +206,8 @@ def parse_license_count(value: Any, *, minimum: int = 1) -> int:
     text = str(value).strip() if value is not None else ""
     if not text.isdigit() or not minimum <= int(text) <= MAX_LICENSES_PER_PURCHASE:
         raise BillingError(
-            f"Enter a whole number of licenses from {minimum} to {MAX_LICENSES_PER_PURCHASE}.",
+            _("Enter a whole number of licenses from %(minimum)s to %(maximum)s.")
+            % {"minimum": minimum, "maximum": MAX_LICENSES_PER_PURCHASE},
             ErrorCode.INVALID_LICENSE_COUNT,
         )
     return int(text)
@@ -331,24 +344,26 @@ Describe = Callable[[_Changed], str]
 def _require_subscription(account: Account) -> None:
     if account.plan != Plan.UNLIMITED or not account.stripe_subscription_id:
         raise BillingError(
-            "This account has no Unlimited Version subscription.", ErrorCode.NO_SUBSCRIPTION
+            _("This account has no Unlimited Version subscription."), ErrorCode.NO_SUBSCRIPTION
         )
 
 
 def _require_renewing(account: Account) -> None:
     _require_subscription(account)
     if account.cancel_at is not None:
-        raise BillingError(MSG_CANCELLING, ErrorCode.ALREADY_CANCELLING)
+        raise BillingError(_(MSG_CANCELLING), ErrorCode.ALREADY_CANCELLING)
 
 
 def _require_customer(_session: Session, account: Account) -> None:
     if not account.stripe_customer_id:
-        raise BillingError("Start again: the card form has expired.", ErrorCode.EXPIRED_FORM)
+        raise BillingError(_("Start again: the card form has expired."), ErrorCode.EXPIRED_FORM)
 
 
 def _charged(payment: InvoicePayment | None) -> str:
     if payment is not None and payment.amount_paid > 0:
-        return f" {format_money(payment.amount_paid, payment.currency)} was charged to your card."
+        return " " + _("%(amount)s was charged to your card.") % {
+            "amount": format_money(payment.amount_paid, payment.currency)
+        }
     return ""
 
 
@@ -389,7 +404,7 @@ class BillingService:
         with session_scope() as session:
             account = session.get(Account, account_id)
             if account is None:
-                raise BillingError(MSG_ACCOUNT_MISSING, ErrorCode.ACCOUNT_MISSING)
+                raise BillingError(_(MSG_ACCOUNT_MISSING), ErrorCode.ACCOUNT_MISSING)
             return account
 
     def _subscribed(self, account_id: int) -> Account:
@@ -452,10 +467,10 @@ class BillingService:
     def preview_yearly(self, account_id: int) -> ChangePreview:
         account = self._subscribed(account_id)
         if account.billing_interval != Interval.MONTH:
-            raise BillingError(MSG_ALREADY_YEARLY, ErrorCode.ALREADY_YEARLY)
+            raise BillingError(_(MSG_ALREADY_YEARLY), ErrorCode.ALREADY_YEARLY)
         if account.scheduled_at is not None:
             # The switch restarts the billing cycle: the renewal the schedule waits for moves.
-            raise BillingError(MSG_SCHEDULED, ErrorCode.CHANGE_SCHEDULED)
+            raise BillingError(_(MSG_SCHEDULED), ErrorCode.CHANGE_SCHEDULED)
         yearly = self._price_id(Interval.YEAR)
         return self._preview(
             account,
@@ -471,10 +486,10 @@ class BillingService:
         try:
             proration_date = int(value)
         except (TypeError, ValueError) as exc:
-            raise StalePage(MSG_PREVIEW_EXPIRED, ErrorCode.PREVIEW_EXPIRED) from exc
+            raise StalePage(_(MSG_PREVIEW_EXPIRED), ErrorCode.PREVIEW_EXPIRED) from exc
         now = self._now()
         if not now - PREVIEW_VALID_FOR.total_seconds() <= proration_date <= now + 5:
-            raise StalePage(MSG_PREVIEW_EXPIRED, ErrorCode.PREVIEW_EXPIRED)
+            raise StalePage(_(MSG_PREVIEW_EXPIRED), ErrorCode.PREVIEW_EXPIRED)
         return proration_date
 
     # The action frame -------------------------------------------------------------
@@ -502,7 +517,7 @@ class BillingService:
             if existing is not None and (
                 existing.account_id != account_id or existing.kind != kind
             ):
-                raise BillingError(MSG_EXPIRED_FORM, ErrorCode.EXPIRED_FORM)
+                raise BillingError(_(MSG_EXPIRED_FORM), ErrorCode.EXPIRED_FORM)
             if existing is not None and existing.status == ActionStatus.SUCCEEDED:
                 return ActionResult(existing.message, already_done=True)  # a double click, a retry
             progress: dict[str, Any] = (
@@ -515,11 +530,11 @@ class BillingService:
             )
             if existing is not None and existing.status == ActionStatus.PENDING and not waiting:
                 raise BillingError(
-                    "This change is already being processed. Please wait.", ErrorCode.IN_PROGRESS
+                    _("This change is already being processed. Please wait."), ErrorCode.IN_PROGRESS
                 )
             account = session.get(Account, account_id)
             if account is None:
-                raise BillingError(MSG_ACCOUNT_MISSING, ErrorCode.ACCOUNT_MISSING)
+                raise BillingError(_(MSG_ACCOUNT_MISSING), ErrorCode.ACCOUNT_MISSING)
             if existing is not None and waiting:
                 # Back from the bank's confirmation (`resume`), or the same form sent again while
                 # the bank waits (then the customer is asked again).
@@ -556,7 +571,7 @@ class BillingService:
                         {"action_id": action_id, "now": now, "new_progress": json.dumps(progress)},
                     )
             except IntegrityError as exc:  # another action of this account is pending
-                raise BillingError(MSG_BUSY, ErrorCode.BUSY) from exc
+                raise BillingError(_(MSG_BUSY), ErrorCode.BUSY) from exc
             return _Action(action_id, key, account, progress)
 
     @staticmethod
@@ -648,7 +663,7 @@ class BillingService:
                     **params,
                 )
             return ActionResult(
-                "Please confirm the payment with your bank.",
+                _("Please confirm the payment with your bank."),
                 client_secret=result.payment.client_secret,
                 payment_method_id=result.payment_method_id,
             )
@@ -716,7 +731,7 @@ class BillingService:
             gateway.void_invoice(payment.invoice_id, idempotency_key=key)
             subscription = gateway.retrieve_subscription(subscription.id)
         if not is_expected(subscription):
-            raise StalePage(MSG_STALE_PAGE, ErrorCode.STALE_PAGE)
+            raise StalePage(_(MSG_STALE_PAGE), ErrorCode.STALE_PAGE)
         self._note(action, sent=action.attempt)
         changed, payment = gateway.change_subscription(
             subscription,
@@ -731,7 +746,7 @@ class BillingService:
             return _Changed(changed, payment=payment)
         if payment is None:
             raise GatewayError(
-                "The payment service kept the change pending without an invoice.",
+                N_("The payment service kept the change pending without an invoice."),
                 code="unexpected_response",
             )
         return self._settle_change(action, changed, payment)
@@ -747,9 +762,11 @@ class BillingService:
             return _AwaitingCustomer(payment)
         # Declined, or the customer's authentication failed or was abandoned: the pending
         # update is discarded with its invoice, so nothing is left open or granted.
-        message = payment.failure_message if payment.failed else MSG_AUTHENTICATION_FAILED
+        message = payment.failure_message if payment.failed else _(MSG_AUTHENTICATION_FAILED)
         self.gateway.void_invoice(payment.invoice_id, idempotency_key=action.stripe_key)
-        raise _Failed(f"{message} Nothing was changed.", ErrorCode.PAYMENT_FAILED)
+        raise _Failed(
+            _("%(reason)s Nothing was changed.") % {"reason": message}, ErrorCode.PAYMENT_FAILED
+        )
 
     def add_licenses(
         self,
@@ -769,7 +786,7 @@ class BillingService:
         def check(_session: Session, stored: Account) -> None:
             _require_subscription(stored)
             if stored.licenses_purchased != expected:
-                raise StalePage(MSG_STALE_PAGE, ErrorCode.STALE_PAGE)
+                raise StalePage(_(MSG_STALE_PAGE), ErrorCode.STALE_PAGE)
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             # The subscription keeps its own price (a customer keeps the price they bought at).
@@ -783,7 +800,6 @@ class BillingService:
                 return self._keep_added_at_renewal(action, result, extra)
             return result
 
-        noun = "license" if extra == 1 else "licenses"
         return self._run(
             account_id=account_id,
             kind=ActionKind.ADD_LICENSES,
@@ -798,7 +814,13 @@ class BillingService:
                 "proration_date": when,
             },
             describe=lambda done: (
-                f"Added {extra} {noun}: you now have {expected + extra}.{_charged(done.payment)}"
+                ngettext(
+                    "Added %(count)s license: you now have %(total)s.",
+                    "Added %(count)s licenses: you now have %(total)s.",
+                    extra,
+                )
+                % {"count": extra, "total": expected + extra}
+                + _charged(done.payment)
             ),
         )
 
@@ -812,9 +834,9 @@ class BillingService:
         def check(_session: Session, stored: Account) -> None:
             _require_subscription(stored)
             if stored.billing_interval != Interval.MONTH:
-                raise BillingError(MSG_ALREADY_YEARLY, ErrorCode.ALREADY_YEARLY)
+                raise BillingError(_(MSG_ALREADY_YEARLY), ErrorCode.ALREADY_YEARLY)
             if stored.scheduled_at is not None:
-                raise BillingError(MSG_SCHEDULED, ErrorCode.CHANGE_SCHEDULED)
+                raise BillingError(_(MSG_SCHEDULED), ErrorCode.CHANGE_SCHEDULED)
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             return self._change(
@@ -833,7 +855,7 @@ class BillingService:
             resume=resume,
             params={"subscription": account.stripe_subscription_id, "proration_date": when},
             describe=lambda done: (
-                f"Your subscription is now billed yearly.{_charged(done.payment)}"
+                _("Your subscription is now billed yearly.") + _charged(done.payment)
             ),
         )
 
@@ -866,7 +888,7 @@ class BillingService:
         with session_scope() as session:
             stored = session.get(Account, account_id)
             if stored is None:
-                raise BillingError(MSG_ACCOUNT_MISSING, ErrorCode.ACCOUNT_MISSING)
+                raise BillingError(_(MSG_ACCOUNT_MISSING), ErrorCode.ACCOUNT_MISSING)
             stored.stripe_customer_id = customer_id
             audit.record(
                 session,
@@ -884,12 +906,14 @@ class BillingService:
             or len(setup_secret) > 200
         ):
             raise BillingError(
-                "The card was not confirmed. Please enter it again.", ErrorCode.CARD_NOT_CONFIRMED
+                _("The card was not confirmed. Please enter it again."),
+                ErrorCode.CARD_NOT_CONFIRMED,
             )
         payment_method = self.gateway.setup_intent_payment_method(setup_secret)
         if not payment_method:
             raise BillingError(
-                "The card was not confirmed. Please enter it again.", ErrorCode.CARD_NOT_CONFIRMED
+                _("The card was not confirmed. Please enter it again."),
+                ErrorCode.CARD_NOT_CONFIRMED,
             )
         return payment_method
 
@@ -945,13 +969,17 @@ class BillingService:
 
         def describe(done: _Changed) -> str:
             assert done.card is not None
-            message = f"Card saved: {done.card.brand.title()} ending {done.card.last4}."
+            message = _("Card saved: %(card)s.") % {
+                "card": card_label(done.card.brand, done.card.last4)
+            }
             if done.unpaid:
                 return (
-                    f"{message} But the open invoice could not be paid with it; try another card."
+                    message
+                    + " "
+                    + _("But the open invoice could not be paid with it; try another card.")
                 )
             if done.invoices_paid:
-                return f"{message} The open invoice is paid."
+                return message + " " + _("The open invoice is paid.")
             return message
 
         return self._run(
@@ -1026,7 +1054,7 @@ class BillingService:
                 "form": form_key,
                 "details": digest,
             },
-            describe=lambda _done: "Billing details saved. New invoices will show them.",
+            describe=lambda _done: _("Billing details saved. New invoices will show them."),
         )
 
     # The first purchase ---------------------------------------------------------------
@@ -1043,13 +1071,14 @@ class BillingService:
     ) -> ActionResult:
         quantity = parse_license_count(licenses)
         if interval not in tuple(Interval):
-            raise BillingError("Choose monthly or yearly billing.", ErrorCode.INVALID_INTERVAL)
+            raise BillingError(_("Choose monthly or yearly billing."), ErrorCode.INVALID_INTERVAL)
         interval = Interval(interval)
 
         def check(session: Session, account: Account) -> None:
             if account.plan == Plan.UNLIMITED:
                 raise BillingError(
-                    "This account already has the Unlimited Version.", ErrorCode.ALREADY_UNLIMITED
+                    _("This account already has the Unlimited Version."),
+                    ErrorCode.ALREADY_UNLIMITED,
                 )
             _require_customer(session, account)
             # Every user already using the connector needs a license.
@@ -1083,9 +1112,12 @@ class BillingService:
                         return _AwaitingCustomer(payment, payment_method)
                     self.gateway.discard_incomplete(subscription.id, idempotency_key=key)
                     message = (
-                        payment.failure_message if payment.failed else MSG_AUTHENTICATION_FAILED
+                        payment.failure_message if payment.failed else _(MSG_AUTHENTICATION_FAILED)
                     )
-                    raise _Failed(f"{message} Nothing was charged.", ErrorCode.PAYMENT_FAILED)
+                    raise _Failed(
+                        _("%(reason)s Nothing was charged.") % {"reason": message},
+                        ErrorCode.PAYMENT_FAILED,
+                    )
                 # An abandoned attempt's subscription (its first payment never made).
                 self.gateway.discard_incomplete(subscription.id, idempotency_key=key)
             card = self.gateway.attach_default_card(customer, payment_method, idempotency_key=key)
@@ -1103,8 +1135,6 @@ class BillingService:
                 return _Changed(subscription, card=card, payment=payment)
             return _AwaitingCustomer(payment, payment_method)
 
-        noun = "license" if quantity == 1 else "licenses"
-        billed = "yearly" if interval == Interval.YEAR else "monthly"
         return self._run(
             account_id=account_id,
             kind=ActionKind.PURCHASE_UNLIMITED,
@@ -1118,7 +1148,20 @@ class BillingService:
                 "setup_intent": _intent_of(setup_secret),
             },
             describe=lambda done: (
-                f"Welcome to the Unlimited Version: {quantity} {noun}, billed {billed}."
+                (
+                    ngettext(
+                        "Welcome to the Unlimited Version: %(count)s license, billed yearly.",
+                        "Welcome to the Unlimited Version: %(count)s licenses, billed yearly.",
+                        quantity,
+                    )
+                    if interval == Interval.YEAR
+                    else ngettext(
+                        "Welcome to the Unlimited Version: %(count)s license, billed monthly.",
+                        "Welcome to the Unlimited Version: %(count)s licenses, billed monthly.",
+                        quantity,
+                    )
+                )
+                % {"count": quantity}
             ),
         )
 
@@ -1130,10 +1173,13 @@ class BillingService:
         reason_text = str(reason or "").strip()
         features_text = str(additional_features or "").strip()
         if not reason_text:
-            raise BillingError("Please enter a reason for cancelling.", ErrorCode.INVALID_FEEDBACK)
+            raise BillingError(
+                _("Please enter a reason for cancelling."), ErrorCode.INVALID_FEEDBACK
+            )
         if len(reason_text) > MAX_FEEDBACK_CHARS or len(features_text) > MAX_FEEDBACK_CHARS:
             raise BillingError(
-                f"Please keep each answer under {MAX_FEEDBACK_CHARS} characters.",
+                _("Please keep each answer under %(count)s characters.")
+                % {"count": MAX_FEEDBACK_CHARS},
                 ErrorCode.INVALID_FEEDBACK,
             )
         comment = f"Reason: {reason_text}" + (
@@ -1144,7 +1190,7 @@ class BillingService:
             _require_subscription(account)
             if account.cancel_at is not None:
                 raise BillingError(
-                    "This subscription is already set to cancel.", ErrorCode.ALREADY_CANCELLING
+                    _("This subscription is already set to cancel."), ErrorCode.ALREADY_CANCELLING
                 )
             # The feedback is committed with the intent: it is kept whatever Stripe answers next.
             session.add(
@@ -1181,9 +1227,9 @@ class BillingService:
         def describe(done: _Changed) -> str:
             assert done.subscription is not None
             end = done.subscription.cancel_at or done.subscription.current_period_end
-            return (
-                f"Your subscription will end on {format_date(end)}. You can resume it until then."
-            )
+            return _("Your subscription will end on %(date)s. You can resume it until then.") % {
+                "date": format_date(end)
+            }
 
         return self._run(
             account_id=account_id,
@@ -1200,7 +1246,7 @@ class BillingService:
             _require_subscription(account)
             if account.cancel_at is None:
                 raise BillingError(
-                    "This subscription is not set to cancel.", ErrorCode.NOT_CANCELLING
+                    _("This subscription is not set to cancel."), ErrorCode.NOT_CANCELLING
                 )
 
         def work(action: _Action) -> _Changed:
@@ -1219,7 +1265,7 @@ class BillingService:
             params={"form": _form_id(form)},
             check=check,
             work=work,
-            describe=lambda _done: "Your subscription continues. Nothing else changed.",
+            describe=lambda _done: _("Your subscription continues. Nothing else changed."),
         )
 
     # Changes at the next renewal (fewer licenses, monthly billing) ----------------------------
@@ -1257,7 +1303,7 @@ class BillingService:
         gateway, key = self.gateway, action.stripe_key
         subscription = gateway.retrieve_subscription(str(action.account.stripe_subscription_id))
         if not is_expected(subscription):
-            raise StalePage(MSG_STALE_PAGE, ErrorCode.STALE_PAGE)
+            raise StalePage(_(MSG_STALE_PAGE), ErrorCode.STALE_PAGE)
         price_id, interval, quantity = target(subscription)
         scheduled = subscription.scheduled
         if (price_id, quantity) == (subscription.price_id, subscription.quantity):
@@ -1298,16 +1344,22 @@ class BillingService:
             _require_renewing(stored)
             if quantity >= stored.licenses_purchased:
                 raise BillingError(
-                    f"Choose fewer licenses than the {stored.licenses_purchased} you have now.",
+                    _("Choose fewer licenses than the %(count)s you have now.")
+                    % {"count": stored.licenses_purchased},
                     ErrorCode.NOT_FEWER_LICENSES,
                 )
             used = licenses_used(session, account_id)
             if quantity < used:
                 remove = used - quantity
                 raise BillingError(
-                    f"{used} users hold a license now. Remove {remove} "
-                    f"{'user' if remove == 1 else 'users'} in User Management first, "
-                    f"or keep at least {used} licenses.",
+                    ngettext(
+                        "%(used)s users hold a license now. Remove %(remove)s user in User "
+                        "Management first, or keep at least %(used)s licenses.",
+                        "%(used)s users hold a license now. Remove %(remove)s users in User "
+                        "Management first, or keep at least %(used)s licenses.",
+                        remove,
+                    )
+                    % {"used": used, "remove": remove},
                     ErrorCode.LICENSES_IN_USE,
                 )
 
@@ -1321,7 +1373,11 @@ class BillingService:
         def describe(done: _Changed) -> str:
             assert done.subscription is not None
             end = format_date(done.subscription.current_period_end)
-            return f"From your renewal on {end} you will have {quantity} licenses."
+            return ngettext(
+                "From your renewal on %(date)s you will have %(count)s license.",
+                "From your renewal on %(date)s you will have %(count)s licenses.",
+                quantity,
+            ) % {"date": end, "count": quantity}
 
         return self._run(
             account_id=account_id,
@@ -1341,11 +1397,11 @@ class BillingService:
             _require_renewing(stored)
             if stored.billing_interval != Interval.YEAR:
                 raise BillingError(
-                    "This subscription is already billed monthly.", ErrorCode.ALREADY_MONTHLY
+                    _("This subscription is already billed monthly."), ErrorCode.ALREADY_MONTHLY
                 )
             if stored.scheduled_interval == Interval.MONTH:
                 raise BillingError(
-                    "The switch to monthly billing is already scheduled.",
+                    _("The switch to monthly billing is already scheduled."),
                     ErrorCode.CHANGE_SCHEDULED,
                 )
 
@@ -1359,7 +1415,7 @@ class BillingService:
         def describe(done: _Changed) -> str:
             assert done.subscription is not None
             end = format_date(done.subscription.current_period_end)
-            return f"Your subscription switches to monthly billing on {end}."
+            return _("Your subscription switches to monthly billing on %(date)s.") % {"date": end}
 
         return self._run(
             account_id=account_id,
@@ -1384,8 +1440,8 @@ class BillingService:
             ),
             target=lambda sub: (*self._renewal_terms(sub)[:2], sub.quantity),
             messages=(
-                "No change of licenses is scheduled.",
-                "Your licenses stay as they are at the renewal.",
+                N_("No change of licenses is scheduled."),
+                N_("Your licenses stay as they are at the renewal."),
             ),
         )
 
@@ -1401,8 +1457,8 @@ class BillingService:
             ),
             target=lambda sub: (sub.price_id, sub.interval, self._renewal_terms(sub)[2]),
             messages=(
-                "No switch to monthly billing is scheduled.",
-                "Your subscription stays billed yearly.",
+                N_("No switch to monthly billing is scheduled."),
+                N_("Your subscription stays billed yearly."),
             ),
         )
 
@@ -1417,13 +1473,14 @@ class BillingService:
         target: Callable[[SubscriptionSnapshot], tuple[str, Interval, int]],
         messages: tuple[str, str],
     ) -> ActionResult:
-        """Undo one scheduled change (`messages`: when there is none, and when it is undone)."""
+        """Undo one scheduled change (`messages`, `N_()` constants: when there is none, and when
+        it is undone)."""
         nothing_scheduled, undone = messages
 
         def check(_session: Session, stored: Account) -> None:
             _require_subscription(stored)
             if not scheduled(stored):
-                raise BillingError(nothing_scheduled, ErrorCode.NOTHING_SCHEDULED)
+                raise BillingError(_(nothing_scheduled), ErrorCode.NOTHING_SCHEDULED)
 
         return self._run(
             account_id=account_id,
@@ -1434,7 +1491,7 @@ class BillingService:
             work=lambda action: self._schedule(
                 action, target=target, is_expected=lambda _sub: True
             ),
-            describe=lambda _done: undone,
+            describe=lambda _done: _(undone),
         )
 
     # A renewal waiting for the customer's authentication ---------------------------------------
@@ -1444,13 +1501,13 @@ class BillingService:
         account = self._load(account_id)
         if not account.unpaid_invoice_id:
             raise BillingError(
-                "There is no payment to authenticate.", ErrorCode.NOTHING_TO_AUTHENTICATE
+                _("There is no payment to authenticate."), ErrorCode.NOTHING_TO_AUTHENTICATE
             )
         payment = self.gateway.invoice_payment(account.unpaid_invoice_id)
         if not payment.needs_customer or payment.client_secret is None:
             self._try_resync(account_id)
             raise StalePage(
-                "This payment does not need authentication any more.",
+                _("This payment does not need authentication any more."),
                 ErrorCode.NOTHING_TO_AUTHENTICATE,
             )
         return payment.client_secret
@@ -1472,10 +1529,10 @@ class BillingService:
             )
         if not paid:
             raise BillingError(
-                f"{MSG_AUTHENTICATION_FAILED} You can try again or use another card.",
+                _(MSG_AUTHENTICATION_FAILED) + " " + _("You can try again or use another card."),
                 ErrorCode.AUTHENTICATION_FAILED,
             )
-        return "Thank you: the payment is confirmed."
+        return _("Thank you: the payment is confirmed.")
 
     # Re-sync (webhooks) -------------------------------------------------------------
 
@@ -1563,5 +1620,5 @@ def _intent_of(client_secret: Any) -> str:
 def _form_id(form: Any) -> str:
     text = str(form or "")
     if not 8 <= len(text) <= 64 or not text.isalnum():
-        raise BillingError(MSG_EXPIRED_FORM, ErrorCode.EXPIRED_FORM)
+        raise BillingError(_(MSG_EXPIRED_FORM), ErrorCode.EXPIRED_FORM)
     return text

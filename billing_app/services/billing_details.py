@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from billing_app.errors import ErrorCode, UserError
+from billing_app.i18n import N_, _
 from billing_app.models import Account
-from billing_app.services.countries import COUNTRY_NAMES
+from billing_app.services.countries import COUNTRY_NAMES, country_name
 from billing_app.services.emails import InvalidEmail, normalize_email
 from billing_app.stripe.snapshots import BillingDetails
 
@@ -109,12 +110,12 @@ _RULES: dict[str, tuple[TaxIdRule, ...]] = {
 # The longest each text may be (Stripe allows more; an invoice header has no room for it).
 MAX_CHARS = {"name": 200, "line1": 200, "line2": 200, "city": 100, "postal_code": 20, "state": 100}
 LABELS = {
-    "name": "company name",
-    "line1": "address",
-    "line2": "second address line",
-    "city": "city",
-    "postal_code": "postal code",
-    "state": "state or region",
+    "name": N_("company name"),
+    "line1": N_("address"),
+    "line2": N_("second address line"),
+    "city": N_("city"),
+    "postal_code": N_("postal code"),
+    "state": N_("state or region"),
 }
 
 
@@ -132,11 +133,16 @@ def normalize_tax_id(type_: str, value: str) -> str:
 def _text(form: Mapping[str, object], key: str) -> str:
     value = form.get(key)
     text = " ".join(value.split()) if isinstance(value, str) else ""
-    label = LABELS[key]
+    label = _(LABELS[key])
     if any(unicodedata.category(char).startswith("C") for char in text):
-        raise InvalidDetails(f"The {label} cannot contain control characters.")
+        raise InvalidDetails(
+            _("The %(field)s cannot contain control characters.") % {"field": label}
+        )
     if len(text) > MAX_CHARS[key]:
-        raise InvalidDetails(f"The {label} can have at most {MAX_CHARS[key]} characters.")
+        raise InvalidDetails(
+            _("The %(field)s can have at most %(count)s characters.")
+            % {"field": label, "count": MAX_CHARS[key]}
+        )
     return text
 
 
@@ -146,16 +152,23 @@ def _tax_id(form: Mapping[str, object], country: str) -> tuple[str, str]:
     value = raw if isinstance(raw, str) else ""
     if not type_:
         if value.strip():
-            raise InvalidDetails("Choose the type of your tax ID.")
+            raise InvalidDetails(_("Choose the type of your tax ID."))
         return "", ""
     rule = next((r for r in tax_id_rules(country) if r.type == type_), None)
     if rule is None:
-        raise InvalidDetails(f"Choose a tax ID type used in {COUNTRY_NAMES[country]}.")
+        raise InvalidDetails(
+            _("Choose a tax ID type used in %(country)s.") % {"country": country_name(country)}
+        )
     normalized = normalize_tax_id(type_, value[:100])
     if not normalized:
-        raise InvalidDetails(f"Enter your {rule.label} number, or choose “No tax ID”.")
+        raise InvalidDetails(
+            _("Enter your %(type)s number, or choose “No tax ID”.") % {"type": rule.label}
+        )
     if re.fullmatch(rule.pattern, normalized) is None:
-        raise InvalidDetails(f"Enter a valid {rule.label} number, such as {rule.example}.")
+        raise InvalidDetails(
+            _("Enter a valid %(type)s number, such as %(example)s.")
+            % {"type": rule.label, "example": rule.example}
+        )
     return type_, normalized
 
 
@@ -163,17 +176,17 @@ def parse_details(form: Mapping[str, object]) -> BillingDetails:
     """The form's values, checked and tidied (spaces collapsed); raise InvalidDetails otherwise."""
     name = _text(form, "name")
     if not name:
-        raise InvalidDetails("Enter the company name.")
+        raise InvalidDetails(_("Enter the company name."))
     country = str(form.get("country") or "")
     if not country:
-        raise InvalidDetails("Choose a country.")
+        raise InvalidDetails(_("Choose a country."))
     if country not in COUNTRY_NAMES:
-        raise InvalidDetails("Choose a country from the list.")
+        raise InvalidDetails(_("Choose a country from the list."))
     try:
         email = normalize_email(form.get("email"))
     except InvalidEmail as exc:
         raise InvalidDetails(
-            "Enter one invoice email address, such as billing@example.com."
+            _("Enter one invoice email address, such as billing@example.com.")
         ) from exc
     tax_id_type, tax_id_value = _tax_id(form, country)
     return BillingDetails(
@@ -218,5 +231,5 @@ def brief(details: BillingDetails | None) -> str:
     """One line for the summary: company, city and country, tax ID."""
     if details is None:
         return ""
-    place = ", ".join(p for p in (details.city, COUNTRY_NAMES.get(details.country, "")) if p)
+    place = ", ".join(p for p in (details.city, country_name(details.country)) if p)
     return " · ".join(p for p in (details.name, place, details.tax_id_value) if p)

@@ -1,10 +1,18 @@
 """ISO 3166-1 countries: alpha-2 code and English name, sorted by name.
 
 Generated once from Debian's iso-codes 4.15 (`iso_3166-1.json`, the `common_name` where it has
-one): a committed list rather than a dependency, for the Billing Details country select.
+one): a committed list rather than a dependency, for the Billing Details country select. Other
+languages' names are Babel's (CLDR), which has every one of these codes.
 """
 
 from __future__ import annotations
+
+import unicodedata
+from functools import cache
+
+from babel import Locale
+
+from billing_app.i18n import DEFAULT_LOCALE, get_locale
 
 COUNTRIES: tuple[tuple[str, str], ...] = (
     ("AF", "Afghanistan"),
@@ -258,3 +266,24 @@ COUNTRIES: tuple[tuple[str, str], ...] = (
     ("AX", "Åland Islands"),
 )
 COUNTRY_NAMES = dict(COUNTRIES)
+
+
+@cache
+def countries(locale: str) -> tuple[tuple[str, str], ...]:
+    """(code, name) in `locale`, sorted by name as a reader of it looks them up."""
+    if locale == DEFAULT_LOCALE:
+        return COUNTRIES
+    names = Locale.parse(locale).territories
+    named = [(code, names.get(code, english)) for code, english in COUNTRIES]
+    return tuple(sorted(named, key=lambda country: _sort_key(country[1])))
+
+
+def country_name(code: str) -> str:
+    """The country's name in the current locale ("" for a code not in the list)."""
+    return dict(countries(get_locale())).get(code, "")
+
+
+def _sort_key(name: str) -> str:
+    # "Österreich" beside "Oman", not after "Zypern" (accents do not decide the order).
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))

@@ -16,6 +16,7 @@ import idna
 from sqlmodel import Session, select
 
 from billing_app.errors import ErrorCode, UserError
+from billing_app.i18n import _
 from billing_app.models import Account, AllowedDomain
 from billing_app.services import audit
 
@@ -42,7 +43,8 @@ def to_ascii_domain(name: str) -> str:
     """The lower-case ASCII form of a host name (IDNA for international names); raise
     InvalidDomain."""
     invalid = InvalidDomain(
-        f"“{_shown(name)}” is not a valid domain. Enter one such as example.com."
+        _("“%(domain)s” is not a valid domain. Enter one such as example.com.")
+        % {"domain": _shown(name)}
     )
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii")
@@ -59,10 +61,13 @@ def to_ascii_domain(name: str) -> str:
 def normalize_domain(value: object) -> str:
     """What an admin typed as a domain ("  @Bücher.DE ") → its stored form ("xn--bcher-kva.de")."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidDomain("Enter a domain such as example.com.")
+        raise InvalidDomain(_("Enter a domain such as example.com."))
     text = value.strip().lstrip("@").strip()
     if "@" in text:
-        raise InvalidDomain(f"“{_shown(text)}” is an email address: enter only the part after @.")
+        raise InvalidDomain(
+            _("“%(text)s” is an email address: enter only the part after @.")
+            % {"text": _shown(text)}
+        )
     return to_ascii_domain(text.removesuffix("."))
 
 
@@ -83,15 +88,18 @@ def validate_domain_list(entries: Iterable[object], *, admin_domain: str) -> lis
             continue
         domain = normalize_domain(entry)
         if domain in domains:
-            raise InvalidDomain(f"{domain} is listed twice.")
+            raise InvalidDomain(_("%(domain)s is listed twice.") % {"domain": domain})
         if domain in public_webmail_domains() and domain != admin_domain:
             raise InvalidDomain(
-                f"{domain} is a public email provider: allowing it would let anyone use your "
-                "licenses."
+                _(
+                    "%(domain)s is a public email provider: allowing it would let anyone use "
+                    "your licenses."
+                )
+                % {"domain": domain}
             )
         domains.append(domain)
     if len(domains) > MAX_DOMAINS:
-        raise InvalidDomain(f"At most {MAX_DOMAINS} domains can be allowed.")
+        raise InvalidDomain(_("At most %(count)s domains can be allowed.") % {"count": MAX_DOMAINS})
     return domains
 
 

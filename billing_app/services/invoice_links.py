@@ -18,8 +18,8 @@ bearer credential as possible:
 * valid `BILLING_PDF_LINK_TTL_SECONDS` (10–60 s): just long enough to start the download.
 
 The HMAC-SHA256 (key derived from the launch secret, `Settings.pdf_link_secret`) covers
-the account, invoice, page session, epoch, link id and expiry. Whether the disposition is
-inline or attachment is not signed: it grants nothing.
+the account, invoice, page session, epoch, link id, expiry and the tab's language (the PDF is
+written in it). Whether the disposition is inline or attachment is not signed: it grants nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from billing_app.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from billing_app.settings import Settings
 
 PDF_PATH = "/api/invoices/{invoice_id}/pdf"
@@ -55,6 +56,7 @@ class InvoiceLink:
     session_epoch: int
     link_id: str
     expires_at: int
+    locale: str = DEFAULT_LOCALE
 
 
 def _signature(key: bytes, link: InvoiceLink) -> str:
@@ -68,6 +70,7 @@ def _signature(key: bytes, link: InvoiceLink) -> str:
                 link.session_epoch,
                 link.link_id,
                 link.expires_at,
+                link.locale,
             ),
         )
     ).encode("ascii")
@@ -82,9 +85,11 @@ def invoice_pdf_url(
     page_session_id: str,
     session_epoch: int,
     download: bool = False,
+    locale: str = DEFAULT_LOCALE,
     now: float | None = None,
 ) -> str:
-    """A new single-use link to the invoice's PDF for the tab of `page_session_id`."""
+    """A new single-use link to the invoice's PDF for the tab of `page_session_id`, in its
+    `locale`."""
     if not _INVOICE_ID.fullmatch(invoice_id):
         raise ValueError(f"not a Stripe invoice id: {invoice_id!r}")
     link = InvoiceLink(
@@ -94,6 +99,7 @@ def invoice_pdf_url(
         session_epoch,
         secrets.token_urlsafe(18),
         int(time.time() if now is None else now) + settings.billing_pdf_link_ttl_seconds,
+        locale,
     )
     query = {
         "account": link.account_id,
@@ -101,6 +107,7 @@ def invoice_pdf_url(
         "epoch": link.session_epoch,
         "link": link.link_id,
         "expires": link.expires_at,
+        "locale": link.locale,
         "signature": _signature(settings.pdf_link_secret, link),
     }
     if download:
@@ -117,8 +124,10 @@ def verify_invoice_link(
         query.get(name, "")
         for name in ("account", "session", "epoch", "link", "expires", "signature")
     )
+    locale = query.get("locale", DEFAULT_LOCALE)
     if not (
-        _INVOICE_ID.fullmatch(invoice_id)
+        locale in SUPPORTED_LOCALES
+        and _INVOICE_ID.fullmatch(invoice_id)
         and _DIGITS.fullmatch(account)
         and _TOKEN.fullmatch(session)
         and _DIGITS.fullmatch(epoch)
@@ -127,7 +136,7 @@ def verify_invoice_link(
         and _SIGNATURE.fullmatch(signature)
     ):
         raise InvalidInvoiceLink("malformed")
-    link = InvoiceLink(int(account), invoice_id, session, int(epoch), link_id, int(expires))
+    link = InvoiceLink(int(account), invoice_id, session, int(epoch), link_id, int(expires), locale)
     if not hmac.compare_digest(_signature(settings.pdf_link_secret, link), signature):
         raise InvalidInvoiceLink("bad signature")
     if link.expires_at <= (time.time() if now is None else now):

@@ -18,17 +18,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from billing_app.db import session_scope
+from billing_app.i18n import N_, _, format_date, get_locale
 from billing_app.models import Account, InvoiceNumber
 from billing_app.pdf import cache as pdf_cache
 from billing_app.pdf.invoice import DocumentLine, InvoiceDocument, Party, TotalRow
 from billing_app.services import audit
 from billing_app.services.money import format_money
 from billing_app.services.summary import (
-    INVOICE_STATUS_LABELS,
     InvoiceRow,
-    format_date,
     format_period,
     invoice_row,
+    invoice_status_label,
 )
 from billing_app.settings import Settings
 from billing_app.stripe.client import StripeClient
@@ -38,7 +38,7 @@ from billing_app.stripe.snapshots import InvoiceSummary
 PAGE_SIZE = 25
 # Drafts are not final (Stripe does not show them to customers either).
 HIDDEN_STATUSES = frozenset({"draft"})
-STAMPS = {"paid": "PAID", "void": "VOID"}
+STAMPS = {"paid": N_("PAID"), "void": N_("VOID")}
 # Invoices Stripe never changes again: their PDFs are also kept on disk (billing_app.pdf.cache).
 FINAL_STATUSES = frozenset({"paid", "void"})
 _NUMBERING_ATTEMPTS = 3
@@ -76,7 +76,7 @@ def assign_numbers(
     assert account.id is not None  # read from the database
     numbers = {invoice.id: invoice.number for invoice in invoices if invoice.number}
     unnumbered = sorted((i for i in invoices if not i.number), key=lambda i: i.created)
-    for _ in range(_NUMBERING_ATTEMPTS):
+    for _attempt in range(_NUMBERING_ATTEMPTS):
         ids = [invoice.id for invoice in unnumbered]
         known = (
             dict(
@@ -166,18 +166,22 @@ def history_page(
 # The PDF -----------------------------------------------------------------------
 
 
+def _tax_id_line(tax_id: str) -> str:
+    return _("Tax ID: %(tax_id)s") % {"tax_id": tax_id}
+
+
 def seller_party(settings: Settings) -> Party:
     tax_id = settings.billing_seller_tax_id
     return Party(
         settings.billing_seller_name,
-        (*settings.seller_address_lines, *([f"Tax ID: {tax_id}"] if tax_id else [])),
+        (*settings.seller_address_lines, *([_tax_id_line(tax_id)] if tax_id else [])),
     )
 
 
 def buyer_party(invoice: InvoiceSummary) -> Party:
     """The buyer as Stripe froze it when the invoice was finalized, never as the account is
     today: an invoice issued stays the same document."""
-    tax_ids = [f"Tax ID: {tax_id}" for tax_id in invoice.customer_tax_ids]
+    tax_ids = [_tax_id_line(tax_id) for tax_id in invoice.customer_tax_ids]
     email = (invoice.customer_email,) if invoice.customer_email else ()
     return Party(
         invoice.customer_name or invoice.customer_email,
@@ -188,19 +192,19 @@ def buyer_party(invoice: InvoiceSummary) -> Party:
 def invoice_document(
     invoice: InvoiceSummary, number: str, seller: Party, buyer: Party
 ) -> InvoiceDocument:
-    """What the PDF says, written for people, from Stripe's invoice."""
+    """What the PDF says, written for people (in the current locale), from Stripe's invoice."""
 
     def money(amount: int) -> str:
         return format_money(amount, invoice.currency)
 
     lines = tuple(
         DocumentLine(
-            description=line.description or "Item",
+            description=line.description or _("Item"),
             detail=" · ".join(
                 part
                 for part in (
                     format_period(line.period_start, line.period_end),
-                    "Prorated" if line.proration else "",
+                    _("Prorated") if line.proration else "",
                 )
                 if part
             ),
@@ -211,23 +215,24 @@ def invoice_document(
         for line in invoice.lines
     )
     totals = (
-        TotalRow("Subtotal", money(invoice.subtotal)),
-        TotalRow("Tax", money(invoice.tax)),
-        TotalRow("Total", money(invoice.total), strong=True),
-        TotalRow("Amount paid", money(invoice.amount_paid)),
-        TotalRow("Amount due", money(invoice.amount_remaining), strong=True),
+        TotalRow(_("Subtotal"), money(invoice.subtotal)),
+        TotalRow(_("Tax"), money(invoice.tax)),
+        TotalRow(_("Total"), money(invoice.total), strong=True),
+        TotalRow(_("Amount paid"), money(invoice.amount_paid)),
+        TotalRow(_("Amount due"), money(invoice.amount_remaining), strong=True),
     )
     return InvoiceDocument(
         number=number,
         issue_date=format_date(invoice.created),
         period=format_period(invoice.period_start, invoice.period_end),
-        status=INVOICE_STATUS_LABELS.get(invoice.status, invoice.status.title()),
+        status=invoice_status_label(invoice.status),
         stamp=STAMPS.get(invoice.status),
         seller=seller,
         buyer=buyer,
         lines=lines,
         totals=totals,
-        note=f"All amounts in {invoice.currency.upper()}.",
+        note=_("All amounts in %(currency)s.") % {"currency": invoice.currency.upper()},
+        locale=get_locale(),
     )
 
 

@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
 from billing_app.errors import ErrorCode, UserError
+from billing_app.i18n import _, ngettext
 from billing_app.models import Account, SignInAttempt, utcnow
 from billing_app.services import audit
 
@@ -51,15 +52,19 @@ class SignInResult:
         """Why the password was refused: `wrong` plus the attempts left, or the lockout."""
         if self.locked_for is not None:
             minutes = max(1, -(-int(self.locked_for.total_seconds()) // 60))
-            return (
-                f"Too many incorrect passwords. Try again in {minutes} "
-                f"minute{'s' if minutes != 1 else ''}."
-            )
-        return f"{wrong} {self.attempts_left} attempt{'s' if self.attempts_left != 1 else ''} left."
+            return ngettext(
+                "Too many incorrect passwords. Try again in %(count)s minute.",
+                "Too many incorrect passwords. Try again in %(count)s minutes.",
+                minutes,
+            ) % {"count": minutes}
+        left = ngettext(
+            "%(count)s attempt left.", "%(count)s attempts left.", self.attempts_left
+        ) % {"count": self.attempts_left}
+        return f"{wrong} {left}"
 
     @property
     def message(self) -> str:
-        return "" if self.ok else self.refusal("Incorrect password.")
+        return "" if self.ok else self.refusal(_("Incorrect password."))
 
 
 def hash_password(password: str) -> str:
@@ -78,14 +83,16 @@ def password_matches(password_hash: str | None, password: str) -> bool:
 
 def check_new_password(account: Account, password: str, confirmation: str) -> None:
     if password != confirmation:
-        raise PasswordRuleError("The new passwords do not match.")
+        raise PasswordRuleError(_("The new passwords do not match."))
     if len(password) < MIN_LENGTH:
-        raise PasswordRuleError(f"Use at least {MIN_LENGTH} characters.")
+        raise PasswordRuleError(_("Use at least %(count)s characters.") % {"count": MIN_LENGTH})
     if len(password) > MAX_LENGTH:
-        raise PasswordRuleError(f"Use at most {MAX_LENGTH} characters.")
+        raise PasswordRuleError(_("Use at most %(count)s characters.") % {"count": MAX_LENGTH})
     lowered = password.strip().lower()
     if lowered in {account.name.strip().lower(), account.admin_email.lower(), account.slug.lower()}:
-        raise PasswordRuleError("Do not use the account name or the admin email as the password.")
+        raise PasswordRuleError(
+            _("Do not use the account name or the admin email as the password.")
+        )
 
 
 def _failures_since(session: Session, account_id: int, since: datetime) -> list[datetime]:
@@ -235,6 +242,6 @@ def change_password(
         clock=clock,
     )
     if not checked.ok:
-        raise PasswordRuleError(checked.refusal("The current password is incorrect."))
+        raise PasswordRuleError(checked.refusal(_("The current password is incorrect.")))
     check_new_password(account, new, confirmation)
     set_password(session, account, new, actor=actor, action=audit.AuditAction.PAGE_CHANGE_PASSWORD)

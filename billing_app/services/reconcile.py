@@ -14,12 +14,13 @@ from sqlmodel import Session, col, select
 
 from billing_app.db import session_scope
 from billing_app.errors import ErrorCode
+from billing_app.i18n import ngettext
 from billing_app.models import Account
 from billing_app.services.accounts import AccountError, get_account, licenses_used
 from billing_app.services.activity import describe
 from billing_app.services.audit import AuditAction
 from billing_app.services.billing_actions import BillingService
-from billing_app.services.seats import over_licensed_notice, plural
+from billing_app.services.seats import over_licensed_notice
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,13 @@ class Reconciliation:
     def lines(self) -> list[str]:
         """What the operator is told, one line each."""
         used, purchased = self.licenses_used, self.licenses_purchased
-        seats = f"{plural(used, 'user')}, {plural(purchased, 'license')}"
+        seats = ", ".join(
+            (
+                ngettext("%(count)s user", "%(count)s users", used) % {"count": used},
+                ngettext("%(count)s license", "%(count)s licenses", purchased)
+                % {"count": purchased},
+            )
+        )
         done = [f"repaired: {repair}" for repair in self.repairs]
         return (done or [f"in step with Stripe ({seats})"]) + (
             [self.over_licensed_notice] if self.over_licensed_notice else []

@@ -21,6 +21,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from billing_app.i18n import _, ngettext
 from billing_app.models import Account, ActivatedUser, core_table, utcnow
 from billing_app.plans import Plan
 from billing_app.services import audit
@@ -63,36 +64,41 @@ class Activation:
         domain = email_domain(self.email)
         match self.outcome:
             case Outcome.ACTIVATED:
-                return f"{self.email} now uses a license."
+                return _("%(email)s now uses a license.") % {"email": self.email}
             case Outcome.ALREADY_ACTIVE:
-                return f"{self.email} already uses a license."
+                return _("%(email)s already uses a license.") % {"email": self.email}
             case Outcome.PLAN_REQUIRED:
-                return "Licenses need the Unlimited Version: this account is on the free version."
+                return _(
+                    "Licenses need the Unlimited Version: this account is on the free version."
+                )
             case Outcome.DOMAIN_NOT_ALLOWED:
-                return f"{domain} is not an email domain allowed to use licenses of this account."
+                return _(
+                    "%(domain)s is not an email domain allowed to use licenses of this account."
+                ) % {"domain": domain}
             case Outcome.USERS_EXCEED_LICENSES:
                 over = self.licenses_used - self.licenses_purchased
-                return (
-                    f"{exceeding_licenses(self.licenses_used, self.licenses_purchased)}: remove "
-                    f"{plural(over, 'user')} or purchase more licenses before adding new ones."
-                )
-        return (
-            f"No free license: all {self.licenses_purchased} are in use. Remove a user or purchase "
-            "more licenses."
-        )
-
-
-def plural(count: object, noun: str) -> str:
-    """ "1 license", "3 licenses" (a count read back from the audit log may be any JSON value)."""
-    return f"{count} {noun}" if str(count) == "1" else f"{count} {noun}s"
+                return _(
+                    "%(exceeding)s: remove %(users)s or purchase more licenses before adding new "
+                    "ones."
+                ) % {
+                    "exceeding": exceeding_licenses(self.licenses_used, self.licenses_purchased),
+                    "users": ngettext("%(count)s user", "%(count)s users", over) % {"count": over},
+                }
+        return _(
+            "No free license: all %(count)s are in use. Remove a user or purchase more licenses."
+        ) % {"count": self.licenses_purchased}
 
 
 def exceeding_licenses(used: int, purchased: int) -> str:
     """ "3 users are active but only 2 licenses are purchased"."""
-    return (
-        f"{plural(used, 'user')} {'is' if used == 1 else 'are'} active but only "
-        f"{plural(purchased, 'license')} {'is' if purchased == 1 else 'are'} purchased"
-    )
+    return _("%(users)s but only %(licenses)s") % {
+        "users": ngettext("%(count)s user is active", "%(count)s users are active", used)
+        % {"count": used},
+        "licenses": ngettext(
+            "%(count)s license is purchased", "%(count)s licenses are purchased", purchased
+        )
+        % {"count": purchased},
+    }
 
 
 def users_exceed_licenses(plan: str, used: int, purchased: int) -> bool:
@@ -103,9 +109,9 @@ def over_licensed_notice(plan: str, used: int, purchased: int) -> str:
     """What the admin is told while more users hold a license than are purchased ("" if not)."""
     if not users_exceed_licenses(plan, used, purchased):
         return ""
-    return (
-        f"{exceeding_licenses(used, purchased)}: remove users in User Management or purchase more."
-    )
+    return _("%(exceeding)s: remove users in User Management or purchase more.") % {
+        "exceeding": exceeding_licenses(used, purchased)
+    }
 
 
 def _lock_account(session: Session, account_id: int) -> Account:

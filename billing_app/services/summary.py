@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from billing_app.i18n import N_, _, format_date, ngettext
 from billing_app.models import Account
 from billing_app.plans import Interval, Plan
 from billing_app.services.accounts import licenses_used
@@ -17,16 +18,17 @@ from billing_app.services.seats import UserRow, over_licensed_notice
 from billing_app.stripe.snapshots import InvoiceSummary
 
 INVOICE_STATUS_LABELS = {
-    "paid": "Paid",
-    "open": "Open",
-    "void": "Void",
-    "draft": "Draft",
-    "uncollectible": "Uncollectible",
+    "paid": N_("Paid"),
+    "open": N_("Open"),
+    "void": N_("Void"),
+    "draft": N_("Draft"),
+    "uncollectible": N_("Uncollectible"),
 }
 
 
-def format_date(value: datetime | None) -> str:
-    return f"{value:%b} {value.day}, {value:%Y}" if value else ""
+def invoice_status_label(status: str) -> str:
+    label = INVOICE_STATUS_LABELS.get(status)
+    return _(label) if label else status.title()
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,9 @@ def build_summary(session: Session, account: Account) -> PageSummary:
     has_card = bool(account.card_last4)
     return PageSummary(
         account_name=account.name,
-        plan_label="Unlimited Version" if unlimited else "Free Version",
+        plan_label=_("Unlimited Version") if unlimited else _("Free Version"),
         is_unlimited=unlimited,
-        interval_label=("Yearly" if account.billing_interval == Interval.YEAR else "Monthly")
+        interval_label=(_("Yearly") if account.billing_interval == Interval.YEAR else _("Monthly"))
         if unlimited
         else "",
         licenses_used=used,
@@ -79,9 +81,7 @@ def build_summary(session: Session, account: Account) -> PageSummary:
             else ""
         ),
         cancels_on=format_date(account.cancel_at),
-        card_label=f"{(account.card_brand or 'card').title()} ending {account.card_last4}"
-        if has_card
-        else "",
+        card_label=card_label(account.card_brand, account.card_last4) if has_card else "",
         card_expiry=f"{account.card_exp_month:02d}/{account.card_exp_year}"
         if has_card and account.card_exp_month
         else "",
@@ -98,21 +98,33 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         billing_details=brief(stored_details(account)),
         over_licensed_notice=over_licensed_notice(account.plan, used, account.licenses_purchased),
         renews_with=(
-            f"Renews on {format_date(account.scheduled_at)} with "
-            f"{account.scheduled_licenses} licenses"
+            ngettext(
+                "Renews on %(date)s with %(count)s license",
+                "Renews on %(date)s with %(count)s licenses",
+                account.scheduled_licenses,
+            )
+            % {"date": format_date(account.scheduled_at), "count": account.scheduled_licenses}
             if unlimited
             and account.scheduled_licenses is not None
             and account.scheduled_licenses != account.licenses_purchased
             else ""
         ),
         switches_to_monthly=(
-            f"Switches to monthly on {format_date(account.scheduled_at)}"
+            _("Switches to monthly on %(date)s") % {"date": format_date(account.scheduled_at)}
             if unlimited
             and account.scheduled_interval is not None
             and account.scheduled_interval != account.billing_interval
             else ""
         ),
     )
+
+
+def card_label(brand: str | None, last4: str | None) -> str:
+    """ "Visa ending 4242"."""
+    return _("%(brand)s ending %(last4)s") % {
+        "brand": (brand or _("card")).title(),
+        "last4": last4,
+    }
 
 
 def format_period(start: datetime | None, end: datetime | None) -> str:
@@ -128,7 +140,9 @@ class InvoiceRow:
     number: str
     period: str
     amount: str
+    # The label in the viewer's language; `state` is Stripe's status, which colours it.
     status: str
+    state: str
 
 
 def invoice_row(invoice: InvoiceSummary, fallback_number: str) -> InvoiceRow:
@@ -138,7 +152,8 @@ def invoice_row(invoice: InvoiceSummary, fallback_number: str) -> InvoiceRow:
         number=invoice.number or fallback_number,
         period=format_period(invoice.period_start, invoice.period_end),
         amount=format_money(invoice.total, invoice.currency),
-        status=INVOICE_STATUS_LABELS.get(invoice.status, invoice.status.title()),
+        status=invoice_status_label(invoice.status),
+        state=invoice.status,
     )
 
 

@@ -12,6 +12,7 @@ import reflex as rx
 
 from billing_app.db import session_scope
 from billing_app.errors import UserError
+from billing_app.i18n import _
 from billing_app.models import Account
 from billing_app.services.passwords import change_password
 from billing_app.states.dialogs import DialogMixin
@@ -22,7 +23,7 @@ class ChangePasswordState(DialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if await require_account(self) is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         self._open_dialog()
 
     @rx.event
@@ -46,7 +47,7 @@ class ChangePasswordState(DialogMixin, rx.State):
         page._note_password_changed(epoch)
         self.pending, self.open = False, False
         yield rx.toast.success(
-            "Password changed. Other signed-in sessions of this page were signed out."
+            _("Password changed. Other signed-in sessions of this page were signed out.")
         )
 
 

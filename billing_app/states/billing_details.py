@@ -7,6 +7,7 @@ import asyncio
 import reflex as rx
 
 from billing_app.errors import UserError
+from billing_app.i18n import _
 from billing_app.services.billing_details import MAX_CHARS, tax_id_rules
 from billing_app.services.countries import COUNTRY_NAMES
 from billing_app.services.gateway import get_billing_service
@@ -36,7 +37,7 @@ class BillingDetailsState(DialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (access := await require_account(self)) is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         self._open_dialog()
         try:
             saved = await asyncio.to_thread(

@@ -11,6 +11,7 @@ from typing import Any
 import reflex as rx
 
 from billing_app.errors import UserError
+from billing_app.i18n import _
 from billing_app.services.billing_actions import ActionResult
 from billing_app.services.gateway import get_billing_service
 from billing_app.states.dialogs import CardFormMixin, stripe_js_args
@@ -25,14 +26,14 @@ class CardState(CardFormMixin, rx.State):
     @rx.event
     async def open_form(self):
         if await require_account(self) is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         self._open_dialog()
         self.editing, self.card_ready = False, False
 
     @rx.event
     async def change_card(self):
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         if self.editing or not self.open:
             return
@@ -59,7 +60,7 @@ class PaymentAuthenticationState(rx.State):
     @rx.event
     async def authenticate(self):
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         if self.pending:
             return

@@ -23,6 +23,7 @@ from typing import Any
 import reflex as rx
 
 from billing_app.errors import UserError
+from billing_app.i18n import _
 from billing_app.services.billing_actions import ActionResult, ChangePreview, StalePage
 from billing_app.services.gateway import get_billing_service
 from billing_app.settings import get_settings
@@ -74,7 +75,7 @@ class DialogMixin(rx.State, mixin=True):
         """The sign-in if the form may be submitted now (then marked pending), else None; an ended
         sign-in is said in the dialog."""
         if access is None:
-            self.error = DENIED_MESSAGE
+            self.error = _(DENIED_MESSAGE)
             return None
         if not (self.open and ready) or self.pending:  # e.g. the second click of a double click
             return None
@@ -120,7 +121,7 @@ class BillingDialogMixin(DialogMixin, mixin=True):
         """`_finish` for a button on the page itself (no dialog to show the error in: a toast),
         each click its own action."""
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         if self.pending:
             return
@@ -139,7 +140,7 @@ class BillingDialogMixin(DialogMixin, mixin=True):
     async def payment_confirmed(self, _browser_result: dict):
         """Stripe.js finished the bank's confirmation: let the service read what Stripe holds."""
         if (access := await require_account(self)) is None:
-            self.pending, self._awaiting_payment, self.error = False, False, DENIED_MESSAGE
+            self.pending, self._awaiting_payment, self.error = False, False, _(DENIED_MESSAGE)
             return None
         if not (self.pending and self._awaiting_payment):
             return None
@@ -187,7 +188,7 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
             return
         self.card_ready = bool(isinstance(result, dict) and result.get("ok"))
         if not self.card_ready:
-            self.error = (
+            self.error = _(
                 "The card form could not be loaded. Please close this window and try again."
             )
 
@@ -209,14 +210,15 @@ class CardFormMixin(BillingDialogMixin, mixin=True):
         """After Stripe.js answered: the sign-in if the card was confirmed, else None (error
         shown)."""
         if access is None:
-            self.pending, self.error = False, DENIED_MESSAGE
+            self.pending, self.error = False, _(DENIED_MESSAGE)
             return None
         if not self.pending:
             return None
         if not (isinstance(result, dict) and result.get("ok")):
             self.pending = False
             message = result.get("error") if isinstance(result, dict) else None
-            self.error = str(message or "The card could not be saved.")[:300]
+            # billing_card.js's own messages are in the catalogue; Stripe's come translated.
+            self.error = _(str(message or "The card could not be saved."))[:300]
             return None
         return access
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import reflex as rx
 
 from billing_app.errors import UserError
+from billing_app.i18n import _
 from billing_app.services.gateway import get_gateway
 from billing_app.services.invoices import HistoryPage, history_page, pdf_filename
 from billing_app.services.summary import InvoiceRow
@@ -81,13 +82,13 @@ class HistoryState(rx.State):
     async def open_invoice(self, invoice_id: str):
         url = self._pdf_url(await require_account(self), invoice_id, download=False)
         if url is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         return rx.call_script(f"window.open({json.dumps(url)}, '_blank', 'noopener')")
 
     @rx.event
     async def download_invoice(self, invoice_id: str, number: str):
         url = self._pdf_url(await require_account(self), invoice_id, download=True)
         if url is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         parts = urlsplit(url)  # rx.download takes a path: the page and the API share one origin
         return rx.download(url=f"{parts.path}?{parts.query}", filename=pdf_filename(number))

@@ -17,6 +17,7 @@ database has it now, and ends the sign-in when they say so.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import NamedTuple
@@ -26,10 +27,11 @@ from sqlmodel import Session
 
 from billing_app.db import get_engine, session_scope
 from billing_app.errors import MSG_ACCOUNT_MISSING
+from billing_app.i18n import DEFAULT_LOCALE, N_, _, negotiate, set_locale, supported_locale
 from billing_app.models import Account
 from billing_app.services.accounts import SessionFacts, redeem_launch_token, session_facts
 from billing_app.services.invoice_links import invoice_pdf_url
-from billing_app.services.launch_tokens import InvalidLaunchToken
+from billing_app.services.launch_tokens import InvalidLaunchToken, launch_token_id
 from billing_app.services.page_sessions import end_page_session, start_page_session
 from billing_app.services.passwords import sign_in
 from billing_app.services.session_rules import (
@@ -43,9 +45,11 @@ from billing_app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-DENIED_MESSAGE = "Open the Billing Page from the $ icon in the connector."
+DENIED_MESSAGE = N_("Open the Billing Page from the $ icon in the connector.")
 # Drops "?launch=…" from the address bar and history once the token is redeemed.
 _FORGET_LAUNCH_TOKEN = "window.history.replaceState(null, '', window.location.pathname)"
+# Reflex writes <html lang> once at build time; the tab's language is only known here.
+_SET_HTML_LANG = "document.documentElement.lang = {locale};"
 
 
 class PageState(rx.State):
@@ -54,6 +58,8 @@ class PageState(rx.State):
     summary: PageSummary | None = None
     password_error: str = ""
     signing_in: bool = False
+    # The tab's language: the launch link's, else the browser's (Accept-Language), else English.
+    locale: str = DEFAULT_LOCALE
 
     # The account whose launch link this tab redeemed; `_account_id` once signed in.
     _launched_account_id: int | None = None
@@ -74,6 +80,8 @@ class PageState(rx.State):
         """on_load of "/": bind the tab from the launch link, or keep an earlier binding."""
         self.test_mode = get_settings().test_mode
         token = self.router.url.query_parameters.get("launch")
+        if self._launched_account_id is None:
+            self._use_locale(negotiate(self.router.headers.accept_language))
         if token:
             try:
                 with session_scope() as session:
@@ -87,6 +95,7 @@ class PageState(rx.State):
                     claims.token_id,
                     claims.email,
                 )
+                self._use_locale(claims.locale or negotiate(self.router.headers.accept_language))
                 if account.password_hash is None:
                     self._sign_in_as(account)
             except InvalidLaunchToken as exc:
@@ -98,9 +107,15 @@ class PageState(rx.State):
             # Asks for the password when not signed in yet, or when the binding just ended.
             self._refresh()
         await self._empty_account_states_if_due()
+        script = _SET_HTML_LANG.format(locale=json.dumps(self.locale))
         if token and self.phase != "denied":
-            return rx.call_script(_FORGET_LAUNCH_TOKEN)
-        return None
+            script += _FORGET_LAUNCH_TOKEN
+        return rx.call_script(script)
+
+    def _use_locale(self, locale: str) -> None:
+        """The tab's language, for what this event still says too (the summary, errors)."""
+        self.locale = supported_locale(locale) or DEFAULT_LOCALE
+        set_locale(self.locale)
 
     def _end_sign_in(self) -> None:
         self._end_page_session()
@@ -152,10 +167,11 @@ class PageState(rx.State):
         if (
             launch_token
             and self._bound_token_id is not None
-            and launch_token != self._bound_token_id
+            and launch_token_id(get_settings().launch_secret, launch_token) != self._bound_token_id
         ):
             # Another launch link in this tab: nothing of the bound account until open_page has
-            # checked it.
+            # checked it. Compared by id: an event sent before the script dropping the tab's own
+            # link from the address bar arrived (it follows the delta showing the page) carries it.
             self._end_sign_in()
             self.phase, account_id = "loading", None
         await self._empty_account_states_if_due()
@@ -202,7 +218,7 @@ class PageState(rx.State):
         with session_scope() as session:
             account = session.get(Account, self._launched_account_id)
             if account is None:
-                return MSG_ACCOUNT_MISSING
+                return _(MSG_ACCOUNT_MISSING)
             if account.password_hash is None:
                 self._sign_in_as(account)
                 return ""
@@ -275,6 +291,7 @@ class PageState(rx.State):
             page_session_id=self._page_session_id,
             session_epoch=self._session_epoch,
             download=download,
+            locale=self.locale,
         )
 
 

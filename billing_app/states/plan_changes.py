@@ -6,6 +6,7 @@ import uuid
 
 import reflex as rx
 
+from billing_app.i18n import _
 from billing_app.services.billing_actions import MAX_FEEDBACK_CHARS
 from billing_app.services.gateway import get_billing_service
 from billing_app.states.dialogs import BillingDialogMixin, PricePreviewMixin
@@ -18,7 +19,7 @@ class YearlyState(PricePreviewMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         self._open_dialog()
         self._show_preview(None)
@@ -63,7 +64,7 @@ class CancelState(BillingDialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if await require_account(self) is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         self._open_dialog()
         self.reason = self.features = ""
         self._form = uuid.uuid4().hex

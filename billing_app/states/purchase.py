@@ -8,10 +8,14 @@ from typing import Any
 
 import reflex as rx
 
+from billing_app.i18n import _
 from billing_app.plans import Interval
-from billing_app.services.billing_actions import ActionResult, license_count_error
+from billing_app.services.billing_actions import (
+    ActionResult,
+    license_count_error,
+    recurring_amount,
+)
 from billing_app.services.gateway import get_billing_service
-from billing_app.services.money import format_money
 from billing_app.settings import get_settings
 from billing_app.states.dialogs import CardFormMixin, PricePreviewMixin
 from billing_app.states.page import DENIED_MESSAGE, SignedIn, require_account
@@ -48,7 +52,7 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (access := await require_account(self)) is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         self._open_dialog()
         self.count, self.agreed = "1", False
         self._show_preview(None)
@@ -133,10 +137,7 @@ class UpgradeState(CardFormMixin, rx.State):
             if self.interval == Interval.YEAR
             else settings.billing_price_monthly_cents
         )
-        return (
-            f"{format_money(int(self.licenses) * unit, settings.billing_currency)} per "
-            f"{self.interval}"
-        )
+        return recurring_amount(int(self.licenses) * unit, settings.billing_currency, self.interval)
 
     @rx.var
     def can_submit(self) -> bool:
@@ -145,7 +146,7 @@ class UpgradeState(CardFormMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         self._open_dialog()
         summary = access.page.summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.i18n import _
 from billing_app.services.billing_actions import license_count_error
 from billing_app.services.gateway import get_billing_service
 from billing_app.states.dialogs import BillingDialogMixin
@@ -30,7 +31,7 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if (access := await require_account(self)) is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         self._open_dialog()
         summary = access.page.summary
         purchased = summary.licenses_purchased if summary else 0
@@ -67,7 +68,7 @@ class SwitchMonthlyState(BillingDialogMixin, rx.State):
     @rx.event
     async def open_form(self):
         if await require_account(self) is None:
-            return rx.toast.error(DENIED_MESSAGE)
+            return rx.toast.error(_(DENIED_MESSAGE))
         self._open_dialog()
         return None
 

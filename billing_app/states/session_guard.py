@@ -16,6 +16,7 @@ from reflex.middleware import Middleware
 from reflex.state import BaseState, StateUpdate
 from reflex_base.event import Event
 
+from billing_app.i18n import set_locale
 from billing_app.states.page import PageState
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ def _needs_sign_in(event: Event) -> bool:
 class SessionGuard(Middleware):
     async def preprocess(self, app: App, state: BaseState, event: Event) -> StateUpdate | None:
         page = await state.get_state(PageState)
+        # What the event says (errors, toasts, the summary) is in the tab's language.
+        set_locale(page.locale)
         signed_in = await page._before_event(_launch_token(event))
         if signed_in or not _needs_sign_in(event):
             return None

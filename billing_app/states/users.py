@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from billing_app.db import session_scope
 from billing_app.errors import UserError
+from billing_app.i18n import _, format_number, ngettext
 from billing_app.models import Account
 from billing_app.services import domains, seats
 from billing_app.services.summary import UserListRow, user_list_rows
@@ -37,8 +38,8 @@ def _text(value: object, max_chars: int) -> str:
     return value[:max_chars] if isinstance(value, str) else ""
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+def _users(count: int) -> str:
+    return ngettext("%(count)s user", "%(count)s users", count) % {"count": format_number(count)}
 
 
 def _show_counts(session: Session, access: SignedIn) -> None:
@@ -110,7 +111,7 @@ class UsersState(rx.State):
     async def add_user(self, form_data: dict):
         """The admin activates a user themselves: the license API's rules and messages."""
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         page, account_id = access
         self.add_error = ""
@@ -149,7 +150,7 @@ class RemoveUserState(rx.State):
     async def remove_user(self):
         """ "Yes" in the confirmation."""
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         page, account_id = access
         email, self.confirm_email = self.confirm_email, ""
@@ -165,9 +166,11 @@ class RemoveUserState(rx.State):
             yield rx.toast.error(exc.message)
             return
         if released:
-            yield rx.toast.success(f"{email} was removed: their license is free.")
+            yield rx.toast.success(
+                _("%(email)s was removed: their license is free.") % {"email": email}
+            )
         else:
-            yield rx.toast.error(f"{email} had no license.")
+            yield rx.toast.error(_("%(email)s had no license.") % {"email": email})
 
 
 class DomainsState(rx.State):
@@ -209,7 +212,7 @@ class DomainsState(rx.State):
     async def save_domains(self, form_data: dict):
         """ "Update": save the edited list, or say what is wrong and save nothing."""
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         page, account_id = access
         if not isinstance(form_data, dict):
@@ -233,20 +236,22 @@ class DomainsState(rx.State):
             return
         self.orphaned_domains = sorted(orphans)
         self.orphaned_message = (
-            f"{_plural(sum(orphans.values()), 'user')} of {', '.join(self.orphaned_domains)} still "
-            "hold licenses."
+            _("%(users)s of %(domains)s still hold licenses.")
+            % {"users": _users(sum(orphans.values())), "domains": ", ".join(self.orphaned_domains)}
             if orphans
             else ""
         )
         yield rx.toast.success(
-            "Allowed domains updated." if change.added or change.removed else "No change to save."
+            _("Allowed domains updated.")
+            if change.added or change.removed
+            else _("No change to save.")
         )
 
     @rx.event
     async def release_orphaned_users(self):
         """Release the users of the domains just removed (offered after "Update")."""
         if (access := await require_account(self)) is None:
-            yield rx.toast.error(DENIED_MESSAGE)
+            yield rx.toast.error(_(DENIED_MESSAGE))
             return
         page, account_id = access
         self.releasing = True
@@ -260,7 +265,7 @@ class DomainsState(rx.State):
             user_list._show_users(session, account_id)
             _show_counts(session, access)
         self.releasing, self.orphaned_domains, self.orphaned_message = False, [], ""
-        yield rx.toast.success(f"{_plural(released, 'user')} released.")
+        yield rx.toast.success(_("%(users)s released.") % {"users": _users(released)})
 
     @rx.event
     def keep_orphaned_users(self):

@@ -25,6 +25,7 @@ from stripe.params import (
     SubscriptionUpdateParams,
 )
 
+from billing_app.i18n import N_
 from billing_app.settings import Settings
 from billing_app.stripe.errors import (
     MSG_NOT_FOUND,
@@ -71,7 +72,7 @@ LOOKUP_KEYS = {
 }
 _TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 _PROBE_TIMEOUT = 3.0
-MSG_TAX_ID_REFUSED = (
+MSG_TAX_ID_REFUSED = N_(
     "The payment service did not accept this tax ID. Check the number and its type. "
     "Nothing was changed."
 )

@@ -8,33 +8,34 @@ import requests
 import stripe
 
 from billing_app.errors import MSG_BUSY, UserError
+from billing_app.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
-MSG_DECLINED = "Your card was declined."
-MSG_UNREACHABLE = "Payment service unreachable, nothing was changed. Please try again."
-MSG_TIMEOUT = "The payment service took too long to answer. Please try again in a moment."
-MSG_SERVICE_ERROR = "The payment service had a problem. Please try again."
-MSG_REFUSED = "The payment service refused this request. Nothing was changed."
-MSG_NOT_FOUND = "This billing record was not found at the payment service."
-MSG_MISCONFIGURED = "Payments are not configured correctly. Please contact support."
-MSG_REPLAYED = "This request was already sent with different details. Please reload the page."
-MSG_AUTHENTICATION_FAILED = "Your bank could not verify this payment. Nothing was charged."
+MSG_DECLINED = N_("Your card was declined.")
+MSG_UNREACHABLE = N_("Payment service unreachable, nothing was changed. Please try again.")
+MSG_TIMEOUT = N_("The payment service took too long to answer. Please try again in a moment.")
+MSG_SERVICE_ERROR = N_("The payment service had a problem. Please try again.")
+MSG_REFUSED = N_("The payment service refused this request. Nothing was changed.")
+MSG_NOT_FOUND = N_("This billing record was not found at the payment service.")
+MSG_MISCONFIGURED = N_("Payments are not configured correctly. Please contact support.")
+MSG_REPLAYED = N_("This request was already sent with different details. Please reload the page.")
+MSG_AUTHENTICATION_FAILED = N_("Your bank could not verify this payment. Nothing was charged.")
 
 # Stripe card error codes and decline codes (https://docs.stripe.com/declines/codes).
 _CARD_MESSAGES = {
-    "insufficient_funds": "Your card has insufficient funds.",
-    "expired_card": "Your card has expired.",
-    "incorrect_number": "The card number is incorrect.",
-    "invalid_number": "The card number is incorrect.",
-    "incorrect_cvc": "The card's security code is incorrect.",
-    "invalid_cvc": "The card's security code is incorrect.",
-    "invalid_expiry_month": "The card's expiration date is invalid.",
-    "invalid_expiry_year": "The card's expiration date is invalid.",
-    "incorrect_zip": "The card's postal code is incorrect.",
-    "authentication_required": "Your bank asks you to confirm this payment.",
+    "insufficient_funds": N_("Your card has insufficient funds."),
+    "expired_card": N_("Your card has expired."),
+    "incorrect_number": N_("The card number is incorrect."),
+    "invalid_number": N_("The card number is incorrect."),
+    "incorrect_cvc": N_("The card's security code is incorrect."),
+    "invalid_cvc": N_("The card's security code is incorrect."),
+    "invalid_expiry_month": N_("The card's expiration date is invalid."),
+    "invalid_expiry_year": N_("The card's expiration date is invalid."),
+    "incorrect_zip": N_("The card's postal code is incorrect."),
+    "authentication_required": N_("Your bank asks you to confirm this payment."),
     "payment_intent_authentication_failure": MSG_AUTHENTICATION_FAILED,
-    "processing_error": "Your card could not be processed. Please try again.",
+    "processing_error": N_("Your card could not be processed. Please try again."),
     "card_declined": MSG_DECLINED,
 }
 # Stripe's answer when an invoice's payment needs the customer (3-D Secure): not a failure.
@@ -65,14 +66,16 @@ class GatewayError(UserError):
         retryable: bool = False,
         outcome_unknown: bool = False,
     ) -> None:
-        super().__init__(message, code)
+        # Translated into the locale of the event or request that met the failure.
+        super().__init__(_(message), code)
         self.retryable = retryable
         self.outcome_unknown = outcome_unknown
 
 
 def card_message(code: str | None) -> str:
-    """The user's words for a card error or decline code (a generic decline otherwise)."""
-    return _CARD_MESSAGES.get(code or "", MSG_DECLINED)
+    """The user's words for a card error or decline code (a generic decline otherwise), in the
+    current locale."""
+    return _(_CARD_MESSAGES.get(code or "", MSG_DECLINED))
 
 
 def user_message_for(exc: stripe.StripeError) -> GatewayError:

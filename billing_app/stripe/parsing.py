@@ -197,7 +197,7 @@ def invoice_from(
         customer_email=str(inv.get("customer_email") or ""),
         customer_address=address_lines(inv.get("customer_address")),
         customer_tax_ids=tuple(
-            str(t["value"]) for t in inv.get("customer_tax_ids") or [] if t.get("value")
+            str(tax["value"]) for tax in inv.get("customer_tax_ids") or [] if tax.get("value")
         ),
     )
 

@@ -173,9 +173,14 @@ def test_billing_admin_reconcile_of_every_subscribed_account(service, emulator, 
     corrupt_local_licenses(drifted, 5)
     cli_stripe(emulator.port)
 
-    code, out, _err = billing_admin(capsys, "reconcile")
+    code, out, err = billing_admin(capsys, "reconcile")
 
-    assert code == 0
+    # Every account of the run's database is reconciled: other suites' accounts live on emulators
+    # of their own, stopped by now, so Stripe is unreachable for them (and the exit code says so);
+    # this test's accounts must not be among the failures.
+    failed = [line.split(":", 1)[0] for line in err.splitlines() if "Stripe error" in line]
+    assert code == (1 if failed else 0), out + err
+    assert not {account(drifted).slug, account(in_step).slug} & set(failed)
     assert (
         f"{account(drifted).slug}: repaired: Subscription changed at Stripe: 2 licenses, billed "
         "monthly (was 5)"

@@ -89,6 +89,18 @@ def test_a_link_serves_its_pdf_once(pdf_route, account_id):
     assert _fetch(pdf_route, url) == 403  # a copy, replayed from anywhere
 
 
+def test_a_refusal_is_in_the_language_of_the_link(pdf_route, account_id):
+    tab = _signed_in_tab(account_id)
+    tab.locale = "de"
+    url = tab._invoice_pdf_url(INVOICE)
+    assert url is not None and "locale=de" in url
+    assert _fetch(pdf_route, url) == 200
+    parts = urlsplit(url)
+    again = pdf_route.get(f"{parts.path}?{parts.query}")
+    assert again.status_code == 403
+    assert again.text.startswith("Dieser Rechnungslink ist nicht gültig")
+
+
 def test_a_link_dies_with_its_tabs_sign_out(pdf_route, account_id):
     tab = _signed_in_tab(account_id)
     url, download = tab._invoice_pdf_url(INVOICE), tab._invoice_pdf_url(INVOICE, download=True)
@@ -164,7 +176,8 @@ def test_the_history_list_carries_no_links(account_id):
 
     rows = history_page(Gateway(), account_id, actor="t").rows
     assert rows and all(
-        set(dataclasses.asdict(row)) == {"id", "date", "number", "period", "amount", "status"}
+        set(dataclasses.asdict(row))
+        == {"id", "date", "number", "period", "amount", "status", "state"}
         for row in rows
     )
 

@@ -28,6 +28,7 @@ from billing_app.states.purchase import LicensePurchaseState, UpgradeState
 from billing_app.states.renewal_changes import ReduceLicensesState
 from billing_app.states.users import DomainsState, RemoveUserState, UsersState
 from tests.security.tabs import (
+    PASSWORD,
     Tab,
     account_states,
     every_event,
@@ -198,6 +199,30 @@ def test_the_access_check_of_a_handler_ends_and_empties_a_sign_in_that_no_longer
     tab, held, after = run(scenario())
     assert held == SignedIn(tab.page, account.id) and after is None
     assert_emptied(tab)
+
+
+@pytest.mark.parametrize("password", [False, True], ids=["no password", "password"])
+def test_the_tabs_own_launch_link_still_in_the_address_bar_keeps_the_sign_in(password):
+    # An event the browser sends before the page's script has dropped the link from the address bar
+    # (it reaches the browser after the delta showing the page) carries the link the tab is bound
+    # to: it is not another link.
+    account = new_account(password=password)
+
+    async def scenario():
+        tab = Tab()
+        token = launch_token(account)
+        await tab.open(token)
+        if password:
+            await tab.send(PageState, "submit_password", form={"password": PASSWORD})
+        tab.query = {"launch": token}
+        await tab.send(UsersState, "load")
+        return tab
+
+    tab = run(scenario())
+    assert tab.page.phase == "ready"
+    assert sorted(row.email for row in tab.state(UsersState).users) == [
+        f"user{i}@{account.slug}.test" for i in range(2)
+    ]
 
 
 def test_session_lifetime_setting():

@@ -93,6 +93,7 @@ def test_expired_link_is_refused(settings):
         ("epoch", "4"),  # after a password change
         ("link", "another-link-id-0123456789"),  # a used link's id renewed
         ("expires", str(NOW + 99_999)),  # a longer life
+        ("locale", "de"),  # another language than the tab's
         ("signature", "0" * 64),
     ],
 )
@@ -100,6 +101,13 @@ def test_tampered_link_is_refused(settings, field, value):
     invoice_id, query = split(url_for(settings, 7, "in_1AbC", now=NOW))
     with pytest.raises(InvalidInvoiceLink, match="bad signature"):
         verify_invoice_link(settings, invoice_id, {**query, field: value}, now=NOW)
+
+
+def test_a_link_carries_the_language_of_its_tab(settings):
+    invoice_id, query = split(url_for(settings, 7, "in_1AbC", locale="de", now=NOW))
+    assert verify_invoice_link(settings, invoice_id, query, now=NOW).locale == "de"
+    with pytest.raises(InvalidInvoiceLink, match="malformed"):
+        verify_invoice_link(settings, invoice_id, {**query, "locale": "fr"}, now=NOW)
 
 
 def test_another_invoice_with_the_same_signature_is_refused(settings):

@@ -10,6 +10,7 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader
 
+from billing_app.i18n import use_locale
 from billing_app.pdf import fonts
 from billing_app.pdf.invoice import REPLACEMENT_CHARACTER, Party, render_invoice
 from billing_app.services.invoices import invoice_document, pdf_filename, seller_party
@@ -158,7 +159,7 @@ def test_zero_decimal_currency_is_written_without_cents(tmp_path):
             invoice_document(invoice, "DEMO-0004", seller_party(settings(tmp_path)), BUYER)
         )
     )
-    assert "Total 1,600 JPY" in text and "All amounts in JPY." in text
+    assert "Total ¥1,600" in text and "All amounts in JPY." in text
 
 
 def test_accented_names_round_trip(tmp_path):
@@ -515,3 +516,29 @@ def test_text_too_long_for_one_line_wraps(tmp_path):
     )
     (text,) = pdf_text(content)
     assert buyer.name in text and buyer.lines[0] in text
+
+
+def test_a_german_invoice_is_written_in_german(tmp_path):
+    invoice = stripe_invoice((line("Unlimited Version", 10, 8000, proration=True),), tax=1520)
+    with use_locale("de"):
+        document = invoice_document(invoice, "DEMO-0009", seller_party(settings(tmp_path)), BUYER)
+    (text,) = pdf_text(render_invoice(document))
+    for expected in (
+        "RECHNUNG",
+        "RECHNUNG AN",
+        "Rechnungsnummer DEMO-0009",
+        "Rechnungsdatum 26.11.2026",
+        "Zeitraum 26.11.2026 – 26.12.2026",
+        "Status Bezahlt",
+        "Beschreibung Anz. Einzelpreis Betrag",
+        "Anteilig",
+        "Zwischensumme 80,00 $",
+        "Steuer 15,20 $",
+        "Gesamt 95,20 $",
+        "BEZAHLT",
+        "Alle Beträge in USD.",
+        "Rechnung DEMO-0009",
+        "Seite 1 von 1",
+    ):
+        assert expected in text, expected
+    assert "Invoice" not in text and "Total" not in text

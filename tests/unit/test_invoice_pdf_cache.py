@@ -90,6 +90,8 @@ def test_open_invoices_are_not_written_to_disk(tmp_path, renders):
         dataclasses.replace(DOCUMENT, status="Void", stamp="VOID"),
         dataclasses.replace(DOCUMENT, totals=(TotalRow("Total", "$80.01", strong=True),)),
         dataclasses.replace(DOCUMENT, buyer=Party("Acme Corp", ("billing@acme.test",))),
+        # The same texts, labelled in another language.
+        dataclasses.replace(DOCUMENT, locale="de"),
     ],
 )
 def test_a_changed_document_is_rendered_again(tmp_path, renders, changed):

@@ -1,5 +1,6 @@
 import pytest
 
+from billing_app.i18n import use_locale
 from billing_app.services.emails import InvalidEmail, normalize_email
 from billing_app.services.money import format_money
 
@@ -12,13 +13,31 @@ from billing_app.services.money import format_money
         (123456789, "usd", "$1,234,567.89"),
         (-2667, "usd", "-$26.67"),
         (500, "eur", "€5.00"),
-        (1200, "jpy", "¥1,200".replace("¥", "") + " JPY"),
-        (995, "chf", "9.95 CHF"),
+        (1200, "jpy", "¥1,200"),
+        (995, "chf", "CHF9.95"),
+        # Three-decimal currencies: Stripe amounts in thousandths.
+        (1234, "kwd", "KWD1.234"),
         (0, "usd", "$0.00"),
     ],
 )
-def test_format_money(amount, currency, text):
+def test_format_money_in_english(amount, currency, text):
     assert format_money(amount, currency) == text
+
+
+@pytest.mark.parametrize(
+    "amount, currency, text",
+    [
+        (8000, "usd", "80,00\xa0$"),
+        (123456789, "eur", "1.234.567,89\xa0€"),
+        (-2667, "usd", "-26,67\xa0$"),
+        (1200, "jpy", "1.200\xa0¥"),
+        (1234, "kwd", "1,234\xa0KWD"),
+    ],
+)
+def test_format_money_in_german(amount, currency, text):
+    assert format_money(amount, currency, "de") == text
+    with use_locale("de"):
+        assert format_money(amount, currency) == text
 
 
 @pytest.mark.parametrize(
