@@ -3,6 +3,7 @@ on the emulator: a subscription schedule's second phase, applied when the period
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -12,8 +13,9 @@ from sqlmodel import col, select
 
 from billing_app.db import session_scope
 from billing_app.errors import ErrorCode
+from billing_app.i18n import use_locale
 from billing_app.models import AuditLog
-from billing_app.services import seats, webhooks
+from billing_app.services import activity, seats, webhooks
 from billing_app.services.billing_actions import BillingError, BillingService
 from billing_app.services.summary import PageSummary, build_summary
 from billing_app.settings import TEST_MODE_SECRET_KEY
@@ -293,3 +295,42 @@ def test_a_scheduled_change_survives_a_restart_of_the_emulator(
         assert account(account_id).scheduled_licenses == 2
         assert renew(restarted, after, account_id)["amount_paid"] == 2 * 800
         assert account(account_id).licenses_purchased == 2
+
+
+def test_the_renewal_changes_in_german(service, emulator):
+    """Refusals, confirmations, the summary's lines and the Activity tab in the event's language
+    (German dates, German plurals)."""
+    account_id = subscribed_account(service, emulator, licenses=10, interval="year")
+    activate_users(account_id, 4)
+    german_date = r"\d{2}\.\d{2}\.\d{4}"
+    with use_locale("de"):
+        with pytest.raises(BillingError, match="Entfernen Sie zuerst 1 Benutzer in der"):
+            service.reduce_licenses(account_id, "3", form=form(), actor=ACTOR)
+        with pytest.raises(BillingError, match="weniger Lizenzen als die 10, die Sie"):
+            service.reduce_licenses(account_id, "10", form=form(), actor=ACTOR)
+        reduced = service.reduce_licenses(account_id, "6", form=form(), actor=ACTOR)
+        assert re.fullmatch(
+            rf"Ab Ihrer Verlängerung am {german_date} haben Sie 6 Lizenzen\.", reduced.message
+        )
+        switched = service.switch_to_monthly(account_id, form=form(), actor=ACTOR)
+        assert re.fullmatch(
+            rf"Ihr Abonnement wechselt am {german_date} zur monatlichen Abrechnung\.",
+            switched.message,
+        )
+        shown = summary(account_id)
+        assert re.fullmatch(rf"Verlängert sich am {german_date} mit 6 Lizenzen", shown.renews_with)
+        assert re.fullmatch(
+            rf"Wechselt am {german_date} zur monatlichen Abrechnung", shown.switches_to_monthly
+        )
+        assert (
+            service.keep_yearly_billing(account_id, form=form(), actor=ACTOR).message
+            == "Ihr Abonnement wird weiterhin jährlich abgerechnet."
+        )
+        with pytest.raises(BillingError, match="kein Wechsel zur monatlichen Abrechnung geplant"):
+            service.keep_yearly_billing(account_id, form=form(), actor=ACTOR)
+        with session_scope() as session:
+            rows = activity.activity_page(session, account_id).rows
+        shown_rows = [row.what for row in rows]
+    assert "Lizenzen ab der nächsten Verlängerung: 6" in shown_rows
+    assert "Monatliche Abrechnung zur Verlängerung geplant" in shown_rows
+    assert "Geplanter Wechsel zur monatlichen Abrechnung rückgängig gemacht" in shown_rows
