@@ -62,6 +62,8 @@ def footer(state, label: str, on_click, disabled: rx.Var | bool = False) -> rx.C
             label, on_click=on_click, loading=state.pending, disabled=disabled, type="button"
         ),
         justify="end",
+        # A long (German) label takes its own line at 360 px instead of pushing "Close" out.
+        wrap="wrap",
         spacing="2",
         width="100%",
         padding_top="4px",

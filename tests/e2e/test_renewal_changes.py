@@ -3,6 +3,8 @@ emulator: scheduled, shown in the summary, undone; the dialog fits the sidebar a
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -120,3 +122,43 @@ def test_reduce_dialog_fits_and_is_accessible(browser: Browser, launch, make_acc
         page.screenshot(path=artifacts / f"reduce-licenses-{width}.png")
         assert_accessible(page, f"Reduce Licenses dialog at {width} px")
         context.close()
+
+
+def test_reduce_licenses_in_german_at_360_px(browser: Browser, launch, make_account, artifacts):
+    slug = make_account(licenses=10)
+    add_users(slug, 4)
+    context = browser.new_context(viewport={"width": 360, "height": 800})
+    page = context.new_page()
+    page.goto(launch(slug, locale="de"))
+    page.get_by_role("button", name="Lizenzen reduzieren").click()
+    dialog = page.get_by_role("dialog", name="Lizenzen reduzieren")
+    licenses = dialog.get_by_label("Lizenzen ab der nächsten Verlängerung")
+    expect(licenses).to_have_value("9")
+    expect(dialog).to_contain_text("Sie haben 10 Lizenzen, davon 4 jetzt genutzt.")
+    expect(dialog).to_contain_text("entfernen Sie zuerst Benutzer im Bereich Benutzer.")
+    licenses.fill("3")
+    dialog.get_by_role("button", name="Zur Verlängerung reduzieren").click()
+    expect(dialog.get_by_role("alert")).to_contain_text(
+        "Entfernen Sie zuerst 1 Benutzer in der Benutzerverwaltung"
+    )
+    page.wait_for_timeout(400)  # the opening animation
+    page.screenshot(path=artifacts / "reduce-licenses-de-360.png")
+    box = dialog.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    # The German buttons are longer: both stay inside the dialog.
+    for name in ("Schließen", "Zur Verlängerung reduzieren"):
+        button = dialog.get_by_role("button", name=name).bounding_box()
+        assert button is not None
+        assert box["x"] <= button["x"] and button["x"] + button["width"] <= box["x"] + box["width"]
+
+    licenses.fill("6")
+    dialog.get_by_role("button", name="Zur Verlängerung reduzieren").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_text(re.compile(r"haben Sie 6 Lizenzen\."))).to_be_visible()
+    expect(page.locator("#scheduled-licenses")).to_have_text(
+        re.compile(r"Verlängert sich am \d{2}\.\d{2}\.\d{4} mit 6 Lizenzen")
+    )
+    page.get_by_role("button", name="Aktuelle Lizenzen behalten").click()
+    expect(page.locator("#scheduled-licenses")).to_have_count(0)
+    context.close()
