@@ -46,6 +46,12 @@ class Account(SQLModel, table=True):
     current_period_end: datetime | None = None
     cancel_at: datetime | None = None
     next_invoice_amount_cents: int | None = None
+    # What the Stripe subscription schedule changes at the next renewal (`scheduled_at`):
+    # the licenses and interval billed from then on; all None when nothing is scheduled.
+    stripe_schedule_id: str | None = Field(default=None, max_length=255)
+    scheduled_licenses: int | None = None
+    scheduled_interval: str | None = Field(default=None, max_length=8)
+    scheduled_at: datetime | None = None
     # Set while the latest invoice is unpaid (a failed payment): the page asks for a new card.
     unpaid_invoice_id: str | None = Field(default=None, max_length=255)
     unpaid_amount_cents: int | None = None

@@ -8,12 +8,14 @@ from billing_app.components.billing_details import billing_details_dialog
 from billing_app.components.card import card_dialog
 from billing_app.components.plan_changes import cancel_dialog, yearly_dialog
 from billing_app.components.purchase import additional_license_dialog, upgrade_dialog
+from billing_app.components.renewal_changes import reduce_licenses_dialog, switch_monthly_dialog
 from billing_app.components.text import t
 from billing_app.states.billing_details import BillingDetailsState
 from billing_app.states.card import CardState, PaymentAuthenticationState
 from billing_app.states.page import PageState
 from billing_app.states.plan_changes import CancelState, YearlyState
 from billing_app.states.purchase import LicensePurchaseState, UpgradeState
+from billing_app.states.renewal_changes import ReduceLicensesState, SwitchMonthlyState
 
 S = PageState.summary
 
@@ -95,6 +97,24 @@ def manage_card() -> rx.Component:
                         ),
                     ),
                     rx.cond(
+                        ~cancelling,
+                        _action(
+                            t("Reduce Licenses"),
+                            ReduceLicensesState.open_form,
+                            "user-minus",
+                            variant="soft",
+                        ),
+                    ),
+                    rx.cond(
+                        ~S.is_monthly & ~cancelling & (S.switches_to_monthly == ""),
+                        _action(
+                            t("Switch to Monthly at Renewal"),
+                            SwitchMonthlyState.open_form,
+                            "calendar-clock",
+                            variant="soft",
+                        ),
+                    ),
+                    rx.cond(
                         cancelling,
                         _action(
                             t("Resume Subscription"),
@@ -141,5 +161,7 @@ def billing_dialogs() -> rx.Component:
         card_dialog(),
         yearly_dialog(),
         cancel_dialog(),
+        reduce_licenses_dialog(),
+        switch_monthly_dialog(),
         billing_details_dialog(),
     )

@@ -62,6 +62,8 @@ def footer(state, label: str, on_click, disabled: rx.Var | bool = False) -> rx.C
             label, on_click=on_click, loading=state.pending, disabled=disabled, type="button"
         ),
         justify="end",
+        # A long (German) label takes its own line at 360 px instead of pushing "Close" out.
+        wrap="wrap",
         spacing="2",
         width="100%",
         padding_top="4px",
@@ -77,6 +79,22 @@ def field(
         control,
         hint if hint is not None else rx.fragment(),
         spacing="1",
+        width="100%",
+    )
+
+
+def license_count_input(value: rx.Var, on_change, control_id: str) -> rx.Component:
+    """A whole number of licenses, 1–1000 (checked again by the service)."""
+    return rx.input(
+        value=value,
+        on_change=on_change,
+        debounce_timeout=300,
+        type="number",
+        min=1,
+        max=1000,
+        step=1,
+        input_mode="numeric",
+        id=control_id,
         width="100%",
     )
 

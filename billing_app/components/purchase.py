@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import reflex as rx
 
-from billing_app.components.dialogs import agreement, card_form, dialog, field, footer, inline_error
+from billing_app.components.dialogs import (
+    agreement,
+    card_form,
+    dialog,
+    field,
+    footer,
+    inline_error,
+    license_count_input,
+)
 from billing_app.components.text import t
 from billing_app.plans import Interval
 from billing_app.services.money import format_money
@@ -51,18 +59,7 @@ def additional_license_dialog() -> rx.Component:
         t("Add licenses to your Unlimited Version subscription."),
         field(
             t("How many extra licenses?"),
-            rx.input(
-                value=s.count,
-                on_change=s.set_count,
-                debounce_timeout=300,
-                type="number",
-                min=1,
-                max=1000,
-                step=1,
-                input_mode="numeric",
-                id="extra-licenses",
-                width="100%",
-            ),
+            license_count_input(s.count, s.set_count, "extra-licenses"),
             "extra-licenses",
             rx.cond(
                 s.count_error != "",

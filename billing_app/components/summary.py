@@ -6,6 +6,7 @@ import reflex as rx
 
 from billing_app.components.text import t
 from billing_app.states.page import PageState
+from billing_app.states.renewal_changes import KeepCurrentState
 
 S = PageState.summary
 
@@ -63,6 +64,30 @@ def _next_invoice() -> rx.Component:
     )
 
 
+def _scheduled(text: rx.Var, undo_label: str, on_click, element_id: str) -> rx.Component:
+    """A change scheduled for the renewal, with the button that undoes it."""
+    return rx.cond(
+        text != "",
+        rx.hstack(
+            rx.text(text, size="2", id=element_id),
+            rx.button(
+                undo_label,
+                on_click=on_click,
+                loading=KeepCurrentState.pending,
+                size="1",
+                variant="soft",
+            ),
+            justify="between",
+            align="center",
+            wrap="wrap",
+            spacing="2",
+            width="100%",
+            padding_y="10px",
+            border_bottom=f"1px solid {rx.color('gray', 4)}",
+        ),
+    )
+
+
 def _card() -> rx.Component:
     return rx.cond(
         S.card_label != "",
@@ -106,6 +131,18 @@ def summary_card() -> rx.Component:
             rx.cond(unlimited, _row(t("Billing"), rx.text(S.interval_label, size="2"))),
             _row(t("Licenses"), _licenses()),
             rx.cond(unlimited, _row(t("Next invoice"), _next_invoice())),
+            _scheduled(
+                S.renews_with,
+                t("Keep current licenses"),
+                KeepCurrentState.keep_licenses,
+                "scheduled-licenses",
+            ),
+            _scheduled(
+                S.switches_to_monthly,
+                t("Keep yearly billing"),
+                KeepCurrentState.keep_yearly,
+                "scheduled-monthly",
+            ),
             _row(t("Card"), _card()),
             _row(
                 t("Billing details"),

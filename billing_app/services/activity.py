@@ -147,6 +147,8 @@ def _what(action: AuditAction | None, ok: bool, detail: dict[str, Any]) -> str:
             return _("Added %(licenses)s") % {"licenses": _licenses(detail["licenses"])} + (
                 _charged(detail)
             )
+        case AuditAction.REDUCE_LICENSES if "licenses" in detail:
+            return _("Licenses from the next renewal: %(count)s") % {"count": detail["licenses"]}
         case AuditAction.PURCHASE_UNLIMITED if "licenses" in detail:
             return _("Unlimited Version purchased: %(plan)s") % {"plan": _plan(detail)} + (
                 _charged(detail)

@@ -17,7 +17,12 @@ from billing_app.models import (
 from billing_app.plans import Plan
 from billing_app.services.audit import AuditAction
 from billing_app.services.seats import users_exceed_licenses
-from billing_app.stripe.snapshots import CardSummary, InvoicePayment, SubscriptionSnapshot
+from billing_app.stripe.snapshots import (
+    CardSummary,
+    InvoicePayment,
+    ScheduledChange,
+    SubscriptionSnapshot,
+)
 
 # Statuses in which the customer keeps the Unlimited Version (past_due: Stripe is still retrying).
 # An `incomplete` subscription's first payment is not made yet: it grants nothing.
@@ -35,6 +40,7 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
         account.current_period_end = None
         account.cancel_at = None
         account.next_invoice_amount_cents = None
+        _apply_schedule(account, None)
         return
     account.plan = Plan.UNLIMITED
     account.billing_interval = subscription.interval
@@ -47,6 +53,19 @@ def apply_subscription(account: Account, subscription: SubscriptionSnapshot) -> 
     else:
         account.cancel_at = None
         account.next_invoice_amount_cents = subscription.quantity * subscription.unit_amount
+    _apply_schedule(account, subscription.scheduled)
+    if subscription.scheduled is not None and account.cancel_at is None:
+        # The renewal invoice bills the scheduled terms.
+        account.next_invoice_amount_cents = (
+            subscription.scheduled.quantity * subscription.scheduled.unit_amount
+        )
+
+
+def _apply_schedule(account: Account, scheduled: ScheduledChange | None) -> None:
+    account.stripe_schedule_id = scheduled.schedule_id if scheduled else None
+    account.scheduled_licenses = scheduled.quantity if scheduled else None
+    account.scheduled_interval = scheduled.interval if scheduled else None
+    account.scheduled_at = scheduled.starts_at if scheduled else None
 
 
 def apply_card(account: Account, card: CardSummary | None) -> None:

@@ -87,6 +87,10 @@ class ActionKind(StrEnum):
     CANCEL = "cancel"
     RESUME = "resume"
     BILLING_DETAILS = "billing_details"
+    REDUCE_LICENSES = "reduce_licenses"
+    SWITCH_MONTHLY = "switch_monthly"
+    KEEP_LICENSES = "keep_licenses"
+    KEEP_YEARLY = "keep_yearly"
 
 
 # Each kind's audit action, and the one recorded when the bank asks the customer to confirm.
@@ -98,6 +102,10 @@ _AUDITED = {
     ActionKind.CANCEL: audit.AuditAction.CANCEL,
     ActionKind.RESUME: audit.AuditAction.RESUME,
     ActionKind.BILLING_DETAILS: audit.AuditAction.BILLING_DETAILS,
+    ActionKind.REDUCE_LICENSES: audit.AuditAction.REDUCE_LICENSES,
+    ActionKind.SWITCH_MONTHLY: audit.AuditAction.SWITCH_MONTHLY,
+    ActionKind.KEEP_LICENSES: audit.AuditAction.KEEP_LICENSES,
+    ActionKind.KEEP_YEARLY: audit.AuditAction.KEEP_YEARLY,
 }
 _AUTHENTICATION_AUDITED = {
     ActionKind.PURCHASE_UNLIMITED: audit.AuditAction.PURCHASE_UNLIMITED_AUTHENTICATION,
@@ -121,6 +129,10 @@ MSG_ALREADY_YEARLY = N_("This subscription is already billed yearly.")
 MSG_EXPIRED_FORM = N_("This form has expired. Please reload the page.")
 MSG_PREVIEW_EXPIRED = N_(
     "The price shown has expired. Please review the new price and confirm again."
+)
+MSG_CANCELLING = N_("This subscription is set to cancel. Resume it first.")
+MSG_SCHEDULED = N_(
+    "A change is scheduled for your next renewal. Undo it first, then switch to yearly billing."
 )
 
 
@@ -199,6 +211,15 @@ def parse_license_count(value: Any, *, minimum: int = 1) -> int:
             ErrorCode.INVALID_LICENSE_COUNT,
         )
     return int(text)
+
+
+def license_count_error(value: Any, *, minimum: int = 1) -> str:
+    """What is wrong with a typed license count, or "" (for a form's inline hint)."""
+    try:
+        parse_license_count(value, minimum=minimum)
+    except BillingError as exc:
+        return exc.message
+    return ""
 
 
 def action_key(kind: ActionKind, account_id: int, params: dict[str, Any]) -> str:
@@ -327,6 +348,12 @@ def _require_subscription(account: Account) -> None:
         )
 
 
+def _require_renewing(account: Account) -> None:
+    _require_subscription(account)
+    if account.cancel_at is not None:
+        raise BillingError(_(MSG_CANCELLING), ErrorCode.ALREADY_CANCELLING)
+
+
 def _require_customer(_session: Session, account: Account) -> None:
     if not account.stripe_customer_id:
         raise BillingError(_("Start again: the card form has expired."), ErrorCode.EXPIRED_FORM)
@@ -441,6 +468,9 @@ class BillingService:
         account = self._subscribed(account_id)
         if account.billing_interval != Interval.MONTH:
             raise BillingError(_(MSG_ALREADY_YEARLY), ErrorCode.ALREADY_YEARLY)
+        if account.scheduled_at is not None:
+            # The switch restarts the billing cycle: the renewal the schedule waits for moves.
+            raise BillingError(_(MSG_SCHEDULED), ErrorCode.CHANGE_SCHEDULED)
         yearly = self._price_id(Interval.YEAR)
         return self._preview(
             account,
@@ -760,12 +790,15 @@ class BillingService:
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             # The subscription keeps its own price (a customer keeps the price they bought at).
-            return self._change(
+            result = self._change(
                 action,
                 target=lambda sub: (sub.price_id, expected + extra),
                 proration_date=when,
                 is_expected=lambda sub: sub.quantity == expected,
             )
+            if isinstance(result, _Changed):
+                return self._keep_added_at_renewal(action, result, extra)
+            return result
 
         return self._run(
             account_id=account_id,
@@ -802,6 +835,8 @@ class BillingService:
             _require_subscription(stored)
             if stored.billing_interval != Interval.MONTH:
                 raise BillingError(_(MSG_ALREADY_YEARLY), ErrorCode.ALREADY_YEARLY)
+            if stored.scheduled_at is not None:
+                raise BillingError(_(MSG_SCHEDULED), ErrorCode.CHANGE_SCHEDULED)
 
         def work(action: _Action) -> _Changed | _AwaitingCustomer:
             return self._change(
@@ -1174,6 +1209,12 @@ class BillingService:
             )
 
         def work(action: _Action) -> _Changed:
+            # Stripe refuses a cancellation on a scheduled subscription: the schedule goes first.
+            subscription = self.gateway.retrieve_subscription(
+                str(action.account.stripe_subscription_id)
+            )
+            if subscription.schedule_id is not None:
+                self.gateway.release_schedule(subscription, idempotency_key=action.stripe_key)
             return _Changed(
                 self.gateway.set_cancel_at_period_end(
                     str(action.account.stripe_subscription_id),
@@ -1225,6 +1266,232 @@ class BillingService:
             check=check,
             work=work,
             describe=lambda _done: _("Your subscription continues. Nothing else changed."),
+        )
+
+    # Changes at the next renewal (fewer licenses, monthly billing) ----------------------------
+    # Scheduled at Stripe (a subscription schedule's second phase), never applied now: the
+    # current period is not prorated, and the renewal bills the new terms in full.
+
+    def _keep_added_at_renewal(self, action: _Action, done: _Changed, extra: int) -> _Changed:
+        """Licenses bought while fewer are scheduled are kept at the renewal too: the scheduled
+        count rises by the purchase, and the schedule's phase in progress takes the new count."""
+        subscription = done.subscription
+        if subscription is None or subscription.scheduled is None:
+            return done
+        scheduled = subscription.scheduled
+        # Recorded first: a retry must not add the purchase to the scheduled count twice.
+        target = int(action.progress.get("rescheduled") or scheduled.quantity + extra)
+        self._note(action, rescheduled=target)
+        changed = self.gateway.schedule_renewal_change(
+            subscription,
+            price_id=scheduled.price_id,
+            interval=scheduled.interval,
+            quantity=target,
+            idempotency_key=action.stripe_key,
+        )
+        return _Changed(changed, payment=done.payment)
+
+    def _schedule(
+        self,
+        action: _Action,
+        *,
+        target: Callable[[SubscriptionSnapshot], tuple[str, Interval, int]],
+        is_expected: Callable[[SubscriptionSnapshot], bool],
+    ) -> _Changed:
+        """Schedule (price, interval, quantity) for the renewal, or drop the schedule when that is
+        what the subscription bills now; nothing is sent when Stripe already has it."""
+        gateway, key = self.gateway, action.stripe_key
+        subscription = gateway.retrieve_subscription(str(action.account.stripe_subscription_id))
+        if not is_expected(subscription):
+            raise StalePage(_(MSG_STALE_PAGE), ErrorCode.STALE_PAGE)
+        price_id, interval, quantity = target(subscription)
+        scheduled = subscription.scheduled
+        if (price_id, quantity) == (subscription.price_id, subscription.quantity):
+            if subscription.schedule_id is None:
+                return _Changed(subscription)
+            return _Changed(gateway.release_schedule(subscription, idempotency_key=key))
+        if scheduled is not None and (scheduled.price_id, scheduled.quantity) == (
+            price_id,
+            quantity,
+        ):
+            return _Changed(subscription)
+        self._note(action, sent=action.attempt)
+        return _Changed(
+            gateway.schedule_renewal_change(
+                subscription,
+                price_id=price_id,
+                interval=interval,
+                quantity=quantity,
+                idempotency_key=key,
+            )
+        )
+
+    @staticmethod
+    def _renewal_terms(subscription: SubscriptionSnapshot) -> tuple[str, Interval, int]:
+        """(price, interval, quantity) the renewal bills as scheduled now."""
+        scheduled = subscription.scheduled
+        if scheduled is None:
+            return subscription.price_id, subscription.interval, subscription.quantity
+        return scheduled.price_id, scheduled.interval, scheduled.quantity
+
+    def reduce_licenses(
+        self, account_id: int, licenses: Any, *, form: str, actor: str
+    ) -> ActionResult:
+        """Bill fewer licenses from the next renewal on (never fewer than the users holding one)."""
+        quantity = parse_license_count(licenses)
+
+        def check(session: Session, stored: Account) -> None:
+            _require_renewing(stored)
+            if quantity >= stored.licenses_purchased:
+                raise BillingError(
+                    _("Choose fewer licenses than the %(count)s you have now.")
+                    % {"count": stored.licenses_purchased},
+                    ErrorCode.NOT_FEWER_LICENSES,
+                )
+            used = licenses_used(session, account_id)
+            if quantity < used:
+                remove = used - quantity
+                raise BillingError(
+                    ngettext(
+                        "%(used)s users hold a license now. Remove %(remove)s user in User "
+                        "Management first, or keep at least %(used)s licenses.",
+                        "%(used)s users hold a license now. Remove %(remove)s users in User "
+                        "Management first, or keep at least %(used)s licenses.",
+                        remove,
+                    )
+                    % {"used": used, "remove": remove},
+                    ErrorCode.LICENSES_IN_USE,
+                )
+
+        def work(action: _Action) -> _Changed:
+            return self._schedule(
+                action,
+                target=lambda sub: (*self._renewal_terms(sub)[:2], quantity),
+                is_expected=lambda sub: sub.quantity > quantity,
+            )
+
+        def describe(done: _Changed) -> str:
+            assert done.subscription is not None
+            end = format_date(done.subscription.current_period_end)
+            return ngettext(
+                "From your renewal on %(date)s you will have %(count)s license.",
+                "From your renewal on %(date)s you will have %(count)s licenses.",
+                quantity,
+            ) % {"date": end, "count": quantity}
+
+        return self._run(
+            account_id=account_id,
+            kind=ActionKind.REDUCE_LICENSES,
+            actor=actor,
+            params={"licenses": quantity, "form": _form_id(form)},
+            check=check,
+            work=work,
+            describe=describe,
+        )
+
+    def switch_to_monthly(self, account_id: int, *, form: str, actor: str) -> ActionResult:
+        """Bill monthly from the next (yearly) renewal on."""
+        monthly = self._price_id(Interval.MONTH)
+
+        def check(_session: Session, stored: Account) -> None:
+            _require_renewing(stored)
+            if stored.billing_interval != Interval.YEAR:
+                raise BillingError(
+                    _("This subscription is already billed monthly."), ErrorCode.ALREADY_MONTHLY
+                )
+            if stored.scheduled_interval == Interval.MONTH:
+                raise BillingError(
+                    _("The switch to monthly billing is already scheduled."),
+                    ErrorCode.CHANGE_SCHEDULED,
+                )
+
+        def work(action: _Action) -> _Changed:
+            return self._schedule(
+                action,
+                target=lambda sub: (monthly, Interval.MONTH, self._renewal_terms(sub)[2]),
+                is_expected=lambda sub: sub.interval == Interval.YEAR,
+            )
+
+        def describe(done: _Changed) -> str:
+            assert done.subscription is not None
+            end = format_date(done.subscription.current_period_end)
+            return _("Your subscription switches to monthly billing on %(date)s.") % {"date": end}
+
+        return self._run(
+            account_id=account_id,
+            kind=ActionKind.SWITCH_MONTHLY,
+            actor=actor,
+            params={"form": _form_id(form)},
+            check=check,
+            work=work,
+            describe=describe,
+        )
+
+    def keep_current_licenses(self, account_id: int, *, form: str, actor: str) -> ActionResult:
+        """Undo a scheduled reduction: the renewal keeps today's licenses (a scheduled switch to
+        monthly stays)."""
+        return self._keep_current(
+            account_id,
+            kind=ActionKind.KEEP_LICENSES,
+            form=form,
+            actor=actor,
+            scheduled=lambda stored: (
+                stored.scheduled_licenses not in (None, stored.licenses_purchased)
+            ),
+            target=lambda sub: (*self._renewal_terms(sub)[:2], sub.quantity),
+            messages=(
+                N_("No change of licenses is scheduled."),
+                N_("Your licenses stay as they are at the renewal."),
+            ),
+        )
+
+    def keep_yearly_billing(self, account_id: int, *, form: str, actor: str) -> ActionResult:
+        """Undo a scheduled switch to monthly (a scheduled reduction stays)."""
+        return self._keep_current(
+            account_id,
+            kind=ActionKind.KEEP_YEARLY,
+            form=form,
+            actor=actor,
+            scheduled=lambda stored: (
+                stored.scheduled_interval not in (None, stored.billing_interval)
+            ),
+            target=lambda sub: (sub.price_id, sub.interval, self._renewal_terms(sub)[2]),
+            messages=(
+                N_("No switch to monthly billing is scheduled."),
+                N_("Your subscription stays billed yearly."),
+            ),
+        )
+
+    def _keep_current(
+        self,
+        account_id: int,
+        *,
+        kind: ActionKind,
+        form: str,
+        actor: str,
+        scheduled: Callable[[Account], bool],
+        target: Callable[[SubscriptionSnapshot], tuple[str, Interval, int]],
+        messages: tuple[str, str],
+    ) -> ActionResult:
+        """Undo one scheduled change (`messages`, `N_()` constants: when there is none, and when
+        it is undone)."""
+        nothing_scheduled, undone = messages
+
+        def check(_session: Session, stored: Account) -> None:
+            _require_subscription(stored)
+            if not scheduled(stored):
+                raise BillingError(_(nothing_scheduled), ErrorCode.NOTHING_SCHEDULED)
+
+        return self._run(
+            account_id=account_id,
+            kind=kind,
+            actor=actor,
+            params={"form": _form_id(form)},
+            check=check,
+            work=lambda action: self._schedule(
+                action, target=target, is_expected=lambda _sub: True
+            ),
+            describe=lambda _done: _(undone),
         )
 
     # A renewal waiting for the customer's authentication ---------------------------------------

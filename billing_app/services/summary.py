@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from billing_app.i18n import N_, _, format_date
+from billing_app.i18n import N_, _, format_date, ngettext
 from billing_app.models import Account
 from billing_app.plans import Interval, Plan
 from billing_app.services.accounts import licenses_used
@@ -53,6 +53,9 @@ class PageSummary:
     billing_details: str
     # More users than licenses (e.g. Stripe's quantity was lowered): the Plan tab's banner.
     over_licensed_notice: str
+    # Changes scheduled for the renewal, each with its undo ("" when none).
+    renews_with: str
+    switches_to_monthly: str
 
 
 def build_summary(session: Session, account: Account) -> PageSummary:
@@ -94,6 +97,25 @@ def build_summary(session: Session, account: Account) -> PageSummary:
         has_password=account.password_hash is not None,
         billing_details=brief(stored_details(account)),
         over_licensed_notice=over_licensed_notice(account.plan, used, account.licenses_purchased),
+        renews_with=(
+            ngettext(
+                "Renews on %(date)s with %(count)s license",
+                "Renews on %(date)s with %(count)s licenses",
+                account.scheduled_licenses,
+            )
+            % {"date": format_date(account.scheduled_at), "count": account.scheduled_licenses}
+            if unlimited
+            and account.scheduled_licenses is not None
+            and account.scheduled_licenses != account.licenses_purchased
+            else ""
+        ),
+        switches_to_monthly=(
+            _("Switches to monthly on %(date)s") % {"date": format_date(account.scheduled_at)}
+            if unlimited
+            and account.scheduled_interval is not None
+            and account.scheduled_interval != account.billing_interval
+            else ""
+        ),
     )
 
 

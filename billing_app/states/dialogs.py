@@ -117,6 +117,20 @@ class BillingDialogMixin(DialogMixin, mixin=True):
     async def _after_stale(self, access: SignedIn):
         """What the dialog does when its figures were out of date (e.g. preview again)."""
 
+    async def _finish_from_page(self, call: Callable[..., ActionResult], **kwargs: Any):
+        """`_finish` for a button on the page itself (no dialog to show the error in: a toast),
+        each click its own action."""
+        if (access := await require_account(self)) is None:
+            yield rx.toast.error(_(DENIED_MESSAGE))
+            return
+        if self.pending:
+            return
+        self.pending, self.error = True, ""
+        yield
+        yield await self._finish(access, call, form=new_idempotency_key(), **kwargs)
+        if self.error:
+            yield rx.toast.error(self.error)
+
     async def _act(self, access: SignedIn, *, resume: bool = False):
         """Run the dialog's action through `_finish`; again with `resume=True` after the bank's
         confirmation."""

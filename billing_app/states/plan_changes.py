@@ -58,7 +58,7 @@ class CancelState(BillingDialogMixin, rx.State):
 
     reason: str = ""
     features: str = ""
-    # Each opened form is one cancellation (or one resume click): its key at Stripe.
+    # Each opened form is one cancellation: its key at Stripe.
     _form: str = ""
 
     @rx.event
@@ -92,13 +92,5 @@ class CancelState(BillingDialogMixin, rx.State):
 
     @rx.event
     async def resume(self):
-        if (access := await require_account(self)) is None:
-            yield rx.toast.error(_(DENIED_MESSAGE))
-            return
-        if self.pending:
-            return
-        self.pending, self.error, self._form = True, "", uuid.uuid4().hex
-        yield
-        yield await self._finish(access, get_billing_service().resume, form=self._form)
-        if self.error:  # the resume button sits on the page, not in a dialog
-            yield rx.toast.error(self.error)
+        async for update in self._finish_from_page(get_billing_service().resume):
+            yield update

@@ -8,12 +8,11 @@ from typing import Any
 
 import reflex as rx
 
-from billing_app.errors import UserError
 from billing_app.i18n import _
 from billing_app.plans import Interval
 from billing_app.services.billing_actions import (
     ActionResult,
-    parse_license_count,
+    license_count_error,
     recurring_amount,
 )
 from billing_app.services.gateway import get_billing_service
@@ -33,11 +32,7 @@ class LicensePurchaseState(PricePreviewMixin, rx.State):
 
     @rx.var
     def count_error(self) -> str:
-        try:
-            parse_license_count(self.count)
-        except UserError as exc:
-            return exc.message
-        return ""
+        return license_count_error(self.count)
 
     @rx.var
     def can_submit(self) -> bool:
@@ -130,11 +125,7 @@ class UpgradeState(CardFormMixin, rx.State):
 
     @rx.var
     def licenses_error(self) -> str:
-        try:
-            parse_license_count(self.licenses, minimum=self.minimum)
-        except UserError as exc:
-            return exc.message
-        return ""
+        return license_count_error(self.licenses, minimum=self.minimum)
 
     @rx.var
     def total(self) -> str:

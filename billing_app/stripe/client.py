@@ -3,6 +3,7 @@ mode), every call with the SDK's typed request params and an idempotency key on 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,8 @@ from stripe.params import (
     PriceCreateParams,
     SubscriptionCancelParams,
     SubscriptionCreateParams,
+    SubscriptionScheduleCreateParams,
+    SubscriptionScheduleUpdateParams,
     SubscriptionUpdateParams,
 )
 
@@ -37,7 +40,9 @@ from billing_app.stripe.parsing import (
     default_payment_method_of,
     intent_id,
     invoice_from,
+    next_phase_of,
     payment_from,
+    price_of,
     ref_id,
     subscription_from,
     unexpected,
@@ -51,6 +56,7 @@ from billing_app.stripe.snapshots import (
     InvoicePayment,
     InvoicePreview,
     InvoiceSummary,
+    ScheduledChange,
     SubscriptionSnapshot,
 )
 
@@ -355,7 +361,31 @@ class StripeClient:
         return [subscription_from(sub) for sub in page.get("data") or []]
 
     def retrieve_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
-        return subscription_from(self._call(self._v1.subscriptions.retrieve, subscription_id))
+        return self._with_schedule(
+            subscription_from(self._call(self._v1.subscriptions.retrieve, subscription_id))
+        )
+
+    def _with_schedule(self, subscription: SubscriptionSnapshot) -> SubscriptionSnapshot:
+        """The subscription with the change its schedule makes at the renewal, if any."""
+        if subscription.schedule_id is None:
+            return subscription
+        schedule = self._call(self._v1.subscription_schedules.retrieve, subscription.schedule_id)
+        phase = next_phase_of(schedule)
+        if phase is None:
+            return subscription
+        starts_at, price_id, quantity = phase
+        _, interval, amount, _ = price_of({"price": self._call(self._v1.prices.retrieve, price_id)})
+        if interval not in tuple(Interval):
+            raise unexpected(f"price {price_id} interval {interval!r}")
+        scheduled = ScheduledChange(
+            subscription.schedule_id,
+            starts_at,
+            price_id,
+            Interval(interval),
+            quantity,
+            int(amount or 0),
+        )
+        return dataclasses.replace(subscription, scheduled=scheduled)
 
     def change_subscription(
         self,
@@ -389,7 +419,7 @@ class StripeClient:
             params=params,
             options=_options(idempotency_key, "change"),
         )
-        snapshot = subscription_from(sub)
+        snapshot = self._with_schedule(subscription_from(sub))
         invoice = sub.get("latest_invoice")
         if not isinstance(invoice, dict) or invoice.get("id") == subscription.latest_invoice_id:
             return snapshot, None
@@ -448,7 +478,79 @@ class StripeClient:
             params=params,
             options=_options(idempotency_key, "cancel" if cancel else "resume"),
         )
-        return subscription_from(sub)
+        return self._with_schedule(subscription_from(sub))
+
+    # Changes at the next renewal (Subscription Schedules) ------------------------------
+
+    def schedule_renewal_change(
+        self,
+        subscription: SubscriptionSnapshot,
+        *,
+        price_id: str,
+        interval: Interval,
+        quantity: int,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot:
+        """From the next renewal on, bill `quantity` of `price_id`; the current period stays as
+        it is (no proration now, none at the renewal).
+
+        A schedule made from the subscription (or the one already managing it) gets two phases:
+        the current one unchanged until `current_period_end`, then one period of the new terms;
+        `end_behavior=release` then leaves the subscription running on them.
+        """
+        if quantity < 1:
+            raise ValueError("quantity must be at least 1")
+        if subscription.current_period_end is None:
+            raise unexpected(f"subscription {subscription.id} has no current period")
+        if subscription.schedule_id is None:
+            create: SubscriptionScheduleCreateParams = {"from_subscription": subscription.id}
+            schedule = self._call(
+                self._v1.subscription_schedules.create,
+                params=create,
+                options=_options(idempotency_key, "schedule"),
+            )
+        else:
+            schedule = self._call(
+                self._v1.subscription_schedules.retrieve, subscription.schedule_id
+            )
+        start = (schedule.get("current_phase") or {}).get("start_date")
+        if start is None:
+            raise unexpected(f"schedule {schedule.get('id')} has no current phase")
+        update: SubscriptionScheduleUpdateParams = {
+            "phases": [
+                {
+                    "items": [{"price": subscription.price_id, "quantity": subscription.quantity}],
+                    # Stripe refuses a changed start date for the phase in progress.
+                    "start_date": int(start),
+                    "end_date": int(subscription.current_period_end.timestamp()),
+                },
+                {
+                    "items": [{"price": price_id, "quantity": quantity}],
+                    "duration": {"interval": interval, "interval_count": 1},
+                },
+            ],
+            "end_behavior": "release",
+            "proration_behavior": "none",
+        }
+        self._call(
+            self._v1.subscription_schedules.update,
+            str(schedule["id"]),
+            params=update,
+            options=_options(idempotency_key, f"phases:{quantity}:{price_id}"),
+        )
+        return self.retrieve_subscription(subscription.id)
+
+    def release_schedule(
+        self, subscription: SubscriptionSnapshot, *, idempotency_key: str
+    ) -> SubscriptionSnapshot:
+        """Drop the changes scheduled for the renewal: the subscription renews as it is."""
+        if subscription.schedule_id is not None:
+            self._call(
+                self._v1.subscription_schedules.release,
+                subscription.schedule_id,
+                options=_options(idempotency_key, f"release:{subscription.schedule_id}"),
+            )
+        return self.retrieve_subscription(subscription.id)
 
     # Invoices ------------------------------------------------------------------
 

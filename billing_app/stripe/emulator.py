@@ -17,9 +17,12 @@ to the invoice an update creates; invoices that carry their payment
 them; Stripe.js `confirmCardPayment`; void and cancel; events; idempotent
 requests; more tax ID types.
 
-Limits: one item per subscription (as localstripe); no renewals or test clocks
-(a period never rolls over by itself); tiered prices are prorated on their
-total for the quantity.
+Subscription schedules made from a subscription (two phases, release) and a
+renewal on request (`POST /_config/subscriptions/{id}/renew`, test tooling).
+
+Limits: one item per subscription (as localstripe); no test clocks (a period
+rolls over only on that request); tiered prices are prorated on their total for
+the quantity.
 """
 
 from __future__ import annotations
@@ -1483,6 +1486,12 @@ def _update_subscription(
     )
     new_pm = _validate_payment_method(default_payment_method, "default_payment_method")
     trial_end = try_convert_to_int(trial_end)
+    if (cancel_at_period_end is not None or cancel_at is not None) and _schedule_of(sub):
+        raise _bad_request(
+            f"The subscription is managed by the subscription schedule `{sub._emu_schedule}`, "
+            "and updating any cancelation behavior directly is not allowed. Please update the "
+            "schedule instead."
+        )
 
     if change is not None and change.changed:
         _change_items(sub, change, params, new_pm or getattr(sub, "_emu_default_pm", None))
@@ -1646,6 +1655,247 @@ def _install_subscriptions() -> None:
     Subscription._api_delete = classmethod(_api_delete_subscription)
     _override("DELETE", "/v1/subscriptions/{id}", _api_cancel_route)
     _override("POST", "/v1/invoices/{id}/void", _api_void_invoice)
+
+
+# Subscription schedules (Stripe API: Subscription Schedules) ---------------------------------
+# As far as the Billing Page uses them: a schedule made from a live subscription
+# (`from_subscription`), its phases replaced by an update (the current phase kept as it is, then
+# the phase from the renewal on), `release`, and the phase change at renewal (below).
+
+SCHEDULE_LIVE = ("not_started", "active")
+
+
+def _schedule_of(sub: Any) -> Any:
+    schedule = _get("subscription_schedule", getattr(sub, "_emu_schedule", None))
+    return schedule if schedule is not None and schedule.status in SCHEDULE_LIVE else None
+
+
+def _phase_of(item: Any, start: int, end: int) -> dict[str, Any]:
+    return {
+        "start_date": start,
+        "end_date": end,
+        "items": [{"price": item.plan.id, "plan": item.plan.id, "quantity": int(item.quantity)}],
+        "proration_behavior": "create_prorations",
+        "metadata": {},
+    }
+
+
+class SubscriptionSchedule(StripeObject):  # type: ignore[misc]
+    object = "subscription_schedule"
+    _id_prefix = "sub_sched_"
+
+    def __init__(
+        self,
+        from_subscription: Any = None,
+        metadata: Any = None,
+        end_behavior: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        _unexpected(kwargs)
+        _check(isinstance(from_subscription, str), "Missing from_subscription", "from_subscription")
+        _check(end_behavior is None, "end_behavior cannot be set with from_subscription")
+        _check(metadata is None or isinstance(metadata, dict), "Invalid metadata", "metadata")
+        sub = Subscription._api_retrieve(from_subscription)  # 404 if missing
+        _check(
+            sub.status in ("active", "past_due", "trialing"),
+            "You can only create a schedule from an active subscription.",
+            "from_subscription",
+        )
+        if _schedule_of(sub) is not None:
+            raise _bad_request(
+                f"You cannot migrate a subscription that is already attached to a schedule: "
+                f"`{sub._emu_schedule}`.",
+                param="from_subscription",
+            )
+        super().__init__()
+        self.customer = sub.customer
+        self.subscription = sub.id
+        self.status = "active"
+        self.end_behavior = "release"
+        self.metadata = dict(metadata or {})
+        self.canceled_at = self.completed_at = self.released_at = None
+        self.released_subscription = None
+        self.phases = [
+            _phase_of(sub.items._list[0], sub.current_period_start, sub.current_period_end)
+        ]
+        sub._emu_schedule = self.id
+        _emit("subscription_schedule.created", self)
+
+    @property
+    def current_phase(self) -> dict[str, int] | None:
+        # Periods roll over on the renew request, not with the clock: the phase it reached.
+        if self.status != "active":
+            return None
+        current = self.phases[getattr(self, "_emu_phase", 0)]
+        return {"start_date": current["start_date"], "end_date": current["end_date"]}
+
+    @classmethod
+    def _api_update(cls, id: str, **data: Any) -> Any:
+        schedule = cls._api_retrieve(id)
+        schedule._replace_phases(**data)
+        _emit("subscription_schedule.updated", schedule)
+        return schedule
+
+    def _replace_phases(
+        self,
+        phases: Any = None,
+        end_behavior: Any = None,
+        proration_behavior: Any = None,
+        metadata: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Update a schedule › phases: the current phase first, with its start_date unchanged;
+        each later phase starts where the one before ends (its `end_date` or `duration`)."""
+        _unexpected(kwargs)
+        _check(self.status in SCHEDULE_LIVE, f"This schedule is {self.status}.")
+        _check(end_behavior in (None, "release"), "Only end_behavior=release is emulated")
+        _check(proration_behavior in (None, "none"), "Only proration_behavior=none is emulated")
+        _check(metadata is None or isinstance(metadata, dict), "Invalid metadata", "metadata")
+        if phases is None:
+            self.metadata.update(metadata or {})
+            return
+        _check(isinstance(phases, list) and phases, "Invalid phases", "phases")
+        sub = Subscription._api_retrieve(self.subscription)
+        current = self.current_phase or {}
+        parsed, start = [], None
+        for index, raw in enumerate(phases):
+            _check(isinstance(raw, dict), "Invalid phases", f"phases[{index}]")
+            raw = dict(raw)
+            given_start = try_convert_to_int(raw.pop("start_date", None))
+            if index == 0:
+                _check(
+                    given_start == current.get("start_date"),
+                    "You can not modify the start date of the current phase.",
+                    "phases[0][start_date]",
+                )
+                start = given_start
+            _check(given_start in (None, start), "Phases must be contiguous", f"phases[{index}]")
+            items = raw.pop("items", None)
+            _check(isinstance(items, list) and len(items) == 1, "Invalid items", "items")
+            item = _plan_of(items[0], f"phases[{index}][items]")
+            plan = Plan._api_retrieve(item.get("plan"))  # 404 if missing
+            quantity = try_convert_to_int(item.get("quantity", 1))
+            _check(isinstance(quantity, int) and quantity > 0, "Invalid quantity", "quantity")
+            end = try_convert_to_int(raw.pop("end_date", None))
+            duration = raw.pop("duration", None)
+            if end is None:
+                step = types.SimpleNamespace(
+                    interval=(duration or {}).get("interval") or plan.interval,
+                    interval_count=int((duration or {}).get("interval_count") or 1),
+                )
+                end = _add_interval(int(start or 0), step)
+            _unexpected(raw)
+            _check(isinstance(end, int) and end > int(start or 0), "Invalid end_date", "end_date")
+            phase = {
+                "start_date": start,
+                "end_date": end,
+                "items": [{"price": plan.id, "plan": plan.id, "quantity": quantity}],
+                "proration_behavior": "none",
+                "metadata": {},
+            }
+            parsed.append(phase)
+            start = end
+        first = parsed[0]["items"][0]
+        current_item = sub.items._list[0]
+        _check(
+            (first["plan"], first["quantity"]) == (current_item.plan.id, current_item.quantity),
+            "Not emulated: changing the current phase's items",
+        )
+        self.phases, self._emu_phase = parsed, 0
+        self.metadata.update(metadata or {})
+
+
+def release_schedule(schedule: Any) -> Any:
+    """Release a schedule: the subscription stays as it is and is no longer managed by it."""
+    if schedule.status not in SCHEDULE_LIVE:
+        raise _bad_request(
+            f"You cannot release a subscription schedule that is currently in the "
+            f"`{schedule.status}` status. It must be in `not_started` or `active`.",
+            code="subscription_schedule_invalid_status",
+        )
+    schedule.status = "released"
+    schedule.released_at = _now()
+    schedule.released_subscription = schedule.subscription
+    sub = _get("subscription", schedule.subscription)
+    if sub is not None:
+        before = _snapshot(sub)
+        sub._emu_schedule = None
+        _emit("customer.subscription.updated", sub, _changed_attributes(before, _snapshot(sub)))
+    _emit("subscription_schedule.released", schedule)
+    return schedule
+
+
+def _api_release_schedule(id: str, preserve_cancel_date: Any = None, **kwargs: Any) -> Any:
+    _unexpected(kwargs)
+    return release_schedule(SubscriptionSchedule._api_retrieve(id))
+
+
+# Renewal (test tooling; Billing › Subscriptions › How subscriptions work) -------------------------
+# The emulator's periods never roll over by themselves. `POST /_config/subscriptions/{id}/renew`
+# does what Stripe does at `current_period_end`: a live schedule moves to the phase starting
+# there (its items apply with no proration; once its last phase is over it is released), the next
+# period starts at the old end, and its invoice (billing_reason `subscription_cycle`, the full
+# period at the new price and quantity) is charged off-session to the default card.
+
+
+def renew_subscription(sub: Any) -> Any:
+    _check(sub.status in ("active", "past_due"), "Only a live subscription renews")
+    end = sub.current_period_end
+    if sub.cancel_at_period_end:
+        return cancel_subscription(sub)
+    before = _snapshot(sub)
+    item = sub.items._list[0]
+    schedule = _schedule_of(sub)
+    if schedule is not None:
+        phase = next((p for p in schedule.phases if p["start_date"] == end), None)
+        if phase is not None:
+            new = phase["items"][0]
+            _apply_change(sub, item.id, new["plan"], int(new["quantity"]), None)
+            schedule._emu_phase = schedule.phases.index(phase)
+        elif end >= schedule.phases[-1]["end_date"]:
+            release_schedule(schedule)  # `end_behavior=release` once its last phase is over
+    sub._emu_anchor = sub.billing_cycle_anchor = end
+    line = _full_period_line(item.plan, int(item.quantity), end)
+    invoice = new_invoice(
+        sub.customer,
+        sub,
+        make_invoice_items(sub, item.id, [line]),
+        sweep="subscription",
+        billing_reason="subscription_cycle",
+    )
+    if attempt_payment(invoice) not in ("paid", "processing"):
+        sub.status = "past_due"
+    _emit("customer.subscription.updated", sub, _changed_attributes(before, _snapshot(sub)))
+    return sub
+
+
+def _api_renew(id: str, **kwargs: Any) -> Any:
+    _unexpected(kwargs)
+    return renew_subscription(Subscription._api_retrieve(id))
+
+
+def _install_subscription_schedules() -> None:
+    Subscription.schedule = property(
+        lambda self: (
+            getattr(self, "_emu_schedule", None) if _schedule_of(self) is not None else None
+        )
+    )
+    router = server.app.router
+    base = "/v1/subscription_schedules"
+    router.add_route("POST", base, server.api_create(SubscriptionSchedule, base))
+    router.add_route(
+        "POST",
+        f"{base}/{{id}}/release",
+        server.api_extra(_api_release_schedule, f"{base}/{{id}}/release"),
+    )
+    router.add_route(
+        "GET", f"{base}/{{id}}", server.api_retrieve(SubscriptionSchedule, f"{base}/{{id}}")
+    )
+    router.add_route(
+        "POST", f"{base}/{{id}}", server.api_update(SubscriptionSchedule, f"{base}/{{id}}")
+    )
+    renew = "/_config/subscriptions/{id}/renew"
+    router.add_route("POST", renew, server.api_extra(_api_renew, renew))
 
 
 # Invoice preview (Stripe API: Create a preview invoice) --------------------------------------
@@ -2185,4 +2435,5 @@ def install() -> None:
     _install_subscriptions()
     _install_customers()
     _install_invoice_list()
+    _install_subscription_schedules()
     _install_routes()

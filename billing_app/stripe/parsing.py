@@ -113,7 +113,27 @@ def subscription_from(sub: dict[str, Any]) -> SubscriptionSnapshot:
         pending_update=pending_update_from(sub.get("pending_update")),
         default_payment_method=ref_id(sub.get("default_payment_method")),
         created_by=(sub.get("metadata") or {}).get("billing_action"),
+        schedule_id=ref_id(sub.get("schedule")),
     )
+
+
+def next_phase_of(schedule: dict[str, Any]) -> tuple[datetime, str, int] | None:
+    """(start, price id, quantity) of the phase after the current one of a live schedule."""
+    current_end = timestamp((schedule.get("current_phase") or {}).get("end_date"))
+    if schedule.get("status") not in ("active", "not_started") or current_end is None:
+        return None
+    for phase in schedule.get("phases") or []:
+        start = timestamp(phase.get("start_date"))
+        if start is None or start < current_end:
+            continue
+        items = phase.get("items") or []
+        price_id = (
+            (ref_id(items[0].get("price")) or ref_id(items[0].get("plan"))) if items else None
+        )
+        if not price_id:
+            raise unexpected(f"schedule {schedule.get('id')} has a phase without a price")
+        return start, str(price_id), int(items[0].get("quantity") or 1)
+    return None
 
 
 def line_from(line: dict[str, Any]) -> InvoiceLine:

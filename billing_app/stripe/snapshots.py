@@ -57,6 +57,19 @@ class PendingUpdate:
 
 
 @dataclass(frozen=True)
+class ScheduledChange:
+    """What the subscription's schedule bills from the next renewal on (Subscription Schedules:
+    the phase after the current one)."""
+
+    schedule_id: str
+    starts_at: datetime
+    price_id: str
+    interval: Interval
+    quantity: int
+    unit_amount: int
+
+
+@dataclass(frozen=True)
 class SubscriptionSnapshot:
     id: str
     customer_id: str
@@ -76,6 +89,9 @@ class SubscriptionSnapshot:
     default_payment_method: str | None = None
     # The billing action that created it (metadata): a retry recognises its own subscription.
     created_by: str | None = None
+    # The schedule managing it, and the change it makes at the renewal (read separately).
+    schedule_id: str | None = None
+    scheduled: ScheduledChange | None = None
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,17 @@ REVIEWED = {
     "billing_app___states___plan_changes____yearly_state": MONEY_DIALOG,
     "billing_app___states___plan_changes____cancel_state": MONEY_DIALOG
     | {"set_reason", "set_features", "resume"},
+    "billing_app___states___renewal_changes____reduce_licenses_state": MONEY_DIALOG
+    | {"set_licenses", "show_users"},
+    "billing_app___states___renewal_changes____switch_monthly_state": MONEY_DIALOG,
+    "billing_app___states___renewal_changes____keep_current_state": {
+        "close",
+        "set_open",
+        "payment_confirmed",
+        "keep_licenses",
+        "keep_yearly",
+        "setvar",
+    },
     # The setters only edit the form (country: its tax ID types); open_form and submit check the
     # session first (DialogMixin).
     "billing_app___states___billing_details____billing_details_state": DIALOG

@@ -25,6 +25,7 @@ from billing_app.states.card import CardState
 from billing_app.states.page import PageState, SignedIn, require_account
 from billing_app.states.plan_changes import CancelState
 from billing_app.states.purchase import LicensePurchaseState, UpgradeState
+from billing_app.states.renewal_changes import ReduceLicensesState
 from billing_app.states.users import DomainsState, RemoveUserState, UsersState
 from tests.security.tabs import (
     PASSWORD,
@@ -249,6 +250,7 @@ def test_texts_a_client_sends_are_cut_to_size():
             (CardState, "set_card_name", {"value": huge}, "card_name"),
             (CancelState, "set_reason", {"value": huge}, "reason"),
             (CancelState, "set_features", {"value": huge}, "features"),
+            (ReduceLicensesState, "set_licenses", {"value": huge}, "licenses"),
         ]:
             await tab.send(state, handler, **payload)
             assert len(getattr(tab.state(state), var)) <= 2001, f"{state.__name__}.{handler}"

@@ -7,13 +7,16 @@ Stripe's 3-D Secure challenge can only be passed in a browser; here it is only a
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
+from billing_app.plans import Interval
 from billing_app.services.seeding import paid_subscription
 from billing_app.stripe.client import StripeClient
 from billing_app.stripe.errors import GatewayError
-from billing_app.stripe.snapshots import BillingDetails
+from billing_app.stripe.snapshots import BillingDetails, SubscriptionSnapshot
 
 
 def customer_with(client: StripeClient, key: str, card: str, clock: str | None = None) -> str:
@@ -119,34 +122,83 @@ def test_first_payment_left_for_the_page_then_discarded(client: StripeClient, ke
     )
 
 
-def test_a_renewal_on_a_test_clock(client: StripeClient, key: str) -> None:
+@contextmanager
+def clock_for(client: StripeClient, key: str) -> Iterator[str]:
     clock = client._call(
         client._v1.test_helpers.test_clocks.create,
         params={"frozen_time": int(time.time()), "name": f"renewal {key[:8]}"},
     )
     try:
-        catalogue = client.ensure_catalogue()
-        customer = customer_with(client, key, "pm_card_visa", clock=str(clock["id"]))
-        subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 2, key=key)
-        assert subscription.current_period_end is not None
-        target = int(subscription.current_period_end.timestamp()) + 3600
-        client._call(
-            client._v1.test_helpers.test_clocks.advance, clock["id"], params={"frozen_time": target}
-        )
-        for _ in range(60):  # the clock advances asynchronously
-            state = client._call(client._v1.test_helpers.test_clocks.retrieve, clock["id"])
-            if state["status"] == "ready":
-                break
-            time.sleep(2)
-        renewed = client.retrieve_subscription(subscription.id)
-        assert renewed.current_period_start is not None
-        assert renewed.current_period_start >= subscription.current_period_end
-        assert len(client.invoice_page(customer).invoices) >= 2
+        yield str(clock["id"])
     finally:
         try:
             client._call(client._v1.test_helpers.test_clocks.delete, clock["id"])
         except GatewayError:
             pytest.fail("could not delete the test clock")
+
+
+def renew(client: StripeClient, clock: str, subscription: SubscriptionSnapshot) -> None:
+    """Advance the clock past the period's end (it advances asynchronously)."""
+    assert subscription.current_period_end is not None
+    target = int(subscription.current_period_end.timestamp()) + 3600
+    client._call(client._v1.test_helpers.test_clocks.advance, clock, params={"frozen_time": target})
+    for _ in range(60):
+        if client._call(client._v1.test_helpers.test_clocks.retrieve, clock)["status"] == "ready":
+            return
+        time.sleep(2)
+
+
+def test_a_renewal_on_a_test_clock(client: StripeClient, key: str) -> None:
+    with clock_for(client, key) as clock:
+        catalogue = client.ensure_catalogue()
+        customer = customer_with(client, key, "pm_card_visa", clock=clock)
+        subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 2, key=key)
+        renew(client, clock, subscription)
+        renewed = client.retrieve_subscription(subscription.id)
+        assert renewed.current_period_start is not None
+        assert subscription.current_period_end is not None
+        assert renewed.current_period_start >= subscription.current_period_end
+        assert len(client.invoice_page(customer).invoices) >= 2
+
+
+def test_a_scheduled_reduction_kept_across_a_purchase_applies_at_renewal(
+    client: StripeClient, key: str
+) -> None:
+    """Subscription Schedules as the app uses them, and a direct item update (Purchase Additional
+    License) on a subscription a schedule manages."""
+    with clock_for(client, key) as clock:
+        catalogue = client.ensure_catalogue()
+        customer = customer_with(client, key, "pm_card_visa", clock=clock)
+        subscription = paid_subscription(client, customer, catalogue.monthly_price_id, 10, key=key)
+        scheduled = client.schedule_renewal_change(
+            subscription,
+            price_id=subscription.price_id,
+            interval=Interval.MONTH,
+            quantity=8,
+            idempotency_key=f"{key}:reduce",
+        )
+        assert scheduled.quantity == 10 and scheduled.scheduled is not None
+        assert scheduled.scheduled.quantity == 8
+        changed, payment = client.change_subscription(
+            scheduled,
+            price_id=scheduled.price_id,
+            quantity=12,
+            proration_date=int(time.time()),
+            idempotency_key=f"{key}:add",
+        )
+        assert changed.quantity == 12 and payment is not None and payment.paid
+        kept = client.schedule_renewal_change(
+            changed,
+            price_id=changed.price_id,
+            interval=Interval.MONTH,
+            quantity=10,
+            idempotency_key=f"{key}:keep",
+        )
+        assert kept.quantity == 12 and kept.scheduled is not None and kept.scheduled.quantity == 10
+        renew(client, clock, kept)
+        renewed = client.retrieve_subscription(subscription.id)
+        # The schedule stays attached through its last phase (released at its end).
+        assert renewed.quantity == 10 and renewed.scheduled is None
 
 
 def test_billing_details_replace_the_tax_id_and_show_on_the_next_invoice(

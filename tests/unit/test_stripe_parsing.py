@@ -188,6 +188,53 @@ def test_customer_default_payment_method() -> None:
     assert parsing.default_payment_method_of({"id": raw["id"], "deleted": True}) is None
 
 
+def _schedule(status: str = "active") -> dict[str, Any]:
+    """A subscription schedule in the shape of Stripe's API reference (The Subscription Schedule
+    object): two phases, prices as ids (with the legacy `plan` beside them)."""
+    return {
+        "id": "sub_sched_1Mr3YdLkdIwHu7ixjop3qtff",
+        "object": "subscription_schedule",
+        "status": status,
+        "current_phase": {"start_date": 1_780_000_000, "end_date": 1_782_592_000},
+        "end_behavior": "release",
+        "phases": [
+            {
+                "start_date": 1_780_000_000,
+                "end_date": 1_782_592_000,
+                "items": [{"plan": "price_old", "price": "price_old", "quantity": 10}],
+            },
+            {
+                "start_date": 1_782_592_000,
+                "end_date": 1_785_270_400,
+                "items": [{"plan": "price_new", "price": "price_new", "quantity": 8}],
+            },
+        ],
+    }
+
+
+def test_the_next_phase_of_a_schedule_is_what_the_renewal_bills() -> None:
+    assert parsing.next_phase_of(_schedule()) == (
+        datetime.fromtimestamp(1_782_592_000, tz=UTC),
+        "price_new",
+        8,
+    )
+    # Released, canceled or completed: the schedule no longer changes anything.
+    for status in ("released", "canceled", "completed"):
+        assert parsing.next_phase_of(_schedule(status)) is None
+    only_current = _schedule()
+    only_current["phases"] = only_current["phases"][:1]
+    assert parsing.next_phase_of(only_current) is None
+
+
+def test_a_subscription_names_its_schedule() -> None:
+    raw = fixture("subscription")
+    assert parsing.subscription_from({**raw, "schedule": None}).schedule_id is None
+    managed = parsing.subscription_from({**raw, "schedule": "sub_sched_1"})
+    assert (managed.schedule_id, managed.scheduled) == ("sub_sched_1", None)
+    expanded = parsing.subscription_from({**raw, "schedule": {"id": "sub_sched_2"}})
+    assert expanded.schedule_id == "sub_sched_2"
+
+
 def test_billing_details_from_the_customer_and_its_tax_id() -> None:
     raw, tax_id = fixture("customer"), fixture("tax_id")
     assert parsing.billing_details_from(raw, []) == snapshots.BillingDetails(name="", email="")
