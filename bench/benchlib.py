@@ -221,9 +221,9 @@ def fresh_postgres_database(server_url: str) -> Iterator[str]:
 def ensure_port_free(port: int) -> None:
     """Refuse a port something already answers on (its answers would be measured instead of
     ours)."""
-    from billing_app.runner import Stack
+    from billing_app.runner import ensure_port_free as refuse_port_in_use
 
-    Stack._ensure_port_free(port)
+    refuse_port_in_use(port, "the benchmark's port")
 
 
 def stop_process(process: subprocess.Popen, *, group: bool = True) -> None:
