@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 from reflex_base.vars.base import VarData
 
+from billing_app.components.lists import load_more_button, paged_tab
 from billing_app.components.text import t
 from billing_app.states.activity import ActivityState
 from billing_app.states.page import PageState
@@ -74,40 +75,18 @@ def _list() -> rx.Component:
             ),
             _empty(),
         ),
-        rx.cond(
-            ActivityState.has_more,
-            rx.button(
-                t("Load more"),
-                on_click=ActivityState.load_more,
-                loading=ActivityState.loading_more,
-                variant="soft",
-                width="100%",
-                margin_top="8px",
-            ),
+        load_more_button(
+            ActivityState.has_more, ActivityState.load_more, ActivityState.loading_more
         ),
     )
 
 
 def activity_tab() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading(t("Activity"), size="3", as_="h2"),
-            rx.text(t("Times are in your time zone."), size="1", color_scheme="gray"),
-            rx.cond(
-                ActivityState.loading,
-                rx.center(
-                    rx.spinner(),
-                    padding_y="24px",
-                    width="100%",
-                    aria_label=t("Loading activity"),
-                    role="status",
-                ),
-                _list(),
-            ),
-            spacing="2",
-            width="100%",
-        ),
-        width="100%",
-        # The tab's content mounts whenever the tab is shown (by click or keyboard).
+    return paged_tab(
+        rx.heading(t("Activity"), size="3", as_="h2"),
+        rx.text(t("Times are in your time zone."), size="1", color_scheme="gray"),
+        loading=ActivityState.loading,
+        loading_label=t("Loading activity"),
+        body=_list(),
         on_mount=ActivityState.load,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.lists import load_more_button, paged_tab
 from billing_app.components.text import t
 from billing_app.states.history import HistoryState
 
@@ -133,39 +134,15 @@ def _list() -> rx.Component:
             rx.cond(HistoryState.error == "", _empty()),
         ),
         rx.cond(HistoryState.error != "", _error()),
-        rx.cond(
-            HistoryState.has_more,
-            rx.button(
-                t("Load more"),
-                on_click=HistoryState.load_more,
-                loading=HistoryState.loading_more,
-                variant="soft",
-                width="100%",
-                margin_top="8px",
-            ),
-        ),
+        load_more_button(HistoryState.has_more, HistoryState.load_more, HistoryState.loading_more),
     )
 
 
 def history_tab() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading(t("Invoices"), size="3", as_="h2"),
-            rx.cond(
-                HistoryState.loading,
-                rx.center(
-                    rx.spinner(),
-                    padding_y="24px",
-                    width="100%",
-                    aria_label=t("Loading invoices"),
-                    role="status",
-                ),
-                _list(),
-            ),
-            spacing="2",
-            width="100%",
-        ),
-        width="100%",
-        # The tab's content mounts whenever the tab is shown (by click or keyboard).
+    return paged_tab(
+        rx.heading(t("Invoices"), size="3", as_="h2"),
+        loading=HistoryState.loading,
+        loading_label=t("Loading invoices"),
+        body=_list(),
         on_mount=HistoryState.load,
     )

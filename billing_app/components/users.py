@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from billing_app.components.dialogs import inline_error
+from billing_app.components.lists import list_spinner
 from billing_app.components.text import t
 from billing_app.states.page import PageState
 from billing_app.states.users import (
@@ -111,13 +112,7 @@ def _pager() -> rx.Component:
 def _user_list() -> rx.Component:
     return rx.cond(
         UsersState.loading,
-        rx.center(
-            rx.spinner(),
-            padding_y="24px",
-            width="100%",
-            aria_label=t("Loading users"),
-            role="status",
-        ),
+        list_spinner(t("Loading users")),
         rx.cond(
             UsersState.total_users > 0,
             rx.vstack(rx.foreach(UsersState.users, _user), _pager(), spacing="0", width="100%"),
