@@ -4,8 +4,9 @@
 
 Not run by `make bench` (the name does not start with bench_). Each path runs here, without
 the server around it, on a fresh SQLite database in a throw-away data directory:
-- api: the license API's work per request in its worker thread (the key's account and the seat;
-  for a new seat the lock, the insert and its audit entry); a worker-thread hop alone, for scale;
+- api: the license API's work per request: a check read from the database (in its worker thread)
+  and from the cache, an activation (for a new seat the lock, the insert, its audit entry and its
+  change-feed row); a worker-thread hop alone, for scale;
 - page: opening the page from a launch link (redeem the token, read the account, the summary);
 - stripe: our own part of cancel/resume (Stripe's answer is replayed, so only our validation,
   idempotency record, commits and audit log are left);
@@ -46,44 +47,56 @@ def _timed(name: str, call: Callable[[], object], count: int, interval: float) -
 
 
 def profile_api(interval: float) -> None:
+    import time
+
     from starlette.concurrency import run_in_threadpool
 
     from billing_app.api import licenses
+    from billing_app.services import seats
+    from billing_app.services.license_answers import ANSWERS
 
     _slug, domain, key = benchlib.make_account("profile-api", licenses=10**7, users=1000)
     counter = iter(range(10**9))
-
-    def serve(action: licenses.Action, email: str) -> object:
-        return licenses._serve(key, email, None, action)
-
-    # What a request does in its worker thread (the JSON response is built, not sent); the hop to
-    # that thread and back is timed on its own, for scale.
     loop = asyncio.new_event_loop()
+
+    def user() -> str:
+        return f"user{next(counter) % 1000:05d}@{domain}"
+
+    # The hop to a worker thread and back, for scale; then what a request does there (the JSON
+    # response is built, not sent).
     _timed(
         "worker-thread hop of a no-op (run_in_threadpool)",
         lambda: loop.run_until_complete(run_in_threadpool(int)),
         2000,
         interval,
     )
-    loop.close()
     _timed(
-        "license API GET check",
-        lambda: serve(licenses._check, f"user{next(counter) % 1000:05d}@{domain}"),
+        "license API GET check, from the database",
+        lambda: licenses._read_check(key, user()),
+        1000,
+        interval,
+    )
+    # The serving process's feed follower keeps the cache answering; here nothing changes.
+    ANSWERS.feed_read(time.monotonic() + 3600)
+    _timed(
+        "license API GET check, from the cache",
+        lambda: seats.cached_check(key, user()),
+        5000,
+        interval,
+    )
+    _timed(
+        "license API POST activate, already active (with the hop)",
+        lambda: loop.run_until_complete(licenses._activate(key, user())),
         1000,
         interval,
     )
     _timed(
-        "license API POST activate, already active",
-        lambda: serve(licenses._activate, f"user{next(counter) % 1000:05d}@{domain}"),
-        1000,
-        interval,
-    )
-    _timed(
-        "license API POST activate, new user",
-        lambda: serve(licenses._activate, f"new{next(counter)}@{domain}"),
+        "license API POST activate, new user (with the hop)",
+        lambda: loop.run_until_complete(licenses._activate(key, f"new{next(counter)}@{domain}")),
         300,
         interval,
     )
+    loop.close()
 
 
 def profile_page(interval: float) -> None:

@@ -266,3 +266,16 @@ class InvoiceLinkUse(SQLModel, table=True):
 
     link_id: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = Field(index=True)
+
+
+@rx.ModelRegistry.register
+class LicenseChange(SQLModel, table=True):
+    """A committed change of what the license check answers for an account (its plan, its API key,
+    its seats); `account_id` None: of any account. Append-only, pruned after an hour: the feed each
+    serving process follows to drop its cached check answers (services/license_answers.py)."""
+
+    __tablename__ = "license_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int | None = None
+    changed_at: datetime = Field(default_factory=utcnow, index=True)

@@ -26,6 +26,7 @@ from billing_app.errors import MSG_BUSY, ErrorCode
 from billing_app.models import Account
 from billing_app.services import seats
 from billing_app.services.accounts import account_for_api_key
+from billing_app.services.license_answers import CheckAnswer
 from billing_app.services.seats import Outcome
 
 MAX_BODY_BYTES = 4096
@@ -110,19 +111,24 @@ def _refuse(key: str, bad_request: ApiError) -> NoReturn:
     raise bad_request
 
 
-def _check(key: str, email: str) -> JSONResponse:
+async def _check(key: str, email: str) -> JSONResponse:
+    answer = seats.cached_check(key, email) or await run_in_threadpool(_read_check, key, email)
+    return JSONResponse({"licensed": answer.licensed, "plan": answer.plan})
+
+
+def _read_check(key: str, email: str) -> CheckAnswer:
     with get_engine().connect() as connection:
-        found = seats.check_by_api_key(connection, key, email)
-    if found is None:
+        answer = seats.check(connection, key, email)
+    if answer is None:
         raise _unknown_key()
-    plan, licensed = found
-    return JSONResponse({"licensed": licensed, "plan": plan})
+    return answer
 
 
 def _with_account(
     action: Callable[[Session, Account, str], JSONResponse],
-) -> Callable[[str, str], JSONResponse]:
-    """`action` with the key's account, in one session (one transaction)."""
+) -> Callable[[str, str], Awaitable[JSONResponse]]:
+    """`action` with the key's account, in one session (one transaction), in a worker thread (the
+    database calls block)."""
 
     def serve(key: str, email: str) -> JSONResponse:
         with session_scope() as session:
@@ -131,7 +137,10 @@ def _with_account(
                 raise _unknown_key()
             return action(session, account, email)
 
-    return serve
+    async def serve_in_thread(key: str, email: str) -> JSONResponse:
+        return await run_in_threadpool(serve, key, email)
+
+    return serve_in_thread
 
 
 @_with_account
@@ -166,7 +175,7 @@ def _route(
     path: str,
     method: str,
     read_email: Callable[[Request], Awaitable[str]],
-    action: Callable[[str, str], JSONResponse],
+    action: Callable[[str, str], Awaitable[JSONResponse]],
 ) -> Route:
     async def endpoint(request: Request) -> JSONResponse:
         # Refusals (ApiError, an invalid email) are raised: api/routes.py answers them.
@@ -180,8 +189,7 @@ def _route(
             except ApiError as exc:
                 await run_in_threadpool(_refuse, key, exc)
                 raise
-            # The database calls block: keep them off the event loop.
-            return await run_in_threadpool(action, key, email)
+            return await action(key, email)
         except sa.exc.OperationalError as exc:
             # e.g. SQLite busy past its timeout under a burst: nothing was written, the call can be
             # repeated.

@@ -1,9 +1,12 @@
 """The app's own HTTP routes (mounted beside Reflex's pages and websocket on one port)."""
 
+from collections.abc import Callable
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billing_app.errors import UserError
 
@@ -31,3 +34,24 @@ def build_api(*route_groups: list[BaseRoute]) -> Starlette:
         routes=[route for group in route_groups for route in group],
         exception_handlers={UserError: user_error_response},
     )
+
+
+API_PREFIX = "/api/"
+
+
+def in_front_of_reflex(api: Starlette) -> Callable[[ASGIApp], ASGIApp]:
+    """Reflex's app transformed so that HTTP requests under /api/ go to `api` (our routes), all
+    others to Reflex. A plain dispatch rather than the Starlette instance itself as the transformer:
+    Reflex would mount its app inside it and add a second CORS layer (its top app has one) to every
+    request, the license check's included."""
+
+    def wrap(reflex_app: ASGIApp) -> ASGIApp:
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
+                await api(scope, receive, send)
+            else:
+                await reflex_app(scope, receive, send)
+
+        return dispatch
+
+    return wrap

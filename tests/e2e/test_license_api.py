@@ -6,7 +6,9 @@ import httpx
 import pytest
 
 from billing_app.db import session_scope
+from billing_app.services import seats
 from billing_app.services.accounts import get_account, issue_api_key
+from tests.e2e.helpers import settled
 
 pytestmark = pytest.mark.e2e
 
@@ -19,6 +21,10 @@ def api(base_url: str):
 
 def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def _check(api: httpx.Client, key: str, email: str) -> dict:
+    return api.get("/check", params={"email": email}, headers=_auth(key)).json()
 
 
 def test_activate_check_release(api, seat_account):
@@ -46,21 +52,41 @@ def test_activate_check_release(api, seat_account):
         True,
         2,
     )
-    assert api.get("/check", params={"email": email}, headers=_auth(key)).json() == {
-        "licensed": True,
-        "plan": "unlimited",
-    }
+    # Activated on one worker, checked on any (see settled()).
+    licensed = {"licensed": True, "plan": "unlimited"}
+    assert settled(lambda: _check(api, key, email), licensed) == licensed
 
     released = api.post("/release", json={"email": email}, headers=_auth(key))
     assert (released.status_code, released.json()) == (200, {"released": True, "licensed": False})
     # The connector is refused at its next check, and releasing again is harmless.
-    assert (
-        api.get("/check", params={"email": email}, headers=_auth(key)).json()["licensed"] is False
-    )
+    refused = {"licensed": False, "plan": "unlimited"}
+    assert settled(lambda: _check(api, key, email), refused) == refused
     assert api.post("/release", json={"email": email}, headers=_auth(key)).json() == {
         "released": False,
         "licensed": False,
     }
+
+
+def test_changes_made_by_another_process_reach_the_check_within_its_lag(api, seat_account):
+    slug, domain, key = seat_account(users=1)
+    email = f"user1@{domain}"
+    licensed = {"licensed": True, "plan": "unlimited"}
+    for _ in range(3):  # answered, then from the answering worker's cache
+        assert _check(api, key, email) == licensed
+    # A new key issued by this process, as `billing-admin api-key` does: the old one is refused.
+    with session_scope() as session:
+        account = get_account(session, slug)
+        new_key = issue_api_key(session, account, actor="test")
+
+    def old_key_status() -> int:
+        return api.get("/check", params={"email": email}, headers=_auth(key)).status_code
+
+    assert settled(old_key_status, 401) == 401
+    assert _check(api, new_key, email) == licensed
+    with session_scope() as session:
+        seats.release(session, account.id, email, actor="test")
+    refused = {"licensed": False, "plan": "unlimited"}
+    assert settled(lambda: _check(api, new_key, email), refused) == refused
 
 
 def test_domain_not_allowed_is_403(api, seat_account):

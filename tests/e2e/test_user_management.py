@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from billing_app.db import session_scope
 from billing_app.services.accounts import get_account
 from billing_app.services.domains import allowed_domains
+from tests.e2e.helpers import settled
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ def test_remove_a_user_after_confirmation(page: Page, launch, seat_account, base
     # The summary counts changed too, without a reload; the connector is refused at its next check.
     page.get_by_role("tab", name="Plan").click()
     expect(page.locator("#licenses-summary")).to_have_text("2 of 10 licenses used")
-    assert not _licensed(base_url, key, f"user2@{domain}")
+    assert settled(lambda: _licensed(base_url, key, f"user2@{domain}"), False) is False
 
 
 def test_added_domain_lets_the_api_activate_its_users(page: Page, launch, seat_account, base_url):
@@ -123,7 +124,7 @@ def test_removed_domain_users_stay_until_released(page: Page, launch, seat_accou
     offer.get_by_role("button", name="Release them").click()
     expect(page.get_by_text("2 users released.")).to_be_visible()
     expect(page.locator("#users-licenses")).to_have_text("2 of 10 licenses used")
-    assert not _licensed(base_url, key, "ann@partner.example")
+    assert settled(lambda: _licensed(base_url, key, "ann@partner.example"), False) is False
 
 
 def test_admin_adds_a_user_with_the_api_rules(page: Page, launch, seat_account):

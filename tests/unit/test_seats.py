@@ -33,7 +33,8 @@ def _check(session, account, email):
     count)."""
     key = issue_api_key(session, account, actor="test")
     session.flush()
-    return seats.check_by_api_key(session.connection(), key, email)
+    answer = seats.check(session.connection(), key, email)
+    return None if answer is None else (answer.plan, answer.licensed)
 
 
 def _audit(session, action):
@@ -226,6 +227,6 @@ def test_an_api_key_finds_its_account_only(session, acme):
 def test_the_check_tells_an_unknown_key_before_a_bad_email(session, acme):
     key = issue_api_key(session, acme, actor="test")
     session.flush()
-    assert seats.check_by_api_key(session.connection(), key + "x", "not an email") is None
+    assert seats.check(session.connection(), key + "x", "not an email") is None
     with pytest.raises(InvalidEmail):
-        seats.check_by_api_key(session.connection(), key, "not an email")
+        seats.check(session.connection(), key, "not an email")
