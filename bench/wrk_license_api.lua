@@ -1,5 +1,6 @@
 -- wrk script of bench/bench_license_api.py: wrk URL -- MODE KEY DOMAIN USERS RUN_ID
 --   check:    GET /api/v1/licenses/check?email=userNNNNN@DOMAIN, cycling through the USERS activated users
+--   check-new: GET /api/v1/licenses/check?email=unknown-RUN_ID-N@DOMAIN, an email never asked before
 --   activate: POST /api/v1/licenses/activate {"email": "new-RUN_ID-N@DOMAIN"}, a new email each time
 -- Prints wrk's numbers as one line of JSON at the end.
 
@@ -17,6 +18,9 @@ function request()
   if mode == "activate" then
     return wrk.format("POST", "/api/v1/licenses/activate", nil,
                       string.format('{"email": "new-%s-%d@%s"}', run_id, counter, domain))
+  end
+  if mode == "check-new" then
+    return wrk.format("GET", string.format("/api/v1/licenses/check?email=unknown-%s-%d@%s", run_id, counter, domain))
   end
   return wrk.format("GET", string.format("/api/v1/licenses/check?email=user%05d@%s", counter % users, domain))
 end
