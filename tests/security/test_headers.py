@@ -43,12 +43,13 @@ def _inner_app() -> Starlette:
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    """The inner app behind the very middleware billing_app.py puts in front of every response."""
+    """The inner app behind the very middleware billing_app.py puts in front of every response (the
+    last, outermost, of its transformers)."""
     import billing_app.billing_app as wiring
 
-    middleware = [t for t in wiring.app.api_transformer if not isinstance(t, Starlette)]
-    assert len(middleware) == 1
-    return TestClient(middleware[0](_inner_app()))
+    transformers = wiring.app.api_transformer
+    assert isinstance(transformers, list) and not isinstance(transformers[-1], Starlette)
+    return TestClient(transformers[-1](_inner_app()))
 
 
 def directives(response) -> dict[str, list[str]]:

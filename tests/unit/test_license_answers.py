@@ -2,6 +2,7 @@
 serving process follows."""
 
 import asyncio
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -194,12 +195,17 @@ class UnreadableFeed(ChangeFeed):
 
 
 def _follow(cache: AnswerCache, feed: ChangeFeed, seconds: float = 0.3) -> None:
+    """The follower task for `seconds`, on an event loop of its own thread (this one may run
+    another: Playwright's, in a whole-suite run)."""
+
     async def follow_for() -> None:
         task = asyncio.create_task(license_answers.follow_license_changes(cache, feed))
         await asyncio.sleep(seconds)
         task.cancel()
 
-    asyncio.run(follow_for())
+    thread = threading.Thread(target=asyncio.run, args=(follow_for(),))
+    thread.start()
+    thread.join()
 
 
 def test_the_follower_keeps_the_cache_answering_until_the_feed_fails(engine):
