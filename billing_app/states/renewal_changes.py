@@ -41,8 +41,11 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
 
     @rx.event
     def set_licenses(self, value: str):
+        # The last refusal stays until the next submit: the field sends its value when it loses
+        # focus, i.e. as the confirming button is pressed, and removing the message above that
+        # button then moved the button away from under the pointer (the click was lost).
         if not self.pending:
-            self.licenses, self.error = str(value)[:12], ""
+            self.licenses = str(value)[:12]
 
     @rx.event
     async def submit(self):

@@ -32,6 +32,29 @@ def open_reduce(page: Page):
     return dialog
 
 
+def test_a_click_right_after_editing_the_number_is_not_lost(page: Page, launch, make_account):
+    """A person's click lasts about 100 ms. The field sends its new number when it loses focus, as
+    the button is pressed; the page must not move the button away before it is released."""
+    slug = make_account(licenses=10)
+    add_users(slug, 4)
+    open_account(page, launch, slug)
+    dialog = open_reduce(page)
+    licenses = dialog.get_by_label("Licenses from the next renewal")
+    submit = dialog.get_by_role("button", name="Reduce at Renewal")
+    licenses.fill("10")
+    submit.click()
+    expect(dialog.get_by_role("alert")).to_contain_text("fewer licenses than the 10")
+    licenses.fill("6")
+    box = submit.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_timeout(150)  # the press itself: the new number reaches the server meanwhile
+    page.mouse.up()
+    expect(dialog).to_have_count(0)
+    expect(page.locator("#scheduled-licenses")).to_contain_text(" with 6 licenses")
+
+
 def test_reduce_licenses_scheduled_then_undone(page: Page, launch, make_account, artifacts):
     slug = make_account(licenses=10)
     add_users(slug, 4)
