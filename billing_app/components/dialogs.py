@@ -31,20 +31,24 @@ def dialog(
     )
 
 
-def inline_error(message: rx.Var, **props) -> rx.Component:
-    """The message in a red callout (announced to screen readers), nothing while it is empty."""
+def alert_callout(message: rx.Var, color_scheme: str, **props) -> rx.Component:
+    """The message in a callout announced to screen readers, nothing while it is empty."""
     return rx.cond(
         message != "",
         rx.callout(
             message,
             icon="triangle-alert",
-            color_scheme="red",
-            size="1",
+            color_scheme=color_scheme,
             width="100%",
             role="alert",
             **props,
         ),
     )
+
+
+def inline_error(message: rx.Var, **props) -> rx.Component:
+    """A refusal inside a dialog or a form: small and red."""
+    return alert_callout(message, "red", size="1", **props)
 
 
 def footer(state, label: str, on_click, disabled: rx.Var | bool = False) -> rx.Component:

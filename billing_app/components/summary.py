@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from billing_app.components.dialogs import alert_callout
 from billing_app.components.text import t
 from billing_app.states.page import PageState
 from billing_app.states.renewal_changes import KeepCurrentState
@@ -108,18 +109,7 @@ def _card() -> rx.Component:
 
 def over_licensed_banner() -> rx.Component:
     """More users than licenses: nobody new can be activated until the admin resolves it."""
-    notice = S.over_licensed_notice
-    return rx.cond(
-        notice != "",
-        rx.callout(
-            notice,
-            icon="triangle-alert",
-            color_scheme="amber",
-            width="100%",
-            role="alert",
-            id="over-licensed-banner",
-        ),
-    )
+    return alert_callout(S.over_licensed_notice, "amber", id="over-licensed-banner")
 
 
 def summary_card() -> rx.Component:
