@@ -37,7 +37,12 @@ def _licenses() -> rx.Component:
             id="licenses-summary",
         ),
         rx.progress(
-            value=rx.cond(purchased > 0, (used * 100 / purchased).to(int), 0),
+            # More users than licenses shows a full bar (past max, Radix would draw none).
+            value=rx.cond(
+                purchased > 0,
+                rx.cond(used >= purchased, 100, (used * 100 / purchased).to(int)),
+                0,
+            ),
             max=100,
             size="1",
             width="140px",

@@ -157,6 +157,10 @@ def test_more_users_than_licenses_warns_and_refuses_new_ones(page: Page, launch,
         "5 users are active but only 2 licenses are purchased: remove users in User Management or "
         "purchase more."
     )
+    # Full, not empty: 5 of 2 is past the bar's end.
+    expect(page.get_by_role("progressbar", name="Licenses used")).to_have_attribute(
+        "aria-valuenow", "100"
+    )
     page.get_by_role("tab", name="User Management").click()
     expect(page.locator("#over-licensed-warning")).to_contain_text("remove 3 users")
     page.get_by_label("Add a user").fill(f"late@{domain}")
