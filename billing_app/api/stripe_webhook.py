@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
+from anyio import CapacityLimiter, to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -11,6 +11,9 @@ from billing_app.services.gateway import get_billing_service
 from billing_app.services.webhooks import handle_delivery
 
 MAX_PAYLOAD_BYTES = 512 * 1024
+# A burst of deliveries waits here for one of these threads, so it cannot take all of the worker's
+# shared thread pool (40), which the license API and the page's static files need too.
+DELIVERY_THREADS = CapacityLimiter(8)
 
 
 async def _capped_body(request: Request) -> bytes | None:
@@ -31,7 +34,9 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     if payload is None:
         return JSONResponse({"error": "payload too large"}, status_code=413)
     signature = request.headers.get("stripe-signature", "")
-    result = await run_in_threadpool(handle_delivery, get_billing_service(), payload, signature)
+    result = await to_thread.run_sync(
+        handle_delivery, get_billing_service(), payload, signature, limiter=DELIVERY_THREADS
+    )
     return JSONResponse({"outcome": result.outcome}, status_code=result.status)
 
 

@@ -5,14 +5,21 @@ Stripe (`BillingService.resync`), so a late or out-of-order event cannot roll
 the page back to an older state. An event is stored by id with its outcome; one
 left "processing" (a crash) or "error" is processed again on Stripe's next
 delivery, and any failure answers 500 so that Stripe does deliver it again.
+
+Stripe sends events in bursts (a new subscription alone sends about six), and
+a re-read that starts after an event arrived has seen what the event
+announced: the re-reads of one account are coalesced (`CoalescedRuns`), at
+most one running and one waiting, however many events arrive.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -67,6 +74,74 @@ _DONE = (WebhookOutcome.APPLIED, WebhookOutcome.IGNORED)
 class WebhookResult:
     status: int
     outcome: str
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Runs:
+    """The runs of one key: how many started and finished (they run one at a time), the last
+    one's outcome, and how many callers are still in `run`."""
+
+    started: int = 0
+    finished: int = 0
+    running: bool = False
+    outcome: tuple[Any, BaseException | None] = (None, None)
+    callers: int = 0
+
+
+class CoalescedRuns:
+    """Runs `work` for a key at most once at a time, and lets every caller that arrived while a
+    run was going take the outcome of the next one (which starts after they all arrived) instead
+    of running its own: for work whose result only depends on when it starts."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._keys: dict[Hashable, _Runs] = {}
+
+    def run(self, key: Hashable, work: Callable[[], T]) -> T:
+        with self._changed:
+            runs = self._keys.setdefault(key, _Runs())
+            runs.callers += 1
+            needed = runs.started + 1  # the first run that starts from now on
+            try:
+                while runs.finished < needed:
+                    if not runs.running:
+                        return self._run_next(runs, work)
+                    self._changed.wait()
+                value, error = runs.outcome
+            finally:
+                runs.callers -= 1
+                if runs.callers == 0:
+                    del self._keys[key]
+        if error is not None:
+            raise error
+        return value
+
+    def _run_next(self, runs: _Runs, work: Callable[[], T]) -> T:
+        """Run `work` with the lock released (the caller holds it), keep its outcome for the callers
+        waiting for it and wake them."""
+        runs.running = True
+        runs.started += 1
+        number = runs.started
+        outcome: tuple[Any, BaseException | None] = (None, None)
+        self._changed.release()
+        try:
+            value = work()
+            outcome = (value, None)
+            return value
+        except BaseException as exc:
+            outcome = (None, exc)
+            raise
+        finally:
+            self._changed.acquire()
+            runs.running = False
+            runs.finished, runs.outcome = number, outcome
+            self._changed.notify_all()
+
+
+_resyncs = CoalescedRuns()
 
 
 def _claim_event(event_id: str, event_type: str) -> bool:
@@ -130,7 +205,10 @@ def _apply(
         return WebhookResult(200, WebhookOutcome.IGNORED)
     subscription_id = obj.get("id") if obj.get("object") == "subscription" else None
     try:
-        service.resync(account_id, subscription_id=subscription_id, actor=ACTOR)
+        _resyncs.run(
+            (account_id, subscription_id),
+            lambda: service.resync(account_id, subscription_id=subscription_id, actor=ACTOR),
+        )
     except GatewayError as exc:
         _record(event_id, WebhookOutcome.ERROR, account_id, exc.code)
         return WebhookResult(503, WebhookOutcome.ERROR)

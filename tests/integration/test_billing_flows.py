@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -827,6 +828,38 @@ def test_webhook_resyncs_from_stripe_once_per_event(service, settings, emulator)
     assert account(account_id).licenses_purchased == 7
     assert stored_event(event_id).outcome == "applied"
     assert handle_delivery(service, payload, signature).outcome == "replay"
+
+
+def test_a_burst_of_events_for_one_account_is_applied_with_one_read_more(
+    service, settings, emulator, monkeypatch
+):
+    """Stripe sends events in bursts: those arriving while a re-read runs share the next one."""
+    account_id = subscribed_account(service, emulator, licenses=2)
+    stored = account(account_id)
+    change_quantity_at_stripe(service, stored, 5)
+    burst = [subscription_event("evt_" + uuid.uuid4().hex, stored) for _ in range(12)]
+    resync, reads = service.resync, []
+
+    def first_read_held_until_the_burst_arrived(*args, **kwargs):
+        reads.append(args)
+        if len(reads) == 1:
+            ids = [event["id"] for event in burst]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with session_scope() as session:
+                    claimed = session.exec(select(StripeEvent).where(StripeEvent.id.in_(ids))).all()
+                if len(claimed) == len(ids):
+                    break
+                time.sleep(0.02)
+            time.sleep(0.5)  # the claimed ones look their account up and queue
+        return resync(*args, **kwargs)
+
+    monkeypatch.setattr(service, "resync", first_read_held_until_the_burst_arrived)
+    with ThreadPoolExecutor(max_workers=len(burst)) as pool:
+        results = list(pool.map(lambda e: handle_delivery(service, *signed(settings, e)), burst))
+    assert {(r.status, r.outcome) for r in results} == {(200, "applied")}
+    assert len(reads) <= 3  # one per event before: 12
+    assert account(account_id).licenses_purchased == 5
 
 
 def stripe_rows(account_id: int) -> list[tuple[str, str]]:

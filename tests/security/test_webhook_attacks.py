@@ -4,16 +4,20 @@ and a delivery whose processing crashes answers 500 and is applied on the next d
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+from starlette.concurrency import run_in_threadpool
 from starlette.testclient import TestClient
 
 from billing_app.api import stripe_webhook
@@ -125,7 +129,7 @@ def signed(event: dict) -> tuple[bytes, dict[str, str]]:
     }
 
 
-def test_a_crash_answers_500_and_the_next_delivery_is_applied(monkeypatch):
+def customer_with_an_account() -> tuple[str, int]:
     migrate(get_settings().database_url)
     customer = "cus_" + uuid.uuid4().hex[:14]
     with session_scope() as session:
@@ -137,13 +141,11 @@ def test_a_crash_answers_500_and_the_next_delivery_is_applied(monkeypatch):
             actor="test",
         )
         account.stripe_customer_id = customer
-    service = get_billing_service()
-    resyncs = []
+        session.flush()
+        return customer, int(account.id or 0)
 
-    def crash(account_id, **_kwargs):
-        raise RuntimeError("a bug while applying the event")
 
-    monkeypatch.setattr(service, "resync", crash)
+def subscription_updated(customer: str) -> tuple[str, bytes, dict[str, str]]:
     event_id = "evt_" + uuid.uuid4().hex
     payload, headers = signed(
         {
@@ -153,6 +155,19 @@ def test_a_crash_answers_500_and_the_next_delivery_is_applied(monkeypatch):
             "data": {"object": {"id": "sub_x", "object": "subscription", "customer": customer}},
         }
     )
+    return event_id, payload, headers
+
+
+def test_a_crash_answers_500_and_the_next_delivery_is_applied(monkeypatch):
+    customer, account_id = customer_with_an_account()
+    service = get_billing_service()
+    resyncs = []
+
+    def crash(account_id, **_kwargs):
+        raise RuntimeError("a bug while applying the event")
+
+    monkeypatch.setattr(service, "resync", crash)
+    event_id, payload, headers = subscription_updated(customer)
     client = TestClient(webhook_app())
     first = client.post("/api/stripe/webhook", content=payload, headers=headers)
     assert (first.status_code, first.json()) == (500, {"outcome": "error"})
@@ -162,6 +177,43 @@ def test_a_crash_answers_500_and_the_next_delivery_is_applied(monkeypatch):
     monkeypatch.setattr(service, "resync", lambda account_id, **kwargs: resyncs.append(account_id))
     again = client.post("/api/stripe/webhook", content=payload, headers=headers)
     assert (again.status_code, again.json()) == (200, {"outcome": "applied"})
-    assert resyncs == [account.id]
+    assert resyncs == [account_id]
     replay = client.post("/api/stripe/webhook", content=payload, headers=headers)
     assert replay.json() == {"outcome": "replay"}
+
+
+def test_a_flood_of_hanging_deliveries_leaves_the_shared_threads_to_the_rest_of_the_app(
+    monkeypatch,
+):
+    """Deliveries whose processing hangs (Stripe slow to answer) hold a few threads of their own,
+    never the worker's whole shared pool, which the license API and the page's files need."""
+    customer, _account_id = customer_with_an_account()
+    entered, release = threading.Event(), threading.Event()
+
+    def stripe_hangs(_account_id, **_kwargs):
+        entered.set()
+        release.wait(30)
+
+    monkeypatch.setattr(get_billing_service(), "resync", stripe_hangs)
+
+    async def flood() -> tuple[str, set[int]]:
+        transport = httpx.ASGITransport(app=webhook_app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            flood = [subscription_updated(customer) for _ in range(60)]
+            deliveries = [
+                asyncio.create_task(
+                    client.post("/api/stripe/webhook", content=payload, headers=headers)
+                )
+                for _event_id, payload, headers in flood
+            ]
+            try:
+                assert await asyncio.to_thread(entered.wait, 10)
+                await asyncio.sleep(0.3)  # the flood takes every thread it can
+                with anyio.fail_after(5):
+                    probe = await run_in_threadpool(lambda: "served")
+            finally:
+                release.set()
+            responses = await asyncio.gather(*deliveries)
+        return probe, {response.status_code for response in responses}
+
+    assert run(flood()) == ("served", {200})
