@@ -1,14 +1,15 @@
 """Signed-in tabs, as the server knows them: what invoice PDF links are checked against.
 
 A tab's `PageSession` row exists from its sign-in until its binding ends (PageState
-deletes it). The PDF route is plain HTTP, outside the tab's Reflex state, so it asks
-this table whether the tab that minted a link is still signed in.
+deletes it), or, for a tab closed while signed in, until a sign-in's lifetime has
+passed. The PDF route is plain HTTP, outside the tab's Reflex state, so it asks this
+table whether the tab that minted a link is still signed in.
 """
 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -18,9 +19,11 @@ from billing_app.models import Account, InvoiceLinkUse, PageSession, utcnow
 from billing_app.services.invoice_links import InvalidInvoiceLink, InvoiceLink
 
 
-def start_page_session(session: Session, account_id: int) -> str:
+def start_page_session(session: Session, account_id: int, *, lifetime: timedelta) -> str:
     """A new page session of the account; returns its id (random, known only to the tab's
-    server-side state)."""
+    server-side state). The rows older than a sign-in's `lifetime` go: tabs closed without
+    signing out leave theirs behind, and none of those tabs can be signed in any more."""
+    session.exec(sa.delete(PageSession).where(col(PageSession.created_at) < utcnow() - lifetime))
     page_session_id = secrets.token_urlsafe(32)
     session.add(PageSession(id=page_session_id, account_id=account_id))
     return page_session_id

@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import time
+from datetime import timedelta
 from typing import NamedTuple
 
 import reflex as rx
@@ -145,7 +146,11 @@ class PageState(rx.State):
     def _sign_in_as(self, account: Account) -> None:
         self._end_page_session()
         with session_scope() as session:
-            self._page_session_id = start_page_session(session, account.id)
+            self._page_session_id = start_page_session(
+                session,
+                account.id,
+                lifetime=timedelta(seconds=SessionLimits.of(get_settings()).lifetime_seconds),
+            )
         self._account_id, self._session_epoch = account.id, account.session_epoch
         self._signed_in_at = self._last_activity = time.time()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -208,7 +209,7 @@ def test_tampered_expired_used_and_other_account_links_are_refused(
             other.id,
             {demo.id: demo.session_epoch, other.id: other.session_epoch},
         )
-        other_session = start_page_session(session, other_id)
+        other_session = start_page_session(session, other_id, lifetime=timedelta(hours=12))
 
     def link(account_id: int, page_session_id: str, **options) -> str:
         return invoice_pdf_url(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -139,7 +139,7 @@ def test_a_link_dies_with_a_password_change(pdf_route, account_id):
 def test_another_accounts_tab_cannot_lend_its_session(pdf_route, account_id, seat_account):
     other_account, _domain, _key = seat_account()
     with session_scope() as session:
-        foreign_session = start_page_session(session, other_account)
+        foreign_session = start_page_session(session, other_account, lifetime=timedelta(hours=12))
     forged = invoice_pdf_url(
         get_settings(),
         account_id=account_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+import uuid
 import warnings
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from billing_app.api import invoice_pdf
 from billing_app.api.routes import build_api
 from billing_app.db import get_engine, session_scope
-from billing_app.models import Account, AuditLog, InvoiceNumber
+from billing_app.models import Account, AuditLog, InvoiceNumber, PageSession, utcnow
 from billing_app.runner import migrate
 from billing_app.services import accounts
 from billing_app.services.invoice_links import invoice_pdf_url
@@ -347,11 +348,30 @@ def api(monkeypatch):
         yield client, gateway, ids
 
 
+SIGN_IN_LIFETIME = timedelta(hours=12)
+
+
+def test_the_page_sessions_of_tabs_closed_while_signed_in_go_once_no_sign_in_could_hold():
+    migrate(get_settings().database_url)
+    account_id = make_account(get_engine(), f"closed-{uuid.uuid4().hex[:8]}", "cus_closed_tabs")
+    with session_scope() as session:
+        aged = start_page_session(session, account_id, lifetime=SIGN_IN_LIFETIME)
+        recent = start_page_session(session, account_id, lifetime=SIGN_IN_LIFETIME)
+        session.get_one(PageSession, aged).created_at = (
+            utcnow() - SIGN_IN_LIFETIME - timedelta(minutes=1)
+        )
+    with session_scope() as session:
+        new = start_page_session(session, account_id, lifetime=SIGN_IN_LIFETIME)
+    with session_scope() as session:
+        assert session.get(PageSession, aged) is None
+        assert {recent, new} <= {row.id for row in session.exec(select(PageSession)).all()}
+
+
 def tab_link(account_id: int, invoice_id: str, **options) -> str:
     """A PDF link as a signed-in tab of the account mints it."""
     with session_scope() as session:
         epoch = session.get(Account, account_id).session_epoch
-        page_session_id = start_page_session(session, account_id)
+        page_session_id = start_page_session(session, account_id, lifetime=SIGN_IN_LIFETIME)
     return invoice_pdf_url(
         get_settings(),
         account_id=account_id,
