@@ -57,7 +57,11 @@ def reduce_licenses_dialog() -> rx.Component:
             ".",
             size="2",
         ),
-        inline_error(s.error, id="reduce-licenses-error"),
+        inline_error(
+            s.error,
+            id="reduce-licenses-error",
+            visibility=rx.cond(s.refusal_outdated, "hidden", "visible"),
+        ),
         footer(s, t("Reduce at Renewal"), s.submit, disabled=s.licenses_error != ""),
     )
 

@@ -23,10 +23,18 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
     opened form is one scheduled change (its idempotency key is the form's id at Stripe)."""
 
     licenses: str = ""
+    # The number the shown refusal was about.
+    refused_licenses: str = ""
 
     @rx.var
     def licenses_error(self) -> str:
         return license_count_error(self.licenses)
+
+    @rx.var
+    def refusal_outdated(self) -> bool:
+        """The number was edited since the refusal: it no longer applies (hidden, its room kept;
+        see set_licenses)."""
+        return self.error != "" and self.licenses != self.refused_licenses
 
     @rx.event
     async def open_form(self):
@@ -41,14 +49,16 @@ class ReduceLicensesState(BillingDialogMixin, rx.State):
 
     @rx.event
     def set_licenses(self, value: str):
-        # The last refusal stays until the next submit: the field sends its value when it loses
-        # focus, i.e. as the confirming button is pressed, and removing the message above that
-        # button then moved the button away from under the pointer (the click was lost).
+        # The last refusal keeps its room until the next submit (only hidden once the number
+        # changed): the field sends its value when it loses focus, i.e. as the confirming button
+        # is pressed, and removing the message above that button moved the button away from under
+        # the pointer (the click was lost).
         if not self.pending:
             self.licenses = str(value)[:12]
 
     @rx.event
     async def submit(self):
+        self.refused_licenses = self.licenses  # what a refusal from here on is about
         access = self._start_submit(await require_account(self), self.licenses_error == "")
         if access is None:
             return

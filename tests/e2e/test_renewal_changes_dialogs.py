@@ -55,6 +55,29 @@ def test_a_click_right_after_editing_the_number_is_not_lost(page: Page, launch, 
     expect(page.locator("#scheduled-licenses")).to_contain_text(" with 6 licenses")
 
 
+def test_a_refusal_is_hidden_once_its_number_is_edited_and_nothing_moves(
+    page: Page, launch, make_account
+):
+    slug = make_account(licenses=10)
+    add_users(slug, 4)
+    open_account(page, launch, slug)
+    dialog = open_reduce(page)
+    licenses = dialog.get_by_label("Licenses from the next renewal")
+    submit = dialog.get_by_role("button", name="Reduce at Renewal")
+    licenses.fill("10")
+    submit.click()
+    refusal = dialog.locator("#reduce-licenses-error")
+    expect(refusal).to_contain_text("fewer licenses than the 10")
+    where = submit.bounding_box()
+    licenses.fill("6")
+    licenses.press("Tab")
+    expect(refusal).to_be_hidden()  # it was about 10
+    assert submit.bounding_box() == where
+    licenses.fill("10")
+    licenses.press("Tab")
+    expect(refusal).to_be_visible()  # about this number again
+
+
 def test_reduce_licenses_scheduled_then_undone(page: Page, launch, make_account, artifacts):
     slug = make_account(licenses=10)
     add_users(slug, 4)
