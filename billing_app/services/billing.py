@@ -1,7 +1,8 @@
 """Keeping an account's local billing rows in step with what Stripe answered.
 
-Every Stripe response that describes a subscription or a card is applied here,
-so the page always shows Stripe's truth rather than what we asked for.
+Every Stripe response that describes a subscription, a card or the customer's billing
+details is applied here, so the page always shows Stripe's truth rather than what we
+asked for.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from billing_app.models import (
 )
 from billing_app.plans import Plan
 from billing_app.services.audit import AuditAction
+from billing_app.services.billing_details import stored_details
 from billing_app.services.seats import users_exceed_licenses
 from billing_app.stripe.snapshots import (
+    BillingDetails,
     CardSummary,
     InvoicePayment,
     ScheduledChange,
@@ -105,6 +108,7 @@ class BillingFacts:
     card_last4: str | None
     currency: str
     users: int  # activated users, compared with the licenses
+    details: BillingDetails | None  # as the page shows them
 
 
 def billing_facts(account: Account, users: int) -> BillingFacts:
@@ -120,6 +124,7 @@ def billing_facts(account: Account, users: int) -> BillingFacts:
         card_last4=account.card_last4,
         currency=account.currency,
         users=users,
+        details=stored_details(account),
     )
 
 
@@ -199,4 +204,6 @@ def stripe_changes(
     ):
         detail = {"card_brand": after.card_brand, "card_last4": after.card_last4}
         changes.append(BillingChange(AuditAction.CHANGE_CARD, True, detail))
+    if after.details != before.details:
+        changes.append(BillingChange(AuditAction.BILLING_DETAILS, True, {}))
     return changes + _payment_changes(before, after, paid_invoice_ids)

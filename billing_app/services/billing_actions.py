@@ -680,8 +680,8 @@ class BillingService:
                     apply_card(account, result.card)
                 if result.unpaid is not None:
                     apply_payment_state(account, result.unpaid[-1] if result.unpaid else None)
-            if result.details is not None:  # no re-sync reads them: nothing newer can be stored
-                store_details(account, result.details)
+                if result.details is not None:
+                    store_details(account, result.details)
             self._finish(session, action, ActionStatus.SUCCEEDED, message)
             audit.record(
                 session,
@@ -1546,8 +1546,9 @@ class BillingService:
     def resync(
         self, account_id: int, subscription_id: str | None = None, *, actor: str | None = None
     ) -> list[BillingChange]:
-        """The reconcile pass: re-read subscription, card and unpaid invoice from Stripe, store
-        them, and return what differed from the local rows (users exceeding licenses included).
+        """The reconcile pass: re-read subscription, customer (card, billing details) and unpaid
+        invoice from Stripe, store them, and return what differed from the local rows (users
+        exceeding licenses included).
 
         It only reads Stripe: never a charge, never a user removed. `subscription_id` (from a
         webhook) is adopted when the account has no live one. Two re-syncs racing never leave the
@@ -1566,7 +1567,7 @@ class BillingService:
         subscription = (
             self.gateway.retrieve_subscription(subscription_id) if subscription_id else None
         )
-        card = self.gateway.default_card(account.stripe_customer_id)
+        customer = self.gateway.retrieve_customer(account.stripe_customer_id)
         unpaid = [
             inv
             for inv in self.gateway.open_invoices(account.stripe_customer_id)
@@ -1586,7 +1587,9 @@ class BillingService:
                 subscription.status != "incomplete" or stored.plan != Plan.UNLIMITED
             ):
                 apply_subscription(stored, subscription)
-            apply_card(stored, card)
+            apply_card(stored, customer.card)
+            if customer.details is not None:
+                store_details(stored, customer.details)
             apply_payment_state(stored, unpaid[-1] if unpaid else None)
             session.add(stored)
             changes = stripe_changes(before, billing_facts(stored, before.users), paid)

@@ -222,9 +222,14 @@ def form_defaults(account: Account) -> BillingDetails:
     return stored_details(account) or BillingDetails(name=account.name, email=account.admin_email)
 
 
+# Column sizes: the page's own rules keep within them, but a value typed in Stripe's Dashboard
+# may be longer, and this copy is only what the page shows (the invoices print Stripe's).
+_SIZES = {column: Account.__table__.c[column].type.length for column in _COLUMNS.values()}  # type: ignore[attr-defined]
+
+
 def store_details(account: Account, details: BillingDetails) -> None:
     for key, column in _COLUMNS.items():
-        setattr(account, column, getattr(details, key) or None)
+        setattr(account, column, getattr(details, key)[: _SIZES[column]] or None)
 
 
 def brief(details: BillingDetails | None) -> str:

@@ -53,6 +53,9 @@ HANDLED_EVENTS = frozenset(
         "invoice.voided",
         "invoice.marked_uncollectible",
         "customer.updated",
+        "customer.tax_id.created",
+        "customer.tax_id.updated",
+        "customer.tax_id.deleted",
         "payment_method.automatically_updated",
     }
 )

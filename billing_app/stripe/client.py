@@ -51,6 +51,7 @@ from billing_app.stripe.snapshots import (
     BillingDetails,
     CardSummary,
     Catalogue,
+    CustomerSnapshot,
     Interval,
     InvoicePage,
     InvoicePayment,
@@ -245,7 +246,21 @@ class StripeClient:
         return card
 
     def default_card(self, customer_id: str) -> CardSummary | None:
-        ref = default_payment_method_of(self._call(self._v1.customers.retrieve, customer_id))
+        return self._card_of(self._call(self._v1.customers.retrieve, customer_id))
+
+    def retrieve_customer(self, customer_id: str) -> CustomerSnapshot:
+        """The default card and the billing details, tax IDs included in the same read (Customers
+        › tax_ids is expandable)."""
+        customer = self._call(
+            self._v1.customers.retrieve, customer_id, params={"expand": ["tax_ids"]}
+        )
+        if customer.get("deleted"):
+            return CustomerSnapshot(None, None)
+        tax_ids = (customer.get("tax_ids") or {}).get("data") or []
+        return CustomerSnapshot(self._card_of(customer), billing_details_from(customer, tax_ids))
+
+    def _card_of(self, customer: dict[str, Any]) -> CardSummary | None:
+        ref = default_payment_method_of(customer)
         if ref is None:
             return None
         pm = ref if isinstance(ref, dict) else self._call(self._v1.payment_methods.retrieve, ref)

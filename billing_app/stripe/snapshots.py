@@ -49,6 +49,15 @@ class BillingDetails:
 
 
 @dataclass(frozen=True)
+class CustomerSnapshot:
+    """What the page shows of the Stripe customer: the default card, and the billing details
+    (None for a deleted customer)."""
+
+    card: CardSummary | None
+    details: BillingDetails | None
+
+
+@dataclass(frozen=True)
 class PendingUpdate:
     """A change Stripe keeps until its invoice is paid (Billing › Pending updates)."""
 

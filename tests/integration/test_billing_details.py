@@ -18,10 +18,13 @@ from billing_app.models import AuditLog
 from billing_app.services.audit import AuditAction
 from billing_app.services.billing_actions import BillingService
 from billing_app.services.invoices import history_page, render_account_invoice
+from billing_app.services.webhooks import ACTOR as WEBHOOK
+from billing_app.services.webhooks import handle_delivery
 from billing_app.stripe.client import MSG_TAX_ID_REFUSED, StripeClient
 from billing_app.stripe.errors import MSG_UNREACHABLE, GatewayError
 from billing_app.stripe.snapshots import BillingDetails
 from tests.integration.flows import ACTOR, account, new_account, subscribed_account
+from tests.integration.test_billing_flows import signed
 
 BERLIN = {
     "name": "Acme GmbH",
@@ -122,6 +125,49 @@ def test_details_are_saved_on_the_stripe_customer_and_copied(service, emulator):
     # No tax ID at all: none left at Stripe.
     save(service, account_id, LONDON | {"tax_id_type": "", "tax_id_value": ""})
     assert at_stripe(emulator, stored.stripe_customer_id)[1] == []
+
+
+def test_details_changed_in_stripes_dashboard_reach_the_page_with_the_next_re_sync(
+    service, emulator
+):
+    account_id = subscribed_account(service, emulator, licenses=1)
+    save(service, account_id, BERLIN)
+    service.resync(account_id, actor=WEBHOOK)  # in step: nothing to say
+    assert [e.actor for e in audit_entries(account_id, AuditAction.BILLING_DETAILS)] == [ACTOR]
+
+    customer_id = str(account(account_id).stripe_customer_id)
+    stripe = service.gateway._v1  # as support would, in the Dashboard
+    address = {key: BERLIN[key] for key in ("line1", "line2", "postal_code", "country")}
+    stripe.customers.update(
+        customer_id,
+        params={"name": "Acme Hamburg GmbH", "address": address | {"city": "Hamburg"}},
+    )
+    [tax_id] = stripe.customers.tax_ids.list(customer_id).data
+    stripe.customers.tax_ids.delete(customer_id, tax_id.id)
+    created = stripe.customers.tax_ids.create(
+        customer_id, params={"type": "eu_vat", "value": "DE999999999"}
+    )
+    event = {
+        "id": "evt_" + uuid.uuid4().hex,
+        "object": "event",
+        "type": "customer.tax_id.created",
+        "data": {"object": created.to_dict()},
+    }
+    assert handle_delivery(service, *signed(service.settings, event)).outcome == "applied"
+
+    stored = account(account_id)
+    assert (stored.billing_name, stored.billing_city, stored.billing_line1) == (
+        "Acme Hamburg GmbH",
+        "Hamburg",
+        "Friedrichstraße 1",
+    )
+    assert stored.billing_tax_id_value == "DE999999999"
+    # What the form starts with next: Stripe's, so saving it does not undo the Dashboard's change.
+    assert service.billing_details_form(account_id).name == "Acme Hamburg GmbH"
+    assert [e.actor for e in audit_entries(account_id, AuditAction.BILLING_DETAILS)] == [
+        ACTOR,
+        WEBHOOK,
+    ]
 
 
 def test_the_same_form_sent_twice_is_saved_once(service, emulator):

@@ -5,6 +5,7 @@ from dataclasses import replace
 from billing_app.plans import Plan
 from billing_app.services.audit import AuditAction
 from billing_app.services.billing import BillingChange, BillingFacts, stripe_changes
+from billing_app.stripe.snapshots import BillingDetails
 
 LOCAL = BillingFacts(
     plan=Plan.UNLIMITED,
@@ -18,11 +19,25 @@ LOCAL = BillingFacts(
     card_last4="4242",
     currency="usd",
     users=3,
+    details=None,
 )
 
 
 def test_in_step_means_no_change():
     assert stripe_changes(LOCAL, LOCAL) == []
+
+
+def test_billing_details_changed_at_stripe_are_reported():
+    berlin = BillingDetails(
+        name="Acme GmbH", email="billing@acme.test", city="Berlin", country="DE"
+    )
+    assert stripe_changes(LOCAL, replace(LOCAL, details=berlin)) == [
+        BillingChange(AuditAction.BILLING_DETAILS, True, {})
+    ]
+    moved = replace(berlin, city="Hamburg")
+    assert stripe_changes(replace(LOCAL, details=berlin), replace(LOCAL, details=moved)) == [
+        BillingChange(AuditAction.BILLING_DETAILS, True, {})
+    ]
 
 
 def test_a_repaired_count_says_what_it_was():
