@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from billing_app.db import session_scope
 from billing_app.models import ActivatedUser
@@ -32,9 +32,9 @@ def open_reduce(page: Page):
     return dialog
 
 
-def test_a_click_right_after_editing_the_number_is_not_lost(page: Page, launch, make_account):
-    """A person's click lasts about 100 ms. The field sends its new number when it loses focus, as
-    the button is pressed; the page must not move the button away before it is released."""
+def refused_at_ten(page: Page, launch, make_account) -> tuple[Locator, Locator, Locator, Locator]:
+    """Reduce Licenses of an account with 10 licenses and 4 users, refused for keeping 10: the
+    dialog, its number field, its confirming button and the refusal."""
     slug = make_account(licenses=10)
     add_users(slug, 4)
     open_account(page, launch, slug)
@@ -43,7 +43,16 @@ def test_a_click_right_after_editing_the_number_is_not_lost(page: Page, launch, 
     submit = dialog.get_by_role("button", name="Reduce at Renewal")
     licenses.fill("10")
     submit.click()
-    expect(dialog.get_by_role("alert")).to_contain_text("fewer licenses than the 10")
+    refusal = dialog.locator("#reduce-licenses-error")
+    expect(refusal).to_have_attribute("role", "alert")
+    expect(refusal).to_contain_text("fewer licenses than the 10")
+    return dialog, licenses, submit, refusal
+
+
+def test_a_click_right_after_editing_the_number_is_not_lost(page: Page, launch, make_account):
+    """A person's click lasts about 100 ms. The field sends its new number when it loses focus, as
+    the button is pressed; the page must not move the button away before it is released."""
+    dialog, licenses, submit, _refusal = refused_at_ten(page, launch, make_account)
     licenses.fill("6")
     box = submit.bounding_box()
     assert box is not None
@@ -58,16 +67,7 @@ def test_a_click_right_after_editing_the_number_is_not_lost(page: Page, launch, 
 def test_a_refusal_is_hidden_once_its_number_is_edited_and_nothing_moves(
     page: Page, launch, make_account
 ):
-    slug = make_account(licenses=10)
-    add_users(slug, 4)
-    open_account(page, launch, slug)
-    dialog = open_reduce(page)
-    licenses = dialog.get_by_label("Licenses from the next renewal")
-    submit = dialog.get_by_role("button", name="Reduce at Renewal")
-    licenses.fill("10")
-    submit.click()
-    refusal = dialog.locator("#reduce-licenses-error")
-    expect(refusal).to_contain_text("fewer licenses than the 10")
+    _dialog, licenses, submit, refusal = refused_at_ten(page, launch, make_account)
     where = submit.bounding_box()
     licenses.fill("6")
     licenses.press("Tab")
