@@ -19,8 +19,9 @@ _settings = get_settings_or_exit("billing-app")
 app = rx.App(
     stylesheets=["/billing.css"],
     # At the top: in the narrow sidebar a toast spans its width, and at the bottom it covered the
-    # buttons of the forms and offers the user acts on next.
-    toaster=rx.toast.provider(position="top-center"),
+    # buttons of the forms and offers the user acts on next. At the top it covers the first tabs
+    # for its few seconds, so it can be closed.
+    toaster=rx.toast.provider(position="top-center", close_button=True),
     # Route groups are added here by each area (webhook, license API, invoice PDFs).
     api_transformer=[
         in_front_of_reflex(build_api(stripe_webhook.routes, licenses.routes, invoice_pdf.routes)),

@@ -62,6 +62,9 @@ def test_a_click_right_after_editing_the_number_is_not_lost(page: Page, launch, 
     page.mouse.up()
     expect(dialog).to_have_count(0)
     expect(page.locator("#scheduled-licenses")).to_contain_text(" with 6 licenses")
+    # The toast saying so covers the top of the page for a few seconds: it can be closed.
+    page.get_by_role("button", name="Close toast").click()
+    expect(page.locator("[data-sonner-toast]")).to_have_count(0)
 
 
 def test_a_refusal_is_hidden_once_its_number_is_edited_and_nothing_moves(
